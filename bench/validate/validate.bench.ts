@@ -1,0 +1,128 @@
+/**
+ * Throughput of the MessageEncoder (the daemon's hot path) against a floor:
+ * the bare line scan, Buffer#indexOf(10) over the same 64 KiB chunks, which
+ * is the least any line-aware check must do. Each measurement runs in a fresh
+ * child process (this file, forked with `--measure`), so JIT state and heap
+ * from one case cannot help or hurt another.
+ *
+ *   npx tsx bench/validate/validate.bench.ts [--repeat N]
+ *
+ * Prints MB/s (2^20 octets of input a second, median over the runs inside a
+ * process, then median over N processes) and encoder/floor.
+ */
+
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { MessageEncoder } from '../../packages/shared/src/message/message-encoder.ts';
+import { pipeChunks, sampleMessage } from './sample-message.ts';
+
+type Kind = 'floor' | 'encoder';
+type Eol = 'lf' | 'crlf';
+
+interface Case {
+  readonly name: string;
+  readonly octets: number;
+  readonly eol: Eol;
+}
+
+const CASES: readonly Case[] = [
+  { name: '4 KB, LF', octets: 4 * 1024, eol: 'lf' },
+  { name: '4 KB, CRLF', octets: 4 * 1024, eol: 'crlf' },
+  { name: '10 MB, LF', octets: 10 * 1024 * 1024, eol: 'lf' },
+  { name: '10 MB, CRLF', octets: 10 * 1024 * 1024, eol: 'crlf' },
+];
+
+/** Octets of input per timed run: small messages are repeated up to this. */
+const RUN_OCTETS = 10 * 1024 * 1024;
+const WARMUP_RUNS = 5;
+const TIMED_RUNS = 21;
+
+function floorScan(chunks: readonly Buffer[]): number {
+  let lines = 0;
+  for (const chunk of chunks) {
+    let p = 0;
+    for (;;) {
+      const lf = chunk.indexOf(10, p);
+      if (lf === -1) break;
+      lines++;
+      p = lf + 1;
+    }
+  }
+  return lines;
+}
+
+function encode(chunks: readonly Buffer[], octets: number): number {
+  const encoder = new MessageEncoder({ declaredSize: octets });
+  let out = 0;
+  for (const chunk of chunks) out += encoder.write(chunk).length;
+  return out + encoder.end().length;
+}
+
+/** Child side: one kind, one case; sends MB/s to the parent. */
+function measure(kind: Kind, octets: number, eol: Eol): number {
+  const message = sampleMessage(octets, eol === 'lf' ? '\n' : '\r\n');
+  const chunks = pipeChunks(message);
+  const copies = Math.max(1, Math.round(RUN_OCTETS / message.length));
+  const once = kind === 'floor' ? () => floorScan(chunks) : () => encode(chunks, message.length);
+  // Keep results alive so that nothing is optimized away.
+  let sink = 0;
+  const run = (): number => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < copies; i++) sink += once();
+    return Number(process.hrtime.bigint() - start) / 1e9;
+  };
+  for (let i = 0; i < WARMUP_RUNS; i++) run();
+  const seconds: number[] = [];
+  for (let i = 0; i < TIMED_RUNS; i++) seconds.push(run());
+  if (sink === 0) throw new Error('nothing measured');
+  return (message.length * copies) / 2 ** 20 / median(seconds);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+function inChild(kind: Kind, c: Case): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--measure', kind, String(c.octets), c.eol], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let result: number | undefined;
+    child.on('message', (m) => {
+      result = Number(m);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0 && result !== undefined) resolve(result);
+      else reject(new Error(`measurement ${kind} ${c.name} exited ${code}`));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--measure') {
+    const [, kind, octets, eol] = args;
+    process.send?.(measure(kind as Kind, Number(octets), eol as Eol));
+    return;
+  }
+  const repeatAt = args.indexOf('--repeat');
+  const repeat = repeatAt === -1 ? 3 : Math.max(1, Number(args[repeatAt + 1]));
+  console.log(`MessageEncoder vs. Buffer#indexOf(10) line scan, 64 KiB chunks; Node ${process.version}; median of ${repeat} processes`);
+  console.log('case            floor MB/s   encoder MB/s   encoder/floor');
+  for (const c of CASES) {
+    const floor: number[] = [];
+    const encoder: number[] = [];
+    // Alternate, so that a slow spell of the machine hits both sides.
+    for (let i = 0; i < repeat; i++) {
+      floor.push(await inChild('floor', c));
+      encoder.push(await inChild('encoder', c));
+    }
+    const f = median(floor);
+    const e = median(encoder);
+    console.log(`${c.name.padEnd(14)}  ${f.toFixed(0).padStart(10)}   ${e.toFixed(0).padStart(12)}   ${(e / f).toFixed(2).padStart(13)}`);
+  }
+}
+
+await main();

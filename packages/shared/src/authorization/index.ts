@@ -1,0 +1,2 @@
+export * from './authorization-list.ts';
+export * from './authorize.ts';

@@ -1,0 +1,38 @@
+/**
+ * Limits on what a caller may hand in. Every read of caller input is bounded
+ * by one of these; the defaults are what `mailsubmit.conf` uses when a key is
+ * absent. All sizes are octets.
+ */
+export interface Limits {
+  /** Longest envelope attribute line, without its line end. */
+  readonly maxEnvelopeLineOctets: number;
+  /** Whole envelope block, including line ends and the empty line. */
+  readonly maxEnvelopeOctets: number;
+  /** Recipient lines in one submission (Postfix's smtpd_recipient_limit is 1000). */
+  readonly maxRecipients: number;
+  /** The message as written by the caller (after the envelope's empty line). */
+  readonly maxMessageOctets: number;
+  /**
+   * Longest message line, without its line end. RFC 5322 section 2.1.1 and
+   * RFC 5321 section 4.5.3.1.6: 998. A longer line would be folded by the next
+   * SMTP client on the way (Postfix's smtp_line_length_limit), changing the
+   * message, so it is refused here instead.
+   */
+  readonly maxLineOctets: number;
+  /** Header section, up to the first empty line (Postfix's header_size_limit). */
+  readonly maxHeaderOctets: number;
+}
+
+export const DEFAULT_LIMITS: Limits = Object.freeze({
+  maxEnvelopeLineOctets: 4096,
+  maxEnvelopeOctets: 1024 * 1024,
+  maxRecipients: 1000,
+  maxMessageOctets: 50 * 1024 * 1024,
+  maxLineOctets: 998,
+  maxHeaderOctets: 102_400,
+});
+
+/** Limits with some keys replaced; unknown keys are a programming error. */
+export function withLimits(overrides: Partial<Limits>): Limits {
+  return Object.freeze({ ...DEFAULT_LIMITS, ...overrides });
+}

@@ -1,0 +1,467 @@
+/**
+ * MessageEncoder: checks the message part of a submission as it streams past
+ * and turns it into what goes after SMTP DATA, one read at a time.
+ *
+ * What it does to the bytes (contract, section 1, "The message"):
+ * LF and CRLF line ends both leave as CRLF, a line that starts with `.` gets
+ * one more `.`, nothing else changes. The terminating `.` CRLF is the
+ * caller's to send, and only after end() returned: nothing in the output can
+ * end DATA early.
+ *
+ * What it refuses (SubmissionError): NUL anywhere; a CR not followed by LF; a
+ * header line that is neither a field nor a continuation; a line, header
+ * section or message over its limit; an empty message; a total that differs
+ * from the envelope's `size`.
+ *
+ * It is a plain class so that the stream wrapper, tests and fuzzers drive the
+ * same code with any chunking. It holds no input bytes: only counters, the
+ * header line's state, and at most one CR whose meaning depends on the next
+ * read. Memory is flat whatever the message size.
+ *
+ * Which error wins, whatever the chunking: the one at the earliest input
+ * octet. At the same octet: message limit, then NUL, then bare CR, then
+ * header section size, then line length, then header syntax. A chunk is
+ * therefore processed only up to a NUL or the message limit, and a trailing
+ * CR is not looked at until the octet after it is known.
+ */
+
+import { isAscii } from 'node:buffer';
+import { isSubmissionError, SubmissionError } from '../errors.ts';
+import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
+import { IN_VALUE, LINE_START, scanHeaderLine, type HeaderLineState } from './header-line.ts';
+import {
+  bareCr,
+  continuationFirst,
+  emptyMessage,
+  encoderMisuse,
+  headerTooLarge,
+  lineTooLong,
+  messageTooLarge,
+  notAHeaderLine,
+  nulOctet,
+  sizeMismatch,
+} from './message-errors.ts';
+import { commitOutput, reserveOutput } from './output-slab.ts';
+
+export interface MessageStats {
+  /** Octets as the caller wrote them: what `size` is checked against. */
+  octets: number;
+  /** Lines, counting a last line without a line end. */
+  lines: number;
+  /** Octets of the header section as written, line ends included, the empty line not. */
+  headerOctets: number;
+  headerLines: number;
+  /** Some octet is 0x80 or above (BODY=8BITMIME). */
+  eightBit: boolean;
+}
+
+export interface MessageEncoderOptions {
+  limits?: Limits;
+  /** Input line number of the message's first line (after the envelope block). Default 1. */
+  firstLine?: number;
+  /** The envelope's `size`: the message must have exactly this many octets. */
+  declaredSize?: number;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+const SP = 0x20;
+const TAB = 0x09;
+
+const STOP_NONE = 0;
+const STOP_LIMIT = 1;
+const STOP_NUL = 2;
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+export class MessageEncoder {
+  readonly #maxLine: number;
+  readonly #maxHeader: number;
+  readonly #maxMessage: number;
+  readonly #firstLine: number;
+  readonly #declaredSize: number | undefined;
+
+  #octets = 0;
+  /** Completed lines so far; the current line's index. */
+  #lines = 0;
+  /** Content octets of the current line so far (no line end, no held CR). */
+  #lineOctets = 0;
+  /** The last octet seen was a CR, not yet emitted: its meaning depends on the next one. */
+  #pendingCR = false;
+  #inHeader = true;
+  #headerState: HeaderLineState = LINE_START;
+  #headerOctets = 0;
+  #headerLines = 0;
+  #eightBit = false;
+  #ended = false;
+  #failure: SubmissionError | undefined;
+
+  // Output of the chunk being encoded: out[base, o) is written, input from
+  // copyFrom on is not yet copied, out is undefined while nothing changed.
+  #out: Buffer | undefined;
+  #base = 0;
+  #o = 0;
+  #cap = 0;
+  #copyFrom = 0;
+  #to = 0;
+
+  constructor(options: MessageEncoderOptions = {}) {
+    const limits = options.limits ?? DEFAULT_LIMITS;
+    this.#maxLine = limits.maxLineOctets;
+    this.#maxHeader = limits.maxHeaderOctets;
+    this.#maxMessage = limits.maxMessageOctets;
+    this.#firstLine = options.firstLine ?? 1;
+    this.#declaredSize = options.declaredSize;
+  }
+
+  get stats(): MessageStats {
+    return {
+      octets: this.#octets,
+      lines: this.#lines,
+      headerOctets: this.#headerOctets,
+      headerLines: this.#headerLines,
+      eightBit: this.#eightBit,
+    };
+  }
+
+  /** SMTP-ready octets for everything complete so far; may be empty. */
+  write(chunk: Buffer): Buffer {
+    if (this.#failure) throw this.#failure;
+    if (this.#ended) throw this.#fail(encoderMisuse('write after end'));
+    try {
+      const input: unknown = chunk;
+      if (!(input instanceof Uint8Array)) throw encoderMisuse('write of something other than a Buffer');
+      return this.#write(Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  /**
+   * Closes the last line (CRLF if the input did not end with a line end) and
+   * runs the checks that need the whole message. Does not add `.` CRLF.
+   */
+  end(): Buffer {
+    if (this.#failure) throw this.#failure;
+    if (this.#ended) throw this.#fail(encoderMisuse('end after end'));
+    this.#ended = true;
+    try {
+      return this.#end();
+    } catch (error) {
+      throw this.#fail(error);
+    }
+  }
+
+  #fail(error: unknown): SubmissionError {
+    this.#out = undefined;
+    this.#failure = isSubmissionError(error)
+      ? error
+      : new SubmissionError('internal', `message encoder: ${error instanceof Error ? error.message : String(error)}`);
+    return this.#failure;
+  }
+
+  #line(): number {
+    return this.#firstLine + this.#lines;
+  }
+
+  #write(chunk: Buffer): Buffer {
+    const n = chunk.length;
+    if (n === 0) return EMPTY;
+    // Find where this chunk must stop before encoding any of it, so that an
+    // error earlier in the chunk still wins (see the header comment). Both
+    // scans are memchr-fast: indexOf(0) ran at ~60 GB/s, isAscii at ~50 GB/s
+    // on 64 KiB chunks, against ~4.8 GB/s for the per-line LF scan.
+    let stop = n;
+    let stopKind = STOP_NONE;
+    const room = this.#maxMessage - this.#octets;
+    if (n > room) {
+      stop = room;
+      stopKind = STOP_LIMIT;
+    }
+    const nul = chunk.indexOf(0);
+    if (nul !== -1 && nul < stop) {
+      stop = nul;
+      stopKind = STOP_NUL;
+    }
+    if (!this.#eightBit && !isAscii(chunk)) this.#eightBit = true;
+    const out = stop > 0 ? this.#encode(chunk, stop) : EMPTY;
+    this.#octets += stop;
+    if (stopKind !== STOP_NONE) this.#failAtStop(chunk, stop, stopKind);
+    return out;
+  }
+
+  #failAtStop(c: Buffer, stop: number, kind: number): never {
+    if (this.#pendingCR) {
+      if (c[stop] !== LF) throw bareCr(this.#line());
+      // The held CR ends its line, but the LF is past the limit. The CR itself
+      // is within it and counts towards the header section.
+      if (this.#inHeader && this.#lineOctets > 0 && this.#headerOctets + 1 > this.#maxHeader) {
+        throw headerTooLarge(this.#line(), this.#maxHeader);
+      }
+    }
+    throw kind === STOP_LIMIT ? messageTooLarge(this.#line(), this.#maxMessage) : nulOctet(this.#line());
+  }
+
+  #end(): Buffer {
+    if (this.#pendingCR) throw bareCr(this.#line());
+    if (this.#octets === 0) throw emptyMessage();
+    if (this.#declaredSize !== undefined && this.#declaredSize !== this.#octets) {
+      throw sizeMismatch(this.#declaredSize, this.#octets);
+    }
+    if (this.#lineOctets === 0) return EMPTY;
+    if (this.#inHeader) {
+      if (this.#headerState !== IN_VALUE) throw notAHeaderLine(this.#line());
+      this.#headerLines++;
+    }
+    this.#lines++;
+    this.#lineOctets = 0;
+    return Buffer.from([CR, LF]);
+  }
+
+  /** Encodes c[0, to): no NUL in it and within the message limit. */
+  #encode(c: Buffer, to: number): Buffer {
+    this.#out = undefined;
+    this.#copyFrom = 0;
+    this.#to = to;
+    let p = 0;
+    if (this.#pendingCR) {
+      if (c[0] !== LF) throw bareCr(this.#line());
+      this.#pendingCR = false;
+      // The CR held back from the last chunk goes out before this LF.
+      this.#insert(c, 0, CR);
+      this.#completeLine(2);
+      p = 1;
+    }
+    if (this.#inHeader && p < to) p = this.#headerSection(c, p, to);
+    if (p < to) this.#bodyLines(c, p, to);
+    return this.#finish(c, this.#pendingCR ? to - 1 : to);
+  }
+
+  /**
+   * The hot loop: one indexOf per line, plus one per CR. The lines are not
+   * looked at byte by byte; only their first octet (for dot-stuffing) and the
+   * octet before the LF (CRLF or bare LF).
+   */
+  #bodyLines(c: Buffer, start: number, to: number): void {
+    const maxLine = this.#maxLine;
+    const ab = c.buffer;
+    const bo = c.byteOffset;
+    let p = start;
+    let lines = this.#lines;
+    let lineOctets = this.#lineOctets;
+    let out = this.#out;
+    let o = this.#o;
+    let cap = this.#cap;
+    let copyFrom = this.#copyFrom;
+    // Next CR at or after p, -1 for none left in the chunk: LF-only input
+    // pays one memchr per chunk for the bare-CR rule, CRLF input one per line.
+    let cr = c.indexOf(CR, p);
+    for (;;) {
+      const lf = c.indexOf(LF, p);
+      if (lf === -1 || lf >= to) break;
+      const ce = lf > p && c[lf - 1] === CR ? lf - 1 : lf;
+      if ((cr !== -1 && cr < ce) || lineOctets + (ce - p) > maxLine) {
+        this.#lines = lines;
+        this.#lineOctets = lineOctets;
+        this.#bodyError(p, ce, cr);
+      }
+      // Copies go through TypedArray#set with a plain Uint8Array view:
+      // measured on 64 KiB LF chunks, ~900 MB/s against ~550-600 MB/s for
+      // Buffer#copy (argument checks) and ~400 MB/s for a JS byte loop;
+      // copyWithin inside one buffer was slower still (~200 MB/s).
+      if (lineOctets === 0 && ce > p && c[p] === DOT) {
+        const n = p - copyFrom;
+        if (out === undefined || o + n + 1 > cap) {
+          this.#o = o;
+          this.#copyFrom = copyFrom;
+          out = this.#makeRoom(n + 1);
+          o = this.#o;
+          cap = this.#cap;
+        }
+        if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
+        o += n;
+        out[o++] = DOT;
+        copyFrom = p;
+      }
+      if (ce === lf) {
+        const n = lf - copyFrom;
+        if (out === undefined || o + n + 1 > cap) {
+          this.#o = o;
+          this.#copyFrom = copyFrom;
+          out = this.#makeRoom(n + 1);
+          o = this.#o;
+          cap = this.#cap;
+        }
+        if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
+        o += n;
+        out[o++] = CR;
+        copyFrom = lf;
+      }
+      lines++;
+      lineOctets = 0;
+      p = lf + 1;
+      if (cr !== -1 && cr < p) cr = c.indexOf(CR, p);
+    }
+    this.#lines = lines;
+    this.#lineOctets = lineOctets;
+    this.#out = out;
+    this.#o = o;
+    this.#cap = cap;
+    this.#copyFrom = copyFrom;
+    if (p < to) this.#partialLine(c, p, to, cr);
+  }
+
+  /** The last line of a chunk, without its line end (yet). */
+  #partialLine(c: Buffer, p: number, to: number, cr: number): void {
+    const ce = c[to - 1] === CR ? to - 1 : to;
+    if ((cr !== -1 && cr < ce) || this.#lineOctets + (ce - p) > this.#maxLine) this.#bodyError(p, ce, cr);
+    if (this.#lineOctets === 0 && ce > p && c[p] === DOT) this.#insert(c, p, DOT);
+    this.#lineOctets += ce - p;
+    if (ce < to) this.#pendingCR = true;
+  }
+
+  #bodyError(p: number, ce: number, cr: number): never {
+    const bare = cr !== -1 && cr < ce ? cr : Infinity;
+    const long = this.#lineOctets + (ce - p) > this.#maxLine ? p + (this.#maxLine - this.#lineOctets) : Infinity;
+    throw bare <= long ? bareCr(this.#line()) : lineTooLong(this.#line(), this.#maxLine);
+  }
+
+  /**
+   * Header lines, until the empty line that ends the section; returns where
+   * the body starts (or `to`). At most maxHeaderOctets go through here, so
+   * clarity wins over speed.
+   */
+  #headerSection(c: Buffer, start: number, to: number): number {
+    let p = start;
+    while (p < to) {
+      const found = c.indexOf(LF, p);
+      const lf = found !== -1 && found < to ? found : -1;
+      let ce: number;
+      if (lf !== -1) ce = lf > p && c[lf - 1] === CR ? lf - 1 : lf;
+      else ce = c[to - 1] === CR ? to - 1 : to;
+      this.#headerContent(c, p, ce, c.indexOf(CR, p));
+      if (this.#lineOctets === 0 && ce > p && c[p] === DOT) this.#insert(c, p, DOT);
+      this.#lineOctets += ce - p;
+      if (lf === -1) {
+        if (ce < to) this.#pendingCR = true;
+        return to;
+      }
+      if (ce === lf) this.#insert(c, lf, CR);
+      this.#completeLine(lf - ce + 1);
+      p = lf + 1;
+      if (!this.#inHeader) return p;
+    }
+    return p;
+  }
+
+  /** Checks c[p, ce), part of a header line's content; earliest error wins. */
+  #headerContent(c: Buffer, p: number, ce: number, cr: number): void {
+    const len = ce - p;
+    let at = Infinity;
+    let error: (() => SubmissionError) | undefined;
+    const line = this.#line();
+    // Candidates in priority order; a later one wins only strictly earlier.
+    if (cr !== -1 && cr < ce) {
+      at = cr;
+      error = () => bareCr(line);
+    }
+    if (this.#headerOctets + len > this.#maxHeader) {
+      const over = p + (this.#maxHeader - this.#headerOctets);
+      if (over < at) {
+        at = over;
+        error = () => headerTooLarge(line, this.#maxHeader);
+      }
+    }
+    if (this.#lineOctets + len > this.#maxLine) {
+      const over = p + (this.#maxLine - this.#lineOctets);
+      if (over < at) {
+        at = over;
+        error = () => lineTooLong(line, this.#maxLine);
+      }
+    }
+    if (this.#headerState !== IN_VALUE) {
+      const state = scanHeaderLine(c, p, Math.min(ce, at), this.#headerState, this.#lines === 0);
+      if (state < 0) {
+        const bad = -1 - state;
+        const byte = c[bad];
+        error = () => (this.#lines === 0 && bad === p && (byte === SP || byte === TAB) ? continuationFirst(line) : notAHeaderLine(line));
+      } else {
+        this.#headerState = state as HeaderLineState;
+      }
+    }
+    if (error) throw error();
+    this.#headerOctets += len;
+  }
+
+  /** The current line ended with `endOctets` of line end (1 for LF, 2 for CRLF). */
+  #completeLine(endOctets: number): void {
+    if (this.#inHeader) {
+      if (this.#lineOctets === 0) {
+        this.#inHeader = false;
+      } else {
+        // Both before the no-colon check: a size overrun at the CR or LF is
+        // at or before the LF where the missing colon is noticed.
+        if (this.#headerOctets + endOctets > this.#maxHeader) throw headerTooLarge(this.#line(), this.#maxHeader);
+        if (this.#headerState !== IN_VALUE) throw notAHeaderLine(this.#line());
+        this.#headerOctets += endOctets;
+        this.#headerLines++;
+        this.#headerState = LINE_START;
+      }
+    }
+    this.#lines++;
+    this.#lineOctets = 0;
+  }
+
+  /** Emits input up to x, then `byte`; the input from x on is still to copy. */
+  #insert(c: Buffer, x: number, byte: number): void {
+    const n = x - this.#copyFrom;
+    const out = this.#out === undefined || this.#o + n + 1 > this.#cap ? this.#makeRoom(n + 1) : this.#out;
+    if (n > 0) c.copy(out, this.#o, this.#copyFrom, x);
+    this.#o += n;
+    out[this.#o++] = byte;
+    this.#copyFrom = x;
+  }
+
+  #finish(c: Buffer, end: number): Buffer {
+    if (this.#out === undefined) {
+      // Nothing changed (CRLF input, no leading dots): hand out the input
+      // itself, no copy at all.
+      return c.subarray(0, end);
+    }
+    const n = end - this.#copyFrom;
+    const out = this.#o + n > this.#cap ? this.#makeRoom(n) : this.#out;
+    if (n > 0) c.copy(out, this.#o, this.#copyFrom, end);
+    this.#o += n;
+    const result = out.subarray(this.#base, this.#o);
+    commitOutput(out, this.#o);
+    this.#out = undefined;
+    return result;
+  }
+
+  /** Makes room for `now` more octets, and for the rest of the chunk if this is the first change. */
+  #makeRoom(now: number): Buffer {
+    if (this.#out === undefined) {
+      // Realistic text needs chunk + 1/70 (a CR a line); 1/16 spare covers
+      // lines down to 16 octets before the rare regrow below.
+      const n = this.#to;
+      const want = Math.max(n + (n >>> 4) + 16, now);
+      const { buffer, offset } = reserveOutput(want);
+      this.#out = buffer;
+      this.#base = offset;
+      this.#o = offset;
+      this.#cap = offset + want;
+      return buffer;
+    }
+    // Worst case for the rest: every octet doubles (LF to CRLF, `.` to `..`).
+    const written = this.#o - this.#base;
+    const want = written + now + 2 * (this.#to - this.#copyFrom) + 2;
+    const next = Buffer.allocUnsafe(want);
+    this.#out.copy(next, 0, this.#base, this.#o);
+    this.#out = next;
+    this.#base = 0;
+    this.#o = written;
+    this.#cap = want;
+    return next;
+  }
+}

@@ -1,0 +1,170 @@
+/*
+ * listener.c: creating the listening SOCK_SEQPACKET socket, and accepting.
+ *
+ * The socket file never exists with more permissions than asked for: the
+ * socket inode is fchmod'ed before bind (Linux creates the file from the
+ * socket inode's mode, masked by the umask) and the umask is tightened around
+ * bind as well. The umask is process-wide, so it is only ever made stricter,
+ * never looser: a file another thread creates meanwhile gets at most fewer
+ * permissions. The wrapper then sets the exact mode and owner with fs.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addon.h"
+
+/* Accepts per loop turn, so one busy listener cannot starve the loop. */
+#define ACCEPT_BATCH 64
+
+/*
+ * A socket file already at the path is removed only if it is a socket that
+ * nobody listens on. A live one means another daemon runs: EADDRINUSE.
+ */
+static int clear_stale(const struct sockaddr_un *addr)
+{
+    struct stat st;
+    int probe, err;
+
+    if (lstat(addr->sun_path, &st) != 0)
+        return errno == ENOENT ? 0 : errno;
+    if (!S_ISSOCK(st.st_mode))
+        return EEXIST;
+    if ((probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+        return errno;
+    err = connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) == 0 ? 0 : errno;
+    close(probe);
+    /* EAGAIN: alive with a full backlog. EPROTOTYPE: alive, another socket type. */
+    if (err == 0 || err == EAGAIN || err == EPROTOTYPE)
+        return EADDRINUSE;
+    if (err != ECONNREFUSED && err != ENOENT)
+        return err;
+    if (unlink(addr->sun_path) != 0 && errno != ENOENT)
+        return errno;
+    return 0;
+}
+
+static int bind_restricted(int fd, const struct sockaddr_un *addr, mode_t mode)
+{
+    mode_t old;
+    struct stat st;
+    int err = 0;
+
+    if (fchmod(fd, mode) != 0)
+        return errno;
+    old = umask(0777);
+    umask(old | (~mode & 0777));
+    if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0)
+        err = errno;
+    umask(old);
+    if (err != 0)
+        return err;
+    /* Fail closed if this kernel gave the file more than was asked for. */
+    if (lstat(addr->sun_path, &st) != 0 || (st.st_mode & 0777 & ~mode) != 0) {
+        unlink(addr->sun_path);
+        return EPERM;
+    }
+    return 0;
+}
+
+/* listen(path, mode, backlog, maxFrame, maxFds) -> handle, not yet polling. */
+napi_value js_listen(napi_env env, napi_callback_info info)
+{
+    size_t argc = 5, length;
+    napi_value argv[5], external;
+    struct sockaddr_un addr;
+    int32_t mode, backlog, max_frame, max_fds;
+    sock_handle *h;
+    int fd, err;
+
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    if (argc < 5 || napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof(addr.sun_path), &length) != napi_ok
+        || arg_int32(env, argv[1], &mode) != 0 || arg_int32(env, argv[2], &backlog) != 0
+        || arg_int32(env, argv[3], &max_frame) != 0 || arg_int32(env, argv[4], &max_fds) != 0)
+        return throw_type(env, "listen(path, mode, backlog, maxFrame, maxFds)");
+    if (length == 0 || length >= sizeof(addr.sun_path) - 1 || strlen(addr.sun_path) != length)
+        return throw_errno(env, "bind", ENAMETOOLONG);
+    if (mode < 0 || mode > 0777 || max_frame < 1 || max_frame > ADDON_MAX_FRAME_OCTETS || max_fds < 0
+        || max_fds > ADDON_MAX_FDS_LIMIT)
+        return throw_type(env, "listen: mode, maxFrame or maxFds out of range");
+
+    if ((err = clear_stale(&addr)) != 0)
+        return throw_errno(env, "bind", err);
+    if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+        return throw_errno(env, "socket", errno);
+    if ((err = bind_restricted(fd, &addr, (mode_t)mode)) != 0) {
+        close(fd);
+        return throw_errno(env, "bind", err);
+    }
+    if (listen(fd, backlog) != 0) {
+        err = errno;
+        close(fd);
+        unlink(addr.sun_path);
+        return throw_errno(env, "listen", err);
+    }
+    if (handle_create(env, fd, 1, &h, &external) != napi_ok) {
+        unlink(addr.sun_path);
+        return throw_errno(env, "listen", ENOMEM);
+    }
+    h->max_frame = (size_t)max_frame;
+    h->max_fds = max_fds;
+    return external;
+}
+
+static void emit_connection(sock_handle *listener, int fd)
+{
+    napi_handle_scope scope;
+    napi_value argv[2];
+    sock_handle *conn;
+
+    if (napi_open_handle_scope(listener->env, &scope) != napi_ok) {
+        close(fd);
+        return;
+    }
+    /* On failure handle_create has closed fd: the peer sees EOF and reports 75. */
+    if (handle_create(listener->env, fd, 0, &conn, &argv[1]) == napi_ok) {
+        conn->max_frame = listener->max_frame;
+        conn->max_fds = listener->max_fds;
+        napi_create_int32(listener->env, EVENT_CONNECTION, &argv[0]);
+        handle_emit(listener, 2, argv);
+    }
+    napi_close_handle_scope(listener->env, scope);
+}
+
+void listener_on_poll(uv_poll_t *poll, int status, int events)
+{
+    sock_handle *h = poll->data;
+    (void)events;
+
+    if (status < 0) {
+        handle_stop(h);
+        handle_emit_error(h, -status, "uv_poll");
+        handle_settle(h);
+        return;
+    }
+    for (int i = 0; i < ACCEPT_BATCH && h->polling && !h->closing && h->state != NULL; i++) {
+        int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            emit_connection(h, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the pending connection stays
+         * readable, so polling on would spin. Pause; the wrapper resumes. */
+        {
+            int err = errno;
+            handle_stop(h);
+            handle_emit_error(h, err, "accept");
+            handle_settle(h);
+        }
+        return;
+    }
+}

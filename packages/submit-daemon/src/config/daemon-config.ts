@@ -1,0 +1,52 @@
+/**
+ * The daemon's configuration after validation: every value typed, every
+ * default filled in. Durations are milliseconds, sizes octets.
+ */
+import type { Limits } from '@mailsubmit/shared';
+
+/** setgid: peers must hold the mailsubmit group (the set-gid helper's install);
+ *  open: the socket is reachable by callers and only the uid is checked. */
+export type InstallMode = 'setgid' | 'open';
+
+export type TransportKind = 'smtp' | 'lmtp' | 'sendmail';
+
+export type DownstreamTarget = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+
+export interface DaemonConfig {
+  /** The file it was read from, for messages. */
+  readonly source: string;
+  readonly socket: {
+    readonly path: string;
+    readonly mode: number;
+    readonly group: string;
+  };
+  readonly installMode: InstallMode;
+  readonly authorizationList: string;
+  readonly downstream: {
+    readonly transport: TransportKind;
+    readonly target: DownstreamTarget;
+    readonly heloName: string;
+    readonly sendmailPath: string;
+    readonly poolSize: number;
+    readonly xforward: boolean;
+  };
+  readonly limits: Limits & {
+    readonly maxConnections: number;
+    readonly maxPerUid: number;
+    readonly maxFileReads: number;
+  };
+  readonly timeouts: {
+    /** Whole time a caller has to write its input. */
+    readonly input: number;
+    /** Longest pause between two reads of the caller's input. */
+    readonly inputIdle: number;
+    readonly connect: number;
+    readonly command: number;
+    readonly dataBlock: number;
+    readonly dataEnd: number;
+    readonly sendmail: number;
+  };
+  readonly log: {
+    readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * A private Postfix instance for tests: Debian's Postfix binaries with their
+ * own configuration, queue and listeners under a temporary directory, started
+ * with `postfix -c DIR start`. It has one SMTP listener configured like the
+ * re-injection listener mailsubmit installs (docs/postfix.md) and relays all
+ * mail to a recording sink, so tests see exactly what Postfix delivers.
+ *
+ * Requires root and the postfix package (the README's set-up installs it).
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './free-port.ts';
+
+const run = promisify(execFile);
+
+export interface PrivatePostfixOptions {
+  /** Where Postfix relays everything: the recording sink. */
+  readonly relayPort: number;
+  /** Extra main.cf lines. */
+  readonly mainCf?: readonly string[];
+}
+
+/** The re-injection listener's options, as install/ adds them to master.cf. */
+export const REINJECTION_LISTENER_OPTIONS: readonly string[] = [
+  'content_filter=',
+  'receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters',
+  'smtpd_authorized_xforward_hosts=127.0.0.0/8',
+  'mynetworks=127.0.0.0/8',
+  'smtpd_client_restrictions=',
+  'smtpd_helo_restrictions=',
+  'smtpd_sender_restrictions=',
+  'smtpd_relay_restrictions=permit_mynetworks,reject',
+  'smtpd_recipient_restrictions=permit_mynetworks,reject',
+  'smtpd_data_restrictions=',
+];
+
+const SERVICES = `
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+`;
+
+export class PrivatePostfix {
+  private constructor(
+    readonly dir: string,
+    /** The re-injection listener on 127.0.0.1. */
+    readonly port: number,
+  ) {}
+
+  static isAvailable(): boolean {
+    return userInfo().uid === 0 && existsSync('/usr/sbin/postfix');
+  }
+
+  static async start(options: PrivatePostfixOptions): Promise<PrivatePostfix> {
+    const dir = mkdtempSync('/tmp/mailsubmit-postfix-');
+    // Postfix's daemons run as the postfix user and must reach queue/ and data/.
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    const queue = join(dir, 'queue');
+    const data = join(dir, 'data');
+    await run('install', ['-d', '-o', 'root', '-m', '0755', queue]);
+    await run('install', ['-d', '-o', 'postfix', '-m', '0700', data]);
+    writeFileSync(join(dir, 'main.cf'), mainCf(dir, options));
+    const listener = [`127.0.0.1:${port} inet n - n - - smtpd`, ...REINJECTION_LISTENER_OPTIONS.map((o) => `  -o ${o}`)];
+    writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${SERVICES}`);
+    writeFileSync(join(dir, 'maillog'), '');
+    chownSync(join(dir, 'maillog'), 0, 0);
+    const instance = new PrivatePostfix(dir, port);
+    await run('/usr/sbin/postfix', ['-c', dir, 'start']);
+    await instance.waitForListener();
+    return instance;
+  }
+
+  /** Stops the instance and removes its directory. */
+  async stop(): Promise<void> {
+    await run('/usr/sbin/postfix', ['-c', this.dir, 'abort']).catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Postfix's log so far (maillog_file). */
+  log(): string {
+    return readFileSync(join(this.dir, 'maillog'), 'utf8');
+  }
+
+  /** Waits until a log line matches, and returns it. */
+  async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.log().split('\n').find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+      if (Date.now() > deadline) throw new Error(`postfix log has no line matching ${pattern}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Number of messages in the queue (postqueue -p), for "nothing delivered" checks. */
+  async queueSize(): Promise<number> {
+    const { stdout } = await run('/usr/sbin/postqueue', ['-c', this.dir, '-j']);
+    return stdout.split('\n').filter((l) => l.trim() !== '').length;
+  }
+
+  /** Asks Postfix to try deferred mail again now. */
+  async flush(): Promise<void> {
+    await run('/usr/sbin/postqueue', ['-c', this.dir, '-f']);
+  }
+
+  private async waitForListener(): Promise<void> {
+    const { connect } = await import('node:net');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const socket = connect(this.port, '127.0.0.1');
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`private postfix did not listen on ${this.port}: ${this.log()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+function mainCf(dir: string, options: PrivatePostfixOptions): string {
+  return [
+    'compatibility_level = 3.6',
+    `queue_directory = ${join(dir, 'queue')}`,
+    `data_directory = ${join(dir, 'data')}`,
+    'meta_directory = /etc/postfix',
+    'mail_owner = postfix',
+    'setgid_group = postdrop',
+    'myhostname = postfix.test.localdomain',
+    'mydomain = test.localdomain',
+    'mydestination =',
+    'inet_interfaces = 127.0.0.1',
+    'inet_protocols = ipv4',
+    'mynetworks = 127.0.0.0/8',
+    `relayhost = [127.0.0.1]:${options.relayPort}`,
+    `maillog_file = ${join(dir, 'maillog')}`,
+    `maillog_file_prefixes = ${dir}`,
+    // Keep re-injected mail as it was written: no added Message-Id, Date or From.
+    'local_header_rewrite_clients =',
+    'smtp_tls_security_level = none',
+    'smtpd_tls_security_level = none',
+    'smtp_dns_support_level = disabled',
+    'message_size_limit = 209715200',
+    'delay_warning_time = 0',
+    'queue_run_delay = 1s',
+    'minimal_backoff_time = 1s',
+    'maximal_backoff_time = 2s',
+    'biff = no',
+    ...(options.mainCf ?? []),
+    '',
+  ].join('\n');
+}
