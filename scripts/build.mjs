@@ -1,23 +1,53 @@
-// Builds every command of the tree into a single bundled file with esbuild.
-// Commands are bundled so that an installed copy needs nothing but Node.
+// Builds everything that runs: the socket addon (node-gyp), the set-gid
+// helper (make, with the default installed paths), and every TypeScript
+// command bundled into one file with esbuild, so that an installed copy needs
+// nothing but Node.js. The daemon's bundle gets the addon beside it.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chmod } from 'node:fs/promises';
+
+const run = (command, args, cwd) => execFileSync(command, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+
+/** True when `product` is missing or older than any of `sources` (files, or directories of them). */
+function stale(product, sources) {
+  if (!existsSync(product)) return true;
+  const built = statSync(product).mtimeMs;
+  const newest = (path) =>
+    statSync(path).isDirectory() ? Math.max(0, ...readdirSync(path).map((f) => newest(join(path, f)))) : statSync(path).mtimeMs;
+  return sources.some((source) => newest(source) > built);
+}
+
+const addon = 'packages/socket-addon/build/Release/socket_addon.node';
+if (stale(addon, ['packages/socket-addon/src', 'packages/socket-addon/binding.gyp'])) {
+  run('npm', ['run', '--silent', 'build'], 'packages/socket-addon');
+}
+if (stale('packages/submit-helper/build/mailsubmit', ['packages/submit-helper/src', 'packages/submit-helper/Makefile'])) {
+  run('make', ['--no-print-directory', '-s'], 'packages/submit-helper');
+}
 
 const commands = [
-  { entry: 'packages/admin-cli/src/main.ts', out: 'packages/admin-cli/dist/mailsubmitctl.cjs' },
+  { entry: 'packages/admin-cli/src/main.ts', out: 'packages/admin-cli/dist/mailsubmitctl.cjs', format: 'cjs' },
+  // ESM, so that the addon loader's import.meta.url points at the bundle.
+  { entry: 'packages/submit-daemon/src/main.ts', out: 'packages/submit-daemon/dist/mailsubmitd.mjs', format: 'esm' },
 ];
 
-for (const { entry, out } of commands) {
+for (const { entry, out, format } of commands) {
   await build({
     entryPoints: [entry],
     outfile: out,
     bundle: true,
     platform: 'node',
     target: 'node20',
-    format: 'cjs',
+    format,
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',
+    // pino and its friends use require(); give ESM bundles a real one.
+    banner: format === 'esm' ? { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" } : {},
   });
   await chmod(out, 0o755);
 }
+await mkdir('packages/submit-daemon/dist', { recursive: true });
+await copyFile(addon, 'packages/submit-daemon/dist/socket_addon.node');

@@ -11,3 +11,4 @@ export * from './message/index.ts';
 export * from './smtp/index.ts';
 export * from './submission/index.ts';
 export * from './authorization/index.ts';
+export * from './frame/index.ts';

@@ -156,6 +156,10 @@ static napi_value init(napi_env env, napi_value exports)
         {"setFileStatusFlags", js_set_file_status_flags},
         {"fdKind", js_fd_kind},
         {"closeFd", js_close_fd},
+        {"dupFd", js_dup_fd},
+        {"lookupUserById", js_lookup_user_by_id},
+        {"lookupGroupById", js_lookup_group_by_id},
+        {"lookupGroupByName", js_lookup_group_by_name},
     };
     addon_state *state = calloc(1, sizeof(*state));
 

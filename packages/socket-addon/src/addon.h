@@ -81,7 +81,7 @@ void handle_emit(sock_handle *h, size_t argc, napi_value *argv);
 void handle_emit_error(sock_handle *h, int err, const char *syscall);
 void handles_env_gone(addon_state *state);
 
-/* listener.c, connection.c, fd-ops.c: the exported functions */
+/* listener.c, connection.c, fd-ops.c, user-db.c: the exported functions */
 napi_value js_listen(napi_env env, napi_callback_info info);
 void listener_on_poll(uv_poll_t *poll, int status, int events);
 void connection_on_poll(uv_poll_t *poll, int status, int events);
@@ -91,5 +91,9 @@ napi_value js_get_file_status_flags(napi_env env, napi_callback_info info);
 napi_value js_set_file_status_flags(napi_env env, napi_callback_info info);
 napi_value js_fd_kind(napi_env env, napi_callback_info info);
 napi_value js_close_fd(napi_env env, napi_callback_info info);
+napi_value js_dup_fd(napi_env env, napi_callback_info info);
+napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info);
+napi_value js_lookup_group_by_id(napi_env env, napi_callback_info info);
+napi_value js_lookup_group_by_name(napi_env env, napi_callback_info info);
 
 #endif

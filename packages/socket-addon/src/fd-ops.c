@@ -1,6 +1,6 @@
 /*
  * fd-ops.c: the few calls the daemon needs on a received fd that Node's fs
- * lacks. Node can fstat, but cannot read or restore the file status flags:
+ * lacks (status flags, kind with access mode, dup, close). Node can fstat, but cannot read or restore the file status flags:
  * net.Socket sets O_NONBLOCK on the open file description it shares with
  * the caller's stdin, and the daemon must put the caller's flags back before
  * closing, or the caller's shell inherits a non-blocking terminal or pipe.
@@ -119,4 +119,23 @@ napi_value js_close_fd(napi_env env, napi_callback_info info)
     if (close(fd) != 0 && errno != EINTR)
         return throw_errno(env, "close", errno);
     return js_undefined(env);
+}
+
+/*
+ * dupFd(fd) -> a new close-on-exec fd on the same open file description: a
+ * stream can own and close the copy while the original stays open to have
+ * the caller's status flags put back.
+ */
+napi_value js_dup_fd(napi_env env, napi_callback_info info)
+{
+    napi_value argv[1], result;
+    int32_t fd;
+    int copy;
+
+    if (arg_fd(env, info, 1, argv, &fd) != 0)
+        return NULL;
+    if ((copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+        return throw_errno(env, "fcntl", errno);
+    napi_create_int32(env, copy, &result);
+    return result;
 }

@@ -32,6 +32,14 @@ export interface FdInfo {
   readonly access: FdAccess;
 }
 
+/** A passwd entry, with every group the user is in (getgrouplist). */
+export interface UserEntry {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly groupIds: readonly number[];
+}
+
 export interface FrameFlags {
   /** MSG_TRUNC: the frame was longer than maxFrameOctets; the data is its beginning. */
   readonly truncated: boolean;
@@ -68,6 +76,10 @@ interface Native {
   setFileStatusFlags(fd: number, flags: number): void;
   fdKind(fd: number): FdInfo;
   closeFd(fd: number): void;
+  dupFd(fd: number): number;
+  lookupUserById(uid: number): UserEntry | null;
+  lookupGroupById(gid: number): string | null;
+  lookupGroupByName(name: string): number | null;
 }
 
 // Must match enum addon_event and FRAME_FLAG_* in src/addon.h.
@@ -89,7 +101,8 @@ let native: Native | undefined;
 function addon(): Native {
   if (native) return native;
   const require = createRequire(import.meta.url);
-  for (const candidate of ['../build/Release/socket_addon.node', '../build/Debug/socket_addon.node']) {
+  // Beside this module in the source tree; beside the bundle when installed.
+  for (const candidate of ['../build/Release/socket_addon.node', '../build/Debug/socket_addon.node', './socket_addon.node']) {
     const path = new URL(candidate, import.meta.url);
     if (existsSync(path)) {
       native = require(fileURLToPath(path)) as Native;
@@ -303,4 +316,30 @@ export function fdKind(fd: number): FdInfo {
 /** close(2) of an fd received in a frame. */
 export function closeFd(fd: number): void {
   call(() => addon().closeFd(checkFd(fd)));
+}
+
+/** A close-on-exec duplicate sharing the open file description (and so its status flags). */
+export function dupFd(fd: number): number {
+  return call(() => addon().dupFd(checkFd(fd)));
+}
+
+/**
+ * The system's user and group databases (getpwuid_r, getgrouplist,
+ * getgrgid_r, getgrnam_r), NSS included. null means "no such entry"; a
+ * failing lookup (an unreachable directory server) is a SocketError.
+ * These block while NSS answers.
+ */
+export function lookupUserById(uid: number): UserEntry | null {
+  return call(() => addon().lookupUserById(checkInteger('uid', uid, 0, 0xfffffffe)));
+}
+
+export function lookupGroupById(gid: number): string | null {
+  return call(() => addon().lookupGroupById(checkInteger('gid', gid, 0, 0xfffffffe)));
+}
+
+export function lookupGroupByName(name: string): number | null {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\0') || Buffer.byteLength(name) > 254) {
+    throw new TypeError('a group name is 1 to 254 octets without NUL');
+  }
+  return call(() => addon().lookupGroupByName(name));
 }

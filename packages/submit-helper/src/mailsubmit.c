@@ -44,8 +44,8 @@
  * .IP \(bu
  *	waits for the reply frame, with one deadline for the whole run
  *	(compiled in, default 600 seconds: the daemon bounds its own work),
- *	prints the daemon's text as "mailsubmit: TEXT" unless the status is
- *	0, and exits with the status.
+ *	prints the daemon's text as "mailsubmit: TEXT" when there is any (on
+ *	success only when asked with -v), and exits with the status.
  * .PP
  *	Paths and the deadline are compile-time constants (MAILSUBMIT_SOCKET,
  *	MAILSUBMIT_AUTH_LIST, MAILSUBMIT_TIMEOUT); nothing in argv or the
@@ -682,7 +682,8 @@ int main(int argc, char **argv)
     status = reply[8];
     outcome_length = reply[9];
     text_length = (size_t)(reply[10] | reply[11] << 8);
-    if (status != 0) {
+    /* The daemon sends no text for a silent success (no -v). */
+    if (status != 0 || text_length > 0) {
         int n;
         if (text_length > 0)
             n = snprintf(line, sizeof(line), "mailsubmit: %.*s\n", (int)text_length,

@@ -45,6 +45,8 @@ export function writeAuthList(build: HelperBuild, content: string, mode = 0o644)
 }
 
 export interface Captured {
+  /** The frame as received, for checks that must not depend on the codec. */
+  raw: Buffer;
   request: FrameRequest;
   argv: string[];
   fds: FdInfo[];
@@ -71,6 +73,7 @@ export class FakeDaemon {
       connection.on('frame', (data, fds) => {
         const credentials = connection.peerCredentials();
         const captured: Captured = {
+          raw: data,
           request: decodeRequest(data),
           argv: [],
           fds: fds.map((fd) => fdKind(fd)),

@@ -25,11 +25,9 @@ if "setid" in plan:
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
 env = plan.get("env", {})
-if plan["argv"]:
-    os.execve(plan["binary"], plan["argv"], env)
-# os.execve refuses an empty argv; the C library does not.
+# os.execve refuses an empty argv and an empty argv[0]; the C library does not.
 libc = ctypes.CDLL(None, use_errno=True)
-argv = (ctypes.c_char_p * 1)(None)
+argv = (ctypes.c_char_p * (len(plan["argv"]) + 1))(*[a.encode() for a in plan["argv"]], None)
 envp = (ctypes.c_char_p * (len(env) + 1))(*[f"{k}={v}".encode() for k, v in env.items()], None)
 libc.execve(plan["binary"].encode(), argv, envp)
 sys.exit(f"execve: {os.strerror(ctypes.get_errno())}")

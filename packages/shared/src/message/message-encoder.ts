@@ -41,7 +41,7 @@ import {
   nulOctet,
   sizeMismatch,
 } from './message-errors.ts';
-import { commitOutput, reserveOutput } from './output-slab.ts';
+import { commitOutput, outputOffset, reserveOutput } from './output-slab.ts';
 
 export interface MessageStats {
   /** Octets as the caller wrote them: what `size` is checked against. */
@@ -334,13 +334,14 @@ export class MessageEncoder {
    */
   #headerSection(c: Buffer, start: number, to: number): number {
     let p = start;
+    let cr = c.indexOf(CR, p);
     while (p < to) {
       const found = c.indexOf(LF, p);
       const lf = found !== -1 && found < to ? found : -1;
       let ce: number;
       if (lf !== -1) ce = lf > p && c[lf - 1] === CR ? lf - 1 : lf;
       else ce = c[to - 1] === CR ? to - 1 : to;
-      this.#headerContent(c, p, ce, c.indexOf(CR, p));
+      this.#headerContent(c, p, ce, cr);
       if (this.#lineOctets === 0 && ce > p && c[p] === DOT) this.#insert(c, p, DOT);
       this.#lineOctets += ce - p;
       if (lf === -1) {
@@ -350,48 +351,53 @@ export class MessageEncoder {
       if (ce === lf) this.#insert(c, lf, CR);
       this.#completeLine(lf - ce + 1);
       p = lf + 1;
+      if (cr !== -1 && cr < p) cr = c.indexOf(CR, p);
       if (!this.#inHeader) return p;
     }
     return p;
   }
 
-  /** Checks c[p, ce), part of a header line's content; earliest error wins. */
+  /** Checks c[p, ce), part of a header line's content. */
   #headerContent(c: Buffer, p: number, ce: number, cr: number): void {
     const len = ce - p;
-    let at = Infinity;
-    let error: (() => SubmissionError) | undefined;
+    if ((cr !== -1 && cr < ce) || this.#headerOctets + len > this.#maxHeader || this.#lineOctets + len > this.#maxLine) {
+      this.#headerContentError(c, p, ce, cr);
+    }
+    if (this.#headerState !== IN_VALUE) {
+      const state = scanHeaderLine(c, p, ce, this.#headerState, this.#lines === 0);
+      if (state < 0) throw this.#headerSyntaxError(c, p, -1 - state);
+      this.#headerState = state as HeaderLineState;
+    }
+    this.#headerOctets += len;
+  }
+
+  /** Some limit or the bare-CR rule fails in c[p, ce): the earliest failing octet decides. */
+  #headerContentError(c: Buffer, p: number, ce: number, cr: number): never {
     const line = this.#line();
-    // Candidates in priority order; a later one wins only strictly earlier.
-    if (cr !== -1 && cr < ce) {
-      at = cr;
-      error = () => bareCr(line);
+    // Candidates in priority order; a later one wins only if strictly earlier.
+    let at = cr !== -1 && cr < ce ? cr : Infinity;
+    let error: SubmissionError | undefined = at === Infinity ? undefined : bareCr(line);
+    const headerOver = p + (this.#maxHeader - this.#headerOctets);
+    if (headerOver < ce && headerOver < at) {
+      at = headerOver;
+      error = headerTooLarge(line, this.#maxHeader);
     }
-    if (this.#headerOctets + len > this.#maxHeader) {
-      const over = p + (this.#maxHeader - this.#headerOctets);
-      if (over < at) {
-        at = over;
-        error = () => headerTooLarge(line, this.#maxHeader);
-      }
-    }
-    if (this.#lineOctets + len > this.#maxLine) {
-      const over = p + (this.#maxLine - this.#lineOctets);
-      if (over < at) {
-        at = over;
-        error = () => lineTooLong(line, this.#maxLine);
-      }
+    const lineOver = p + (this.#maxLine - this.#lineOctets);
+    if (lineOver < ce && lineOver < at) {
+      at = lineOver;
+      error = lineTooLong(line, this.#maxLine);
     }
     if (this.#headerState !== IN_VALUE) {
       const state = scanHeaderLine(c, p, Math.min(ce, at), this.#headerState, this.#lines === 0);
-      if (state < 0) {
-        const bad = -1 - state;
-        const byte = c[bad];
-        error = () => (this.#lines === 0 && bad === p && (byte === SP || byte === TAB) ? continuationFirst(line) : notAHeaderLine(line));
-      } else {
-        this.#headerState = state as HeaderLineState;
-      }
+      if (state < 0) error = this.#headerSyntaxError(c, p, -1 - state);
     }
-    if (error) throw error();
-    this.#headerOctets += len;
+    throw error ?? new SubmissionError('internal', 'message encoder: header check found no error');
+  }
+
+  #headerSyntaxError(c: Buffer, p: number, bad: number): SubmissionError {
+    const byte = c[bad];
+    const first = this.#lines === 0 && this.#lineOctets === 0 && bad === p;
+    return first && (byte === SP || byte === TAB) ? continuationFirst(this.#line()) : notAHeaderLine(this.#line());
   }
 
   /** The current line ended with `endOctets` of line end (1 for LF, 2 for CRLF). */
@@ -417,7 +423,7 @@ export class MessageEncoder {
   #insert(c: Buffer, x: number, byte: number): void {
     const n = x - this.#copyFrom;
     const out = this.#out === undefined || this.#o + n + 1 > this.#cap ? this.#makeRoom(n + 1) : this.#out;
-    if (n > 0) c.copy(out, this.#o, this.#copyFrom, x);
+    if (n > 0) out.set(new Uint8Array(c.buffer, c.byteOffset + this.#copyFrom, n), this.#o);
     this.#o += n;
     out[this.#o++] = byte;
     this.#copyFrom = x;
@@ -431,7 +437,7 @@ export class MessageEncoder {
     }
     const n = end - this.#copyFrom;
     const out = this.#o + n > this.#cap ? this.#makeRoom(n) : this.#out;
-    if (n > 0) c.copy(out, this.#o, this.#copyFrom, end);
+    if (n > 0) out.set(new Uint8Array(c.buffer, c.byteOffset + this.#copyFrom, n), this.#o);
     this.#o += n;
     const result = out.subarray(this.#base, this.#o);
     commitOutput(out, this.#o);
@@ -446,7 +452,8 @@ export class MessageEncoder {
       // lines down to 16 octets before the rare regrow below.
       const n = this.#to;
       const want = Math.max(n + (n >>> 4) + 16, now);
-      const { buffer, offset } = reserveOutput(want);
+      const buffer = reserveOutput(want);
+      const offset = outputOffset();
       this.#out = buffer;
       this.#base = offset;
       this.#o = offset;

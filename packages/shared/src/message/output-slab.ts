@@ -20,13 +20,18 @@ const SLAB_OCTETS = 256 * 1024;
 let slab: Buffer = Buffer.alloc(0);
 let used = 0;
 
-/** A Buffer with at least `octets` free from the returned offset on. */
-export function reserveOutput(octets: number): { buffer: Buffer; offset: number } {
+/** A Buffer with at least `octets` free from outputOffset() on. */
+export function reserveOutput(octets: number): Buffer {
   if (slab.length - used < octets) {
     slab = Buffer.allocUnsafe(Math.max(SLAB_OCTETS, octets));
     used = 0;
   }
-  return { buffer: slab, offset: used };
+  return slab;
+}
+
+/** Where the free part of the last reserved Buffer starts. */
+export function outputOffset(): number {
+  return used;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface DaemonConfig {
     readonly target: DownstreamTarget;
     readonly heloName: string;
     readonly sendmailPath: string;
+    /** sendmail -C DIR: a Postfix instance other than the system's. */
+    readonly sendmailConfigDirectory: string | null;
     readonly poolSize: number;
     readonly xforward: boolean;
   };

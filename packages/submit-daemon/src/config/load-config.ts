@@ -23,7 +23,7 @@ type Table = Record<string, unknown>;
 
 const SCHEMA: Readonly<Record<string, readonly string[]>> = {
   daemon: ['socket', 'socket_mode', 'socket_group', 'install_mode', 'authorization_list', 'log_level'],
-  downstream: ['transport', 'target', 'helo_name', 'sendmail_path', 'pool_size', 'xforward'],
+  downstream: ['transport', 'target', 'helo_name', 'sendmail_path', 'sendmail_config_directory', 'pool_size', 'xforward'],
   limits: [
     'max_message_size', 'max_line_length', 'max_header_size', 'max_recipients', 'max_envelope_size',
     'max_connections', 'max_per_uid', 'max_file_reads',
@@ -73,6 +73,7 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
       target: reader.target('downstream', 'target', '127.0.0.1:10026'),
       heloName: reader.hostName('downstream', 'helo_name', 'localhost'),
       sendmailPath: reader.absolutePath('downstream', 'sendmail_path', '/usr/sbin/sendmail'),
+      sendmailConfigDirectory: reader.optionalAbsolutePath('downstream', 'sendmail_config_directory'),
       poolSize: reader.integer('downstream', 'pool_size', 4, 0, 64),
       xforward: reader.boolean('downstream', 'xforward', true),
     },
@@ -137,6 +138,10 @@ class KeyReader {
     const value = this.string(table, key, fallback);
     if (!value.startsWith('/') || value.includes('\0')) this.fail(`${table}.${key}`, `expected an absolute path, got ${JSON.stringify(value)}`);
     return value;
+  }
+
+  optionalAbsolutePath(table: string, key: string): string | null {
+    return this.raw(table, key) === undefined ? null : this.absolutePath(table, key, '');
   }
 
   name(table: string, key: string, fallback: string): string {

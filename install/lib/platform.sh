@@ -1,0 +1,37 @@
+# Step 1: what the build and the tests need from the system.
+
+check_platform() {
+  command -v node >/dev/null || die "Node.js 20.11 or later is required (apt-get install nodejs)"
+  command -v npm >/dev/null || die "npm is required (apt-get install npm)"
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=11)?0:1)' \
+    || die "Node.js 20.11 or later is required, found $(node --version)"
+  local missing=()
+  for tool in cc make python3 setpriv; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing build tools (${missing[*]})"
+    apt_install build-essential python3 util-linux
+  fi
+}
+
+apt_install() {
+  if [ -z "${apt_updated:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Postfix from Debian, as a local-only mail system when it is not there yet.
+ensure_postfix() {
+  if ! command -v postfix >/dev/null; then
+    say "installing Postfix (local only)"
+    debconf-set-selections <<<"postfix postfix/main_mailer_type select Local only"
+    debconf-set-selections <<<"postfix postfix/mailname string $(hostname -f 2>/dev/null || hostname)"
+    apt_install postfix
+  fi
+  if ! postfix status >/dev/null 2>&1; then
+    say "starting Postfix"
+    if systemd_running; then systemctl start postfix; else postfix start >/dev/null 2>&1; fi
+  fi
+  postfix status >/dev/null 2>&1 || die "Postfix does not run: see 'postfix check' and its log"
+}

@@ -1,0 +1,59 @@
+/**
+ * Admission of a new connection, from the kernel's word only (SO_PEERCRED):
+ * is this uid on the authorization list, did it come through the set-gid
+ * helper when that is how mailsubmit is installed, and is there room for it.
+ * The helper's own check is a courtesy; this is the one that counts.
+ */
+import { authorize, SubmissionError, type CallerIdentity, type Grant } from '@mailsubmit/shared';
+import type { PeerCredentials } from '@mailsubmit/socket-addon';
+import type { AuthorizationStore } from '../authorization/authorization-store.ts';
+import type { DaemonConfig } from '../config/daemon-config.ts';
+import { identityOf } from '../identity/user-database.ts';
+
+export interface Admitted {
+  readonly caller: CallerIdentity;
+  readonly grant: Grant;
+}
+
+export class Admission {
+  private readonly perUid = new Map<number, number>();
+  private total = 0;
+
+  constructor(
+    private readonly config: DaemonConfig,
+    private readonly authorizations: AuthorizationStore,
+    /** The mailsubmit group's gid in set-gid mode; null in open mode. */
+    private readonly helperGid: number | null,
+  ) {}
+
+  get inFlight(): number {
+    return this.total;
+  }
+
+  /** Decides; throws a SubmissionError (77 or 75). On success a slot is held until release(). */
+  admit(credentials: PeerCredentials): Admitted {
+    const caller = identityOf(credentials.uid);
+    const who = caller.userName === null ? `uid ${credentials.uid}` : `user ${caller.userName} (uid ${credentials.uid})`;
+    const grant = authorize(this.authorizations.entries, caller);
+    if (grant === null) {
+      throw new SubmissionError('not-authorized', `${who} is not on the authorization list; the administrator can run: mailsubmitctl allow ${caller.userName ?? `uid:${credentials.uid}`}`);
+    }
+    if (this.helperGid !== null && credentials.gid !== this.helperGid) {
+      throw new SubmissionError('not-authorized', `${who} did not connect through the mailsubmit helper (set-gid install)`);
+    }
+    const { maxConnections, maxPerUid } = this.config.limits;
+    if (this.total >= maxConnections) throw new SubmissionError('overload', `${maxConnections} submissions are already in progress`);
+    const mine = this.perUid.get(credentials.uid) ?? 0;
+    if (mine >= maxPerUid) throw new SubmissionError('overload', `${who} already has ${maxPerUid} submissions in progress`);
+    this.total++;
+    this.perUid.set(credentials.uid, mine + 1);
+    return { caller, grant };
+  }
+
+  release(uid: number): void {
+    this.total--;
+    const left = (this.perUid.get(uid) ?? 1) - 1;
+    if (left <= 0) this.perUid.delete(uid);
+    else this.perUid.set(uid, left);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What the daemon needs of a way to the MTA, whichever it is (SMTP, LMTP,
+ * sendmail(1)): take one validated envelope and the encoded message, and
+ * resolve only once the MTA has committed it; otherwise reject with a
+ * SubmissionError whose outcome says what the caller should do.
+ */
+import type { Envelope } from '@mailsubmit/shared';
+
+export interface DeliveryRequest {
+  readonly envelope: Envelope;
+  /** The message as SMTP DATA bytes: CRLF lines, dot-stuffed, without the final dot. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /** True when the message has (or may have) 8-bit octets. */
+  readonly eightBit: boolean;
+  readonly sizeEstimate?: number;
+}
+
+export interface Delivery {
+  /** The MTA's queue id, where it tells one. */
+  readonly queueId?: string;
+  /** The MTA's words, for the caller and the log (`250 2.0.0 Ok: queued as 4ABC123`). */
+  readonly text: string;
+  /** What the MTA could not be given (DSN without DSN support, ORCPT through sendmail). */
+  readonly omitted: readonly string[];
+}
+
+export interface Downstream {
+  /** For logs and `mailsubmitctl status`: `smtp 127.0.0.1:10026`. */
+  readonly description: string;
+  deliver(request: DeliveryRequest): Promise<Delivery>;
+  /** Closes idle connections; deliveries under way finish first. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,83 @@
+/**
+ * SMTP or LMTP to the configured target, through a small pool of idle
+ * connections (reset with RSET between uses).
+ *
+ * A pooled connection can be closed by the server just as a transaction
+ * starts (Postfix drops idle clients after smtpd_timeout). Before DATA no
+ * message octet has been sent and the body has not been read, so such a
+ * failure is retried once on a fresh connection instead of costing the
+ * caller a temporary failure.
+ */
+import { describeReply } from '@mailsubmit/shared';
+import type { DaemonConfig } from '../config/daemon-config.ts';
+import { isSmtpError, sendMessage, SmtpConnectionPool, type SmtpError } from '../transport/index.ts';
+import type { Delivery, DeliveryRequest, Downstream } from './downstream.ts';
+
+const RETRYABLE_CODES = new Set(['ERR_SMTP_CLOSED', 'ERR_SMTP_SOCKET', 'ERR_SMTP_NOT_USABLE']);
+const RETRYABLE_STAGES = new Set([undefined, 'xforward', 'mail', 'rcpt']);
+
+export class SmtpDownstream implements Downstream {
+  readonly description: string;
+  private readonly pool: SmtpConnectionPool;
+
+  constructor(config: DaemonConfig) {
+    const { downstream, timeouts } = config;
+    const target = downstream.target.kind === 'unix' ? { path: downstream.target.path } : { host: downstream.target.host, port: downstream.target.port };
+    this.description = `${downstream.transport} ${downstream.target.kind === 'unix' ? `unix:${downstream.target.path}` : `${downstream.target.host}:${downstream.target.port}`}`;
+    this.pool = new SmtpConnectionPool(
+      {
+        target,
+        protocol: downstream.transport === 'lmtp' ? 'lmtp' : 'smtp',
+        heloName: downstream.heloName,
+        timeouts: {
+          connect: timeouts.connect,
+          greeting: timeouts.command,
+          ehlo: timeouts.command,
+          xforward: timeouts.command,
+          mail: timeouts.command,
+          rcpt: timeouts.command,
+          dataInit: timeouts.command,
+          dataBlock: timeouts.dataBlock,
+          dataEnd: timeouts.dataEnd,
+          rset: timeouts.command,
+          quit: timeouts.command,
+        },
+      },
+      { maxIdle: downstream.poolSize },
+    );
+  }
+
+  async deliver(request: DeliveryRequest): Promise<Delivery> {
+    try {
+      return await this.attempt(request);
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      return this.attempt(request);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async attempt(request: DeliveryRequest): Promise<Delivery> {
+    const conn = await this.pool.acquire();
+    try {
+      const result = await sendMessage(conn, request.envelope, request.body, {
+        eightBit: request.eightBit,
+        ...(request.sizeEstimate !== undefined ? { sizeEstimate: request.sizeEstimate } : {}),
+      });
+      return {
+        ...(result.queueId !== undefined ? { queueId: result.queueId } : {}),
+        text: describeReply(result.reply),
+        omitted: result.omitted,
+      };
+    } finally {
+      void this.pool.release(conn);
+    }
+  }
+}
+
+function isRetryable(err: unknown): err is SmtpError {
+  return isSmtpError(err) && RETRYABLE_CODES.has(err.code) && RETRYABLE_STAGES.has(err.stage);
+}

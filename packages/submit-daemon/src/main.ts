@@ -1,0 +1,94 @@
+/**
+ * mailsubmitd: the daemon behind mailsubmit(1). Reads its configuration,
+ * checks that nobody but root can change what it trusts, listens, and stops
+ * in order on SIGTERM (SIGHUP re-reads the authorization list).
+ *
+ * Exit codes: 0 after an orderly stop, 78 when the configuration or the
+ * installation is wrong (the message names the key or path and the fix),
+ * 75 for anything else that stops it from starting.
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
+import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
+import { Daemon } from './daemon.ts';
+import { createLogger } from './logging/logger.ts';
+import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
+
+const STOP_GRACE_MS = 30_000;
+
+interface Options {
+  config: string;
+  pidFile?: string;
+  pretty?: boolean;
+  checkConfig?: boolean;
+}
+
+const program = new Command('mailsubmitd')
+  .description('the mailsubmit daemon: authorizes, validates and streams submissions to the MTA')
+  .option('-c, --config <file>', 'configuration file', DEFAULT_CONFIG_PATH)
+  .option('--pid-file <file>', 'write the process id here while running')
+  .option('--pretty', 'human-readable log lines instead of JSON')
+  .option('--check-config', 'validate the configuration and exit')
+  .exitOverride();
+
+try {
+  program.parse(process.argv);
+} catch (err) {
+  process.exit(err instanceof CommanderError && err.exitCode === 0 ? 0 : EX_USAGE);
+}
+
+const options = program.opts<Options>();
+
+function fatal(code: number, message: string): never {
+  process.stderr.write(`mailsubmitd: ${message}\n`);
+  process.exit(code);
+}
+
+function main(): void {
+  let config;
+  try {
+    assertRootOnlyWritable(options.config);
+    config = loadConfig(options.config);
+    assertRootOnlyWritable(config.authorizationList);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UnsafePathError) fatal(EX_CONFIG, err.message);
+    throw err;
+  }
+  if (options.checkConfig) {
+    process.stdout.write(`${options.config}: ok\n`);
+    return;
+  }
+  const log = createLogger({ level: config.log.level, pretty: options.pretty === true });
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon(config, log);
+    daemon.start();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log.fatal({ err: message }, 'cannot start');
+    log.flush();
+    fatal(err instanceof AuthorizationListError || err instanceof UnsafePathError ? EX_CONFIG : EX_TEMPFAIL, message);
+  }
+  if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`, { mode: 0o644 });
+
+  process.on('SIGHUP', () => daemon.reload());
+  const stop = (signal: string) => {
+    log.info({ signal }, 'stop requested');
+    void daemon.stop(STOP_GRACE_MS).then(() => {
+      if (options.pidFile) rmSync(options.pidFile, { force: true });
+      log.flush();
+      process.exit(0);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('uncaughtException', (err) => {
+    // Unknown state: stop accepting and let systemd restart us; helpers get 75 from the closed socket.
+    log.fatal({ err: err.stack ?? String(err) }, 'uncaught exception');
+    log.flush();
+    process.exit(EX_TEMPFAIL);
+  });
+}
+
+main();

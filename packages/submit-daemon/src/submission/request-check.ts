@@ -1,0 +1,51 @@
+/**
+ * What the daemon accepts as a request before it reads any mail: a frame in
+ * the protocol version it speaks, a front door it serves, and exactly the
+ * fds that front door passes. Whatever a direct client sends, the answer is
+ * one of the documented outcomes, and every received fd is accounted for.
+ */
+import {
+  decodeRequest,
+  FrameError,
+  MODE_NATIVE,
+  SubmissionError,
+  type FrameRequest,
+  type Outcome,
+} from '@mailsubmit/shared';
+
+export interface CheckedRequest {
+  readonly request: FrameRequest;
+  /** The caller's standard input. */
+  readonly inputFd: number;
+  /** -v: tell the caller the MTA's queue id on success too (success is silent otherwise). */
+  readonly verbose: boolean;
+}
+
+const FRAME_OUTCOMES: Partial<Record<string, Outcome>> = {
+  // A helper from another release: an installation problem, not the caller's.
+  ERR_FRAME_VERSION: 'config',
+};
+
+/** Checks a received frame; throws a SubmissionError. The fds stay the caller's to close. */
+export function checkRequest(data: Buffer, fds: readonly number[], flags: { truncated: boolean; ctruncated: boolean }): CheckedRequest {
+  if (flags.truncated) throw new SubmissionError('usage', 'the request frame is too large');
+  if (flags.ctruncated) throw new SubmissionError('usage', 'the request carried too many file descriptors');
+  let request: FrameRequest;
+  try {
+    request = decodeRequest(data);
+  } catch (err) {
+    if (err instanceof FrameError) throw new SubmissionError(FRAME_OUTCOMES[err.code] ?? 'usage', `malformed request: ${err.message}`);
+    throw err;
+  }
+  if (request.mode !== MODE_NATIVE) {
+    throw new SubmissionError('usage', 'this front door (sendmail or qmail-queue style) is not served by this daemon');
+  }
+  const options = request.argv.slice(1).map((arg) => Buffer.from(arg).toString('utf8'));
+  const unknown = options.find((arg) => arg !== '-v');
+  if (unknown !== undefined) {
+    throw new SubmissionError('usage', `unknown argument ${JSON.stringify(unknown)}: mailsubmit takes only -v; the envelope is read from standard input (see mailsubmit(1))`);
+  }
+  if (fds.length === 0) throw new SubmissionError('no-input', 'no standard input was passed');
+  if (fds.length > 1) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes one`);
+  return { request, inputFd: fds[0] as number, verbose: options.includes('-v') };
+}

@@ -1,0 +1,138 @@
+/**
+ * One submission, from a checked request to the MTA's verdict:
+ * intake of the passed fd, validation while streaming, the caller's rights
+ * over what it asserted, then delivery. Never throws: every path ends in an
+ * outcome of the status table, and every resource (fds, the parser, the
+ * downstream transaction) is released whatever happens.
+ */
+import { pipeline } from 'node:stream';
+import {
+  describeStatus,
+  firstUnpermittedAttribute,
+  isSubmissionError,
+  senderPermitted,
+  SubmissionError,
+  SubmissionParser,
+  type CallerIdentity,
+  type Envelope,
+  type Grant,
+  type MessageStats,
+  type Outcome,
+} from '@mailsubmit/shared';
+import type { DaemonConfig } from '../config/daemon-config.ts';
+import type { Downstream } from '../delivery/downstream.ts';
+import { openPassedInput, type PassedInput } from '../intake/passed-fd-input.ts';
+import type { Semaphore } from '../util/semaphore.ts';
+import { readAhead } from './message-lookahead.ts';
+
+export interface JobContext {
+  readonly config: DaemonConfig;
+  readonly downstream: Downstream;
+  readonly fileReads: Semaphore;
+  readonly caller: CallerIdentity;
+  readonly grant: Grant;
+}
+
+export interface JobResult {
+  readonly outcome: Outcome;
+  /** The one line for the caller: status text and detail. */
+  readonly text: string;
+  readonly envelope?: Envelope;
+  readonly stats?: MessageStats;
+  readonly queueId?: string;
+  readonly omitted?: readonly string[];
+  readonly mtaText?: string;
+}
+
+export class SubmissionJob {
+  private input: PassedInput | null = null;
+  private parser: SubmissionParser | null = null;
+  private abortReason: SubmissionError | null = null;
+
+  constructor(
+    private readonly context: JobContext,
+    private readonly inputFd: number,
+  ) {}
+
+  /** Stops the submission (caller gone, shutdown): the transaction is abandoned without the dot. */
+  abort(reason: SubmissionError): void {
+    this.abortReason ??= reason;
+    this.parser?.destroy(reason);
+  }
+
+  async run(): Promise<JobResult> {
+    let envelope: Envelope | undefined;
+    try {
+      const { config } = this.context;
+      const limits = config.limits;
+      this.input = await openPassedInput(
+        this.inputFd,
+        {
+          maxOctets: limits.maxEnvelopeOctets + limits.maxMessageOctets + limits.maxLineOctets + 2,
+          deadlineMs: config.timeouts.input,
+          idleMs: config.timeouts.inputIdle,
+        },
+        this.context.fileReads,
+      );
+      if (this.abortReason) throw this.abortReason;
+      const parser = new SubmissionParser({ limits });
+      this.parser = parser;
+      pipeline(this.input.stream, parser, () => undefined);
+
+      const head = await readAhead(parser);
+      envelope = parser.parsedEnvelope ?? undefined;
+      if (envelope === undefined) throw new SubmissionError('internal', 'the message began before the envelope was complete');
+      this.checkRights(envelope);
+
+      const delivery = await this.context.downstream.deliver({
+        envelope,
+        body: head.body,
+        eightBit: head.complete ? (parser.stats?.eightBit ?? true) : true,
+        ...(envelope.size !== undefined ? { sizeEstimate: envelope.size } : head.complete ? { sizeEstimate: head.octets } : {}),
+      });
+      const stats = parser.stats ?? undefined;
+      return {
+        outcome: 'ok',
+        text: delivery.queueId ? `queued as ${delivery.queueId}` : 'queued',
+        envelope,
+        ...(stats ? { stats } : {}),
+        ...(delivery.queueId !== undefined ? { queueId: delivery.queueId } : {}),
+        omitted: delivery.omitted,
+        mtaText: delivery.text,
+      };
+    } catch (err) {
+      const failure = this.abortReason ?? toSubmissionError(err);
+      const stats = this.parser?.stats ?? undefined;
+      return {
+        outcome: failure.outcome,
+        text: describeStatus(failure.outcome, failure.message),
+        ...(envelope ? { envelope } : {}),
+        ...(stats ? { stats } : {}),
+      };
+    } finally {
+      this.parser?.destroy();
+      this.input?.release();
+    }
+  }
+
+  /** What the caller asserted must be covered by its capabilities (authorization list). */
+  private checkRights(envelope: Envelope): void {
+    const { grant, caller } = this.context;
+    const unpermitted = firstUnpermittedAttribute(grant, envelope.asserted);
+    if (unpermitted !== null) {
+      throw new SubmissionError(
+        'attribute-not-permitted',
+        `asserting ${unpermitted.attribute} needs the "${unpermitted.capability}" capability (mailsubmitctl allow ${caller.userName ?? `uid:${caller.uid}`} ${unpermitted.capability})`,
+        { attribute: unpermitted.attribute },
+      );
+    }
+    if (!senderPermitted(grant, caller, envelope.sender.text)) {
+      throw new SubmissionError('attribute-not-permitted', `may not use the envelope sender <${envelope.sender.text}>`, { attribute: 'sender' });
+    }
+  }
+}
+
+function toSubmissionError(err: unknown): SubmissionError {
+  if (isSubmissionError(err)) return err;
+  return new SubmissionError('internal', err instanceof Error ? err.message : String(err));
+}
