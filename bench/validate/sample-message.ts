@@ -30,7 +30,7 @@ const FIELDS = [
 ];
 
 /** One body line in this many starts with a dot, as in `...` or `.signature`. */
-const DOT_EVERY = Number(process.env.DOT_EVERY ?? 500);
+const DOT_EVERY = 500;
 
 function random(seed: number): () => number {
   let s = seed >>> 0;

@@ -21,6 +21,8 @@ export interface PrivatePostfixOptions {
   readonly relayPort: number;
   /** Extra main.cf lines. */
   readonly mainCf?: readonly string[];
+  /** Extra `-o name=value` options for the re-injection listener (they win over the defaults). */
+  readonly listenerOptions?: readonly string[];
 }
 
 /** The re-injection listener's options, as install/ adds them to master.cf. */
@@ -82,7 +84,8 @@ export class PrivatePostfix {
     await run('install', ['-d', '-o', 'root', '-m', '0755', queue]);
     await run('install', ['-d', '-o', 'postfix', '-m', '0700', data]);
     writeFileSync(join(dir, 'main.cf'), mainCf(dir, options));
-    const listener = [`127.0.0.1:${port} inet n - n - - smtpd`, ...REINJECTION_LISTENER_OPTIONS.map((o) => `  -o ${o}`)];
+    const listenerOptions = [...REINJECTION_LISTENER_OPTIONS, ...(options.listenerOptions ?? [])];
+    const listener = [`127.0.0.1:${port} inet n - n - - smtpd`, ...listenerOptions.map((o) => `  -o ${o}`)];
     writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${SERVICES}`);
     writeFileSync(join(dir, 'maillog'), '');
     chownSync(join(dir, 'maillog'), 0, 0);

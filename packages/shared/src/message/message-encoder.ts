@@ -230,47 +230,53 @@ export class MessageEncoder {
       this.#pendingCR = false;
       // The CR held back from the last chunk goes out before this LF.
       this.#insert(c, 0, CR);
-      this.#completeLine(2);
+      if (this.#inHeader) this.#headerLineEnd(2);
+      this.#lines++;
+      this.#lineOctets = 0;
       p = 1;
     }
-    if (this.#inHeader && p < to) p = this.#headerSection(c, p, to);
-    if (p < to) this.#bodyLines(c, p, to);
+    if (p < to) this.#scan(c, p, to);
     return this.#finish(c, this.#pendingCR ? to - 1 : to);
   }
 
   /**
-   * The hot loop: one indexOf per line, plus one per CR. The lines are not
-   * looked at byte by byte; only their first octet (for dot-stuffing) and the
-   * octet before the LF (CRLF or bare LF).
+   * The hot loop, one pass per line: an indexOf for the LF, and one for the
+   * next CR only once the last one is passed (so LF-only input pays one
+   * memchr per chunk for the bare-CR rule, CRLF input one per line). Lines
+   * are not looked at octet by octet: only their first octet (dot-stuffing)
+   * and the one before the LF (CRLF or bare LF). Header lines take one more
+   * call, which looks at the field name; that is at most maxHeaderOctets.
    */
-  #bodyLines(c: Buffer, start: number, to: number): void {
+  #scan(c: Buffer, start: number, to: number): void {
     const maxLine = this.#maxLine;
     const ab = c.buffer;
     const bo = c.byteOffset;
     let p = start;
     let lines = this.#lines;
     let lineOctets = this.#lineOctets;
+    let inHeader = this.#inHeader;
     let out = this.#out;
     let o = this.#o;
     let cap = this.#cap;
     let copyFrom = this.#copyFrom;
-    // Next CR at or after p, -1 for none left in the chunk: LF-only input
-    // pays one memchr per chunk for the bare-CR rule, CRLF input one per line.
     let cr = c.indexOf(CR, p);
-    for (;;) {
-      const lf = c.indexOf(LF, p);
-      if (lf === -1 || lf >= to) break;
-      const ce = lf > p && c[lf - 1] === CR ? lf - 1 : lf;
-      if ((cr !== -1 && cr < ce) || lineOctets + (ce - p) > maxLine) {
+    while (p < to) {
+      let lf = c.indexOf(LF, p);
+      if (lf >= to) lf = -1;
+      const e = lf === -1 ? to : lf;
+      const ce = e > p && c[e - 1] === CR ? e - 1 : e;
+      const len = ce - p;
+      if ((cr !== -1 && cr < ce) || lineOctets + len > maxLine || inHeader) {
         this.#lines = lines;
         this.#lineOctets = lineOctets;
-        this.#bodyError(p, ce, cr);
+        if (inHeader) this.#headerContent(c, p, ce, cr);
+        else this.#contentError(c, p, ce, cr);
       }
       // Copies go through TypedArray#set with a plain Uint8Array view:
       // measured on 64 KiB LF chunks, ~900 MB/s against ~550-600 MB/s for
-      // Buffer#copy (argument checks) and ~400 MB/s for a JS byte loop;
+      // Buffer#copy (argument checks) and ~400 MB/s for a JS octet loop;
       // copyWithin inside one buffer was slower still (~200 MB/s).
-      if (lineOctets === 0 && ce > p && c[p] === DOT) {
+      if (lineOctets === 0 && len > 0 && c[p] === DOT) {
         const n = p - copyFrom;
         if (out === undefined || o + n + 1 > cap) {
           this.#o = o;
@@ -283,6 +289,11 @@ export class MessageEncoder {
         o += n;
         out[o++] = DOT;
         copyFrom = p;
+      }
+      lineOctets += len;
+      if (lf === -1) {
+        if (ce < to) this.#pendingCR = true;
+        break;
       }
       if (ce === lf) {
         const n = lf - copyFrom;
@@ -298,6 +309,11 @@ export class MessageEncoder {
         out[o++] = CR;
         copyFrom = lf;
       }
+      if (inHeader) {
+        this.#lines = lines;
+        this.#lineOctets = lineOctets;
+        inHeader = this.#headerLineEnd(lf - ce + 1);
+      }
       lines++;
       lineOctets = 0;
       p = lf + 1;
@@ -309,59 +325,13 @@ export class MessageEncoder {
     this.#o = o;
     this.#cap = cap;
     this.#copyFrom = copyFrom;
-    if (p < to) this.#partialLine(c, p, to, cr);
   }
 
-  /** The last line of a chunk, without its line end (yet). */
-  #partialLine(c: Buffer, p: number, to: number, cr: number): void {
-    const ce = c[to - 1] === CR ? to - 1 : to;
-    if ((cr !== -1 && cr < ce) || this.#lineOctets + (ce - p) > this.#maxLine) this.#bodyError(p, ce, cr);
-    if (this.#lineOctets === 0 && ce > p && c[p] === DOT) this.#insert(c, p, DOT);
-    this.#lineOctets += ce - p;
-    if (ce < to) this.#pendingCR = true;
-  }
-
-  #bodyError(p: number, ce: number, cr: number): never {
-    const bare = cr !== -1 && cr < ce ? cr : Infinity;
-    const long = this.#lineOctets + (ce - p) > this.#maxLine ? p + (this.#maxLine - this.#lineOctets) : Infinity;
-    throw bare <= long ? bareCr(this.#line()) : lineTooLong(this.#line(), this.#maxLine);
-  }
-
-  /**
-   * Header lines, until the empty line that ends the section; returns where
-   * the body starts (or `to`). At most maxHeaderOctets go through here, so
-   * clarity wins over speed.
-   */
-  #headerSection(c: Buffer, start: number, to: number): number {
-    let p = start;
-    let cr = c.indexOf(CR, p);
-    while (p < to) {
-      const found = c.indexOf(LF, p);
-      const lf = found !== -1 && found < to ? found : -1;
-      let ce: number;
-      if (lf !== -1) ce = lf > p && c[lf - 1] === CR ? lf - 1 : lf;
-      else ce = c[to - 1] === CR ? to - 1 : to;
-      this.#headerContent(c, p, ce, cr);
-      if (this.#lineOctets === 0 && ce > p && c[p] === DOT) this.#insert(c, p, DOT);
-      this.#lineOctets += ce - p;
-      if (lf === -1) {
-        if (ce < to) this.#pendingCR = true;
-        return to;
-      }
-      if (ce === lf) this.#insert(c, lf, CR);
-      this.#completeLine(lf - ce + 1);
-      p = lf + 1;
-      if (cr !== -1 && cr < p) cr = c.indexOf(CR, p);
-      if (!this.#inHeader) return p;
-    }
-    return p;
-  }
-
-  /** Checks c[p, ce), part of a header line's content. */
+  /** Checks c[p, ce), content of a header line: size, then the field name. */
   #headerContent(c: Buffer, p: number, ce: number, cr: number): void {
     const len = ce - p;
     if ((cr !== -1 && cr < ce) || this.#headerOctets + len > this.#maxHeader || this.#lineOctets + len > this.#maxLine) {
-      this.#headerContentError(c, p, ce, cr);
+      this.#contentError(c, p, ce, cr);
     }
     if (this.#headerState !== IN_VALUE) {
       const state = scanHeaderLine(c, p, ce, this.#headerState, this.#lines === 0);
@@ -371,27 +341,31 @@ export class MessageEncoder {
     this.#headerOctets += len;
   }
 
-  /** Some limit or the bare-CR rule fails in c[p, ce): the earliest failing octet decides. */
-  #headerContentError(c: Buffer, p: number, ce: number, cr: number): never {
+  /**
+   * Some rule fails in c[p, ce), content of the current line: the earliest
+   * failing octet decides, and at the same octet the rule checked first here.
+   */
+  #contentError(c: Buffer, p: number, ce: number, cr: number): never {
     const line = this.#line();
-    // Candidates in priority order; a later one wins only if strictly earlier.
     let at = cr !== -1 && cr < ce ? cr : Infinity;
     let error: SubmissionError | undefined = at === Infinity ? undefined : bareCr(line);
-    const headerOver = p + (this.#maxHeader - this.#headerOctets);
-    if (headerOver < ce && headerOver < at) {
-      at = headerOver;
-      error = headerTooLarge(line, this.#maxHeader);
+    if (this.#inHeader) {
+      const over = p + (this.#maxHeader - this.#headerOctets);
+      if (over < ce && over < at) {
+        at = over;
+        error = headerTooLarge(line, this.#maxHeader);
+      }
     }
-    const lineOver = p + (this.#maxLine - this.#lineOctets);
-    if (lineOver < ce && lineOver < at) {
-      at = lineOver;
+    const over = p + (this.#maxLine - this.#lineOctets);
+    if (over < ce && over < at) {
+      at = over;
       error = lineTooLong(line, this.#maxLine);
     }
-    if (this.#headerState !== IN_VALUE) {
+    if (this.#inHeader && this.#headerState !== IN_VALUE) {
       const state = scanHeaderLine(c, p, Math.min(ce, at), this.#headerState, this.#lines === 0);
       if (state < 0) error = this.#headerSyntaxError(c, p, -1 - state);
     }
-    throw error ?? new SubmissionError('internal', 'message encoder: header check found no error');
+    throw error ?? new SubmissionError('internal', 'message encoder: a line check found no error');
   }
 
   #headerSyntaxError(c: Buffer, p: number, bad: number): SubmissionError {
@@ -400,23 +374,23 @@ export class MessageEncoder {
     return first && (byte === SP || byte === TAB) ? continuationFirst(this.#line()) : notAHeaderLine(this.#line());
   }
 
-  /** The current line ended with `endOctets` of line end (1 for LF, 2 for CRLF). */
-  #completeLine(endOctets: number): void {
-    if (this.#inHeader) {
-      if (this.#lineOctets === 0) {
-        this.#inHeader = false;
-      } else {
-        // Both before the no-colon check: a size overrun at the CR or LF is
-        // at or before the LF where the missing colon is noticed.
-        if (this.#headerOctets + endOctets > this.#maxHeader) throw headerTooLarge(this.#line(), this.#maxHeader);
-        if (this.#headerState !== IN_VALUE) throw notAHeaderLine(this.#line());
-        this.#headerOctets += endOctets;
-        this.#headerLines++;
-        this.#headerState = LINE_START;
-      }
+  /**
+   * A header line ended with `endOctets` of line end (1 for LF, 2 for CRLF);
+   * returns whether the header section goes on. Size before syntax: an
+   * overrun at the CR or LF is at or before the LF where a missing colon is
+   * noticed.
+   */
+  #headerLineEnd(endOctets: number): boolean {
+    if (this.#lineOctets === 0) {
+      this.#inHeader = false;
+      return false;
     }
-    this.#lines++;
-    this.#lineOctets = 0;
+    if (this.#headerOctets + endOctets > this.#maxHeader) throw headerTooLarge(this.#line(), this.#maxHeader);
+    if (this.#headerState !== IN_VALUE) throw notAHeaderLine(this.#line());
+    this.#headerOctets += endOctets;
+    this.#headerLines++;
+    this.#headerState = LINE_START;
+    return true;
   }
 
   /** Emits input up to x, then `byte`; the input from x on is still to copy. */

@@ -99,20 +99,27 @@ export async function sendViaSendmail(envelope: Envelope, message: SendmailMessa
     return { outcome: 'internal', text: `cannot start ${options.sendmailPath}: ${reason(error)}`, dropped };
   }
 
+  // Which run stopped the stream, if one did: pipeline() may report its
+  // own AbortError for the stages it tore down instead.
+  let gone: ChildGoneError | undefined;
   try {
     await pipeline(message, new LfMessageTransform(), async (text: AsyncIterable<Buffer>) => {
       // Each chunk goes to every run before the next is read, so the
       // slowest run sets the pace and nothing piles up in memory.
-      for await (const chunk of text) await Promise.all(children.map((child) => child.write(chunk)));
+      for await (const chunk of text) {
+        try {
+          await Promise.all(children.map((child) => child.write(chunk)));
+        } catch (error) {
+          if (error instanceof ChildGoneError) gone ??= error;
+          throw error;
+        }
+      }
     });
   } catch (error) {
     // Kill before anything closes an input: a sendmail that sees the end
     // of its input queues whatever it has read.
     await abortAll(children);
-    if (error instanceof ChildGoneError) {
-      const exit = await error.child.exited;
-      return { ...describeExit(exit, options), dropped };
-    }
+    if (gone !== undefined) return { ...describeExit(await gone.child.exited, options), dropped };
     throw sourceError(error);
   }
 

@@ -1,0 +1,170 @@
+/**
+ * A complete mailsubmit in a temporary directory, as install.sh lays it out
+ * but with its own paths: the helper built with this directory's socket and
+ * authorization list compiled in and installed set-gid (2755 root:GROUP),
+ * and the daemon (the built bundle) running as a child process with its own
+ * configuration, talking to a private Postfix.
+ *
+ *   const ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+ *   ms.allow('alice'); const r = await ms.submit({ user, input });
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureGroup, type TestUser } from './test-accounts.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+export const DAEMON_BUNDLE = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
+export const HELPER_SOURCE = join(ROOT, 'packages', 'submit-helper');
+
+export interface StartOptions {
+  /** The private Postfix's re-injection port. */
+  readonly downstreamPort: number;
+  /** Extra TOML, appended to the generated configuration (whole tables). */
+  readonly extraConfig?: string;
+  /** Lines of the [downstream] table replacing the default SMTP target. */
+  readonly downstream?: string;
+  readonly limits?: string;
+  readonly timeouts?: string;
+  readonly installMode?: 'setgid' | 'open';
+  /** The group of the set-gid helper and the socket. */
+  readonly group?: string;
+}
+
+export interface SubmitResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export class MailsubmitUnderTest {
+  readonly logLines: Record<string, unknown>[] = [];
+  private daemon: ChildProcess | null = null;
+  private stdoutRest = '';
+
+  private constructor(
+    readonly dir: string,
+    readonly group: string,
+    readonly socketPath: string,
+    readonly authorizationList: string,
+    readonly helperPath: string,
+    readonly configPath: string,
+  ) {}
+
+  static async start(options: StartOptions): Promise<MailsubmitUnderTest> {
+    const group = options.group ?? 'mstsubmit';
+    const gid = ensureGroup(group);
+    const dir = mkdtempSync('/tmp/mailsubmit-e2e-');
+    chmodSync(dir, 0o755);
+    const runDir = join(dir, 'run');
+    mkdirSync(runDir);
+    chownSync(runDir, 0, gid);
+    chmodSync(runDir, options.installMode === 'open' ? 0o755 : 0o750);
+    const socketPath = join(runDir, 'mailsubmit.sock');
+    const authorizationList = join(dir, 'authorized');
+    writeFileSync(authorizationList, '# test authorization list\n', { mode: 0o644 });
+    mkdirSync(join(dir, 'bin'));
+    const helperPath = join(dir, 'bin', 'mailsubmit');
+    execFileSync('make', ['-s', '--no-print-directory', '-C', HELPER_SOURCE, `SOCKET=${socketPath}`, `AUTH_LIST=${authorizationList}`, `OUT=${helperPath}`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    chownSync(helperPath, 0, gid);
+    chmodSync(helperPath, options.installMode === 'open' ? 0o755 : 0o2755);
+    const configPath = join(dir, 'mailsubmit.conf');
+    writeFileSync(
+      configPath,
+      [
+        '[daemon]',
+        `socket = "${socketPath}"`,
+        `socket_group = "${group}"`,
+        `install_mode = "${options.installMode ?? 'setgid'}"`,
+        options.installMode === 'open' ? 'socket_mode = "0666"' : 'socket_mode = "0660"',
+        `authorization_list = "${authorizationList}"`,
+        'log_level = "debug"',
+        '[downstream]',
+        options.downstream ?? `target = "127.0.0.1:${options.downstreamPort}"`,
+        ...(options.limits ? ['[limits]', options.limits] : []),
+        ...(options.timeouts ? ['[timeouts]', options.timeouts] : []),
+        options.extraConfig ?? '',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+    const instance = new MailsubmitUnderTest(dir, group, socketPath, authorizationList, helperPath, configPath);
+    await instance.startDaemon();
+    return instance;
+  }
+
+  /** Starts (or restarts) the daemon and waits for its socket. */
+  async startDaemon(): Promise<void> {
+    const child = spawn(process.execPath, [DAEMON_BUNDLE, '-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.daemon = child;
+    child.stdout?.on('data', (chunk: Buffer) => this.collect(chunk));
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(this.socketPath)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mailsubmitd did not start: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  get daemonPid(): number | undefined {
+    return this.daemon?.pid;
+  }
+
+  /** Stops the daemon with a signal and waits for it to exit. */
+  async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.daemon;
+    if (child === null || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    this.daemon = null;
+    return code;
+  }
+
+  /** Writes the authorization list (root-owned, as the daemon demands). */
+  setAuthorizations(lines: readonly string[]): void {
+    writeFileSync(this.authorizationList, `${lines.join('\n')}\n`, { mode: 0o644 });
+  }
+
+  /** Runs the helper as `user` (uid and primary gid; no supplementary groups) with `input` on stdin. */
+  submit(user: Pick<TestUser, 'uid' | 'gid'>, input: string | Buffer, args: readonly string[] = []): Promise<SubmitResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(input);
+    });
+  }
+
+  /** Submission log lines of the daemon (one JSON object per submission). */
+  submissions(): Record<string, unknown>[] {
+    return this.logLines.filter((line) => line.msg === 'submission');
+  }
+
+  async stop(): Promise<void> {
+    await this.stopDaemon();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private collect(chunk: Buffer): void {
+    const text = this.stdoutRest + chunk.toString('utf8');
+    const lines = text.split('\n');
+    this.stdoutRest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      try {
+        this.logLines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        this.logLines.push({ msg: 'unparsed', line });
+      }
+    }
+  }
+}
