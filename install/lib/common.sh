@@ -1,6 +1,6 @@
 # Shared by the install scripts: messages and the install layout.
-say() { printf 'install: %s\n' "$*"; }
-die() { printf 'install: %s\n' "$*" >&2; exit 1; }
+say() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*"; }
+die() { printf '%s: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }
 
 MAILSUBMIT_USER=mailsubmit
 MAILSUBMIT_GROUP=mailsubmit

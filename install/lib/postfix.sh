@@ -19,12 +19,12 @@ add_reinjection_listener() {
 remove_reinjection_listener() {
   local master=/etc/postfix/master.cf
   grep -q '^# mailsubmit: Postfix' "$master" 2>/dev/null || return 0
-  cp -p "$master" "$master.mailsubmit-removed"
   # Drop the block between the markers, and the blank line written before it.
   awk '/^# mailsubmit: Postfix/{skip=1} !skip{print} /^# mailsubmit: end/{skip=0}' "$master" \
     | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' >"$master.tmp"
   mv -f "$master.tmp" "$master"
   postfix check && { postfix reload >/dev/null 2>&1 || true; }
+  rm -f "$master.mailsubmit-backup"
   say "removed the re-injection listener from $master"
 }
 

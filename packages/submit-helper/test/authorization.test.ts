@@ -44,7 +44,7 @@ function stdin(): number {
 
 function serve(options: { mode?: number; gid?: number } = {}): FakeDaemon {
   daemon = new FakeDaemon(build.socket, options);
-  daemon.answer = () => encodeReply({ status: 0, outcome: 'ok', text: 'queued' });
+  daemon.answer = () => encodeReply({ status: 0, outcome: 'ok', text: '' });
   return daemon;
 }
 

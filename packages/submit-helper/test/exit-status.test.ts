@@ -55,9 +55,14 @@ function rawReply({ version = 1, kind = 2, status = 65, outcome = 'internal', te
 }
 
 describe('with a reply', () => {
-  it('exits 0 and prints nothing when the daemon says ok', async () => {
-    answering(encodeReply({ status: 0, outcome: 'ok', text: 'queued as 4F2A1' }));
+  it('exits 0 and prints nothing when the daemon says ok without text', async () => {
+    answering(encodeReply({ status: 0, outcome: 'ok', text: '' }));
     expect(await runHelper(build.binary, { argv: ['mailsubmit'], stdin: stdin() })).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('exits 0 and prints the text of a success the caller asked to hear about (-v)', async () => {
+    answering(encodeReply({ status: 0, outcome: 'ok', text: 'queued as 4F2A1' }));
+    expect(await runHelper(build.binary, { argv: ['mailsubmit', '-v'], stdin: stdin() })).toEqual({ code: 0, stderr: 'mailsubmit: queued as 4F2A1\n' });
   });
 
   it.each([

@@ -63,7 +63,8 @@ export type Answer = Uint8Array | 'close' | 'silent';
 
 export class FakeDaemon {
   readonly captured: Captured[] = [];
-  answer: (captured: Captured) => Answer = () => encodeReply({ status: 0, outcome: 'ok', text: 'queued' });
+  // The daemon's silent success: no text unless the caller asked with -v.
+  answer: (captured: Captured) => Answer = () => encodeReply({ status: 0, outcome: 'ok', text: '' });
   readonly #listener: SeqpacketListener;
 
   constructor(path: string, options: { mode?: number; gid?: number } = {}) {

@@ -41,7 +41,7 @@ import {
   nulOctet,
   sizeMismatch,
 } from './message-errors.ts';
-import { commitOutput, outputOffset, reserveOutput } from './output-slab.ts';
+import { ChunkOutput } from './chunk-output.ts';
 
 export interface MessageStats {
   /** Octets as the caller wrote them: what `size` is checked against. */
@@ -97,14 +97,7 @@ export class MessageEncoder {
   #ended = false;
   #failure: SubmissionError | undefined;
 
-  // Output of the chunk being encoded: out[base, o) is written, input from
-  // copyFrom on is not yet copied, out is undefined while nothing changed.
-  #out: Buffer | undefined;
-  #base = 0;
-  #o = 0;
-  #cap = 0;
-  #copyFrom = 0;
-  #to = 0;
+  readonly #w = new ChunkOutput();
 
   constructor(options: MessageEncoderOptions = {}) {
     const limits = options.limits ?? DEFAULT_LIMITS;
@@ -154,7 +147,6 @@ export class MessageEncoder {
   }
 
   #fail(error: unknown): SubmissionError {
-    this.#out = undefined;
     this.#failure = isSubmissionError(error)
       ? error
       : new SubmissionError('internal', `message encoder: ${error instanceof Error ? error.message : String(error)}`);
@@ -221,22 +213,20 @@ export class MessageEncoder {
 
   /** Encodes c[0, to): no NUL in it and within the message limit. */
   #encode(c: Buffer, to: number): Buffer {
-    this.#out = undefined;
-    this.#copyFrom = 0;
-    this.#to = to;
+    this.#w.begin(c, to);
     let p = 0;
     if (this.#pendingCR) {
       if (c[0] !== LF) throw bareCr(this.#line());
       this.#pendingCR = false;
       // The CR held back from the last chunk goes out before this LF.
-      this.#insert(c, 0, CR);
+      this.#w.insert(0, CR);
       if (this.#inHeader) this.#headerLineEnd(2);
       this.#lines++;
       this.#lineOctets = 0;
       p = 1;
     }
     if (p < to) this.#scan(c, p, to);
-    return this.#finish(c, this.#pendingCR ? to - 1 : to);
+    return this.#w.finish(this.#pendingCR ? to - 1 : to);
   }
 
   /**
@@ -255,10 +245,11 @@ export class MessageEncoder {
     let lines = this.#lines;
     let lineOctets = this.#lineOctets;
     let inHeader = this.#inHeader;
-    let out = this.#out;
-    let o = this.#o;
-    let cap = this.#cap;
-    let copyFrom = this.#copyFrom;
+    const w = this.#w;
+    let out = w.buffer;
+    let o = w.o;
+    let cap = w.cap;
+    let copyFrom = w.copyFrom;
     let cr = c.indexOf(CR, p);
     while (p < to) {
       let lf = c.indexOf(LF, p);
@@ -279,11 +270,11 @@ export class MessageEncoder {
       if (lineOctets === 0 && len > 0 && c[p] === DOT) {
         const n = p - copyFrom;
         if (out === undefined || o + n + 1 > cap) {
-          this.#o = o;
-          this.#copyFrom = copyFrom;
-          out = this.#makeRoom(n + 1);
-          o = this.#o;
-          cap = this.#cap;
+          w.o = o;
+          w.copyFrom = copyFrom;
+          out = w.makeRoom(n + 1);
+          o = w.o;
+          cap = w.cap;
         }
         if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
         o += n;
@@ -298,11 +289,11 @@ export class MessageEncoder {
       if (ce === lf) {
         const n = lf - copyFrom;
         if (out === undefined || o + n + 1 > cap) {
-          this.#o = o;
-          this.#copyFrom = copyFrom;
-          out = this.#makeRoom(n + 1);
-          o = this.#o;
-          cap = this.#cap;
+          w.o = o;
+          w.copyFrom = copyFrom;
+          out = w.makeRoom(n + 1);
+          o = w.o;
+          cap = w.cap;
         }
         if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
         o += n;
@@ -321,10 +312,10 @@ export class MessageEncoder {
     }
     this.#lines = lines;
     this.#lineOctets = lineOctets;
-    this.#out = out;
-    this.#o = o;
-    this.#cap = cap;
-    this.#copyFrom = copyFrom;
+    w.buffer = out;
+    w.o = o;
+    w.cap = cap;
+    w.copyFrom = copyFrom;
   }
 
   /** Checks c[p, ce), content of a header line: size, then the field name. */
@@ -391,58 +382,5 @@ export class MessageEncoder {
     this.#headerLines++;
     this.#headerState = LINE_START;
     return true;
-  }
-
-  /** Emits input up to x, then `byte`; the input from x on is still to copy. */
-  #insert(c: Buffer, x: number, byte: number): void {
-    const n = x - this.#copyFrom;
-    const out = this.#out === undefined || this.#o + n + 1 > this.#cap ? this.#makeRoom(n + 1) : this.#out;
-    if (n > 0) out.set(new Uint8Array(c.buffer, c.byteOffset + this.#copyFrom, n), this.#o);
-    this.#o += n;
-    out[this.#o++] = byte;
-    this.#copyFrom = x;
-  }
-
-  #finish(c: Buffer, end: number): Buffer {
-    if (this.#out === undefined) {
-      // Nothing changed (CRLF input, no leading dots): hand out the input
-      // itself, no copy at all.
-      return c.subarray(0, end);
-    }
-    const n = end - this.#copyFrom;
-    const out = this.#o + n > this.#cap ? this.#makeRoom(n) : this.#out;
-    if (n > 0) out.set(new Uint8Array(c.buffer, c.byteOffset + this.#copyFrom, n), this.#o);
-    this.#o += n;
-    const result = out.subarray(this.#base, this.#o);
-    commitOutput(out, this.#o);
-    this.#out = undefined;
-    return result;
-  }
-
-  /** Makes room for `now` more octets, and for the rest of the chunk if this is the first change. */
-  #makeRoom(now: number): Buffer {
-    if (this.#out === undefined) {
-      // Realistic text needs chunk + 1/70 (a CR a line); 1/16 spare covers
-      // lines down to 16 octets before the rare regrow below.
-      const n = this.#to;
-      const want = Math.max(n + (n >>> 4) + 16, now);
-      const buffer = reserveOutput(want);
-      const offset = outputOffset();
-      this.#out = buffer;
-      this.#base = offset;
-      this.#o = offset;
-      this.#cap = offset + want;
-      return buffer;
-    }
-    // Worst case for the rest: every octet doubles (LF to CRLF, `.` to `..`).
-    const written = this.#o - this.#base;
-    const want = written + now + 2 * (this.#to - this.#copyFrom) + 2;
-    const next = Buffer.allocUnsafe(want);
-    this.#out.copy(next, 0, this.#base, this.#o);
-    this.#out = next;
-    this.#base = 0;
-    this.#o = written;
-    this.#cap = want;
-    return next;
   }
 }

@@ -23,6 +23,9 @@
  *   starts with `-` is refused anyway, as a second line of defence;
  * - an ENVID starting with `-` is dropped rather than passed;
  * - NOTIFY and RET come from fixed vocabularies.
+ * Postfix itself bounces addresses that start with `-` unless
+ * allow_min_user = yes, for the same reason; a recipient like that is still
+ * passed (after `--` it is safe), and Postfix's policy decides.
  *
  * Why `-iV ENVID` and not `-V ENVID`: Postfix's sendmail still honours the
  * pre-2.3 meaning of -V (VERP) when `-V` is followed by an argument of two

@@ -79,7 +79,6 @@ export class SendmailChild {
       stdio: ['pipe', 'ignore', 'pipe'],
       env: SENDMAIL_ENVIRONMENT,
       cwd: '/',
-      windowsHide: true,
     });
     // EPIPE and the like when the child goes away mid-write: the exit says what happened.
     this.#process.stdin?.on('error', () => this.#markGone());

@@ -5,9 +5,11 @@
  *
  *     sendmail [-C DIR] -G -i -f <SENDER> [-N NOTIFY] [-R RET] [-iV ENVID] -- RCPT...
  *
- * (-G: a relayed submission, so Postfix does not rewrite headers as for
- * local mail; -i: a line with a lone `.` is message text. The command line
- * and its safety rules are in sendmail-arguments.ts.)
+ * (-G: a relayed submission; without it Postfix treats the message as
+ * written by a local user and adds Message-Id, Date and a From with the
+ * daemon's full name to a message that lacks them. -i: a line with a lone
+ * `.` is message text. The command line and its safety rules are in
+ * sendmail-arguments.ts.)
  *
  * The message arrives encoded for SMTP DATA (CRLF, dot-stuffed) and is
  * turned back into the LF text sendmail reads (lf-message-transform.ts).
@@ -57,7 +59,11 @@ export interface SendmailOptions {
   readonly sendmailPath: string;
   /** How long sendmail may keep us waiting: for its input to drain, or for its exit. */
   readonly timeoutMs: number;
-  /** Adds `-C DIR` (a private Postfix instance, e.g. in tests). */
+  /**
+   * Adds `-C DIR` (a private Postfix instance, e.g. in tests). Root may name
+   * any directory; for other users Postfix wants it listed in
+   * alternate_config_directories of the default main.cf.
+   */
   readonly configDirectory?: string;
 }
 
