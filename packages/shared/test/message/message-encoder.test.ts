@@ -128,7 +128,7 @@ describe('MessageEncoder output', () => {
 
 describe('MessageEncoder stats', () => {
   it('counts octets as written, lines, the header section and 7bit', () => {
-    expect(stats('Subject: x\nTo: y\n\nbody\nend')).toEqual({ octets: 26, lines: 5, headerOctets: 16, headerLines: 2, eightBit: false });
+    expect(stats('Subject: x\nTo: y\n\nbody\nend')).toEqual({ octets: 26, lines: 5, headerOctets: 17, headerLines: 2, eightBit: false });
     expect(stats('Subject: x\r\n\r\nbody\r\n')).toEqual({ octets: 20, lines: 3, headerOctets: 12, headerLines: 1, eightBit: false });
   });
 
@@ -218,7 +218,8 @@ describe('MessageEncoder refusals', () => {
     const limits = withLimits({ maxHeaderOctets: 10 });
     expect(encode('A: 12345\n\nlong body line\n', { limits })).toBe('A: 12345\r\n\r\nlong body line\r\n');
     expect(encode('A: 1234\r\n\r\n', { limits })).toBe('A: 1234\r\n\r\n');
-    refuse('A: 123456\n\n', 'over-limit', 'line 1: header section larger than 10 octets', { limits });
+    expect(encode('A: 123456\n\nx\n', { limits })).toBe('A: 123456\r\n\r\nx\r\n');
+    refuse('A: 1234567\n\n', 'over-limit', 'line 1: header section larger than 10 octets', { limits });
     refuse('A: 1\nB: 234\n', 'over-limit', 'line 2: header section larger than 10 octets', { limits });
   });
 
