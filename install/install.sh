@@ -40,6 +40,7 @@ done
 . install/lib/platform.sh
 . install/lib/build.sh
 . install/lib/files.sh
+. install/lib/man.sh
 . install/lib/postfix.sh
 . install/lib/daemon.sh
 
@@ -48,6 +49,7 @@ check_platform
 build_everything
 ensure_account
 install_files "$prefix"
+install_man_pages "$prefix"
 if [ "$with_postfix" -eq 1 ]; then
   add_reinjection_listener
   ensure_postfix_log

@@ -49,5 +49,6 @@ for (const { entry, out, format } of commands) {
   });
   await chmod(out, 0o755);
 }
+run(process.execPath, ['scripts/build-man.mjs'], '.');
 await mkdir('packages/submit-daemon/dist', { recursive: true });
 await copyFile(addon, 'packages/submit-daemon/dist/socket_addon.node');

@@ -28,7 +28,7 @@ describe('MessageEncoderTransform', () => {
   it('encodes across chunk boundaries and closes the last line', async () => {
     const transform = new MessageEncoderTransform();
     expect(await run(['Subject: a\r', '\nTo: b\n', '\n.', 'dot\nlast'], transform)).toBe('Subject: a\r\nTo: b\r\n\r\n..dot\r\nlast\r\n');
-    expect(transform.stats).toEqual({ octets: 30, lines: 5, headerOctets: 18, headerLines: 2, eightBit: false });
+    expect(transform.stats).toEqual({ octets: 28, lines: 5, headerOctets: 18, headerLines: 2, eightBit: false });
   });
 
   it('fails the pipeline with the SubmissionError of a bad chunk', async () => {

@@ -266,7 +266,7 @@ describe('MessageEncoder misuse', () => {
 
   it('takes a plain Uint8Array and refuses anything else as internal', () => {
     const encoder = new MessageEncoder();
-    expect(encoder.write(new Uint8Array(Buffer.from('A: b\n'))).toString()).toBe('A: b\r\n');
+    expect(encoder.write(new Uint8Array(Buffer.from('A: b\n')) as unknown as Buffer).toString()).toBe('A: b\r\n');
     expect(() => new MessageEncoder().write('text' as unknown as Buffer)).toThrow(SubmissionError);
   });
 
