@@ -2,41 +2,31 @@
 # install.sh: build mailsubmit, install it, wire it to Postfix, start it, and
 # send a first message through it. Run as root from the source tree.
 #
-#   ./install/install.sh [--prefix DIR] [--no-postfix] [--no-start] [--no-first-message]
+#   ./install/install.sh [LAYOUT OPTIONS] [--no-postfix] [--no-start] [--no-first-message] [--no-build]
 #
 # Idempotent: run it again after an update. Each step says what it did or
 # that there was nothing to do:
 #   1. platform: Node.js >= 20.11; Postfix from Debian when absent (local only)
-#   2. build: npm ci, then the bundles, the socket addon and the set-gid helper
-#   3. the mailsubmit user and group
-#   4. files: helper 2755 root:mailsubmit, daemon, mailsubmitctl, /etc/mailsubmit
+#   2. build: npm ci, then the bundles, the socket addon and the helper
+#      (--no-build: take what 'npm run build' left in the tree)
+#   3. the daemon's user and group
+#   4. files: the helper, compiled with this install's paths, 2755 root:GROUP
+#      (0755 with --no-setgid), the daemon, mailsubmitctl, SYSCONFDIR
 #   5. Postfix: the re-injection listener in master.cf (with a backup), checked, reloaded
 #   6. the daemon: systemd where it runs, else a background process with a pid file
 #   7. the invoking user authorized, and a first message submitted end to end
+# Everything created is listed in SYSCONFDIR/install.state; uninstall.sh,
+# given the same options, removes exactly that.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 # shellcheck source=install/lib/common.sh
 . install/lib/common.sh
-
-prefix=/usr/local
-with_postfix=1
-start_daemon=1
-first_message=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
-    --prefix=*) prefix=${1#--prefix=}; shift ;;
-    --no-postfix) with_postfix=0; shift ;;
-    --no-start) start_daemon=0; first_message=0; shift ;;
-    --no-first-message) first_message=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option: $1 (see --help)" ;;
-  esac
-done
+parse_options "$@"
 [ "$(id -u)" -eq 0 ] || die "run as root: it creates a user, installs a set-gid program and changes Postfix"
 
+. install/lib/state.sh
 . install/lib/platform.sh
 . install/lib/build.sh
 . install/lib/files.sh
@@ -47,18 +37,19 @@ done
 check_platform
 [ "$with_postfix" -eq 1 ] && ensure_postfix
 build_everything
+open_sysconfdir
 ensure_account
-install_files "$prefix"
-install_man_pages "$prefix"
+install_files
+install_man_pages_recorded
 if [ "$with_postfix" -eq 1 ]; then
   add_reinjection_listener
   ensure_postfix_log
 fi
 if [ "$start_daemon" -eq 1 ]; then
-  start_daemon "$prefix"
+  start_the_daemon
 fi
 if [ "$first_message" -eq 1 ]; then
-  authorize_invoking_user "$prefix"
-  submit_first_message "$prefix"
+  authorize_invoking_user
+  submit_first_message
 fi
 say "done"

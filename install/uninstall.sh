@@ -1,64 +1,155 @@
 #!/usr/bin/env bash
-# uninstall.sh: undo install.sh. Stops the daemon, removes its files, the
-# re-injection listener and the mailsubmit account, and leaves Postfix as it
-# was before the install. Run as root.
+# uninstall.sh: undo install.sh. Stops the daemon and removes exactly what
+# install.sh recorded in SYSCONFDIR/install.state: its files and directories,
+# the re-injection listener (master.cf ends up byte for byte as before), the
+# maillog_file setting, and the user and group if install.sh created them.
+# Anything that was there before the install stays. Run as root, with the
+# same layout options as install.sh (it checks them against the record).
 #
-#   ./install/uninstall.sh [--prefix DIR] [--keep-config]
+#   ./install/uninstall.sh [LAYOUT OPTIONS] [--keep-config]
+#
+# --keep-config keeps mailsubmit.conf and the authorization list.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 . install/lib/common.sh
+parse_options "$@"
+[ "$(id -u)" -eq 0 ] || die "run as root"
+. install/lib/state.sh
 . install/lib/postfix.sh
 . install/lib/daemon.sh
 
-prefix=/usr/local
-keep_config=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
-    --prefix=*) prefix=${1#--prefix=}; shift ;;
-    --keep-config) keep_config=1; shift ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown option: $1 (see --help)" ;;
-  esac
-done
-[ "$(id -u)" -eq 0 ] || die "run as root"
-
-if systemd_running && [ -f "$UNIT_PATH" ]; then
-  systemctl disable --now mailsubmitd.service >/dev/null 2>&1 || true
-  rm -f "$UNIT_PATH"
-  systemctl daemon-reload
-  say "stopped and removed the systemd unit"
-fi
-stop_background_daemon
-rm -rf "$RUN_DIR" "$(dirname "$LOG_FILE")"
-
-rm -f "$prefix/bin/mailsubmit" "$prefix/bin/mailsubmit-sendmail" "$prefix/bin/mailsubmit-qmail-queue" \
-  "$prefix/sbin/mailsubmitd" "$prefix/sbin/mailsubmitctl"
-rm -rf "$prefix/lib/mailsubmit"
-for page in man1/mailsubmit.1 man8/mailsubmitd.8 man8/mailsubmitctl.8 man5/mailsubmit.conf.5; do
-  rm -f "$prefix/share/man/$page"
-done
-say "removed the programs from $prefix"
-
-if command -v postfix >/dev/null; then
-  remove_reinjection_listener
-  if [ -f "$CONF_DIR/.set-postfix-maillog" ]; then
-    postconf -X maillog_file
-    postfix reload >/dev/null 2>&1 || true
-    say "Postfix logs through syslog again (maillog_file removed)"
-  fi
-fi
-
-if [ "$keep_config" -eq 1 ]; then
-  rm -f "$CONF_DIR/.set-postfix-maillog"
-  say "kept $CONF_DIR"
+if [ -f "$STATE_FILE" ]; then
+  declare -A option_of=([prefix]=--prefix [sysconfdir]=--sysconfdir [rundir]=--rundir [logdir]=--logdir
+    [postfix_config]=--postfix-config [listener]=--listener [daemon_user]=--user [daemon_group]=--group)
+  for key in "${STATE_LAYOUT_KEYS[@]}"; do
+    value=$(recorded "$key" | tail -n 1)
+    [ -n "$value" ] || continue
+    option=${option_of[$key]:-}
+    if [ -n "$option" ] && [[ " ${given_options[*]} " == *" $option "* ]] && [ "${!key}" != "$value" ]; then
+      die "$STATE_FILE says this was installed with $option $value, not ${!key}: give the install's options"
+    fi
+    printf -v "$key" '%s' "$value"
+  done
+  derive_layout
+  mapfile -t files < <(recorded file)
+  mapfile -t dirs < <(recorded dir)
+  mapfile -t listeners < <(recorded listener_added)
+  mapfile -t maillog < <(recorded maillog_file)
+  mapfile -t units < <(recorded unit)
+  mapfile -t new_users < <(recorded created_user)
+  mapfile -t new_groups < <(recorded created_group)
 else
-  rm -rf "$CONF_DIR"
-  say "removed $CONF_DIR"
+  warn "no install record at $STATE_FILE: removing mailsubmit's own files from the layout given," \
+    "but keeping the user and group (remove them with userdel/groupdel if install.sh created them)"
+  files=("$HELPER" "$prefix/bin/mailsubmit-sendmail" "$prefix/bin/mailsubmit-qmail-queue" "$DAEMON" "$CTL"
+    "$LIB_DIR/mailsubmitd.mjs" "$LIB_DIR/socket_addon.node" "$LIB_DIR/mailsubmitctl.cjs"
+    "$prefix/share/man/man1/mailsubmit.1" "$prefix/share/man/man8/mailsubmitd.8" "$prefix/share/man/man8/mailsubmitctl.8"
+    "$prefix/share/man/man5/mailsubmit.conf.5" "$CONF_FILE" "$CONF_FILE.new" "$AUTH_LIST" "$LOG_FILE"
+    "$MASTER_CF.mailsubmit-backup" "$sysconfdir/.set-postfix-maillog")
+  dirs=("$LIB_DIR" "$rundir" "$logdir" "$sysconfdir")
+  listeners=("$listener")
+  maillog=()
+  [ -f "$sysconfdir/.set-postfix-maillog" ] && maillog=(/var/log/postfix.log)
+  units=()
+  systemd_running && [ -f "$UNIT_PATH" ] && units=("$UNIT_PATH")
+  new_users=()
+  new_groups=()
 fi
 
-if getent passwd "$MAILSUBMIT_USER" >/dev/null; then userdel "$MAILSUBMIT_USER"; say "removed user $MAILSUBMIT_USER"; fi
-if getent group "$MAILSUBMIT_GROUP" >/dev/null; then groupdel "$MAILSUBMIT_GROUP"; say "removed group $MAILSUBMIT_GROUP"; fi
+# 1. The daemon.
+for unit in "${units[@]}"; do
+  if systemd_running; then
+    systemctl disable --now "$(basename "$unit")" >/dev/null 2>&1 || true
+  fi
+  rm -f "$unit"
+  systemd_running && systemctl daemon-reload
+  say "stopped and removed the systemd unit $unit"
+done
+stop_background_daemon "$PID_FILE" "$LIB_DIR" "$daemon_user"
+stop_stray_daemons "$LIB_DIR" "$daemon_user"
+rm -f "$SOCKET_PATH" "$rundir/control.sock" "$PID_FILE"
+
+# 2. Postfix: the listener blocks and the log setting install.sh added.
+if [ -f "$MASTER_CF" ] && command -v postfix >/dev/null; then
+  changed=0
+  for addr in "${listeners[@]}"; do
+    if has_listener_block "$MASTER_CF" "$addr"; then
+      remove_reinjection_listener "$MASTER_CF" "$addr"
+      changed=1
+      say "removed the re-injection listener $addr from $MASTER_CF"
+    fi
+  done
+  for value in "${maillog[@]}"; do
+    if [ "$(pf_postconf -h maillog_file)" = "$value" ]; then
+      pf_postconf -X maillog_file
+      changed=1
+      say "Postfix ($postfix_config) logs through syslog again (maillog_file removed)"
+    fi
+  done
+  # master.cf is back as it was before the install: no postfix check needed.
+  if [ "$changed" -eq 1 ] && pf_postfix status >/dev/null 2>&1; then
+    pf_postfix reload >/dev/null 2>&1 || true
+  fi
+elif [ "${#listeners[@]}" -gt 0 ]; then
+  warn "no Postfix at $postfix_config: the listener ${listeners[*]} could not be removed from $MASTER_CF"
+fi
+
+# 3. Files, then the directories install.sh made, deepest first, when empty.
+kept=()
+for file in "${files[@]}"; do
+  if [ "$keep_config" -eq 1 ] && { [ "$file" = "$CONF_FILE" ] || [ "$file" = "$CONF_FILE.new" ] || [ "$file" = "$AUTH_LIST" ]; }; then
+    [ -e "$file" ] && kept+=("$file")
+    continue
+  fi
+  rm -f "$file"
+done
+rm -f "$STATE_FILE"
+say "removed the programs from $prefix$([ "$keep_config" -eq 1 ] || printf ' and the configuration from %s' "$sysconfdir")"
+for ((i = ${#dirs[@]} - 1; i >= 0; i--)); do
+  dir=${dirs[$i]}
+  [ -d "$dir" ] || continue
+  if [ -n "$(ls -A "$dir")" ]; then
+    [[ " ${kept[*]} " == *" $dir/"* ]] || warn "kept $dir: it holds files install.sh did not put there"
+  else
+    rmdir "$dir"
+  fi
+done
+if [ "${#kept[@]}" -gt 0 ]; then
+  # The kept configuration is still install.sh's: a later uninstall removes it.
+  {
+    printf '# Left by uninstall.sh --keep-config: the configuration install.sh created.\n'
+    for key in "${STATE_LAYOUT_KEYS[@]}"; do printf '%s=%s\n' "$key" "${!key}"; done
+    for dir in "${dirs[@]}"; do [ -d "$dir" ] && printf 'dir=%s\n' "$dir"; done
+    for file in "${kept[@]}"; do printf 'file=%s\n' "$file"; done
+  } >"$STATE_FILE"
+  say "kept ${kept[*]} (listed in $STATE_FILE)"
+fi
+
+# 4. The account, only where install.sh created it.
+for user in "${new_users[@]}"; do
+  getent passwd "$user" >/dev/null || continue
+  # userdel also deletes a group named like the user (USERGROUPS_ENAB), even
+  # one that was there before the install: put such a group back as it was.
+  primary=$(getent group "$(id -g "$user")" || true)
+  userdel "$user"
+  say "removed user $user"
+  group=${primary%%:*}
+  if [ -n "$primary" ] && [[ " ${new_groups[*]} " != *" $group "* ]] && ! getent group "$group" >/dev/null; then
+    gid=$(cut -d: -f3 <<<"$primary")
+    groupadd --gid "$gid" "$group"
+  fi
+done
+for group in "${new_groups[@]}"; do
+  # Perhaps gone with the user already (USERGROUPS_ENAB).
+  if getent group "$group" >/dev/null; then groupdel "$group"; fi
+  say "removed group $group"
+done
+if getent passwd "$daemon_user" >/dev/null && [[ " ${new_users[*]} " != *" $daemon_user "* ]]; then
+  say "kept user $daemon_user: install.sh did not create it"
+fi
+if getent group "$daemon_group" >/dev/null && [[ " ${new_groups[*]} " != *" $daemon_group "* ]]; then
+  say "kept group $daemon_group: install.sh did not create it"
+fi
 say "done"

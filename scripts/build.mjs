@@ -4,7 +4,7 @@
 // nothing but Node.js. The daemon's bundle gets the addon beside it.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { chmod, copyFile, mkdir } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -44,11 +44,30 @@ for (const { entry, out, format } of commands) {
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',
-    // pino and its friends use require(); give ESM bundles a real one.
-    banner: format === 'esm' ? { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" } : {},
+    // pino and its friends use require(); give ESM bundles a real one. CommonJS has no
+    // import.meta: give the addon loader the bundle's own URL so it finds the .node beside it.
+    banner: format === 'esm'
+      ? { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+      : { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: format === 'cjs' ? { 'import.meta.url': '__bundleUrl' } : {},
   });
   await chmod(out, 0o755);
 }
 run(process.execPath, ['scripts/build-man.mjs'], '.');
 await mkdir('packages/submit-daemon/dist', { recursive: true });
-await copyFile(addon, 'packages/submit-daemon/dist/socket_addon.node');
+
+/**
+ * Copies the addon beside a bundle by writing a new file and renaming it
+ * into place. A copy over the old file would rewrite the inode that running
+ * daemons have mapped (a test run's daemon, while another run builds): their
+ * code changes under them and they die with SIGSEGV (seen). After a rename
+ * they keep the old inode.
+ */
+async function replaceAddon(destination) {
+  const temporary = `${destination}.${process.pid}.tmp`;
+  await copyFile(addon, temporary);
+  await rename(temporary, destination);
+}
+await replaceAddon('packages/submit-daemon/dist/socket_addon.node');
+// mailsubmitctl check resolves users as the daemon does, through the addon (installed beside both bundles).
+await replaceAddon('packages/admin-cli/dist/socket_addon.node');

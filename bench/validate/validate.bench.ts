@@ -5,10 +5,11 @@
  * child process (this file, forked with `--measure`), so JIT state and heap
  * from one case cannot help or hurt another.
  *
- *   npx tsx bench/validate/validate.bench.ts [--repeat N]
+ *   npx tsx bench/validate/validate.bench.ts [--repeat N] [--case '10 MB']
  *
- * Prints MB/s (2^20 octets of input a second, median over the runs inside a
- * process, then median over N processes) and encoder/floor.
+ * Prints MB/s (2^20 octets of input a second: median over the runs inside a
+ * process, then over N processes) and encoder/floor (median over the N
+ * adjacent floor/encoder pairs).
  */
 
 import { fork } from 'node:child_process';
@@ -154,9 +155,11 @@ async function main(): Promise<void> {
   }
   const repeatAt = args.indexOf('--repeat');
   const repeat = repeatAt === -1 ? 3 : Math.max(1, Number(args[repeatAt + 1]));
+  const caseAt = args.indexOf('--case');
+  const only = caseAt === -1 ? '' : (args[caseAt + 1] ?? '');
   console.log(`MessageEncoder vs. Buffer#indexOf(10) line scan, 64 KiB chunks; Node ${process.version}; median of ${repeat} processes`);
-  console.log('case            floor MB/s   encoder MB/s   encoder/floor');
-  for (const c of CASES) {
+  console.log(['case'.padEnd(14), 'floor MB/s', 'encoder MB/s', 'encoder/floor'].join('   '));
+  for (const c of CASES.filter((k) => k.name.includes(only))) {
     const floor: number[] = [];
     const encoder: number[] = [];
     // Alternate, so that a slow spell of the machine hits both sides.
@@ -164,9 +167,11 @@ async function main(): Promise<void> {
       floor.push(await inChild('floor', c));
       encoder.push(await inChild('encoder', c));
     }
-    const f = median(floor);
-    const e = median(encoder);
-    console.log(`${c.name.padEnd(14)}  ${f.toFixed(0).padStart(10)}   ${e.toFixed(0).padStart(12)}   ${(e / f).toFixed(2).padStart(13)}`);
+    // The ratio of each adjacent pair, then the median: a machine that gets
+    // busier during the run moves both sides of a pair alike.
+    const ratio = median(encoder.map((e, i) => e / (floor[i] as number)));
+    const row = [c.name.padEnd(14), median(floor).toFixed(0).padStart(10), median(encoder).toFixed(0).padStart(12), ratio.toFixed(2).padStart(13)];
+    console.log(row.join('   '));
   }
 }
 

@@ -1,63 +1,130 @@
 # Steps 6 and 7: run the daemon, authorize the invoking user, first message.
+# Under systemd the unit owns the run directory; otherwise the daemon runs in
+# the background as $daemon_user with a pid file in $rundir and a log file.
 
-start_daemon() {
-  local prefix=$1
-  install -d -o "$MAILSUBMIT_USER" -g "$MAILSUBMIT_GROUP" -m 0750 "$RUN_DIR"
-  "$prefix/sbin/mailsubmitd" --check-config >/dev/null || die "the configuration has an error (see above)"
-  if systemd_running; then
-    install_unit "$prefix"
+prepare_rundir() {
+  # Set-gid: only the daemon's group (the helper) may even look inside.
+  local mode=0750
+  [ "$install_mode" = open ] && mode=0755
+  make_dir "$mode" "$daemon_user" "$daemon_group" "$rundir"
+}
+
+start_the_daemon() {
+  prepare_rundir
+  "$DAEMON" -c "$CONF_FILE" --check-config >/dev/null || die "the configuration has an error (see above)"
+  # Whichever way an earlier install ran it, only one daemon may run.
+  stop_background_daemon "$PID_FILE" "$LIB_DIR" "$daemon_user"
+  if [ "$use_systemd" -eq 1 ] && systemd_running; then
+    install_unit
     systemctl daemon-reload
     systemctl enable --now mailsubmitd.service >/dev/null
     systemctl restart mailsubmitd.service
     say "mailsubmitd runs under systemd (systemctl status mailsubmitd)"
   else
-    stop_background_daemon
-    install -d -o "$MAILSUBMIT_USER" -g "$MAILSUBMIT_GROUP" -m 0750 "$(dirname "$LOG_FILE")"
-    setpriv --reuid="$MAILSUBMIT_USER" --regid="$MAILSUBMIT_GROUP" --init-groups \
-      "$prefix/sbin/mailsubmitd" --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 </dev/null &
+    if systemd_running && [ -f "$UNIT_PATH" ] && recorded unit | grep -qxF "$UNIT_PATH"; then
+      systemctl disable --now mailsubmitd.service >/dev/null 2>&1 || true
+      rm -f "$UNIT_PATH"
+      systemctl daemon-reload
+      say "removed the systemd unit of an earlier install (--no-systemd)"
+    fi
+    rm -f "$SOCKET_PATH"
+    make_dir 0750 "$daemon_user" "$daemon_group" "$logdir"
+    touch "$LOG_FILE"
+    record file "$LOG_FILE"
+    setpriv --reuid="$daemon_user" --regid="$daemon_group" --init-groups \
+      "$DAEMON" -c "$CONF_FILE" --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 </dev/null &
     disown
-    say "systemd is not running here: mailsubmitd started in the background (pid file $PID_FILE, log $LOG_FILE)"
+    local why='systemd is not running here'
+    [ "$use_systemd" -eq 0 ] && why='--no-systemd'
+    say "$why: mailsubmitd started in the background (pid file $PID_FILE, log $LOG_FILE)"
   fi
   wait_for_socket
 }
 
+# stop_background_daemon PID_FILE LIB_DIR USER: stops the daemon the pid file
+# names, after making sure the pid is that daemon (the file is writable by
+# the daemon's user, so it is not trusted to name any other process).
 stop_background_daemon() {
-  [ -f "$PID_FILE" ] || return 0
-  local pid
-  pid=$(cat "$PID_FILE")
-  if kill -0 "$pid" 2>/dev/null; then
+  local pid_file=$1 lib=$2 user=$3 pid _
+  [ -f "$pid_file" ] || return 0
+  pid=$(head -c 32 "$pid_file" | tr -dc 0-9)
+  if [ -n "$pid" ] && is_our_daemon "$pid" "$lib" "$user"; then
     kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # The daemon lets submissions in progress finish (up to 30 s).
+    for _ in $(seq 1 350); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      warn "mailsubmitd (pid $pid) did not stop in 35 s; killing it"
+      kill -KILL "$pid"
+    fi
+    say "stopped mailsubmitd (pid $pid)"
   fi
-  rm -f "$PID_FILE"
+  rm -f "$pid_file"
+}
+
+# A daemon of this install whose pid file is gone (removed by hand, or a
+# start that raced another): found by its bundle's path and its user.
+stop_stray_daemons() {
+  local lib=$1 user=$2 cmdline pid
+  for cmdline in $(grep -lsF "$lib/mailsubmitd.mjs" /proc/[0-9]*/cmdline || true); do
+    pid=${cmdline#/proc/}
+    pid=${pid%/cmdline}
+    is_our_daemon "$pid" "$lib" "$user" 2>/dev/null || continue
+    kill -TERM "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 350); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    say "stopped mailsubmitd (pid $pid, which had no pid file)"
+  done
+}
+
+is_our_daemon() {
+  local pid=$1 lib=$2 user=$3
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  # node, then the bundle: the launcher execs node with the bundle as its first argument.
+  [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 2p)" = "$lib/mailsubmitd.mjs" ] || return 1
+  [ "$(stat -c %U "/proc/$pid")" = "$user" ]
 }
 
 wait_for_socket() {
+  local _
   for _ in $(seq 1 100); do
     [ -S "$SOCKET_PATH" ] && return 0
     sleep 0.1
   done
+  if [ -f "$LOG_FILE" ]; then tail -n 5 "$LOG_FILE" >&2; fi
   die "mailsubmitd did not create $SOCKET_PATH; see $LOG_FILE or journalctl -u mailsubmitd"
 }
 
+# The shipped unit, with this install's paths, account and mode. A run
+# directory outside /run is not systemd's RuntimeDirectory: install.sh made it.
+render_unit() {
+  local rundir_mode=0750 runtime=${rundir#/run/}
+  [ "$install_mode" = open ] && rundir_mode=0755
+  local outside_run=''
+  [ "$runtime" = "$rundir" ] && outside_run='/^RuntimeDirectory/d'
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@CONF_FILE@|$CONF_FILE|g" \
+    -e "s|@USER@|$daemon_user|g" -e "s|@GROUP@|$daemon_group|g" \
+    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" \
+    -e "$outside_run" install/files/mailsubmitd.service
+}
+
 install_unit() {
-  local prefix=$1
-  sed "s#@PREFIX@#$prefix#g" install/files/mailsubmitd.service >"$UNIT_PATH.tmp"
+  render_unit >"$UNIT_PATH.tmp"
   mv -f "$UNIT_PATH.tmp" "$UNIT_PATH"
+  record unit "$UNIT_PATH"
 }
 
 # The user who ran the install (through sudo, or root itself) may submit.
 authorize_invoking_user() {
-  local prefix=$1 user=${SUDO_USER:-$(id -un)}
-  "$prefix/sbin/mailsubmitctl" allow "$user" >/dev/null
+  local user=${SUDO_USER:-$(id -un)}
+  "$CTL" --authorization-list "$AUTH_LIST" allow "$user" >/dev/null
   say "authorized $user to submit (mailsubmitctl list)"
 }
 
 submit_first_message() {
-  local prefix=$1 user=${SUDO_USER:-$(id -un)} reply
-  say "submitting a first message from $user to $user through $prefix/bin/mailsubmit:"
+  local user=${SUDO_USER:-$(id -un)} reply
+  say "submitting a first message from $user to $user through $HELPER:"
   reply=$(printf 'sender: %s\nrecipient: %s\n\nSubject: mailsubmit works\nFrom: %s\nTo: %s\n\nThis message came in through mailsubmit.\n' \
-    "$user" "$user" "$user" "$user" | setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups "$prefix/bin/mailsubmit" -v 2>&1) \
+    "$user" "$user" "$user" "$user" | setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups "$HELPER" -v 2>&1) \
     || die "the first message was refused: $reply"
   say "  $reply"
 }

@@ -21,7 +21,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Postfix from Debian, as a local-only mail system when it is not there yet.
+# Postfix from Debian, as a local-only mail system when it is not there yet;
+# then the instance at $postfix_config must run (a private one is started
+# with postfix -c, the system's through systemd where it runs).
 ensure_postfix() {
   if ! command -v postfix >/dev/null; then
     say "installing Postfix (local only)"
@@ -29,9 +31,13 @@ ensure_postfix() {
     debconf-set-selections <<<"postfix postfix/mailname string $(hostname -f 2>/dev/null || hostname)"
     apt_install postfix
   fi
-  if ! postfix status >/dev/null 2>&1; then
-    say "starting Postfix"
-    if systemd_running; then systemctl start postfix; else postfix start >/dev/null 2>&1; fi
+  [ -f "$MASTER_CF" ] || die "$postfix_config has no master.cf: is --postfix-config a Postfix configuration directory?"
+  pf_postfix status >/dev/null 2>&1 && return 0
+  say "starting Postfix ($postfix_config)"
+  if [ "$postfix_config" = /etc/postfix ] && systemd_running; then
+    systemctl start postfix
+  else
+    pf_postfix start >/dev/null 2>&1 || true
   fi
-  postfix status >/dev/null 2>&1 || die "Postfix does not run: see 'postfix check' and its log"
+  pf_postfix status >/dev/null 2>&1 || die "Postfix ($postfix_config) does not run: see 'postfix -c $postfix_config check' and its log"
 }

@@ -22,6 +22,8 @@ export interface StartOptions {
   readonly downstreamPort: number;
   /** Extra TOML, appended to the generated configuration (whole tables). */
   readonly extraConfig?: string;
+  /** Extra lines of the [daemon] table (e.g. `metrics_listen = "127.0.0.1:9465"`). */
+  readonly daemon?: string;
   /** Lines of the [downstream] table replacing the default SMTP target. */
   readonly downstream?: string;
   readonly limits?: string;
@@ -29,6 +31,11 @@ export interface StartOptions {
   readonly installMode?: 'setgid' | 'open';
   /** The group of the set-gid helper and the socket. */
   readonly group?: string;
+}
+
+export interface OpenSubmission {
+  write(chunk: string | Buffer): void;
+  end(chunk?: string | Buffer): Promise<SubmitResult>;
 }
 
 export interface SubmitResult {
@@ -80,7 +87,9 @@ export class MailsubmitUnderTest {
         `install_mode = "${options.installMode ?? 'setgid'}"`,
         options.installMode === 'open' ? 'socket_mode = "0666"' : 'socket_mode = "0660"',
         `authorization_list = "${authorizationList}"`,
+        `control_socket = "${join(runDir, 'control.sock')}"`,
         'log_level = "debug"',
+        ...(options.daemon ? [options.daemon] : []),
         '[downstream]',
         options.downstream ?? `target = "127.0.0.1:${options.downstreamPort}"`,
         ...(options.limits ? ['[limits]', options.limits] : []),
@@ -103,10 +112,16 @@ export class MailsubmitUnderTest {
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const deadline = Date.now() + 10_000;
-    while (!existsSync(this.socketPath)) {
+    // The control socket comes up right after the submission socket; tests may use either at once.
+    while (!existsSync(this.socketPath) || !existsSync(this.controlSocketPath)) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mailsubmitd did not start: ${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** The daemon's control socket (mailsubmitctl status/reload), in the run directory. */
+  get controlSocketPath(): string {
+    return join(this.dir, 'run', 'control.sock');
   }
 
   get daemonPid(): number | undefined {
@@ -116,7 +131,8 @@ export class MailsubmitUnderTest {
   /** Stops the daemon with a signal and waits for it to exit. */
   async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const child = this.daemon;
-    if (child === null || child.exitCode !== null) return child?.exitCode ?? null;
+    // A daemon killed by a signal has exitCode null and signalCode set: it is gone too.
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill(signal);
     const code = await exited;
@@ -144,9 +160,45 @@ export class MailsubmitUnderTest {
     });
   }
 
+  /**
+   * Starts the helper as `user` and leaves its stdin open: a slow writer,
+   * so a test can act while the submission is in flight. `end` writes the
+   * rest, closes stdin and resolves with the helper's result.
+   */
+  startSubmission(user: Pick<TestUser, 'uid' | 'gid'>, args: readonly string[] = []): OpenSubmission {
+    const child = spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin.on('error', () => undefined);
+    const result = new Promise<SubmitResult>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    return {
+      write: (chunk) => void child.stdin.write(chunk),
+      end: (chunk = '') => {
+        child.stdin.end(chunk);
+        return result;
+      },
+    };
+  }
+
   /** Submission log lines of the daemon (one JSON object per submission). */
   submissions(): Record<string, unknown>[] {
     return this.logLines.filter((line) => line.msg === 'submission');
+  }
+
+  /** Waits for the daemon's log line of a submission (pino writes it asynchronously, after the reply). */
+  async waitForSubmission(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.submissions().find(match);
+      if (line !== undefined) return line;
+      if (Date.now() > deadline) throw new Error(`mailsubmitd logged no matching submission line in ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   async stop(): Promise<void> {

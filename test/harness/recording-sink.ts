@@ -65,6 +65,24 @@ export class RecordingSink {
     return this.messages.slice(0, count);
   }
 
+  /** Resolves with the first message (arrived or arriving) that `match` accepts. */
+  async waitForMessage(match: (message: RecordedMessage) => boolean, timeoutMs = 20_000): Promise<RecordedMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find(match);
+      if (found !== undefined) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`sink: no matching message among ${this.messages.length} after ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 250));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
   private serve(socket: Socket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
@@ -150,4 +168,15 @@ export class RecordingSink {
 export function unstuff(data: Buffer): Buffer {
   const text = data.toString('latin1');
   return Buffer.from(text.replace(/^\.\./, '.').replace(/\r\n\.\./g, '\r\n.'), 'latin1');
+}
+
+/**
+ * The message without its first header field (the Received: line Postfix
+ * prepends, continuation lines included): what the submitter wrote, as
+ * delivered.
+ */
+export function withoutFirstHeaderField(data: Buffer): Buffer {
+  let end = data.indexOf('\r\n');
+  while (end !== -1 && (data[end + 2] === 0x20 || data[end + 2] === 0x09)) end = data.indexOf('\r\n', end + 2);
+  return end === -1 ? Buffer.alloc(0) : data.subarray(end + 2);
 }

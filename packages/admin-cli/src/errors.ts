@@ -2,3 +2,14 @@
 export class UsageError extends Error {
   readonly code = 'ERR_USAGE';
 }
+
+/** A failure with its own sysexits status (the daemon is not running: 75; not root: 77). */
+export class ExitError extends Error {
+  readonly code = 'ERR_EXIT';
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}

@@ -2,24 +2,35 @@
  * mailsubmitctl: the administrator's command line for mailsubmit.
  *
  * Exit codes follow sysexits(3) like the rest of mailsubmit: a bad command
- * line is 64, whatever the parser library would have chosen.
+ * line is 64, whatever the parser library would have chosen; a bad
+ * configuration or authorization list is 78; a daemon that does not answer
+ * is 75. -c names the daemon's configuration, from which the paths of the
+ * authorization list and the control socket are taken.
  */
 import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_USAGE } from '@mailsubmit/shared';
 import { registerAuthorization } from './commands/authorization.ts';
+import { registerCheck } from './commands/check.ts';
+import { registerConfig } from './commands/config.ts';
+import { registerDaemonControl } from './commands/daemon-control.ts';
 import { registerValidate } from './commands/validate.ts';
-import { UsageError } from './errors.ts';
-import { DEFAULT_AUTHORIZATION_LIST } from './options.ts';
+import { ConfigError, UnsafePathError } from './daemon-modules.ts';
+import { ExitError, UsageError } from './errors.ts';
+import { DEFAULT_AUTHORIZATION_LIST, DEFAULT_CONFIG_PATH } from './options.ts';
 
 const program = new Command('mailsubmitctl')
   .description('administer mailsubmit: check submissions, the authorization list, the configuration and the daemon')
   .showHelpAfterError(false)
   .exitOverride()
-  .option('--authorization-list <file>', `the authorization list (default ${DEFAULT_AUTHORIZATION_LIST})`)
+  .option('-c, --config <file>', `the daemon's configuration, for the paths below (default ${DEFAULT_CONFIG_PATH}, when it exists)`)
+  .option('--authorization-list <file>', `the authorization list (default: the configuration's, else ${DEFAULT_AUTHORIZATION_LIST})`)
   .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
 registerValidate(program);
 registerAuthorization(program);
+registerCheck(program);
+registerConfig(program);
+registerDaemonControl(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
@@ -27,8 +38,9 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     process.exit(err.exitCode === 0 ? 0 : EX_USAGE);
   }
   process.stderr.write(`mailsubmitctl: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (err instanceof ExitError) process.exit(err.exitCode);
   if (err instanceof UsageError) process.exit(EX_USAGE);
-  if (err instanceof AuthorizationListError) process.exit(EX_CONFIG);
+  if (err instanceof AuthorizationListError || err instanceof ConfigError || err instanceof UnsafePathError) process.exit(EX_CONFIG);
   const code = (err as NodeJS.ErrnoException).code;
   process.exit(code === 'ENOENT' || code === 'EACCES' ? EX_CONFIG : 75);
 });

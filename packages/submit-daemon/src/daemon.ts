@@ -9,27 +9,29 @@ import { isSubmissionError, SubmissionError, type Outcome } from '@mailsubmit/sh
 import { closeFd, listenSeqpacket, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission, type Admitted } from './accept/admission.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
+import { changedKeys, reloadableMerge } from './config/config-changes.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
+import { loadConfig } from './config/load-config.ts';
+import type { ReloadReport, StatusReport } from './control/control-protocol.ts';
 import { createDownstream } from './delivery/create-downstream.ts';
 import type { Downstream } from './delivery/downstream.ts';
+import { DownstreamHealth } from './delivery/downstream-health.ts';
 import { groupIdOf } from './identity/user-database.ts';
 import type { Logger } from './logging/logger.ts';
 import { sendReply } from './reply/reply-sender.ts';
 import { checkRequest } from './submission/request-check.ts';
 import { SubmissionJob, type JobResult } from './submission/submission-job.ts';
 import { SubmissionLog } from './logging/submission-log.ts';
+import type { SubmissionEnd, SubmissionObserver } from './metrics/submission-observer.ts';
+import { assertRootOnlyWritable } from './util/safe-path.ts';
 import { Semaphore } from './util/semaphore.ts';
+import { VERSION } from './version.ts';
 
 /** The helper sends its frame right after connecting; a silent peer is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export interface DaemonStatus {
-  readonly startedAt: number;
-  readonly inFlight: number;
-  readonly byOutcome: Readonly<Record<string, number>>;
-  readonly downstream: string;
-  readonly lastErrors: readonly { readonly at: number; readonly outcome: string; readonly text: string }[];
-}
+/** What `mailsubmitctl status` shows; the wire shape of the control protocol. */
+export type DaemonStatus = StatusReport;
 
 export class Daemon {
   private listener: SeqpacketListener | null = null;
@@ -41,12 +43,16 @@ export class Daemon {
   private stopping = false;
   private readonly authorizations: AuthorizationStore;
   private readonly admission: Admission;
-  private readonly downstream: Downstream;
+  /** Replaced by a reload that changes the way to the MTA; jobs keep the one they started with. */
+  private downstream: Downstream;
   private readonly fileReads: Semaphore;
   private readonly submissions: SubmissionLog;
+  private readonly health = new DownstreamHealth();
+  private readonly observers: SubmissionObserver[] = [this.health];
 
   constructor(
-    private readonly config: DaemonConfig,
+    /** Replaced as a whole by reload(); a job keeps the one it was admitted under. */
+    private config: DaemonConfig,
     private readonly log: Logger,
   ) {
     this.authorizations = new AuthorizationStore(config.authorizationList);
@@ -75,25 +81,46 @@ export class Daemon {
     );
   }
 
-  /** Re-reads the authorization list; a bad list keeps the old one in force. */
-  reload(): boolean {
-    try {
-      this.authorizations.load();
-      this.log.info({ authorized: this.authorizations.entries.length }, 'authorization list reloaded');
-      return true;
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'reload failed: the previous authorization list stays in force');
-      return false;
-    }
+  /** Tells `observer` about every submission that ends from now on (metrics). */
+  addObserver(observer: SubmissionObserver): void {
+    this.observers.push(observer);
+  }
+
+  /**
+   * SIGHUP and `mailsubmitctl reload`: re-reads the configuration file and
+   * the authorization list. What cannot be used is reported and the running
+   * version stays in force; changed keys that need a restart are named, not
+   * applied (config/config-changes.ts). Submissions in progress finish as
+   * they were admitted.
+   */
+  reload(): ReloadReport {
+    return { config: this.reloadConfig(), authorization_list: this.reloadAuthorizations() };
   }
 
   status(): DaemonStatus {
+    const failure = this.health.lastFailure;
+    const loadedAt = this.authorizations.loadedAtMs;
     return {
-      startedAt: this.startedAt,
-      inFlight: this.admission.inFlight,
-      byOutcome: { ...this.byOutcome },
-      downstream: this.downstream.description,
-      lastErrors: [...this.lastErrors],
+      version: VERSION,
+      pid: process.pid,
+      config_path: this.config.source,
+      started_at: new Date(this.startedAt).toISOString(),
+      uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
+      log_level: this.log.level,
+      in_flight: this.admission.inFlight,
+      submissions: { total: Object.values(this.byOutcome).reduce((sum, n) => sum + n, 0), by_outcome: { ...this.byOutcome } },
+      downstream: {
+        description: this.downstream.description,
+        healthy: this.health.healthy,
+        last_success_at: this.health.lastSuccessAt === null ? null : new Date(this.health.lastSuccessAt).toISOString(),
+        last_error: failure === null ? null : { at: new Date(failure.at).toISOString(), outcome: failure.outcome, text: failure.text },
+      },
+      authorization_list: {
+        path: this.authorizations.path,
+        entries: this.authorizations.entries.length,
+        loaded_at: loadedAt === 0 ? null : new Date(loadedAt).toISOString(),
+      },
+      last_errors: this.lastErrors.map((e) => ({ at: new Date(e.at).toISOString(), outcome: e.outcome, text: e.text })),
     };
   }
 
@@ -113,6 +140,55 @@ export class Daemon {
     await Promise.allSettled([...this.finished]);
     await this.downstream.close();
     this.log.info('mailsubmitd stopped');
+  }
+
+  private reloadConfig(): ReloadReport['config'] {
+    const path = this.config.source;
+    let next: DaemonConfig;
+    try {
+      // The same checks as at start: a reload must not be a way around them.
+      assertRootOnlyWritable(path);
+      next = loadConfig(path);
+    } catch (err) {
+      const error = (err as Error).message;
+      this.log.error({ err: error }, 'configuration not reloaded: the running configuration stays in force');
+      return { path, reloaded: false, error, changed: [], restart_required: [] };
+    }
+    const changes = changedKeys(this.config, next);
+    const config = reloadableMerge(this.config, next);
+    this.config = config;
+    this.admission.configure(config);
+    if (changes.some((c) => c.effect === 'log')) this.log.level = config.log.level;
+    if (changes.some((c) => c.effect === 'downstream')) {
+      const previous = this.downstream;
+      this.downstream = createDownstream(config);
+      // Deliveries under way on the previous one finish; its idle connections close now.
+      previous.close().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'closing the previous downstream failed'));
+    }
+    const changed = changes.filter((c) => c.effect !== 'restart').map((c) => c.key);
+    const restartRequired = changes.filter((c) => c.effect === 'restart').map((c) => c.key);
+    this.log.info({ changed, downstream: this.downstream.description }, 'configuration reloaded');
+    if (restartRequired.length > 0) this.log.warn({ keys: restartRequired }, 'these changes take effect only after a restart');
+    return { path, reloaded: true, error: null, changed, restart_required: restartRequired };
+  }
+
+  private reloadAuthorizations(): ReloadReport['authorization_list'] {
+    const store = this.authorizations;
+    let error: string | null = null;
+    try {
+      store.load();
+      this.log.info({ authorized: store.entries.length }, 'authorization list reloaded');
+    } catch (err) {
+      error = (err as Error).message;
+      this.log.error({ err: error }, 'reload failed: the previous authorization list stays in force');
+    }
+    return {
+      path: store.path,
+      reloaded: error === null,
+      error,
+      entries: store.entries.length,
+      loaded_at: store.loadedAtMs === 0 ? null : new Date(store.loadedAtMs).toISOString(),
+    };
   }
 
   private track(flow: Promise<void>): void {
@@ -189,6 +265,17 @@ export class Daemon {
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.count(result.outcome, result.text);
     this.submissions.record(context, result, durationMs, replyError);
+    this.notify({ outcome: result.outcome, text: result.text, durationMs, octets: result.stats?.octets ?? null, at: Date.now() });
+  }
+
+  private notify(end: SubmissionEnd): void {
+    for (const observer of this.observers) {
+      try {
+        observer.submissionEnded(end);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'a submission observer failed');
+      }
+    }
   }
 
   private count(outcome: Outcome, text: string): void {

@@ -1,18 +1,25 @@
 /**
  * mailsubmitd: the daemon behind mailsubmit(1). Reads its configuration,
- * checks that nobody but root can change what it trusts, listens, and stops
- * in order on SIGTERM (SIGHUP re-reads the authorization list).
+ * checks that nobody but root can change what it trusts, listens (the
+ * submission socket, the control socket, the optional metrics endpoint), and
+ * stops in order on SIGTERM. SIGHUP does what `mailsubmitctl reload` does:
+ * re-reads the configuration's reloadable keys and the authorization list.
  *
  * Exit codes: 0 after an orderly stop, 78 when the configuration or the
- * installation is wrong (the message names the key or path and the fix),
+ * installation is wrong (the message names the key or path and the fix;
+ * this includes a control socket or metrics address it cannot listen on),
  * 75 for anything else that stops it from starting.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
+import type { DaemonConfig } from './config/daemon-config.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
+import { ControlServer } from './control/control-server.ts';
 import { Daemon } from './daemon.ts';
-import { createLogger } from './logging/logger.ts';
+import { createLogger, type Logger } from './logging/logger.ts';
+import { MetricsServer } from './metrics/metrics-server.ts';
+import { SubmissionMetrics } from './metrics/submission-metrics.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
 
 const STOP_GRACE_MS = 30_000;
@@ -45,7 +52,7 @@ function fatal(code: number, message: string): never {
   process.exit(code);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let config;
   try {
     assertRootOnlyWritable(options.config);
@@ -70,12 +77,24 @@ function main(): void {
     log.flush();
     fatal(err instanceof AuthorizationListError || err instanceof UnsafePathError ? EX_CONFIG : EX_TEMPFAIL, message);
   }
+  let services: AdminServices;
+  try {
+    services = await startAdminServices(daemon, config, log);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    log.fatal({ err: message }, 'cannot start');
+    await daemon.stop(0);
+    log.flush();
+    fatal(EX_CONFIG, message);
+  }
   if (options.pidFile) writeFileSync(options.pidFile, `${process.pid}\n`, { mode: 0o644 });
 
   process.on('SIGHUP', () => daemon.reload());
   const stop = (signal: string) => {
     log.info({ signal }, 'stop requested');
-    void daemon.stop(STOP_GRACE_MS).then(() => {
+    // The control socket stays up during the grace period, so `mailsubmitctl status` shows the drain.
+    void daemon.stop(STOP_GRACE_MS).then(async () => {
+      await services.close();
       if (options.pidFile) rmSync(options.pidFile, { force: true });
       log.flush();
       process.exit(0);
@@ -91,4 +110,32 @@ function main(): void {
   });
 }
 
-main();
+interface AdminServices {
+  close(): Promise<void>;
+}
+
+/** The control socket and, when configured, the metrics endpoint; a failure closes what was opened. */
+async function startAdminServices(daemon: Daemon, config: DaemonConfig, log: Logger): Promise<AdminServices> {
+  const control = new ControlServer(config.control.path, daemon, log);
+  await control.listen();
+  let metricsServer: MetricsServer | null = null;
+  if (config.metrics !== null) {
+    const metrics = new SubmissionMetrics(() => daemon.status().in_flight);
+    daemon.addObserver(metrics);
+    metricsServer = new MetricsServer(metrics, config.metrics, log);
+    try {
+      await metricsServer.listen();
+    } catch (err) {
+      await control.close();
+      throw err;
+    }
+  }
+  return {
+    async close() {
+      await metricsServer?.close();
+      await control.close();
+    },
+  };
+}
+
+void main();

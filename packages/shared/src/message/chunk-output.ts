@@ -21,7 +21,9 @@
 
 const SLAB_OCTETS = 256 * 1024;
 
-let slab: Buffer = Buffer.alloc(0);
+const EMPTY: Buffer = Buffer.alloc(0);
+
+let slab: Buffer = EMPTY;
 let slabUsed = 0;
 
 export class ChunkOutput {
@@ -33,7 +35,7 @@ export class ChunkOutput {
   cap = 0;
   /** Input from here on is not yet copied. */
   copyFrom = 0;
-  #input: Buffer = slab;
+  #input: Buffer = EMPTY;
   #to = 0;
 
   /** Starts on input[0, to). */
@@ -57,15 +59,22 @@ export class ChunkOutput {
   /** The output for input[0, end); what is between end and `to` is held back by the caller. */
   finish(end: number): Buffer {
     const input = this.#input;
+    this.#input = EMPTY;
     if (this.buffer === undefined) return input.subarray(0, end);
     const n = end - this.copyFrom;
     const out = this.o + n > this.cap ? this.makeRoom(n) : this.buffer;
-    if (n > 0) out.set(this.#view(this.copyFrom, n), this.o);
+    if (n > 0) out.set(new Uint8Array(input.buffer, input.byteOffset + this.copyFrom, n), this.o);
     this.o += n;
     const result = out.subarray(this.base, this.o);
     if (out === slab) slabUsed = this.o;
     this.buffer = undefined;
     return result;
+  }
+
+  /** Drops the references to input and output after a failed chunk. */
+  release(): void {
+    this.buffer = undefined;
+    this.#input = EMPTY;
   }
 
   /** Room for `now` more octets; on the first change, room for the rest of the chunk too. */

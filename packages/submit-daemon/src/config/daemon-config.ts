@@ -22,6 +22,12 @@ export interface DaemonConfig {
   };
   readonly installMode: InstallMode;
   readonly authorizationList: string;
+  /** The administrator's control socket (mailsubmitctl status/reload): 0600, the daemon's user. */
+  readonly control: {
+    readonly path: string;
+  };
+  /** The Prometheus endpoint, loopback only; null when daemon.metrics_listen is absent. */
+  readonly metrics: { readonly host: string; readonly port: number } | null;
   readonly downstream: {
     readonly transport: TransportKind;
     readonly target: DownstreamTarget;

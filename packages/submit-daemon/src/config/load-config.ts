@@ -22,7 +22,7 @@ export class ConfigError extends Error {
 type Table = Record<string, unknown>;
 
 const SCHEMA: Readonly<Record<string, readonly string[]>> = {
-  daemon: ['socket', 'socket_mode', 'socket_group', 'install_mode', 'authorization_list', 'log_level'],
+  daemon: ['socket', 'socket_mode', 'socket_group', 'install_mode', 'authorization_list', 'log_level', 'control_socket', 'metrics_listen'],
   downstream: ['transport', 'target', 'helo_name', 'sendmail_path', 'sendmail_config_directory', 'pool_size', 'xforward'],
   limits: [
     'max_message_size', 'max_line_length', 'max_header_size', 'max_recipients', 'max_envelope_size',
@@ -68,6 +68,10 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
     },
     installMode: reader.oneOf('daemon', 'install_mode', ['setgid', 'open'] as const, 'setgid'),
     authorizationList: reader.absolutePath('daemon', 'authorization_list', '/etc/mailsubmit/authorized'),
+    control: {
+      path: reader.absolutePath('daemon', 'control_socket', '/run/mailsubmit/control.sock'),
+    },
+    metrics: reader.optionalLoopbackListen('daemon', 'metrics_listen'),
     downstream: {
       transport: reader.oneOf('downstream', 'transport', ['smtp', 'lmtp', 'sendmail'] as const, 'smtp'),
       target: reader.target('downstream', 'target', '127.0.0.1:10026'),
@@ -191,6 +195,26 @@ class KeyReader {
     return parseInt(value, 8);
   }
 
+  /**
+   * host:port for an unauthenticated HTTP endpoint: a literal loopback
+   * address only (a name could resolve elsewhere), so nothing but local
+   * processes can read it.
+   */
+  optionalLoopbackListen(table: string, key: string): { host: string; port: number } | null {
+    if (this.raw(table, key) === undefined) return null;
+    const value = this.string(table, key, '');
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(value);
+    const port = Number(match?.[3]);
+    if (match === null || port < 1 || port > 65535) {
+      this.fail(`${table}.${key}`, `expected address:port such as "127.0.0.1:9465" or "[::1]:9465", got ${JSON.stringify(value)}`);
+    }
+    const host = (match[1] ?? match[2]) as string;
+    if (!isLoopbackAddress(host)) {
+      this.fail(`${table}.${key}`, `${host} is not a loopback address: the metrics endpoint has no authentication, so it listens on 127.0.0.0/8 or [::1] only`);
+    }
+    return { host, port };
+  }
+
   target(table: string, key: string, fallback: string): DownstreamTarget {
     const value = this.string(table, key, fallback);
     if (value.startsWith('unix:')) {
@@ -205,4 +229,10 @@ class KeyReader {
     }
     return { kind: 'tcp', host: (match[1] ?? match[2]) as string, port };
   }
+}
+
+function isLoopbackAddress(host: string): boolean {
+  if (host === '::1') return true;
+  const octets = host.split('.');
+  return octets.length === 4 && octets[0] === '127' && octets.every((o) => /^(?:0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255);
 }

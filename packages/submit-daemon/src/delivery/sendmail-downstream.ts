@@ -20,6 +20,7 @@ export class SendmailDownstream implements Downstream {
     const result = await sendViaSendmail(request.envelope, request.body, {
       sendmailPath,
       timeoutMs: this.config.timeouts.sendmail,
+      eightBit: request.eightBit,
       ...(sendmailConfigDirectory !== null ? { configDirectory: sendmailConfigDirectory } : {}),
     });
     if (result.outcome !== 'ok') throw new SubmissionError(result.outcome, result.text);

@@ -2,7 +2,7 @@
  * The command lines for handing one validated envelope to Postfix's
  * sendmail(1):
  *
- *     sendmail [-C DIR] -G -i -f <SENDER> [-N NOTIFY] [-R RET] [-iV ENVID] -- RCPT...
+ *     sendmail [-C DIR] -G -i [-B 8BITMIME] -f <SENDER> [-N NOTIFY] [-R RET] [-iV ENVID] -- RCPT...
  *
  * One command line per group of recipients with the same NOTIFY, because -N
  * applies to every recipient of a run. Pure: no I/O.
@@ -45,6 +45,12 @@ import { SubmissionError } from '../../../shared/src/errors.ts';
 export interface SendmailArgumentOptions {
   /** Adds `-C DIR`: the Postfix instance whose main.cf to use (absolute path). */
   readonly configDirectory?: string;
+  /**
+   * Adds `-B 8BITMIME`: the message has (or may have) 8-bit octets. Without
+   * it Postfix records the body type as undeclared and relays the message
+   * without BODY=8BITMIME (seen on 3.7), where the SMTP transport declares it.
+   */
+  readonly eightBit?: boolean;
 }
 
 /** One sendmail run: its arguments (without the program name) and the recipients it carries. */
@@ -62,7 +68,7 @@ export interface SendmailPlan {
 
 /** One option before `--`: a flag of our own, with its value as a separate element. */
 interface Option {
-  readonly flag: '-C' | '-G' | '-i' | '-f' | '-N' | '-R' | '-iV';
+  readonly flag: '-C' | '-G' | '-i' | '-B' | '-f' | '-N' | '-R' | '-iV';
   readonly value?: string;
 }
 
@@ -108,7 +114,9 @@ export function sendmailPlan(envelope: Envelope, options: SendmailArgumentOption
     }
     before.push({ flag: '-C', value: options.configDirectory });
   }
-  before.push({ flag: '-G' }, { flag: '-i' }, { flag: '-f', value: `<${sender}>` });
+  before.push({ flag: '-G' }, { flag: '-i' });
+  if (options.eightBit === true) before.push({ flag: '-B', value: '8BITMIME' });
+  before.push({ flag: '-f', value: `<${sender}>` });
   const after: Option[] = [];
   if (envelope.returnOption !== undefined) after.push({ flag: '-R', value: RETURN_VALUES[envelope.returnOption] });
   if (envelope.envelopeId !== undefined) {

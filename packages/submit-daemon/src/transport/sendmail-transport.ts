@@ -3,7 +3,7 @@
  * MTA by running Postfix's sendmail, for installations that do not give
  * mailsubmit an SMTP listener.
  *
- *     sendmail [-C DIR] -G -i -f <SENDER> [-N NOTIFY] [-R RET] [-iV ENVID] -- RCPT...
+ *     sendmail [-C DIR] -G -i [-B 8BITMIME] -f <SENDER> [-N NOTIFY] [-R RET] [-iV ENVID] -- RCPT...
  *
  * (-G: a relayed submission; without it Postfix treats the message as
  * written by a local user and adds Message-Id, Date and a From with the
@@ -65,6 +65,8 @@ export interface SendmailOptions {
    * alternate_config_directories of the default main.cf.
    */
   readonly configDirectory?: string;
+  /** The message has (or may have) 8-bit octets: declared with -B 8BITMIME. */
+  readonly eightBit?: boolean;
 }
 
 export interface SendmailResult {
@@ -85,7 +87,10 @@ const SPAWN_CONFIG_ERRORS: ReadonlySet<string> = new Set(['ENOENT', 'EACCES', 'E
 export async function sendViaSendmail(envelope: Envelope, message: SendmailMessage, options: SendmailOptions): Promise<SendmailResult> {
   let plan: SendmailPlan;
   try {
-    plan = sendmailPlan(envelope, options.configDirectory !== undefined ? { configDirectory: options.configDirectory } : {});
+    plan = sendmailPlan(envelope, {
+      ...(options.configDirectory !== undefined ? { configDirectory: options.configDirectory } : {}),
+      ...(options.eightBit === true ? { eightBit: true } : {}),
+    });
   } catch (error) {
     discard(message);
     throw error;

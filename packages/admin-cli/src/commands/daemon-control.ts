@@ -1,0 +1,99 @@
+/**
+ * `mailsubmitctl status` and `mailsubmitctl reload`: the running daemon, through
+ * its control socket (daemon.control_socket in mailsubmit.conf, which -c
+ * names). Both are for root: the socket is mode 0600.
+ *
+ * status: a readable summary, or the daemon's reply as it is with --json.
+ * reload: what SIGHUP does (configuration and authorization list), then
+ * what changed, what needs a restart, and what could not be used; exit 78
+ * when something could not be used (the running version stays in force).
+ */
+import type { Command } from 'commander';
+import { EX_CONFIG } from '@mailsubmit/shared';
+import { controlRequest } from '../control-client.ts';
+import type { ReloadReport, StatusReport } from '../daemon-modules.ts';
+import { controlSocketPath, type GlobalOptions } from '../options.ts';
+
+interface JsonOption {
+  json?: boolean;
+}
+
+export function registerDaemonControl(program: Command): void {
+  program
+    .command('status')
+    .description('show the running daemon: uptime, submissions in flight and by outcome, the MTA, the authorization list')
+    .option('--json', "print the daemon's status reply as JSON")
+    .action(async (options: JsonOption, command: Command) => {
+      const reply = await controlRequest(controlSocketPath(command.optsWithGlobals<GlobalOptions>()), 'status');
+      if (!('status' in reply)) throw new Error('the daemon answered status with something else');
+      process.stdout.write(options.json ? `${JSON.stringify(reply.status)}\n` : formatStatus(reply.status));
+    });
+
+  program
+    .command('reload')
+    .description('make the daemon re-read its configuration and the authorization list (as SIGHUP does)')
+    .option('--json', "print the daemon's reload reply as JSON")
+    .action(async (options: JsonOption, command: Command) => {
+      const reply = await controlRequest(controlSocketPath(command.optsWithGlobals<GlobalOptions>()), 'reload');
+      if (!('reload' in reply)) throw new Error('the daemon answered reload with something else');
+      const report = reply.reload;
+      if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else writeReload(report);
+      if (!report.config.reloaded || !report.authorization_list.reloaded) process.exitCode = EX_CONFIG;
+    });
+}
+
+function formatStatus(status: StatusReport): string {
+  const { downstream, submissions, authorization_list: list } = status;
+  const counts = Object.entries(submissions.by_outcome)
+    .sort(([, a], [, b]) => b - a)
+    .map(([outcome, n]) => `${outcome} ${n}`);
+  const health = [
+    downstream.healthy ? 'healthy' : 'FAILING',
+    `last success ${downstream.last_success_at ?? 'never'}`,
+    ...(downstream.last_error ? [`last error ${downstream.last_error.at} ${downstream.last_error.outcome}: ${downstream.last_error.text}`] : []),
+  ];
+  const lines = [
+    `mailsubmitd ${status.version}, pid ${status.pid}, up ${formatDuration(status.uptime_s)} (since ${status.started_at})`,
+    `configuration:      ${status.config_path} (log level ${status.log_level})`,
+    `authorization list: ${list.path}, ${list.entries} ${list.entries === 1 ? 'entry' : 'entries'}, loaded ${list.loaded_at ?? 'never'}`,
+    `downstream:         ${downstream.description}: ${health.join('; ')}`,
+    `in flight:          ${status.in_flight}`,
+    `submissions:        ${submissions.total}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`,
+  ];
+  if (status.last_errors.length > 0) {
+    lines.push('last errors:');
+    for (const e of status.last_errors) lines.push(`  ${e.at} ${e.outcome}: ${e.text}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function writeReload(report: ReloadReport): void {
+  const { config, authorization_list: list } = report;
+  if (config.reloaded) {
+    const changed = config.changed.length > 0 ? `changed: ${config.changed.join(', ')}` : 'nothing that applies changed';
+    process.stdout.write(`configuration ${config.path}: reloaded; ${changed}\n`);
+    if (config.restart_required.length > 0) {
+      process.stdout.write(`  changed, but in force only after a restart: ${config.restart_required.join(', ')}\n`);
+    }
+  } else {
+    process.stderr.write(`mailsubmitctl: configuration ${config.path} not reloaded, the running configuration stays in force: ${config.error ?? ''}\n`);
+  }
+  if (list.reloaded) {
+    process.stdout.write(`authorization list ${list.path}: reloaded, ${list.entries} ${list.entries === 1 ? 'entry' : 'entries'}\n`);
+  } else {
+    process.stderr.write(`mailsubmitctl: authorization list ${list.path} not reloaded, the previous list stays in force: ${list.error ?? ''}\n`);
+  }
+}
+
+function formatDuration(seconds: number): string {
+  const parts: string[] = [];
+  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60]] as const) {
+    if (seconds >= size || parts.length > 0) {
+      parts.push(`${Math.floor(seconds / size)}${unit}`);
+      seconds %= size;
+    }
+  }
+  parts.push(`${seconds}s`);
+  return parts.join(' ');
+}

@@ -1,0 +1,119 @@
+/**
+ * `mailsubmitctl status` and `mailsubmitctl reload` against a real
+ * mailsubmitd (the built bundle, set-gid helper in front, a recording SMTP
+ * sink as the MTA), found through the -c configuration's control_socket.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MailsubmitUnderTest } from '../../../test/harness/mailsubmit-under-test.ts';
+import { RecordingSink } from '../../../test/harness/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../../../test/harness/test-accounts.ts';
+import { ctl } from './run-ctl.ts';
+
+const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'submit-daemon', 'package.json'), 'utf8')) as { version: string }).version;
+
+describe('mailsubmitctl status and reload', () => {
+  const sink = new RecordingSink();
+  let ms: MailsubmitUnderTest;
+  let user: TestUser;
+  let sinkPort: number;
+
+  function editConfig(from: string, to: string): void {
+    const text = readFileSync(ms.configPath, 'utf8');
+    expect(text).toContain(from);
+    writeFileSync(ms.configPath, text.replace(from, to), { mode: 0o644 });
+  }
+
+  beforeAll(async () => {
+    sinkPort = await sink.listen();
+    ms = await MailsubmitUnderTest.start({ downstreamPort: sinkPort, group: 'mstctldg', limits: 'max_recipients = 100' });
+    user = ensureUser('mstctld');
+    ms.setAuthorizations([user.name]);
+  });
+
+  afterAll(async () => {
+    await ms?.stop();
+    await sink.close();
+    removeAll();
+  });
+
+  it('status prints a readable summary of the running daemon', async () => {
+    const submitted = await ms.submit(user, 'sender: <a@example.org>\nrecipient: <b@example.org>\n\nSubject: hi\n\nhello\n');
+    expect(submitted.code).toBe(0);
+    const { code, stdout, stderr } = ctl(['-c', ms.configPath, 'status']);
+    expect(stderr).toBe('');
+    const lines = stdout.split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^mailsubmitd ${VERSION.replace(/\./g, '\\.')}, pid ${ms.daemonPid}, up (\\d+[dhm] )*\\d+s \\(since \\d{4}-`));
+    expect(stdout).toContain(`configuration:      ${ms.configPath} (log level debug)\n`);
+    expect(stdout).toMatch(new RegExp(`authorization list: ${ms.authorizationList}, 1 entry, loaded \\d{4}-`));
+    expect(stdout).toMatch(new RegExp(`downstream: +smtp 127\\.0\\.0\\.1:${sinkPort}: healthy; last success \\d{4}-`));
+    expect(stdout).toContain('in flight:          0\n');
+    expect(stdout).toContain('submissions:        1 (ok 1)\n');
+    expect(code).toBe(0);
+  });
+
+  it('status --json prints the daemon\'s reply', () => {
+    const { code, stdout } = ctl(['-c', ms.configPath, 'status', '--json']);
+    const status = JSON.parse(stdout) as { pid: number; in_flight: number; downstream: { description: string }; submissions: { total: number } };
+    expect(status.pid).toBe(ms.daemonPid);
+    expect(status.in_flight).toBe(0);
+    expect(status.downstream.description).toBe(`smtp 127.0.0.1:${sinkPort}`);
+    expect(status.submissions.total).toBeGreaterThanOrEqual(1);
+    expect(code).toBe(0);
+  });
+
+  it('reload says what changed and what needs a restart (exit 0)', () => {
+    editConfig('max_recipients = 100', 'max_recipients = 1');
+    editConfig('install_mode = "setgid"', 'install_mode = "open"');
+    const { code, stdout, stderr } = ctl(['-c', ms.configPath, 'reload']);
+    expect(stderr).toBe('');
+    expect(stdout).toBe(
+      [
+        `configuration ${ms.configPath}: reloaded; changed: limits.max_recipients`,
+        '  changed, but in force only after a restart: daemon.install_mode',
+        `authorization list ${ms.authorizationList}: reloaded, 1 entry`,
+        '',
+      ].join('\n'),
+    );
+    expect(code).toBe(0);
+    editConfig('install_mode = "open"', 'install_mode = "setgid"');
+  });
+
+  it('the reloaded limit holds for the next submission', async () => {
+    const two = await ms.submit(user, 'sender: <a@example.org>\nrecipient: <b@example.org>\nrecipient: <c@example.org>\n\nSubject: hi\n\n');
+    expect(two.code).toBe(65);
+    editConfig('max_recipients = 1', 'max_recipients = 100');
+    const reload = ctl(['-c', ms.configPath, 'reload', '--json']);
+    const report = JSON.parse(reload.stdout) as { config: { changed: string[]; restart_required: string[] } };
+    expect(report.config.changed).toEqual(['limits.max_recipients']);
+    expect(report.config.restart_required).toEqual([]);
+    expect(reload.code).toBe(0);
+  });
+
+  it('reload exits 78 and says the running configuration stays when the file is bad', () => {
+    editConfig('max_recipients = 100', 'max_recipients = 0');
+    try {
+      const { code, stderr } = ctl(['-c', ms.configPath, 'reload']);
+      expect(stderr).toContain(`mailsubmitctl: configuration ${ms.configPath} not reloaded, the running configuration stays in force: `);
+      expect(stderr).toContain('limits.max_recipients: expected a whole number from 1 to 100000');
+      expect(code).toBe(78);
+    } finally {
+      editConfig('max_recipients = 0', 'max_recipients = 100');
+    }
+  });
+
+  it('is for root: another user gets 77', () => {
+    const { code, stderr } = ctl(['-c', ms.configPath, 'status'], user);
+    expect(stderr).toMatch(/control\.sock \(EACCES\): the control socket is for root/);
+    expect(code).toBe(77);
+  });
+
+  it('says the daemon is not running, exit 75, once it has stopped', async () => {
+    await ms.stopDaemon();
+    const status = ctl(['-c', ms.configPath, 'status']);
+    expect(status.stderr).toBe(`mailsubmitctl: mailsubmitd is not running: nothing answers on ${ms.controlSocketPath} (ENOENT)\n`);
+    expect(status.code).toBe(75);
+    expect(ctl(['-c', ms.configPath, 'reload']).code).toBe(75);
+  });
+});

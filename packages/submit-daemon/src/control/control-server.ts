@@ -1,0 +1,165 @@
+/**
+ * The daemon's control socket (daemon.control_socket): a Unix stream socket
+ * that answers one request line per connection (see control-protocol.ts)
+ * for `mailsubmitctl status` and `mailsubmitctl reload`.
+ *
+ * SECURITY: only root (and the daemon's own user) may talk to it. Node's
+ * net module cannot read SO_PEERCRED, so the filesystem does the checking:
+ * the socket is created mode 0600 under a umask of 0177 (there is no moment
+ * at which it is more open), owned by the daemon's user, in the daemon's
+ * runtime directory (0750). Connecting to a Unix socket needs write
+ * permission on it, which nobody but its owner and root has. The set-gid
+ * helper's group gets into the directory, never onto this socket. The
+ * worst a request can do is make the daemon re-read files only root can
+ * write (see util/safe-path.ts).
+ *
+ * Every connection has a deadline and a request-size cap, so a client that
+ * connects and says nothing costs nothing.
+ */
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../logging/logger.ts';
+import {
+  CONTROL_PROTOCOL,
+  ControlProtocolError,
+  encodeReply,
+  MAX_REQUEST_OCTETS,
+  parseRequest,
+  type ControlReply,
+  type ReloadReport,
+  type StatusReport,
+} from './control-protocol.ts';
+
+/** A request takes microseconds to write; a client silent this long is dropped. */
+const REQUEST_DEADLINE_MS = 5_000;
+
+/** What the control socket can ask of the daemon. */
+export interface ControlTarget {
+  status(): StatusReport;
+  reload(): ReloadReport;
+}
+
+export class ControlServer {
+  private server: Server | null = null;
+  private inode: number | null = null;
+  private readonly clients = new Set<Socket>();
+
+  constructor(
+    readonly path: string,
+    private readonly target: ControlTarget,
+    private readonly log: Logger,
+  ) {}
+
+  /** Binds the socket; rejects with a message naming daemon.control_socket and the path. */
+  async listen(): Promise<void> {
+    try {
+      await removeStaleSocket(this.path);
+      const server = createServer((socket) => this.serve(socket));
+      const listening = new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.once('listening', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      // The bind happens inside listen(), synchronously: the umask covers it and nothing else.
+      const umask = process.umask(0o177);
+      try {
+        server.listen(this.path);
+      } finally {
+        process.umask(umask);
+      }
+      await listening;
+      chmodSync(this.path, 0o600);
+      this.inode = lstatSync(this.path).ino;
+      this.server = server;
+      server.on('error', (err) => this.log.error({ err: err.message }, 'control socket failed'));
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new Error(`daemon.control_socket: cannot listen on ${this.path}: ${reason}`);
+    }
+  }
+
+  /** Stops listening, ends open control connections and removes the socket file. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === null) return;
+    this.server = null;
+    for (const client of this.clients) client.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      // Only our own socket: a successor may already have bound the path.
+      if (lstatSync(this.path).ino === this.inode) unlinkSync(this.path);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private serve(socket: Socket): void {
+    this.clients.add(socket);
+    socket.on('close', () => this.clients.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setTimeout(REQUEST_DEADLINE_MS, () => socket.destroy());
+    let buffered = '';
+    let answered = false;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      if (answered) return;
+      buffered += chunk;
+      const end = buffered.indexOf('\n');
+      if (end === -1 && buffered.length <= MAX_REQUEST_OCTETS) return;
+      answered = true;
+      const reply = end === -1 || end > MAX_REQUEST_OCTETS
+        ? failure(`a request is one line of at most ${MAX_REQUEST_OCTETS} octets`)
+        : this.answer(buffered.slice(0, end));
+      socket.end(encodeReply(reply));
+    });
+  }
+
+  private answer(line: string): ControlReply {
+    let command;
+    try {
+      command = parseRequest(line);
+    } catch (err) {
+      if (err instanceof ControlProtocolError) return failure(err.message);
+      throw err;
+    }
+    this.log.info({ command }, 'control request');
+    try {
+      if (command === 'status') return { protocol: CONTROL_PROTOCOL, ok: true, status: this.target.status() };
+      return { protocol: CONTROL_PROTOCOL, ok: true, reload: this.target.reload() };
+    } catch (err) {
+      this.log.error({ command, err: (err as Error).message }, 'control request failed');
+      return failure(`${command} failed: ${(err as Error).message}`);
+    }
+  }
+}
+
+function failure(error: string): ControlReply {
+  return { protocol: CONTROL_PROTOCOL, ok: false, error };
+}
+
+/**
+ * A socket file left by a daemon that died is replaced; one that still
+ * answers belongs to a running daemon, and anything that is not a socket
+ * is not ours to remove.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!stats.isSocket()) throw new Error(`${path} exists and is not a socket`);
+  const answers = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (answers) throw new Error('another process (a running mailsubmitd?) answers on it');
+  unlinkSync(path);
+}

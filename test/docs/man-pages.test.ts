@@ -1,0 +1,369 @@
+/**
+ * The man pages: scripts/build-man.mjs turns each docs/man/*.md into roff
+ * that groff renders without a single warning, with the sections the page
+ * promises, within 80 columns. And the pages say what the code does: every
+ * key the daemon's configuration parser knows, with its default and whether
+ * only a restart applies it; every mailsubmitctl command and option; every
+ * exit code of the status table and every outcome the log can name. Those
+ * lists are read from the code (the parser's source, the commands' own
+ * --help, the status table), so a key or command added without its page
+ * fails here.
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from '../../packages/shared/src/limits.ts';
+import { OUTCOMES, statusOf } from '../../packages/shared/src/status/outcomes.ts';
+import { RESTART_KEYS } from '../../packages/submit-daemon/src/config/config-changes.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BUILD_MAN = join(ROOT, 'scripts', 'build-man.mjs');
+// Rebuilt from the tree by test/global-setup.ts before every run.
+const CTL = join(ROOT, 'packages', 'admin-cli', 'dist', 'mailsubmitctl.cjs');
+const DAEMON = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
+
+const PAGES: Readonly<Record<string, readonly string[]>> = {
+  'man1/mailsubmit.1': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'EXIT STATUS', 'SECURITY', 'FILES', 'EXAMPLES', 'SEE ALSO'],
+  'man5/mailsubmit.conf.5': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'KEYS', 'THE AUTHORIZATION LIST', 'EXAMPLES', 'SEE ALSO'],
+  'man8/mailsubmitctl.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'COMMANDS', 'EXIT STATUS', 'FILES', 'EXAMPLES', 'SEE ALSO'],
+  'man8/mailsubmitd.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'SIGNALS', 'EXIT STATUS', 'LOGGING', 'SECURITY', 'FILES', 'SEE ALSO'],
+};
+
+const ENV = { ...process.env, LC_ALL: 'C.UTF-8', MANWIDTH: '80', MAN_KEEP_FORMATTING: '', SOURCE_DATE_EPOCH: '1795000000' };
+
+function run(command: string, args: readonly string[]): SpawnSyncReturns<string> {
+  const result = spawnSync(command, args, { cwd: ROOT, env: ENV, encoding: 'utf8' });
+  if (result.error) throw new Error(`${command} could not run (${result.error.message}): the tests need man-db and groff`);
+  return result;
+}
+
+let out: string;
+const rendered = new Map<string, string>();
+
+beforeAll(() => {
+  out = mkdtempSync(join(tmpdir(), 'man-pages-'));
+  const build = run(process.execPath, [BUILD_MAN, '--out', out]);
+  expect(build.stderr).toBe('');
+  expect(build.status).toBe(0);
+  for (const page of Object.keys(PAGES)) {
+    const man = run('man', ['--warnings', '-l', join(out, page)]);
+    expect(man.stderr, `man -l ${page}`).toBe('');
+    expect(man.status).toBe(0);
+    // Overstrike bold and underline, should man keep them anyway.
+    rendered.set(page, man.stdout.replace(/.\x08/g, ''));
+  }
+});
+
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function page(name: string): string {
+  const text = rendered.get(name);
+  if (text === undefined) throw new Error(`${name} was not rendered`);
+  return text;
+}
+
+/** Rendered sections by heading: headings start in column 0, in capitals. */
+function sections(text: string): Map<string, string> {
+  const found = new Map<string, string>();
+  let heading: string | null = null;
+  for (const line of text.split('\n')) {
+    if (/^[A-Z][A-Z0-9 .-]*$/.test(line)) {
+      heading = line;
+      found.set(heading, '');
+    } else if (heading !== null) {
+      found.set(heading, `${found.get(heading)}${line}\n`);
+    }
+  }
+  return found;
+}
+
+/** Subsections of a section: headings indented by three spaces. */
+function subsections(text: string): Map<string, string> {
+  const found = new Map<string, string>();
+  let heading: string | null = null;
+  for (const line of text.split('\n')) {
+    if (/^ {3}\S/.test(line)) {
+      heading = line.trim();
+      found.set(heading, '');
+    } else if (heading !== null) {
+      found.set(heading, `${found.get(heading)}${line}\n`);
+    }
+  }
+  return found;
+}
+
+function section(pageName: string, heading: string): string {
+  const text = sections(page(pageName)).get(heading);
+  if (text === undefined) throw new Error(`${pageName} has no ${heading} section`);
+  return text;
+}
+
+const flat = (text: string) => text.replace(/\s+/g, ' ');
+
+describe('the man pages as built', () => {
+  it('are exactly the pages listed here', () => {
+    const built = readdirSync(out).flatMap((dir) => readdirSync(join(out, dir)).map((file) => `${dir}/${file}`));
+    expect(built.sort()).toEqual(Object.keys(PAGES).sort());
+  });
+
+  it.each(Object.keys(PAGES))('%s: groff -ww finds nothing to warn about', (name) => {
+    const groff = run('groff', ['-t', '-man', '-Tutf8', '-ww', '-z', join(out, name)]);
+    expect(groff.stderr).toBe('');
+    expect(groff.status).toBe(0);
+  });
+
+  it.each(Object.entries(PAGES))('%s: has its sections, in order, within 80 columns', (name, expected) => {
+    const text = page(name);
+    expect([...sections(text).keys()]).toEqual(expected);
+    for (const heading of expected) expect(flat(section(name, heading)).trim().length, heading).toBeGreaterThan(20);
+    const wide = text.split('\n').filter((line) => line.length > 80);
+    expect(wide).toEqual([]);
+  });
+});
+
+/** The configuration schema as load-config.ts declares it: table -> keys. */
+function schemaFromSource(source: string): Map<string, string[]> {
+  const start = source.indexOf('const SCHEMA');
+  const body = source.slice(start, source.indexOf('};', start));
+  const schema = new Map<string, string[]>();
+  for (const [, table, keys] of body.matchAll(/(\w+): \[([^\]]*)\]/g)) {
+    schema.set(table as string, [...(keys as string).matchAll(/'(\w+)'/g)].map((m) => m[1] as string));
+  }
+  return schema;
+}
+
+/** The top-level arguments of the call whose '(' is at `open`. */
+function callArguments(source: string, open: number): string[] {
+  const args: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (let i = open + 1; i < source.length; i++) {
+    const char = source[i] as string;
+    if ('([{'.includes(char)) depth++;
+    if (')]}'.includes(char)) {
+      if (depth === 0) return [...args, current.trim()];
+      depth--;
+    }
+    if (char === ',' && depth === 0) {
+      args.push(current.trim());
+      current = '';
+    } else {
+      current += char;
+    }
+  }
+  throw new Error('unbalanced call');
+}
+
+/** How the page must write each key's default, from the reader calls in load-config.ts. */
+function defaultsFromSource(source: string): Map<string, string | null> {
+  const defaults = new Map<string, string | null>();
+  for (const call of source.matchAll(/reader\.(\w+)\(/g)) {
+    const [table, key, ...rest] = callArguments(source, (call.index ?? 0) + call[0].length - 1);
+    const name = `${table?.replace(/'/g, '')}.${key?.replace(/'/g, '')}`;
+    const method = call[1] as string;
+    const literal = method === 'oneOf' ? rest[rest.length - 1] : rest[0];
+    if (method.startsWith('optional')) defaults.set(name, null);
+    else if (method === 'fileMode') defaults.set(name, `"${Number(literal).toString(8).padStart(4, '0')}"`);
+    else if (/^'.*'$/.test(literal ?? '')) defaults.set(name, `"${(literal as string).slice(1, -1)}"`);
+    else if (/^(true|false|[0-9_]+)$/.test(literal ?? '')) defaults.set(name, (literal as string).replace(/_/g, ''));
+    else if (/^DEFAULT_LIMITS\.\w+$/.test(literal ?? '')) {
+      defaults.set(name, String(DEFAULT_LIMITS[(literal as string).slice('DEFAULT_LIMITS.'.length) as keyof typeof DEFAULT_LIMITS]));
+    } else throw new Error(`reader.${method} for ${name}: this test cannot read the default ${literal}; teach it`);
+  }
+  return defaults;
+}
+
+/** Each key's description in mailsubmit.conf(5), by table.key. */
+function documentedKeys(): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const [heading, text] of subsections(section('man5/mailsubmit.conf.5', 'KEYS'))) {
+    const table = /^\[(\w+)\]$/.exec(heading)?.[1];
+    if (table === undefined) continue;
+    for (const block of text.split(/^(?= {7}\w+ \()/m)) {
+      const key = /^ {7}(\w+) \(/.exec(block)?.[1];
+      if (key !== undefined) keys.set(`${table}.${key}`, flat(block));
+    }
+  }
+  return keys;
+}
+
+describe('mailsubmit.conf(5) and the configuration parser', () => {
+  const source = readFileSync(join(ROOT, 'packages', 'submit-daemon', 'src', 'config', 'load-config.ts'), 'utf8');
+  const schema = schemaFromSource(source);
+  const known = [...schema].flatMap(([table, keys]) => keys.map((key) => `${table}.${key}`));
+
+  it('documents every key of the schema, under its table, and no other', () => {
+    expect(known.length).toBeGreaterThan(20);
+    expect([...documentedKeys().keys()].sort()).toEqual([...known].sort());
+  });
+
+  it('gives each key the default the parser uses', () => {
+    const defaults = defaultsFromSource(source);
+    const documented = documentedKeys();
+    for (const key of known) {
+      expect(defaults.has(key), `${key} is read by the parser`).toBe(true);
+      const expected = defaults.get(key);
+      const text = documented.get(key) ?? '';
+      if (expected === undefined) continue;
+      if (expected === null) expect(text, key).toContain('No default');
+      else expect(text, key).toMatch(new RegExp(`Default ${expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[\\s.,;]|$)`));
+    }
+  });
+
+  it('marks exactly the keys that only a restart applies', () => {
+    const marked = [...documentedKeys()].filter(([, text]) => /\bRestart\./.test(text)).map(([key]) => key);
+    expect(marked.sort()).toEqual([...RESTART_KEYS].sort());
+  });
+
+  it('agrees with the defaults and examples shown in the shipped install/files/mailsubmit.conf', () => {
+    const documented = documentedKeys();
+    const defaults = defaultsFromSource(source);
+    let table = '';
+    let checked = 0;
+    for (const line of readFileSync(join(ROOT, 'install', 'files', 'mailsubmit.conf'), 'utf8').split('\n')) {
+      table = /^\[(\w+)\]$/.exec(line)?.[1] ?? table;
+      const [, key, value] = /^#(\w+) = (.+)$/.exec(line) ?? [];
+      if (key === undefined || value === undefined) continue;
+      // A key without a default is shown with an example value, which the page should give too.
+      const shown = defaults.get(`${table}.${key}`) === null ? value : `Default ${value}`;
+      expect(documented.get(`${table}.${key}`), `${table}.${key}`).toContain(shown);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(10);
+  });
+});
+
+interface CliCommand {
+  readonly path: readonly string[];
+  readonly options: readonly string[];
+}
+
+/** Commands and options from the program's own --help, walking into command groups. */
+function commandsOf(program: string, path: readonly string[] = []): { options: string[]; commands: CliCommand[] } {
+  const help = run(process.execPath, [program, ...path, '--help']);
+  expect(help.status, `${path.join(' ')} --help`).toBe(0);
+  const block = (title: string) => help.stdout.split(`\n${title}:\n`)[1]?.split('\n\n')[0] ?? '';
+  const options = [...block('Options').matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1] as string).filter((o) => o !== '--help');
+  const commands: CliCommand[] = [];
+  for (const [, name] of block('Commands').matchAll(/^ {2}([\w-]+)/gm)) {
+    if (name === 'help') continue;
+    const child = commandsOf(program, [...path, name as string]);
+    if (child.commands.length === 0) commands.push({ path: [...path, name as string], options: child.options });
+    commands.push(...child.commands);
+  }
+  return { options, commands };
+}
+
+describe('mailsubmitctl(8) and the commands registered in packages/admin-cli/src', () => {
+  const cli = commandsOf(CTL);
+
+  it('has a subsection with its exit status for every command, and none for a command that does not exist', () => {
+    const documented = subsections(section('man8/mailsubmitctl.8', 'COMMANDS'));
+    const names = cli.commands.map((c) => c.path.join(' '));
+    expect(names).toContain('validate');
+    expect([...documented.keys()].sort()).toEqual([...names].sort());
+    for (const name of names) expect(documented.get(name), name).toMatch(/Exit status: 0[ ;]/);
+  });
+
+  it("documents every command's options in its subsection, and the global ones under OPTIONS", () => {
+    const documented = subsections(section('man8/mailsubmitctl.8', 'COMMANDS'));
+    for (const command of cli.commands) {
+      for (const option of command.options) expect(documented.get(command.path.join(' ')), `${command.path.join(' ')} ${option}`).toContain(option);
+    }
+    expect(cli.options.length).toBeGreaterThan(0);
+    for (const option of cli.options) expect(section('man8/mailsubmitctl.8', 'OPTIONS')).toContain(option);
+  });
+
+  it('lists every command in the SYNOPSIS', () => {
+    const synopsis = flat(section('man8/mailsubmitctl.8', 'SYNOPSIS'));
+    for (const command of cli.commands) expect(synopsis).toContain(`mailsubmitctl ${command.path.join(' ')}`);
+  });
+});
+
+describe('mailsubmitd(8) and the daemon', () => {
+  it("documents every option of the daemon's command line", () => {
+    const { options } = commandsOf(DAEMON);
+    expect(options).toContain('--config');
+    for (const option of options) expect(section('man8/mailsubmitd.8', 'OPTIONS')).toContain(option);
+  });
+
+  it('names every outcome of the status table that the log can carry as status', () => {
+    const logging = section('man8/mailsubmitd.8', 'LOGGING');
+    for (const outcome of OUTCOMES) expect(logging, outcome).toMatch(new RegExp(`(^|[\\s,])${outcome}[\\s,.]`));
+  });
+});
+
+describe('mailsubmit(1) and the status table', () => {
+  const codes = new Map(OUTCOMES.map((outcome) => [statusOf(outcome).exitCode, statusOf(outcome).exitName]));
+
+  it('has a row for every exit code the status table uses, with its sysexits name, and no other', () => {
+    const table = section('man1/mailsubmit.1', 'EXIT STATUS');
+    const rows = [...table.matchAll(/^ {7}([0-9]+) +(EX_[A-Z]+) /gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(rows.sort()).toEqual([...codes].map(([code, name]) => `${code} ${name}`).sort());
+  });
+});
+
+describe('scripts/build-man.mjs', () => {
+  let source: string;
+  let target: string;
+
+  beforeAll(() => {
+    source = mkdtempSync(join(tmpdir(), 'man-source-'));
+    target = mkdtempSync(join(tmpdir(), 'man-out-'));
+  });
+  afterAll(() => {
+    rmSync(source, { recursive: true, force: true });
+    rmSync(target, { recursive: true, force: true });
+  });
+
+  function build(markdown: string): SpawnSyncReturns<string> {
+    writeFileSync(join(source, 'demo.7.md'), markdown);
+    return run(process.execPath, [BUILD_MAN, '--source', source, '--out', target]);
+  }
+
+  it('turns each construct into its roff and escapes what roff would read as a command', () => {
+    const result = build(
+      [
+        '# demo(7) -- a page with everything',
+        '## USE',
+        'Plain, **bold**, *italic* and `code-with-dashes`, a [link](https://example.org) and a\\',
+        'hard break; snake_case stays.',
+        '* a bullet',
+        '* `-x`:',
+        '  the definition',
+        '',
+        '  its second paragraph',
+        '```',
+        '.not a request \\ back',
+        '```',
+        '| a | b |',
+        '|---|---|',
+        '| 1 | two |',
+      ].join('\n'),
+    );
+    expect(result.stderr).toBe('');
+    const roff = readFileSync(join(target, 'man7', 'demo.7'), 'utf8');
+    expect(roff.split('\n')[0]).toBe("'\\\" t");
+    expect(roff).toContain('.TH "DEMO" "7" "2026-11-18"');
+    expect(roff).toContain('demo \\- a page with everything');
+    expect(roff).toContain('\\fBbold\\fR, \\fIitalic\\fR and \\fBcode\\-with\\-dashes\\fR, a link and a\n.br\nhard break; snake_case stays.');
+    expect(roff).toContain('.IP \\(bu 2\na bullet\n.TP\n\\fB\\-x\\fR\nthe definition\n.IP ""\nits second paragraph');
+    expect(roff).toContain('.nf\n\\&.not a request \\e back\n.fi');
+    expect(roff).toMatch(/\.TS\n[^\n]*;\nlb lb\nl l\.\na\tb\n1\ttwo\n\.TE/);
+    const groff = run('groff', ['-t', '-man', '-Tutf8', '-ww', '-z', join(target, 'man7', 'demo.7')]);
+    expect(groff.stderr).toBe('');
+  });
+
+  it('refuses markup it does not know, naming the file and line', () => {
+    const unclosed = build('# demo(7) -- x\n## A\ntext **never closed\n');
+    expect(unclosed.status).toBe(1);
+    expect(unclosed.stderr).toMatch(/demo\.7\.md:3: unclosed \*\*/);
+    const wrongTitle = build('# other(7) -- x\n');
+    expect(wrongTitle.status).toBe(1);
+    expect(wrongTitle.stderr).toMatch(/demo\.7\.md:1: the title says other\(7\)/);
+    const stray = build('# demo(7) -- x\n## A\n  indented\n');
+    expect(stray.stderr).toMatch(/demo\.7\.md:3: indented text outside a list item/);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * A client that speaks the helper's frame protocol to mailsubmitd directly,
+ * bypassing the set-gid helper: what a hostile local user can do with the
+ * socket once it can reach it. The daemon must hold on its own (SO_PEERCRED,
+ * frame checks, fd checks), so tests need a peer that is not the helper.
+ *
+ * The peer is a small Python program run as the given uid and gid (Node's
+ * `net` cannot connect to SOCK_SEQPACKET, and the process must really be that
+ * user for SO_PEERCRED to say so). The frame is built here, with the shared
+ * codec, and handed over in hex; the program opens the files to pass as the
+ * user, connects, sends the frame with the fds as SCM_RIGHTS, and prints the
+ * reply frame in hex.
+ *
+ *   const r = await directRequest({ socketPath, user, frame: encodeRequest({...}), fds: [{ open: '/dev/zero' }] });
+ *   r.reply?.status // 66
+ */
+import { spawn } from 'node:child_process';
+import { decodeReply, type FrameReply } from '../../packages/shared/src/frame/index.ts';
+
+/** System Python: root's pyenv shims are not reachable by test users. */
+const PYTHON = '/usr/bin/python3';
+
+/**
+ * One fd to pass: the program's stdin (fed with `input`), a file opened as
+ * the user, a pipe's write end, or the terminal side of a new pseudo-terminal.
+ */
+export type PassedFd =
+  | { readonly stdin: true }
+  | { readonly open: string; readonly flags: 'read' | 'write' | 'read-write' | 'directory' }
+  | { readonly pipeWriteEnd: true }
+  | { readonly pty: true };
+
+export interface DirectRequest {
+  readonly socketPath: string;
+  readonly uid: number;
+  readonly gid: number;
+  /**
+   * Run through `setpriv --init-groups` so the user's supplementary groups
+   * are set (Node's spawn clears them).
+   */
+  readonly initGroups?: boolean;
+  /** The request frame; null sends nothing and only waits for what the daemon says. */
+  readonly frame: Uint8Array | null;
+  readonly fds?: readonly PassedFd[];
+  /** Written to the program's stdin, for a `{ stdin: true }` fd. */
+  readonly input?: string | Buffer;
+  /** How long the program waits for the reply. */
+  readonly replyTimeoutMs?: number;
+}
+
+export interface DirectResult {
+  /** errno name when connect() failed (EACCES: the socket's permissions kept the peer out). */
+  readonly connectError: string | null;
+  readonly sendError: string | null;
+  /** The decoded reply, or null when none came in time (`timedOut`) or the daemon closed silently. */
+  readonly reply: FrameReply | null;
+  readonly rawReply: Buffer | null;
+  readonly timedOut: boolean;
+}
+
+const PROGRAM = String.raw`
+import errno, json, os, select, socket, sys
+
+path, frame_hex, specs, timeout_ms = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+FLAGS = {"read": os.O_RDONLY, "write": os.O_WRONLY, "read-write": os.O_RDWR, "directory": os.O_RDONLY | os.O_DIRECTORY}
+name = lambda e: errno.errorcode.get(e.errno, str(e.errno))
+fds = []
+for spec in specs:
+    if "stdin" in spec:
+        fds.append(0)
+    elif "pipeWriteEnd" in spec:
+        fds.append(os.pipe()[1])
+    elif "pty" in spec:
+        fds.append(os.openpty()[1])
+    else:
+        fds.append(os.open(spec["open"], FLAGS[spec["flags"]]))
+out = {"connectError": None, "sendError": None, "reply": None, "timedOut": False}
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+try:
+    sock.connect(path)
+except OSError as e:
+    out["connectError"] = name(e)
+    print(json.dumps(out))
+    sys.exit(0)
+if frame_hex != "-":
+    try:
+        frame = bytes.fromhex(frame_hex)
+        if fds:
+            socket.send_fds(sock, [frame], fds)
+        else:
+            sock.send(frame)
+    except OSError as e:
+        out["sendError"] = name(e)
+ready, _, _ = select.select([sock], [], [], timeout_ms / 1000)
+if ready:
+    try:
+        data = sock.recv(4096)
+        out["reply"] = data.hex() if data else None
+    except OSError as e:
+        out["sendError"] = out["sendError"] or name(e)
+else:
+    out["timedOut"] = True
+print(json.dumps(out))
+`;
+
+/** Runs one request as the given user and returns what came back. */
+export function directRequest(request: DirectRequest): Promise<DirectResult> {
+  const timeout = request.replyTimeoutMs ?? 15_000;
+  const args = [
+    '-c',
+    PROGRAM,
+    request.socketPath,
+    request.frame === null ? '-' : Buffer.from(request.frame).toString('hex'),
+    JSON.stringify(request.fds ?? []),
+    String(timeout),
+  ];
+  const child = request.initGroups
+    ? spawn('setpriv', [`--reuid=${request.uid}`, `--regid=${request.gid}`, '--init-groups', PYTHON, ...args], { stdio: 'pipe', env: {}, cwd: '/' })
+    : spawn(PYTHON, args, { uid: request.uid, gid: request.gid, stdio: 'pipe', env: {}, cwd: '/' });
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(new Error(`direct client exited ${code}: ${stderr}`));
+        return;
+      }
+      const out = JSON.parse(stdout) as { connectError: string | null; sendError: string | null; reply: string | null; timedOut: boolean };
+      const rawReply = out.reply === null ? null : Buffer.from(out.reply, 'hex');
+      resolve({
+        connectError: out.connectError,
+        sendError: out.sendError,
+        reply: rawReply === null ? null : decodeReply(rawReply),
+        rawReply,
+        timedOut: out.timedOut,
+      });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(request.input ?? '');
+  });
+}
