@@ -4,8 +4,8 @@
 // nothing but Node.js. The daemon's bundle gets the addon beside it.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const run = (command, args, cwd) => execFileSync(command, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -34,7 +34,10 @@ const commands = [
 ];
 
 for (const { entry, out, format } of commands) {
-  await build({
+  // Written to a new file and renamed into place, so a daemon starting while
+  // another build runs never reads a half-written bundle.
+  const result = await build({
+    write: false,
     entryPoints: [entry],
     outfile: out,
     bundle: true,
@@ -51,7 +54,12 @@ for (const { entry, out, format } of commands) {
       : { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
     define: format === 'cjs' ? { 'import.meta.url': '__bundleUrl' } : {},
   });
-  await chmod(out, 0o755);
+  await mkdir(dirname(out), { recursive: true });
+  for (const file of result.outputFiles) {
+    const temporary = `${file.path}.${process.pid}.tmp`;
+    await writeFile(temporary, file.contents, { mode: file.path.endsWith('.map') ? 0o644 : 0o755 });
+    await rename(temporary, file.path);
+  }
 }
 run(process.execPath, ['scripts/build-man.mjs'], '.');
 await mkdir('packages/submit-daemon/dist', { recursive: true });

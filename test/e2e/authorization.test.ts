@@ -157,7 +157,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     expect(result.reply?.status).toBe(77);
     expect(result.reply?.outcome).toBe('not-authorized');
     expect(result.reply?.text).toBe(
-      `user mstauthsup (uid ${helperGroupMember.uid}) did not connect through the mailsubmit helper (set-gid install)`,
+      `not authorized to submit mail: user mstauthsup (uid ${helperGroupMember.uid}) did not connect through the mailsubmit helper (set-gid install)`,
     );
     const line = await ms.waitForSubmission((l) => l.uid === helperGroupMember.uid);
     expect(line).not.toHaveProperty('queue_id');
@@ -208,6 +208,25 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     const after = await directRequest({ socketPath: ms.socketPath, uid: latecomer.uid, gid: helperGid, frame: null });
     expect(after.reply?.status).toBe(77);
     expect(ms.daemonPid).toBe(pid);
+  });
+
+  it('passes on the daemon\'s 77 when the daemon refuses at connect someone the helper let through', async () => {
+    // The helper matches principals line by line; the daemon cannot parse this list and keeps the one
+    // it had, without mstauthnew. It answers at connect and closes with the helper's request unread,
+    // which the helper used to report as "no reply" (75) about three times in four.
+    ms.setAuthorizations([...baseline, 'mstauthnew', 'mstauthbad no-such-capability']);
+    try {
+      for (let i = 0; i < 10; i++) {
+        const result = await ms.submit(latecomer, input('refused-at-connect'));
+        expect(result.stderr).toBe(
+          `mailsubmit: not authorized to submit mail: user mstauthnew (uid ${latecomer.uid}) is not on the authorization list; the administrator can run: mailsubmitctl allow mstauthnew\n`,
+        );
+        expect(result.code).toBe(77);
+      }
+      expect(ms.logLines.some((l) => l.msg === 'the changed authorization list is not used; the previous one stays in force')).toBe(true);
+    } finally {
+      ms.setAuthorizations(baseline);
+    }
   });
 
   it('refuses client_address from a user without the client capability (77, naming it) and delivers nothing', async () => {

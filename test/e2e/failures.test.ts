@@ -23,7 +23,9 @@ const HOOK_TIMEOUT_MS = 60_000;
 const MIB = 1024 * 1024;
 /** Most of a megabyte: Postfix has it, so the transaction is open and well into DATA. */
 const STREAMED = 900 * 1024;
-const GROUP = 'mstfailures';
+// Names of this run's own: a concurrent run of this file must not delete them under us.
+const USER = `mstfail${process.pid}`;
+const GROUP = `mstfailg${process.pid}`;
 const ENVELOPE = 'sender: <writer@example.org>\nrecipient: <reader@example.org>\n';
 const HEADER = 'From: <writer@example.org>\nTo: <reader@example.org>\nSubject: failure test\n\n';
 const BODY_LINE = `${'x'.repeat(76)}\n`;
@@ -111,8 +113,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
   beforeAll(async () => {
     postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
     ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP });
-    user = ensureUser('mstfailer');
-    ms.setAuthorizations(['mstfailer']);
+    user = ensureUser(USER);
+    ms.setAuthorizations([USER]);
   }, HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -203,7 +205,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
   it('MTA down (nothing listening on the target port): 75, mta-unreachable', async () => {
     const down = await MailsubmitUnderTest.start({ downstreamPort: await freePort(), group: GROUP });
     try {
-      down.setAuthorizations(['mstfailer']);
+      down.setAuthorizations([USER]);
       const { result, logged } = await submitAndLog(down, ENVELOPE + '\n' + message(200));
       expectOneLine(result.stderr, /cannot connect to the MTA: .*ECONNREFUSED/);
       expect(result.code).toBe(75);
@@ -271,7 +273,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     let idle: MailsubmitUnderTest;
     beforeAll(async () => {
       idle = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP, timeouts: 'input_idle = 2' });
-      idle.setAuthorizations(['mstfailer']);
+      idle.setAuthorizations([USER]);
     }, HOOK_TIMEOUT_MS);
     afterAll(async () => idle?.stop(), HOOK_TIMEOUT_MS);
 
@@ -299,7 +301,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     let small: MailsubmitUnderTest;
     beforeAll(async () => {
       small = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP, limits: `max_message_size = ${limit}` });
-      small.setAuthorizations(['mstfailer']);
+      small.setAuthorizations([USER]);
     }, HOOK_TIMEOUT_MS);
     afterAll(async () => small?.stop(), HOOK_TIMEOUT_MS);
 

@@ -14,6 +14,9 @@ import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.t
 
 /** Starting Postfix and a daemon (the helper is compiled each time) is slow on a busy machine. */
 const HOOK_TIMEOUT_MS = 60_000;
+// Names of this run's own: a concurrent run of this file must not delete them under us.
+const USER = `mstrefuse${process.pid}`;
+const GROUP = `mstrefuseg${process.pid}`;
 
 /** Postfix's inline: tables with values that contain spaces need the `{ key = value }` form. */
 function inlineTable(entries: Readonly<Record<string, string>>): string {
@@ -77,9 +80,9 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
 
   beforeAll(async () => {
     postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), listenerOptions: REFUSING_LISTENER });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: 'mstrefusals' });
-    user = ensureUser('mstrefused');
-    ms.setAuthorizations(['mstrefused']);
+    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP });
+    user = ensureUser(USER);
+    ms.setAuthorizations([USER]);
   }, HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -100,7 +103,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     const before = ms.submissions().length;
     const result = await ms.submit(user, submission(sender, recipients));
     // The daemon logs after replying; its stdout may lag the helper's exit a little.
-    await expect.poll(() => ms.submissions().length, { timeout: 5_000 }).toBe(before + 1);
+    await expect.poll(() => ms.submissions().length, { timeout: 10_000 }).toBe(before + 1);
     return { result, logged: ms.submissions()[before] ?? {} };
   }
 

@@ -51,7 +51,10 @@ export interface DirectRequest {
 export interface DirectResult {
   /** errno name when connect() failed (EACCES: the socket's permissions kept the peer out). */
   readonly connectError: string | null;
+  /** errno name when sending the frame failed (EPIPE: the daemon had already answered and closed). */
   readonly sendError: string | null;
+  /** errno name of a failed read before the reply (ECONNRESET: the daemon closed with the frame unread). */
+  readonly recvError: string | null;
   /** The decoded reply, or null when none came in time (`timedOut`) or the daemon closed silently. */
   readonly reply: FrameReply | null;
   readonly rawReply: Buffer | null;
@@ -74,7 +77,7 @@ for spec in specs:
         fds.append(os.openpty()[1])
     else:
         fds.append(os.open(spec["open"], FLAGS[spec["flags"]]))
-out = {"connectError": None, "sendError": None, "reply": None, "timedOut": False}
+out = {"connectError": None, "sendError": None, "recvError": None, "reply": None, "timedOut": False}
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 try:
     sock.connect(path)
@@ -90,14 +93,19 @@ if frame_hex != "-":
         else:
             sock.send(frame)
     except OSError as e:
+        # EPIPE: the daemon answered at connect and closed; its reply is read below.
         out["sendError"] = name(e)
 ready, _, _ = select.select([sock], [], [], timeout_ms / 1000)
 if ready:
-    try:
-        data = sock.recv(4096)
-        out["reply"] = data.hex() if data else None
-    except OSError as e:
-        out["sendError"] = out["sendError"] or name(e)
+    # A daemon that closes with our frame unread makes the kernel report
+    # ECONNRESET once, ahead of the reply still queued: read again, as the helper does.
+    for attempt in range(2):
+        try:
+            data = sock.recv(4096)
+            out["reply"] = data.hex() if data else None
+            break
+        except ConnectionResetError as e:
+            out["recvError"] = name(e)
 else:
     out["timedOut"] = True
 print(json.dumps(out))
@@ -128,11 +136,12 @@ export function directRequest(request: DirectRequest): Promise<DirectResult> {
         reject(new Error(`direct client exited ${code}: ${stderr}`));
         return;
       }
-      const out = JSON.parse(stdout) as { connectError: string | null; sendError: string | null; reply: string | null; timedOut: boolean };
+      const out = JSON.parse(stdout) as Omit<DirectResult, 'reply' | 'rawReply'> & { reply: string | null };
       const rawReply = out.reply === null ? null : Buffer.from(out.reply, 'hex');
       resolve({
         connectError: out.connectError,
         sendError: out.sendError,
+        recvError: out.recvError,
         reply: rawReply === null ? null : decodeReply(rawReply),
         rawReply,
         timedOut: out.timedOut,

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { DEFAULT_CONFIG_PATH, loadConfig, parseConfig, type DaemonConfig } from './daemon-modules.ts';
+import { ConfigError, controlSocketOfBrokenConfig, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, type DaemonConfig } from './daemon-modules.ts';
 
 /** The daemon's defaults, from its own parser: what it uses when the file is absent. */
 const DEFAULTS = parseConfig('', 'built-in defaults');
@@ -50,6 +50,20 @@ export function authorizationListPath(options: GlobalOptions): string {
   return options.authorizationList ?? (installedConfig(options) ?? DEFAULTS).authorizationList;
 }
 
-export function controlSocketPath(options: GlobalOptions): string {
-  return (installedConfig(options) ?? DEFAULTS).control.path;
+/**
+ * The daemon's control socket. A configuration its parser refuses still
+ * names the socket while it is TOML: `onBroken` hears the parser's message
+ * and the request goes ahead (a reload then gets the same verdict from the
+ * daemon, which keeps its running configuration).
+ */
+export function controlSocketPath(options: GlobalOptions, onBroken?: (problem: string) => void): string {
+  try {
+    return (installedConfig(options) ?? DEFAULTS).control.path;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const path = controlSocketOfBrokenConfig(configPath(options));
+    if (path === null) throw err;
+    onBroken?.(err.message);
+    return path;
+  }
 }

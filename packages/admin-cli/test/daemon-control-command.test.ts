@@ -98,6 +98,11 @@ describe('mailsubmitctl status and reload', () => {
       expect(stderr).toContain(`mailsubmitctl: configuration ${ms.configPath} not reloaded, the running configuration stays in force: `);
       expect(stderr).toContain('limits.max_recipients: expected a whole number from 1 to 100000');
       expect(code).toBe(78);
+      // status still reaches the daemon through the broken file's control_socket, and warns.
+      const status = ctl(['-c', ms.configPath, 'status']);
+      expect(status.stderr).toMatch(/^mailsubmitctl: warning: .*limits\.max_recipients: expected a whole number .*a reload would refuse this file\)\n$/);
+      expect(status.stdout).toContain(`pid ${ms.daemonPid}`);
+      expect(status.code).toBe(0);
     } finally {
       editConfig('max_recipients = 0', 'max_recipients = 100');
     }

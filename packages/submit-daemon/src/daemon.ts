@@ -5,7 +5,7 @@
  * accept/ -> intake/ -> submission/ (validation) -> delivery/ -> reply/.
  */
 import { randomBytes } from 'node:crypto';
-import { isSubmissionError, SubmissionError, type Outcome } from '@mailsubmit/shared';
+import { describeStatus, isSubmissionError, SubmissionError, type Outcome } from '@mailsubmit/shared';
 import { closeFd, listenSeqpacket, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission, type Admitted } from './accept/admission.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
@@ -257,7 +257,7 @@ export class Daemon {
 
   private failure(err: unknown): JobResult {
     const failure = isSubmissionError(err) ? err : new SubmissionError('internal', err instanceof Error ? err.message : String(err));
-    return { outcome: failure.outcome, text: `${failure.message}` };
+    return { outcome: failure.outcome, text: describeStatus(failure.outcome, failure.message) };
   }
 
   private finish(connection: SeqpacketConnection, context: Record<string, unknown>, started: bigint, result: JobResult): void {

@@ -565,8 +565,13 @@ static void send_request(int fd, size_t length)
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon did not take the request in time");
+    /*
+     * The daemon decides admission at connect and may answer and close
+     * before the request arrives (not authorized, overload): its reply is
+     * then already queued here, so read it rather than report no reply.
+     */
     if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
-        fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon closed the connection before taking the request");
+        return;
     if (n < 0)
         fail(FAIL_INTERNAL, "cannot send the request: %s", strerror(errno));
     if ((size_t)n != length)
@@ -577,7 +582,7 @@ static size_t receive_reply(int fd)
 {
     struct pollfd pfd;
     ssize_t n;
-    int ms;
+    int ms, reset_seen = 0;
 
     for (;;) {
         if ((ms = remaining_ms()) == 0)
@@ -597,6 +602,15 @@ static size_t receive_reply(int fd)
         n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT | MSG_TRUNC);
         if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
+        /*
+         * A daemon that answers at connect and closes with our request
+         * unread makes the kernel report ECONNRESET once, ahead of the reply
+         * still queued here; the next recv returns the reply (or 0).
+         */
+        if (n < 0 && errno == ECONNRESET && !reset_seen) {
+            reset_seen = 1;
+            continue;
+        }
         if (n < 0 && errno != ECONNRESET)
             fail(FAIL_INTERNAL, "cannot receive the reply: %s", strerror(errno));
         if (n <= 0)

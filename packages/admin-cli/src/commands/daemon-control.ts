@@ -24,7 +24,10 @@ export function registerDaemonControl(program: Command): void {
     .description('show the running daemon: uptime, submissions in flight and by outcome, the MTA, the authorization list')
     .option('--json', "print the daemon's status reply as JSON")
     .action(async (options: JsonOption, command: Command) => {
-      const reply = await controlRequest(controlSocketPath(command.optsWithGlobals<GlobalOptions>()), 'status');
+      const socket = controlSocketPath(command.optsWithGlobals<GlobalOptions>(), (problem) => {
+        process.stderr.write(`mailsubmitctl: warning: ${problem} (mailsubmitd keeps its running configuration; a reload would refuse this file)\n`);
+      });
+      const reply = await controlRequest(socket, 'status');
       if (!('status' in reply)) throw new Error('the daemon answered status with something else');
       process.stdout.write(options.json ? `${JSON.stringify(reply.status)}\n` : formatStatus(reply.status));
     });

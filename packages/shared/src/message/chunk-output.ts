@@ -2,10 +2,13 @@
  * Where the encoder's output octets go, one input chunk at a time.
  *
  * While a chunk needs no change (CRLF line ends, no leading dot), nothing is
- * copied: finish() hands back a subarray of the input itself. At the first
- * change (a CR to insert before an LF, a dot to double) the output moves into
- * a region of a shared slab, and the input is copied segment by segment
- * between the inserted octets.
+ * copied: finish() hands back a subarray of the input itself. Measured on
+ * Node 20.20: copying a 64 KiB chunk into fresh slab memory took 4-17 us
+ * (memcpy plus the page faults of new memory), a subarray 0.05 us, against
+ * ~45 us to scan a CRLF chunk; the copy would add a tenth to a third.
+ * At the first change (a CR to insert before an LF, a dot to double) the
+ * output moves into a region of a shared slab, and the input is copied
+ * segment by segment between the inserted octets.
  *
  * The slab: one large Buffer carved into consecutive regions that are handed
  * out once and never written again (the way Node's own Buffer pool works, but

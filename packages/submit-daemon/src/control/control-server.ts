@@ -54,7 +54,8 @@ export class ControlServer {
   async listen(): Promise<void> {
     try {
       await removeStaleSocket(this.path);
-      const server = createServer((socket) => this.serve(socket));
+      // Half-open, so a client that shuts down its side after the request (socat, nc -N) still gets the reply.
+      const server = createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
       const listening = new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.once('listening', () => {
@@ -114,6 +115,13 @@ export class ControlServer {
         : this.answer(buffered.slice(0, end));
       socket.end(encodeReply(reply));
     });
+    socket.on('end', () => {
+      if (answered) return;
+      answered = true;
+      // A last request line without its newline is still one request.
+      if (buffered === '') socket.end();
+      else socket.end(encodeReply(this.answer(buffered)));
+    });
   }
 
   private answer(line: string): ControlReply {
@@ -121,8 +129,8 @@ export class ControlServer {
     try {
       command = parseRequest(line);
     } catch (err) {
-      if (err instanceof ControlProtocolError) return failure(err.message);
-      throw err;
+      // Nothing a client sends may throw out of a socket handler: that would stop the daemon.
+      return failure(err instanceof ControlProtocolError ? err.message : `bad request: ${String(err)}`);
     }
     this.log.info({ command }, 'control request');
     try {

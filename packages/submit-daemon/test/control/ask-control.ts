@@ -6,12 +6,13 @@
 import { connect } from 'node:net';
 import type { ControlReply, ReloadReport, StatusReport } from '../../src/control/control-protocol.ts';
 
-export function askRaw(socketPath: string, request: string | Buffer): Promise<string> {
+/** `halfClose`: shut down the sending side after the request, as socat and nc -N do. */
+export function askRaw(socketPath: string, request: string | Buffer, halfClose = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     let reply = '';
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(request));
+    socket.on('connect', () => (halfClose ? socket.end(request) : socket.write(request)));
     socket.on('data', (chunk: string) => (reply += chunk));
     socket.on('end', () => resolve(reply));
     socket.on('error', reject);

@@ -106,6 +106,13 @@ describe('mailsubmitd control socket', () => {
     expect(reply.error).toMatch(message);
   });
 
+  it('answers a client that shuts down its side after a request without a newline', async () => {
+    const reply = JSON.parse(await askRaw(control, '{"command":"status"}', true)) as { ok: boolean; status: { pid: number } };
+    expect(reply.ok).toBe(true);
+    expect(reply.status.pid).toBe(ms.daemonPid);
+    expect(await askRaw(control, '', true)).toBe('');
+  });
+
   it('reloads the configuration: applies limits, timeouts and the log level, names what needs a restart', async () => {
     editConfig(
       ['max_message_size = 1000000', 'max_message_size = 200'],
