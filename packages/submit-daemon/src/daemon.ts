@@ -11,6 +11,7 @@ import { Admission, type Admitted } from './accept/admission.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
 import { changedKeys, reloadableMerge } from './config/config-changes.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
+import { ConfigError } from './config/load-config.ts';
 import { loadConfig } from './config/load-config.ts';
 import type { ReloadReport, StatusReport } from './control/control-protocol.ts';
 import { createDownstream } from './delivery/create-downstream.ts';
@@ -287,7 +288,7 @@ export class Daemon {
 
   private requireGroup(name: string): number {
     const gid = groupIdOf(name);
-    if (gid === null) throw new Error(`group "${name}" does not exist: create it (groupadd --system ${name}) or set daemon.socket_group`);
+    if (gid === null) throw new ConfigError(this.config.source, 'daemon.socket_group', `group "${name}" does not exist: create it (groupadd --system ${name}) or name another group`);
     return gid;
   }
 }

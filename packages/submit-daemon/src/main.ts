@@ -17,10 +17,15 @@ import type { DaemonConfig } from './config/daemon-config.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
 import { ControlServer } from './control/control-server.ts';
 import { Daemon } from './daemon.ts';
+import { groupIdOf } from './identity/user-database.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { MetricsServer } from './metrics/metrics-server.ts';
 import { SubmissionMetrics } from './metrics/submission-metrics.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
+
+// Node opens its inspector on SIGUSR1; anyone who can signal the daemon's
+// uid could then run code as it. A listener of our own keeps it closed.
+process.on('SIGUSR1', () => undefined);
 
 const STOP_GRACE_MS = 30_000;
 
@@ -62,6 +67,9 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError || err instanceof UnsafePathError) fatal(EX_CONFIG, err.message);
     throw err;
   }
+  if (config.installMode === 'setgid' && groupIdOf(config.socket.group) === null) {
+    fatal(EX_CONFIG, `${config.source}: daemon.socket_group: group "${config.socket.group}" does not exist: create it (groupadd --system ${config.socket.group}) or name another group`);
+  }
   if (options.checkConfig) {
     process.stdout.write(`${options.config}: ok\n`);
     return;
@@ -75,7 +83,7 @@ async function main(): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
     log.fatal({ err: message }, 'cannot start');
     log.flush();
-    fatal(err instanceof AuthorizationListError || err instanceof UnsafePathError ? EX_CONFIG : EX_TEMPFAIL, message);
+    fatal(err instanceof AuthorizationListError || err instanceof UnsafePathError || err instanceof ConfigError ? EX_CONFIG : EX_TEMPFAIL, message);
   }
   let services: AdminServices;
   try {

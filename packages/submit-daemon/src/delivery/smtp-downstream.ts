@@ -19,9 +19,11 @@ const RETRYABLE_STAGES = new Set([undefined, 'xforward', 'mail', 'rcpt']);
 export class SmtpDownstream implements Downstream {
   readonly description: string;
   private readonly pool: SmtpConnectionPool;
+  private readonly sendXforward: boolean;
 
   constructor(config: DaemonConfig) {
     const { downstream, timeouts } = config;
+    this.sendXforward = downstream.xforward;
     const target = downstream.target.kind === 'unix' ? { path: downstream.target.path } : { host: downstream.target.host, port: downstream.target.port };
     this.description = `${downstream.transport} ${downstream.target.kind === 'unix' ? `unix:${downstream.target.path}` : `${downstream.target.host}:${downstream.target.port}`}`;
     this.pool = new SmtpConnectionPool(
@@ -65,6 +67,7 @@ export class SmtpDownstream implements Downstream {
     try {
       const result = await sendMessage(conn, request.envelope, request.body, {
         eightBit: request.eightBit,
+        xforward: this.sendXforward,
         ...(request.sizeEstimate !== undefined ? { sizeEstimate: request.sizeEstimate } : {}),
       });
       return {

@@ -54,6 +54,8 @@ export interface SendOptions {
   readonly sizeEstimate?: number;
   /** Overrides XFORWARD SOURCE (default: REMOTE when client attributes were given). */
   readonly xforwardSource?: XforwardSource;
+  /** False: never send XFORWARD, even where the server offers it (downstream.xforward = false). */
+  readonly xforward?: boolean;
 }
 
 export interface SendResult {
@@ -97,7 +99,7 @@ export async function sendMessage(
       stage: 'mail',
     });
   }
-  const xforward = xforwardCommands(envelope.client, caps, options.xforwardSource ? { source: options.xforwardSource } : {});
+  const xforward = options.xforward === false ? [] : xforwardCommands(envelope.client, caps, options.xforwardSource ? { source: options.xforwardSource } : {});
   const mail = mailFromCommand(envelope, { eightBit: options.eightBit, sizeEstimate: options.sizeEstimate }, caps);
   const rcpts = envelope.recipients.map((recipient) => rcptToCommand(recipient, caps));
   const omitted = [...new Set([...mail.omitted, ...rcpts.flatMap((r) => r.omitted)])];
