@@ -133,17 +133,17 @@ for user in "${new_users[@]}"; do
   # userdel also deletes a group named like the user (USERGROUPS_ENAB), even
   # one that was there before the install: put such a group back as it was.
   primary=$(getent group "$(id -g "$user")" || true)
-  userdel "$user"
+  account_command userdel "$user"
   say "removed user $user"
   group=${primary%%:*}
   if [ -n "$primary" ] && [[ " ${new_groups[*]} " != *" $group "* ]] && ! getent group "$group" >/dev/null; then
     gid=$(cut -d: -f3 <<<"$primary")
-    groupadd --gid "$gid" "$group"
+    account_command groupadd --gid "$gid" "$group"
   fi
 done
 for group in "${new_groups[@]}"; do
   # Perhaps gone with the user already (USERGROUPS_ENAB).
-  if getent group "$group" >/dev/null; then groupdel "$group"; fi
+  if getent group "$group" >/dev/null; then account_command groupdel "$group"; fi
   say "removed group $group"
 done
 if getent passwd "$daemon_user" >/dev/null && [[ " ${new_users[*]} " != *" $daemon_user "* ]]; then

@@ -121,6 +121,25 @@ usage() {
   printf '\n%s\n' "$OPTIONS_HELP"
 }
 
+# account_command CMD ARGS...: useradd, userdel, groupadd and groupdel give up
+# at once ("cannot lock /etc/passwd; try again later") while another program
+# changes the account files; try again for up to ten seconds.
+account_command() {
+  local output _
+  for _ in $(seq 1 100); do
+    if output=$("$@" 2>&1); then
+      [ -z "$output" ] || printf '%s\n' "$output" >&2
+      return 0
+    fi
+    case "$output" in
+      *"cannot lock"* | *"try again later"*) sleep 0.1 ;;
+      *) break ;;
+    esac
+  done
+  printf '%s\n' "$output" >&2
+  return 1
+}
+
 # Is systemd the init system here (not so in containers and CI)?
 systemd_running() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 

@@ -3,12 +3,12 @@
 
 ensure_account() {
   if ! getent group "$daemon_group" >/dev/null; then
-    groupadd --system "$daemon_group"
+    account_command groupadd --system "$daemon_group"
     record created_group "$daemon_group"
     say "created group $daemon_group"
   fi
   if ! getent passwd "$daemon_user" >/dev/null; then
-    useradd --system --gid "$daemon_group" --home-dir /nonexistent --no-create-home \
+    account_command useradd --system --gid "$daemon_group" --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin --comment "mailsubmit daemon" "$daemon_user"
     record created_user "$daemon_user"
     say "created user $daemon_user"

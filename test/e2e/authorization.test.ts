@@ -136,7 +136,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     expect(result.reply).toEqual({
       status: 77,
       outcome: 'not-authorized',
-      text: `user mstauthno (uid ${outsider.uid}) is not on the authorization list; the administrator can run: mailsubmitctl allow mstauthno`,
+      text: `not authorized to submit mail: user mstauthno (uid ${outsider.uid}) is not on the authorization list; the administrator can run: mailsubmitctl allow mstauthno`,
     });
     const line = await ms.waitForSubmission((l) => l.uid === outsider.uid);
     expect(line).toMatchObject({ status: 'not-authorized', exit: 77 });

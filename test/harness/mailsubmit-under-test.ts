@@ -36,6 +36,8 @@ export interface StartOptions {
 export interface OpenSubmission {
   write(chunk: string | Buffer): void;
   end(chunk?: string | Buffer): Promise<SubmitResult>;
+  /** Settles when the helper exits, whether or not the input was ended. */
+  readonly result: Promise<SubmitResult>;
 }
 
 export interface SubmitResult {
@@ -177,6 +179,7 @@ export class MailsubmitUnderTest {
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
     return {
+      result,
       write: (chunk) => void child.stdin.write(chunk),
       end: (chunk = '') => {
         child.stdin.end(chunk);

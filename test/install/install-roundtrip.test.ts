@@ -15,29 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/free-port.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureGroup, ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { accountExists, createGroup, createUser, deleteAccount, idOf, type Account } from './accounts.ts';
 import { processesRunning, runCommand, StagedInstall, UNINSTALL_SCRIPT } from './staged-install.ts';
 
 const STEP_TIMEOUT = 120_000;
-
-function accountExists(database: 'passwd' | 'group', name: string): boolean {
-  try {
-    execFileSync('getent', [database, name], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function idOf(database: 'passwd' | 'group', name: string): number {
-  return Number(execFileSync('getent', [database, name], { encoding: 'utf8' }).split(':')[2]);
-}
-
-/** The daemon's test account, should an interrupted run have left it (install.sh would then keep it). */
-function removeLeftoverAccount(name: string): void {
-  if (accountExists('passwd', name)) execFileSync('userdel', [name]);
-  if (accountExists('group', name)) execFileSync('groupdel', [name]);
-}
 
 function submission(caller: string, subject: string): string {
   return `sender: ${caller}@example.org\nrecipient: rcpt@example.net\n\nSubject: ${subject}\nFrom: ${caller}@example.org\n\nstaged install\n`;
@@ -50,14 +31,14 @@ const MODES = [
 ] as const;
 
 describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, staged', () => {
-  let caller: TestUser;
+  let caller: Account;
 
   beforeAll(() => {
-    caller = ensureUser('mstinstcaller');
+    caller = createUser('mstinstcaller');
   });
 
   afterAll(() => {
-    removeAll();
+    deleteAccount('mstinstcaller');
   });
 
   for (const mode of MODES) {
@@ -74,8 +55,9 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
         masterBefore = readFileSync(join(postfix.dir, 'master.cf'));
         postfixFilesBefore = readdirSync(postfix.dir).sort();
-        removeLeftoverAccount(mode.account);
-        existingGid = mode.groupExists ? ensureGroup(mode.account) : null;
+        // Left by an interrupted run, install.sh would take it as the administrator's.
+        deleteAccount(mode.account);
+        existingGid = mode.groupExists ? createGroup(mode.account) : null;
         staged = StagedInstall.create({ postfixConfig: postfix.dir, listenerPort: await freePort(), account: mode.account, setgid: mode.setgid });
       }, STEP_TIMEOUT);
 
@@ -86,7 +68,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
           for (const pid of processesRunning(join(staged.prefix, 'lib', 'mailsubmit', 'mailsubmitd.mjs'))) process.kill(pid, 'SIGKILL');
           rmSync(staged.root, { recursive: true, force: true });
         }
-        removeLeftoverAccount(mode.account);
+        deleteAccount(mode.account);
         await postfix?.stop();
         await sink.close();
       }, STEP_TIMEOUT);

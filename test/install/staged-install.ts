@@ -10,7 +10,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { TestUser } from '../harness/test-accounts.ts';
+import type { Account } from './accounts.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const INSTALL_SCRIPT = join(ROOT, 'install', 'install.sh');
@@ -148,7 +148,7 @@ export class StagedInstall {
   }
 
   /** Runs the installed helper as `user` (uid and primary gid only, empty environment). */
-  submit(user: Pick<TestUser, 'uid' | 'gid'>, input: string, args: readonly string[] = []): Promise<RunResult> {
+  submit(user: Pick<Account, 'uid' | 'gid'>, input: string, args: readonly string[] = []): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.helper, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
       let stdout = '';

@@ -64,6 +64,11 @@ export class Daemon {
     this.submissions = new SubmissionLog(log);
   }
 
+  /** The configuration in force (reloads replace it). */
+  get currentConfig(): DaemonConfig {
+    return this.config;
+  }
+
   /** Loads the authorization list and starts listening. Throws with a message naming what is wrong. */
   start(): void {
     this.authorizations.load();

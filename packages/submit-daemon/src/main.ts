@@ -11,6 +11,7 @@
  * 75 for anything else that stops it from starting.
  */
 import { rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
 import type { DaemonConfig } from './config/daemon-config.ts';
@@ -27,7 +28,6 @@ import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
 // uid could then run code as it. A listener of our own keeps it closed.
 process.on('SIGUSR1', () => undefined);
 
-const STOP_GRACE_MS = 30_000;
 
 interface Options {
   config: string;
@@ -63,6 +63,8 @@ async function main(): Promise<void> {
     assertRootOnlyWritable(options.config);
     config = loadConfig(options.config);
     assertRootOnlyWritable(config.authorizationList);
+    // Whoever can write the socket's directory can put their own socket in its place.
+    assertRootOnlyWritable(dirname(config.socket.path), process.getuid?.() ?? null);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UnsafePathError) fatal(EX_CONFIG, err.message);
     throw err;
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     log.info({ signal }, 'stop requested');
     // The control socket stays up during the grace period, so `mailsubmitctl status` shows the drain.
-    void daemon.stop(STOP_GRACE_MS).then(async () => {
+    void daemon.stop(daemon.currentConfig.timeouts.shutdown).then(async () => {
       await services.close();
       if (options.pidFile) rmSync(options.pidFile, { force: true });
       log.flush();

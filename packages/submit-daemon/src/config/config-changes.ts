@@ -53,6 +53,7 @@ const KEYS: readonly KeySpec[] = [
   { key: 'timeouts.data_block', effect: 'downstream', value: (c) => c.timeouts.dataBlock },
   { key: 'timeouts.data_end', effect: 'downstream', value: (c) => c.timeouts.dataEnd },
   { key: 'timeouts.sendmail', effect: 'downstream', value: (c) => c.timeouts.sendmail },
+  { key: 'timeouts.shutdown', effect: 'next-submission', value: (c) => c.timeouts.shutdown },
 ];
 
 /** Every configuration key a restart is needed for, for documentation and replies. */

@@ -53,6 +53,8 @@ export interface DaemonConfig {
     readonly dataBlock: number;
     readonly dataEnd: number;
     readonly sendmail: number;
+    /** On SIGTERM, how long submissions in progress may take before they are aborted (75). */
+    readonly shutdown: number;
   };
   readonly log: {
     readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

@@ -28,7 +28,7 @@ const SCHEMA: Readonly<Record<string, readonly string[]>> = {
     'max_message_size', 'max_line_length', 'max_header_size', 'max_recipients', 'max_envelope_size',
     'max_connections', 'max_per_uid', 'max_file_reads',
   ],
-  timeouts: ['input', 'input_idle', 'connect', 'command', 'data_block', 'data_end', 'sendmail'],
+  timeouts: ['input', 'input_idle', 'connect', 'command', 'data_block', 'data_end', 'sendmail', 'shutdown'],
 };
 
 export function loadConfig(path: string = DEFAULT_CONFIG_PATH): DaemonConfig {
@@ -100,6 +100,7 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
       dataBlock: reader.seconds('timeouts', 'data_block', 120),
       dataEnd: reader.seconds('timeouts', 'data_end', 300),
       sendmail: reader.seconds('timeouts', 'sendmail', 300),
+      shutdown: reader.seconds('timeouts', 'shutdown', 30),
     },
     log: {
       level: reader.oneOf('daemon', 'log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'info'),
