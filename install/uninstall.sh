@@ -130,16 +130,16 @@ fi
 # 4. The account, only where install.sh created it.
 for user in "${new_users[@]}"; do
   getent passwd "$user" >/dev/null || continue
-  # userdel also deletes a group named like the user (USERGROUPS_ENAB), even
-  # one that was there before the install: put such a group back as it was.
-  primary=$(getent group "$(id -g "$user")" || true)
+  # userdel also deletes the user's primary group when it has the user's name
+  # (USERGROUPS_ENAB), even one that was there before the install. A group
+  # that is not the primary one is left alone, so first point the user at
+  # nogroup: the group and its gid never go away, not even for a moment.
+  group=$(id -gn "$user")
+  if [ "$group" = "$user" ] && [[ " ${new_groups[*]} " != *" $group "* ]] && getent group nogroup >/dev/null; then
+    account_command usermod -g nogroup "$user"
+  fi
   account_command userdel "$user"
   say "removed user $user"
-  group=${primary%%:*}
-  if [ -n "$primary" ] && [[ " ${new_groups[*]} " != *" $group "* ]] && ! getent group "$group" >/dev/null; then
-    gid=$(cut -d: -f3 <<<"$primary")
-    account_command groupadd --gid "$gid" "$group"
-  fi
 done
 for group in "${new_groups[@]}"; do
   # Perhaps gone with the user already (USERGROUPS_ENAB).

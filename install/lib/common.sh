@@ -128,6 +128,8 @@ account_command() {
   local output _
   for _ in $(seq 1 100); do
     if output=$("$@" 2>&1); then
+      # uninstall.sh's own doing (see there), not news for the administrator.
+      output=$(grep -v 'not removed because it is not the primary group' <<<"$output" || true)
       [ -z "$output" ] || printf '%s\n' "$output" >&2
       return 0
     fi

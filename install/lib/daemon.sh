@@ -11,7 +11,9 @@ prepare_rundir() {
 
 start_the_daemon() {
   prepare_rundir
-  "$DAEMON" -c "$CONF_FILE" --check-config >/dev/null || die "the configuration has an error (see above)"
+  # As the daemon's user: it must be able to read what it trusts, and the run
+  # directory is trusted only when root or that user owns it.
+  as_daemon_user "$DAEMON" -c "$CONF_FILE" --check-config >/dev/null || die "the configuration has an error (see above)"
   # Whichever way an earlier install ran it, only one daemon may run.
   stop_background_daemon "$PID_FILE" "$LIB_DIR" "$daemon_user"
   if [ "$use_systemd" -eq 1 ] && systemd_running; then
@@ -31,8 +33,7 @@ start_the_daemon() {
     make_dir 0750 "$daemon_user" "$daemon_group" "$logdir"
     touch "$LOG_FILE"
     record file "$LOG_FILE"
-    setpriv --reuid="$daemon_user" --regid="$daemon_group" --init-groups \
-      "$DAEMON" -c "$CONF_FILE" --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 </dev/null &
+    as_daemon_user "$DAEMON" -c "$CONF_FILE" --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 </dev/null &
     disown
     local why='systemd is not running here'
     [ "$use_systemd" -eq 0 ] && why='--no-systemd'
@@ -41,21 +42,19 @@ start_the_daemon() {
   wait_for_socket
 }
 
+as_daemon_user() {
+  setpriv --reuid="$daemon_user" --regid="$daemon_group" --init-groups "$@"
+}
+
 # stop_background_daemon PID_FILE LIB_DIR USER: stops the daemon the pid file
 # names, after making sure the pid is that daemon (the file is writable by
 # the daemon's user, so it is not trusted to name any other process).
 stop_background_daemon() {
-  local pid_file=$1 lib=$2 user=$3 pid _
+  local pid_file=$1 lib=$2 user=$3 pid
   [ -f "$pid_file" ] || return 0
   pid=$(head -c 32 "$pid_file" | tr -dc 0-9)
   if [ -n "$pid" ] && is_our_daemon "$pid" "$lib" "$user"; then
-    kill -TERM "$pid"
-    # The daemon lets submissions in progress finish (up to 30 s).
-    for _ in $(seq 1 350); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      warn "mailsubmitd (pid $pid) did not stop in 35 s; killing it"
-      kill -KILL "$pid"
-    fi
+    terminate_daemon "$pid"
     say "stopped mailsubmitd (pid $pid)"
   fi
   rm -f "$pid_file"
@@ -69,11 +68,27 @@ stop_stray_daemons() {
     pid=${cmdline#/proc/}
     pid=${pid%/cmdline}
     is_our_daemon "$pid" "$lib" "$user" 2>/dev/null || continue
-    kill -TERM "$pid" 2>/dev/null || continue
-    for _ in $(seq 1 350); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    terminate_daemon "$pid"
     say "stopped mailsubmitd (pid $pid, which had no pid file)"
   done
+}
+
+# On SIGTERM the daemon lets submissions in progress finish for
+# timeouts.shutdown seconds (30 unless configured): wait that long and a bit.
+terminate_daemon() {
+  local pid=$1 grace _
+  grace=$(stop_grace)
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 $((grace * 10))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  warn "mailsubmitd (pid $pid) did not stop in $grace s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_grace() {
+  local seconds
+  seconds=$(awk '/^[ \t]*\[/ { table = $0 } table ~ /^[ \t]*\[timeouts\]/ && $1 == "shutdown" { sub(/^[^=]*=[ \t]*/, ""); print $1 }' \
+    "$CONF_FILE" 2>/dev/null | tr -dc 0-9 || true)
+  echo $((${seconds:-30} + 5))
 }
 
 is_our_daemon() {
@@ -101,7 +116,7 @@ render_unit() {
   [ "$install_mode" = open ] && rundir_mode=0755
   local outside_run=''
   [ "$runtime" = "$rundir" ] && outside_run='/^RuntimeDirectory/d'
-  sed -e "s|@PREFIX@|$prefix|g" -e "s|@CONF_FILE@|$CONF_FILE|g" \
+  sed -e "s|@PREFIX@|$prefix|g" -e "s|@CONF_FILE@|$CONF_FILE|g" -e "s|@STOP_TIMEOUT@|$(($(stop_grace) + 10))|g" \
     -e "s|@USER@|$daemon_user|g" -e "s|@GROUP@|$daemon_group|g" \
     -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" \
     -e "$outside_run" install/files/mailsubmitd.service
