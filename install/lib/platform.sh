@@ -5,11 +5,15 @@ check_platform() {
   command -v npm >/dev/null || die "npm is required (apt-get install npm)"
   node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=11)?0:1)' \
     || die "Node.js 20.11 or later is required, found $(node --version)"
+  # cc and make build the helper, python3 runs node-gyp (and the tests' direct
+  # socket client, as /usr/bin/python3), setpriv starts the daemon as its user,
+  # man and groff read and check the man pages.
   local missing=()
-  for tool in cc make python3 setpriv; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  for tool in cc make setpriv man groff; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [ -x /usr/bin/python3 ] || missing+=(/usr/bin/python3)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing build tools (${missing[*]})"
-    apt_install build-essential python3 util-linux
+    apt_install build-essential python3 util-linux man-db groff-base
   fi
 }
 
