@@ -7,7 +7,6 @@
  * to malformed requests (wrong version, missing or extra fds, fds that are
  * no message), none of which may leak a file descriptor.
  */
-import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,21 +35,6 @@ function input(tag: string, envelope: readonly string[] = []): Buffer {
       '',
     ].join('\n'),
   );
-}
-
-/** Runs the helper with the user's supplementary groups set (Node's spawn clears them). */
-function submitWithGroups(ms: MailsubmitUnderTest, user: TestUser, data: Buffer): Promise<SubmitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', ms.helperPath, '-v'], { stdio: 'pipe', env: {} });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(data);
-  });
 }
 
 const queueIdOf = (result: SubmitResult | DirectResult): string => {
@@ -176,12 +160,12 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     // Without the group line the same user is refused: the group is what authorizes.
     ms.setAuthorizations(baseline.filter((line) => line !== '@mstauthgroup'));
     try {
-      const refused = await submitWithGroups(ms, byGroup, input('by-group-refused'));
+      const refused = await ms.submit(byGroup, input('by-group-refused'), ['-v'], { initGroups: true });
       expect(refused.code).toBe(77);
     } finally {
       ms.setAuthorizations(baseline);
     }
-    const result = await submitWithGroups(ms, byGroup, input('by-group'));
+    const result = await ms.submit(byGroup, input('by-group'), ['-v'], { initGroups: true });
     expect(result.stderr).toMatch(/^mailsubmit: queued as [0-9A-F]+\n$/);
     expect(result.code).toBe(0);
     await arrival(queueIdOf(result));

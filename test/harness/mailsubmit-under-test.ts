@@ -147,19 +147,13 @@ export class MailsubmitUnderTest {
     writeFileSync(this.authorizationList, `${lines.join('\n')}\n`, { mode: 0o644 });
   }
 
-  /** Runs the helper as `user` (uid and primary gid; no supplementary groups) with `input` on stdin. */
-  submit(user: Pick<TestUser, 'uid' | 'gid'>, input: string | Buffer, args: readonly string[] = []): Promise<SubmitResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    });
+  /**
+   * Runs the helper as `user` with `input` on stdin. Node's spawn sets the
+   * uid and primary gid and clears supplementary groups; `initGroups` runs it
+   * through setpriv --init-groups instead, so @group principals can match.
+   */
+  submit(user: Pick<TestUser, 'uid' | 'gid'>, input: string | Buffer, args: readonly string[] = [], options: { initGroups?: boolean } = {}): Promise<SubmitResult> {
+    return this.startSubmission(user, args, options).end(input);
   }
 
   /**
@@ -167,8 +161,10 @@ export class MailsubmitUnderTest {
    * so a test can act while the submission is in flight. `end` writes the
    * rest, closes stdin and resolves with the helper's result.
    */
-  startSubmission(user: Pick<TestUser, 'uid' | 'gid'>, args: readonly string[] = []): OpenSubmission {
-    const child = spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+  startSubmission(user: Pick<TestUser, 'uid' | 'gid'>, args: readonly string[] = [], options: { initGroups?: boolean } = {}): OpenSubmission {
+    const child = options.initGroups
+      ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', this.helperPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: {} })
+      : spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -42,3 +42,9 @@ export {
 } from './value-grammars.ts';
 export { EnvelopeParser, parseEnvelopeBlock } from './envelope-parser.ts';
 export { writeEnvelopeBlock } from './envelope-writer.ts';
+export {
+  MAX_QMAIL_ENVELOPE_OCTETS,
+  parseQmailEnvelope,
+  type QmailClientFacts,
+  type QmailEnvelopeOptions,
+} from './qmail-envelope.ts';

@@ -14,6 +14,8 @@ import { SubmissionReader } from './submission-reader.ts';
 
 export interface SubmissionParserOptions {
   readonly limits?: Limits;
+  /** An envelope validated elsewhere (qmail-queue): the input is then the message alone. */
+  readonly envelope?: Envelope;
 }
 
 export class SubmissionParser extends Transform {
@@ -22,7 +24,7 @@ export class SubmissionParser extends Transform {
 
   constructor(options: SubmissionParserOptions = {}) {
     super();
-    this.reader = new SubmissionReader(options.limits);
+    this.reader = new SubmissionReader(options.limits, options.envelope !== undefined ? { envelope: options.envelope } : {});
   }
 
   get parsedEnvelope(): Envelope | null {

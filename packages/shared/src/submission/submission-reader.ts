@@ -8,12 +8,21 @@
  * seen, `envelope` is set (a transport can start MAIL/RCPT before the message
  * has arrived) and every later byte goes to the MessageEncoder. Memory is
  * bounded by the longest allowed line. Errors are thrown as SubmissionErrors.
+ *
+ * A front door whose envelope travels apart from the message (qmail-queue)
+ * gives the reader its validated envelope up front; the input is then the
+ * message alone, counted from line 1.
  */
 import { EnvelopeParser } from '../envelope/envelope-parser.ts';
 import type { Envelope } from '../envelope/envelope.ts';
 import { SubmissionError } from '../errors.ts';
 import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
 import { MessageEncoder, type MessageStats } from '../message/message-encoder.ts';
+
+export interface SubmissionReaderOptions {
+  /** An envelope validated elsewhere: the input is then the message alone. */
+  readonly envelope?: Envelope;
+}
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -31,9 +40,10 @@ export class SubmissionReader {
   private envelopeOctets = 0;
   private sawInput = false;
 
-  constructor(limits: Limits = DEFAULT_LIMITS) {
+  constructor(limits: Limits = DEFAULT_LIMITS, options: SubmissionReaderOptions = {}) {
     this.limits = limits;
     this.envelopeParser = new EnvelopeParser(limits);
+    if (options.envelope !== undefined) this.startMessage(options.envelope);
   }
 
   /** The validated envelope, once the empty line after it has been read. */
@@ -109,14 +119,18 @@ export class SubmissionReader {
       this.envelopeParser.addLine(line, lineNumber);
       return false;
     }
-    const envelope = this.envelopeParser.finish(lineNumber);
+    this.startMessage(this.envelopeParser.finish(lineNumber));
+    return true;
+  }
+
+  /** Every later byte is the message. */
+  private startMessage(envelope: Envelope): void {
     this.parsedEnvelope = envelope;
     this.encoder = new MessageEncoder({
       limits: this.limits,
       firstLine: this.lineNumber,
       ...(envelope.size !== undefined ? { declaredSize: envelope.size } : {}),
     });
-    return true;
   }
 
   private lineTooLong(): never {

@@ -11,8 +11,9 @@ import type { Logger } from './logger.ts';
 export class SubmissionLog {
   constructor(private readonly log: Logger) {}
 
-  record(context: Record<string, unknown>, result: JobResult, durationMs: number, replyError: Error | null): void {
-    const { exitCode } = statusOf(result.outcome);
+  /** `exitCode` is the status the reply carried (it depends on the front door). */
+  record(context: Record<string, unknown>, result: JobResult, exitCode: number, durationMs: number, replyError: Error | null): void {
+    const { exitCode: sysexit } = statusOf(result.outcome);
     const line = {
       ...context,
       status: result.outcome,
@@ -27,7 +28,7 @@ export class SubmissionLog {
       ...(result.outcome === 'ok' ? {} : { reason: result.text }),
     };
     if (result.outcome === 'ok') this.log.info(line, 'submission');
-    else if (exitCode === 75 || exitCode === 78) this.log.warn(line, 'submission');
+    else if (sysexit === 75 || sysexit === 78) this.log.warn(line, 'submission');
     else this.log.info(line, 'submission');
   }
 }

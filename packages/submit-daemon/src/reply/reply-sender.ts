@@ -2,12 +2,22 @@
  * The last word to the helper: one reply frame with the exit status for its
  * front door, the outcome key and the line it prints. Sending can fail when
  * the helper is gone; there is nobody left to tell then, so it is only logged.
+ *
+ * The exit status depends on the front door: qmail-queue(8) callers read
+ * qmail's own codes, every other caller the sysexits code. This is the one
+ * place that decides it; the submission log records what exitStatus returns.
  */
-import { encodeReply, statusOf, type Outcome } from '@mailsubmit/shared';
+import { encodeReply, MODE_QMAIL_QUEUE, statusOf, type Outcome, type RequestMode } from '@mailsubmit/shared';
 import type { SeqpacketConnection } from '@mailsubmit/socket-addon';
 
-export function sendReply(connection: SeqpacketConnection, outcome: Outcome, text: string): Error | null {
-  const { exitCode } = statusOf(outcome);
+/** The status the helper exits with for `outcome` when started as `mode` (null: not known, native). */
+export function exitStatus(outcome: Outcome, mode: RequestMode | null): number {
+  const status = statusOf(outcome);
+  return mode === MODE_QMAIL_QUEUE ? status.qmailCode : status.exitCode;
+}
+
+export function sendReply(connection: SeqpacketConnection, status: number, outcome: Outcome, text: string): Error | null {
+  const exitCode = status;
   try {
     if (!connection.closed) connection.send(Buffer.from(encodeReply({ status: exitCode, outcome, text })));
     return null;

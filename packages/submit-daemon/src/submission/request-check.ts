@@ -8,7 +8,10 @@ import {
   decodeRequest,
   FrameError,
   MODE_NATIVE,
+  MODE_QMAIL_QUEUE,
+  REQUEST_FLAG_ENVELOPE_FD,
   SubmissionError,
+  type QmailClientFacts,
   type FrameRequest,
   type Outcome,
 } from '@mailsubmit/shared';
@@ -19,7 +22,18 @@ export interface CheckedRequest {
   readonly inputFd: number;
   /** -v: tell the caller the MTA's queue id on success too (success is silent otherwise). */
   readonly verbose: boolean;
+  /** qmail-queue mode: the caller's fd 1, where the envelope is read from. */
+  readonly envelopeFd?: number;
+  /** qmail-queue mode: the tcpserver facts the helper forwarded. */
+  readonly qmailClient?: QmailClientFacts;
 }
+
+/** The environment names the qmail-queue front door forwards, and the fact each one is. */
+const QMAIL_ENV: Readonly<Record<string, keyof QmailClientFacts>> = {
+  TCPREMOTEIP: 'address',
+  TCPREMOTEHOST: 'name',
+  TCPREMOTEPORT: 'port',
+};
 
 const FRAME_OUTCOMES: Partial<Record<string, Outcome>> = {
   // A helper from another release: an installation problem, not the caller's.
@@ -37,6 +51,7 @@ export function checkRequest(data: Buffer, fds: readonly number[], flags: { trun
     if (err instanceof FrameError) throw new SubmissionError(FRAME_OUTCOMES[err.code] ?? 'usage', `malformed request: ${err.message}`);
     throw err;
   }
+  if (request.mode === MODE_QMAIL_QUEUE) return checkQmailRequest(request, fds);
   if (request.mode !== MODE_NATIVE) {
     throw new SubmissionError('usage', 'this front door (sendmail or qmail-queue style) is not served by this daemon');
   }
@@ -48,4 +63,22 @@ export function checkRequest(data: Buffer, fds: readonly number[], flags: { trun
   if (fds.length === 0) throw new SubmissionError('no-input', 'no standard input was passed');
   if (fds.length > 1) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes one`);
   return { request, inputFd: fds[0] as number, verbose: options.includes('-v') };
+}
+
+/** qmail-queue(8): no arguments that matter, the message on the first fd and the envelope on the second. */
+function checkQmailRequest(request: FrameRequest, fds: readonly number[]): CheckedRequest {
+  if ((request.flags & REQUEST_FLAG_ENVELOPE_FD) === 0 || fds.length !== 2) {
+    throw new SubmissionError(
+      fds.length === 0 ? 'no-input' : 'usage',
+      `the qmail-queue front door passes two file descriptors (message and envelope); the request carried ${fds.length}`,
+    );
+  }
+  const client: { -readonly [K in keyof QmailClientFacts]: string } = {};
+  for (const { name, value } of request.env) {
+    const fact = QMAIL_ENV[name];
+    if (fact === undefined) throw new SubmissionError('usage', `unexpected environment entry ${name} in the request`);
+    // Latin-1 keeps one character per octet, so a non-ASCII octet fails the value's grammar.
+    client[fact] = Buffer.from(value).toString('latin1');
+  }
+  return { request, inputFd: fds[0] as number, envelopeFd: fds[1] as number, verbose: false, qmailClient: client };
 }

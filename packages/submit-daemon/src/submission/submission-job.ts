@@ -18,10 +18,13 @@ import {
   type Grant,
   type MessageStats,
   type Outcome,
+  type QmailClientFacts,
 } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../config/daemon-config.ts';
 import type { Downstream } from '../delivery/downstream.ts';
+import { closeFd } from '@mailsubmit/socket-addon';
 import { openPassedInput, type PassedInput } from '../intake/passed-fd-input.ts';
+import { readQmailEnvelope } from '../intake/qmail-envelope.ts';
 import type { Semaphore } from '../util/semaphore.ts';
 import { readAhead } from './message-lookahead.ts';
 
@@ -31,6 +34,12 @@ export interface JobContext {
   readonly fileReads: Semaphore;
   readonly caller: CallerIdentity;
   readonly grant: Grant;
+}
+
+/** qmail-queue mode: the envelope comes on its own fd, before the message. */
+export interface QmailInput {
+  readonly envelopeFd: number;
+  readonly client: QmailClientFacts;
 }
 
 export interface JobResult {
@@ -48,15 +57,20 @@ export class SubmissionJob {
   private input: PassedInput | null = null;
   private parser: SubmissionParser | null = null;
   private abortReason: SubmissionError | null = null;
+  private readonly aborted = new AbortController();
+  private inputOpened = false;
 
+  /** Takes ownership of `inputFd` and of the qmail envelope fd: both are closed by run(). */
   constructor(
     private readonly context: JobContext,
     private readonly inputFd: number,
+    private readonly qmail?: QmailInput,
   ) {}
 
   /** Stops the submission (caller gone, shutdown): the transaction is abandoned without the dot. */
   abort(reason: SubmissionError): void {
     this.abortReason ??= reason;
+    this.aborted.abort(reason);
     this.parser?.destroy(reason);
   }
 
@@ -65,24 +79,38 @@ export class SubmissionJob {
     try {
       const { config } = this.context;
       const limits = config.limits;
+      const { qmail } = this;
+      if (qmail !== undefined) {
+        envelope = await readQmailEnvelope(
+          qmail.envelopeFd,
+          { limits, client: qmail.client, deadlineMs: config.timeouts.input, idleMs: config.timeouts.inputIdle, signal: this.aborted.signal },
+          this.context.fileReads,
+        );
+        // Refused before a byte of the message is read.
+        this.checkRights(envelope);
+      }
+      if (this.abortReason) throw this.abortReason;
+      this.inputOpened = true;
       this.input = await openPassedInput(
         this.inputFd,
         {
-          maxOctets: limits.maxEnvelopeOctets + limits.maxMessageOctets + limits.maxLineOctets + 2,
+          maxOctets: (qmail ? 0 : limits.maxEnvelopeOctets) + limits.maxMessageOctets + limits.maxLineOctets + 2,
           deadlineMs: config.timeouts.input,
           idleMs: config.timeouts.inputIdle,
         },
         this.context.fileReads,
       );
       if (this.abortReason) throw this.abortReason;
-      const parser = new SubmissionParser({ limits });
+      const parser = new SubmissionParser(envelope !== undefined ? { limits, envelope } : { limits });
       this.parser = parser;
       pipeline(this.input.stream, parser, () => undefined);
 
       const head = await readAhead(parser);
-      envelope = parser.parsedEnvelope ?? undefined;
-      if (envelope === undefined) throw new SubmissionError('internal', 'the message began before the envelope was complete');
-      this.checkRights(envelope);
+      if (envelope === undefined) {
+        envelope = parser.parsedEnvelope ?? undefined;
+        if (envelope === undefined) throw new SubmissionError('internal', 'the message began before the envelope was complete');
+        this.checkRights(envelope);
+      }
 
       const delivery = await this.context.downstream.deliver({
         envelope,
@@ -112,6 +140,8 @@ export class SubmissionJob {
     } finally {
       this.parser?.destroy();
       this.input?.release();
+      // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
+      if (!this.inputOpened) closeFd(this.inputFd);
     }
   }
 
