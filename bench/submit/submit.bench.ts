@@ -6,17 +6,18 @@
  * 1 KB and 50 KB messages. Needs root and the postfix package.
  *
  *   npx tsx bench/submit/submit.bench.ts [--n1k 400] [--n50k 200] [--single 50] [--daemon-runs 300]
+ *       [--cpu-prof-dir DIR]   (profile the daemon: node --cpu-prof, written when it stops)
  *
  * Every command runs in fresh processes started by run-timed.c (compiled at
  * start), so the timings are of the commands, not of Node's spawn. A message
  * counts for throughput only when the sink has received it.
  */
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sampleMessage } from '../validate/sample-message.ts';
-import { MailsubmitUnderTest } from '../../test/harness/mailsubmit-under-test.ts';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../../test/harness/private-postfix.ts';
 import { RecordingSink } from '../../test/harness/recording-sink.ts';
 import { ensureUser, removeAll, type TestUser } from '../../test/harness/test-accounts.ts';
@@ -51,26 +52,67 @@ class Bench {
     readonly postfix: PrivatePostfix,
     readonly ms: MailsubmitUnderTest,
     readonly user: TestUser,
+    private readonly profiled: ChildProcess | null,
   ) {}
 
-  static async start(): Promise<Bench> {
+  get daemonPid(): number | undefined {
+    return this.profiled?.pid ?? this.ms.daemonPid;
+  }
+
+  static async start(profileDir: string | undefined): Promise<Bench> {
     const dir = mkdtempSync('/tmp/mailsubmit-bench-');
-    const runner = join(dir, 'run-timed');
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', runner, join(import.meta.dirname, 'run-timed.c')]);
-    const sink = new RecordingSink();
-    const sinkPort = await sink.listen();
-    const postfix = await PrivatePostfix.start({ relayPort: sinkPort });
-    const user = ensureUser('mstbench');
-    const ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
-    ms.setAuthorizations([user.name]);
-    // The harness logs at debug level; measure the daemon as installed (info).
-    await ms.stopDaemon();
-    writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
-    await ms.startDaemon();
-    return new Bench(dir, runner, sink, postfix, ms, user);
+    // Undone in reverse if starting fails half-way, so no Postfix or daemon is left running.
+    const undo: Array<() => Promise<unknown> | void> = [() => rmSync(dir, { recursive: true, force: true })];
+    try {
+      const runner = join(dir, 'run-timed');
+      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', runner, join(import.meta.dirname, 'run-timed.c')]);
+      const sink = new RecordingSink();
+      const sinkPort = await sink.listen();
+      undo.push(() => sink.close());
+      const postfix = await PrivatePostfix.start({ relayPort: sinkPort });
+      undo.push(() => postfix.stop());
+      undo.push(() => removeAll());
+      const user = ensureUser('mstbench');
+      // A group of its own, so a concurrent test run's mstsubmit group is left alone.
+      const ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: 'mstbenchsubmit' });
+      undo.push(() => ms.stop());
+      ms.setAuthorizations([user.name]);
+      // The harness logs at debug level; measure the daemon as installed (info).
+      await ms.stopDaemon();
+      writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
+      if (profileDir === undefined) {
+        await ms.startDaemon();
+        return new Bench(dir, runner, sink, postfix, ms, user, null);
+      }
+      // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon is started here, as the harness would.
+      const profiled = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
+      undo.push(() => void profiled.kill('SIGTERM'));
+      const deadline = Date.now() + 10_000;
+      while (!existsSync(ms.socketPath) || !existsSync(ms.controlSocketPath)) {
+        if (profiled.exitCode !== null || Date.now() > deadline) throw new Error('profiled mailsubmitd did not start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return new Bench(dir, runner, sink, postfix, ms, user, profiled);
+    } catch (error) {
+      for (const step of undo.reverse()) {
+        try {
+          await step();
+        } catch {
+          // Best effort: the original error is the one to report.
+        }
+      }
+      throw error;
+    }
   }
 
   async stop(): Promise<void> {
+    const profiled = this.profiled;
+    if (profiled !== null && profiled.exitCode === null) {
+      // The profile is written when the daemon exits of its own accord.
+      const exited = new Promise((resolve) => profiled.once('exit', resolve));
+      profiled.kill('SIGTERM');
+      await exited;
+    }
     await this.ms.stop().catch(() => undefined);
     await this.postfix.stop().catch(() => undefined);
     await this.sink.close();
@@ -86,10 +128,14 @@ class Bench {
   }
 
   /** `n` runs of the tool, `parallel` at a time; resolves with each run's times. Throws if any run failed. */
-  async runs(tool: 'mailsubmit' | 'sendmail', input: string, n: number, parallel: number): Promise<Sample[]> {
-    const who = tool === 'mailsubmit' ? ['-u', String(this.user.uid), '-g', String(this.user.gid)] : [];
+  async runs(tool: 'mailsubmit' | 'sendmail' | 'true', input: string, n: number, parallel: number): Promise<Sample[]> {
+    const who = tool === 'sendmail' ? [] : ['-u', String(this.user.uid), '-g', String(this.user.gid)];
     const command =
-      tool === 'mailsubmit' ? [this.ms.helperPath] : ['/usr/sbin/sendmail', '-C', this.postfix.dir, '-i', '-f', SENDER, RECIPIENT];
+      tool === 'mailsubmit'
+        ? [this.ms.helperPath]
+        : tool === 'true'
+          ? ['/bin/true']
+          : ['/usr/sbin/sendmail', '-C', this.postfix.dir, '-i', '-f', SENDER, RECIPIENT];
     const { stdout } = await run(this.runner, ['-n', String(n), '-p', String(parallel), '-i', input, ...who, '--', ...command], {
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -119,7 +165,7 @@ class Bench {
 
   /** The daemon's user+system CPU so far, in microseconds. */
   daemonCpuUs(): number {
-    const stat = readFileSync(`/proc/${this.ms.daemonPid}/stat`, 'utf8');
+    const stat = readFileSync(`/proc/${this.daemonPid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
     return (ticks * 1e6) / clockTicks();
@@ -144,7 +190,8 @@ async function main(): Promise<void> {
   const counts = { '1 KB': option('n1k', 400), '50 KB': option('n50k', 200) };
   const singleRuns = option('single', 50);
   const daemonRuns = option('daemon-runs', 300);
-  const bench = await Bench.start();
+  const profileAt = process.argv.indexOf('--cpu-prof-dir');
+  const bench = await Bench.start(profileAt === -1 ? undefined : process.argv[profileAt + 1]);
   try {
     const rows: string[][] = [];
     const singles: string[][] = [];
@@ -179,6 +226,11 @@ async function main(): Promise<void> {
       ]);
     }
 
+    // The cost of any fresh process on this machine (fork, exec, exit), as the same user.
+    const floor = await bench.runs('true', bench.file('empty', Buffer.alloc(0)), singleRuns, 1);
+    const floorWall = median(floor.map((r) => r.wallUs)) / 1000;
+    const floorCpu = median(floor.map((r) => r.cpuUs)) / 1000;
+
     const message4k = bench.file('ms-4096', submission(sampleMessage(4 * 1024, '\n')));
     await new Promise((resolve) => setTimeout(resolve, 500));
     const before = bench.daemonCpuUs();
@@ -189,6 +241,7 @@ async function main(): Promise<void> {
     table(['message', 'N', 'mailsubmit', 'sendmail', 'smtp-source', 'ms/sendmail', 'ms/smtp-source'], rows);
     console.log(`\nOne submission, median of ${singleRuns} sequential runs (ms; CPU = user+sys of the process and its waited children):`);
     table(['message', 'mailsubmit wall', 'helper CPU', 'sendmail wall', 'sendmail CPU', 'wall ms/sendmail'], singles);
+    console.log(`Process floor (/bin/true as the test user, same runner): wall ${fmt(floorWall, 2)} ms, CPU ${fmt(floorCpu, 2)} ms`);
     console.log(`\nDaemon CPU per 4 KB submission (${daemonRuns} sequential, /proc utime+stime): ${fmt(daemonMs, 3)} ms`);
   } finally {
     await bench.stop();
