@@ -5,7 +5,7 @@
  * accept/ -> intake/ -> submission/ (validation) -> delivery/ -> reply/.
  */
 import { randomBytes } from 'node:crypto';
-import { describeStatus, isSubmissionError, SubmissionError, type Outcome } from '@mailsubmit/shared';
+import { decodeRequest, describeStatus, isSubmissionError, SubmissionError, type Outcome, type RequestMode } from '@mailsubmit/shared';
 import { closeFd, listenSeqpacket, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission, type Admitted } from './accept/admission.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
@@ -19,8 +19,8 @@ import type { Downstream } from './delivery/downstream.ts';
 import { DownstreamHealth } from './delivery/downstream-health.ts';
 import { groupIdOf } from './identity/user-database.ts';
 import type { Logger } from './logging/logger.ts';
-import { sendReply } from './reply/reply-sender.ts';
-import { checkRequest } from './submission/request-check.ts';
+import { exitStatus, sendReply } from './reply/reply-sender.ts';
+import { checkRequest, type CheckedRequest } from './submission/request-check.ts';
 import { SubmissionJob, type JobResult } from './submission/submission-job.ts';
 import { SubmissionLog } from './logging/submission-log.ts';
 import type { SubmissionEnd, SubmissionObserver } from './metrics/submission-observer.ts';
@@ -30,6 +30,13 @@ import { VERSION } from './version.ts';
 
 /** The helper sends its frame right after connecting; a silent peer is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * A refused caller's frame is still read, briefly, for its front door alone:
+ * a qmail-queue caller must get qmail's exit code for the refusal too.
+ */
+const REFUSED_REQUEST_TIMEOUT_MS = 1_000;
+
+type Frame = { data: Buffer; fds: number[]; flags: { truncated: boolean; ctruncated: boolean } };
 
 /** What `mailsubmitctl status` shows; the wire shape of the control protocol. */
 export type DaemonStatus = StatusReport;
@@ -221,40 +228,42 @@ export class Daemon {
       if (problem !== null) this.log.error({ err: problem }, 'the changed authorization list is not used; the previous one stays in force');
       admitted = this.admission.admit(credentials);
     } catch (err) {
-      this.finish(connection, context, started, this.failure(err));
+      this.finish(connection, context, started, this.failure(err), await refusedCallerMode(connection));
       return;
     }
     try {
-      const result = await this.handleRequest(connection, admitted);
-      this.finish(connection, { ...context, user: admitted.caller.userName }, started, result);
+      const { result, mode } = await this.handleRequest(connection, admitted);
+      this.finish(connection, { ...context, user: admitted.caller.userName }, started, result, mode);
     } finally {
       this.admission.release(credentials.uid);
     }
   }
 
-  private async handleRequest(connection: SeqpacketConnection, admitted: Admitted): Promise<JobResult> {
-    let frame: { data: Buffer; fds: number[]; flags: { truncated: boolean; ctruncated: boolean } };
+  private async handleRequest(connection: SeqpacketConnection, admitted: Admitted): Promise<{ result: JobResult; mode: RequestMode | null }> {
+    let frame: Frame;
     try {
-      frame = await waitForFrame(connection);
+      frame = await waitForFrame(connection, REQUEST_TIMEOUT_MS);
     } catch (err) {
-      return this.failure(err);
+      return { result: this.failure(err), mode: null };
     }
-    let inputFd: number;
-    let verbose: boolean;
+    let checked: CheckedRequest;
     try {
-      ({ inputFd, verbose } = checkRequest(frame.data, frame.fds, frame.flags));
+      checked = checkRequest(frame.data, frame.fds, frame.flags);
     } catch (err) {
       for (const fd of frame.fds) closeFd(fd);
-      return this.failure(err);
+      return { result: this.failure(err), mode: modeOf(frame) };
     }
-    const job = new SubmissionJob({ config: this.config, downstream: this.downstream, fileReads: this.fileReads, ...admitted }, inputFd);
+    const { inputFd, verbose, envelopeFd, qmailClient } = checked;
+    const mode = checked.request.mode;
+    const qmail = envelopeFd !== undefined ? { envelopeFd, client: qmailClient ?? {} } : undefined;
+    const job = new SubmissionJob({ config: this.config, downstream: this.downstream, fileReads: this.fileReads, ...admitted }, inputFd, qmail);
     this.jobs.add(job);
     const onGone = () => job.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed'));
     connection.once('end', onGone);
     try {
       const result = await job.run();
       // Success is silent on the caller's terminal unless it asked with -v.
-      return result.outcome === 'ok' && !verbose ? { ...result, text: '' } : result;
+      return { result: result.outcome === 'ok' && !verbose ? { ...result, text: '' } : result, mode };
     } finally {
       connection.off('end', onGone);
       this.jobs.delete(job);
@@ -266,11 +275,12 @@ export class Daemon {
     return { outcome: failure.outcome, text: describeStatus(failure.outcome, failure.message) };
   }
 
-  private finish(connection: SeqpacketConnection, context: Record<string, unknown>, started: bigint, result: JobResult): void {
-    const replyError = sendReply(connection, result.outcome, result.text);
+  private finish(connection: SeqpacketConnection, context: Record<string, unknown>, started: bigint, result: JobResult, mode: RequestMode | null): void {
+    const status = exitStatus(result.outcome, mode);
+    const replyError = sendReply(connection, status, result.outcome, result.text);
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.count(result.outcome, result.text);
-    this.submissions.record(context, result, durationMs, replyError);
+    this.submissions.record(context, result, status, durationMs, replyError);
     this.notify({ outcome: result.outcome, text: result.text, durationMs, octets: result.stats?.octets ?? null, at: Date.now() });
   }
 
@@ -298,12 +308,32 @@ export class Daemon {
   }
 }
 
-function waitForFrame(connection: SeqpacketConnection): Promise<{ data: Buffer; fds: number[]; flags: { truncated: boolean; ctruncated: boolean } }> {
+/** The front door a request frame names, when it can be read at all. */
+function modeOf(frame: Frame): RequestMode | null {
+  try {
+    return decodeRequest(frame.data).mode;
+  } catch {
+    return null;
+  }
+}
+
+/** The front door of a caller refused before its request was read; its fds are closed unread. */
+async function refusedCallerMode(connection: SeqpacketConnection): Promise<RequestMode | null> {
+  try {
+    const frame = await waitForFrame(connection, REFUSED_REQUEST_TIMEOUT_MS);
+    for (const fd of frame.fds) closeFd(fd);
+    return modeOf(frame);
+  } catch {
+    return null;
+  }
+}
+
+function waitForFrame(connection: SeqpacketConnection, timeoutMs: number): Promise<Frame> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new SubmissionError('usage', `no request within ${REQUEST_TIMEOUT_MS / 1000} s`));
-    }, REQUEST_TIMEOUT_MS);
+      reject(new SubmissionError('usage', `no request within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
     const onFrame = (data: Buffer, fds: number[], flags: { truncated: boolean; ctruncated: boolean }) => {
       cleanup();
       resolve({ data, fds, flags });

@@ -17,9 +17,8 @@ export function exitStatus(outcome: Outcome, mode: RequestMode | null): number {
 }
 
 export function sendReply(connection: SeqpacketConnection, status: number, outcome: Outcome, text: string): Error | null {
-  const exitCode = status;
   try {
-    if (!connection.closed) connection.send(Buffer.from(encodeReply({ status: exitCode, outcome, text })));
+    if (!connection.closed) connection.send(Buffer.from(encodeReply({ status, outcome, text })));
     return null;
   } catch (err) {
     return err as Error;

@@ -3,6 +3,8 @@
  * the protocol version it speaks, a front door it serves, and exactly the
  * fds that front door passes. Whatever a direct client sends, the answer is
  * one of the documented outcomes, and every received fd is accounted for.
+ * Served: the native front door (one fd) and qmail-queue (message fd and
+ * envelope fd, plus the tcpserver facts as environment entries).
  */
 import {
   decodeRequest,

@@ -5,7 +5,7 @@
  * outcome of the status table, and every resource (fds, the parser, the
  * downstream transaction) is released whatever happens.
  */
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import {
   describeStatus,
   firstUnpermittedAttribute,
@@ -22,8 +22,9 @@ import {
 } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../config/daemon-config.ts';
 import type { Downstream } from '../delivery/downstream.ts';
-import { closeFd } from '@mailsubmit/socket-addon';
-import { openPassedInput, type PassedInput } from '../intake/passed-fd-input.ts';
+import { closeFd, fdKind } from '@mailsubmit/socket-addon';
+import { holdMessage } from '../intake/held-message.ts';
+import { openPassedInput, type InputLimits, type PassedInput } from '../intake/passed-fd-input.ts';
 import { readQmailEnvelope } from '../intake/qmail-envelope.ts';
 import type { Semaphore } from '../util/semaphore.ts';
 import { readAhead } from './message-lookahead.ts';
@@ -80,30 +81,30 @@ export class SubmissionJob {
       const { config } = this.context;
       const limits = config.limits;
       const { qmail } = this;
+      const inputLimits = {
+        maxOctets: (qmail ? 0 : limits.maxEnvelopeOctets) + limits.maxMessageOctets + limits.maxLineOctets + 2,
+        deadlineMs: config.timeouts.input,
+        idleMs: config.timeouts.inputIdle,
+      };
+      let message: Readable;
       if (qmail !== undefined) {
+        // A pipe is drained while the envelope is read (intake/held-message.ts); a file
+        // waits, so that no submission holds one file-read slot while waiting for another.
+        const held = isRegularFile(this.inputFd) ? null : holdMessage(await this.openInput(inputLimits));
         envelope = await readQmailEnvelope(
           qmail.envelopeFd,
           { limits, client: qmail.client, deadlineMs: config.timeouts.input, idleMs: config.timeouts.inputIdle, signal: this.aborted.signal },
           this.context.fileReads,
         );
-        // Refused before a byte of the message is read.
         this.checkRights(envelope);
+        message = held !== null ? held.take() : await this.openInput(inputLimits);
+      } else {
+        message = await this.openInput(inputLimits);
       }
-      if (this.abortReason) throw this.abortReason;
-      this.inputOpened = true;
-      this.input = await openPassedInput(
-        this.inputFd,
-        {
-          maxOctets: (qmail ? 0 : limits.maxEnvelopeOctets) + limits.maxMessageOctets + limits.maxLineOctets + 2,
-          deadlineMs: config.timeouts.input,
-          idleMs: config.timeouts.inputIdle,
-        },
-        this.context.fileReads,
-      );
       if (this.abortReason) throw this.abortReason;
       const parser = new SubmissionParser(envelope !== undefined ? { limits, envelope } : { limits });
       this.parser = parser;
-      pipeline(this.input.stream, parser, () => undefined);
+      pipeline(message, parser, () => undefined);
 
       const head = await readAhead(parser);
       if (envelope === undefined) {
@@ -145,6 +146,14 @@ export class SubmissionJob {
     }
   }
 
+  /** Opens the message fd; from here on it is released (and closed) by run(). */
+  private async openInput(limits: InputLimits): Promise<Readable> {
+    if (this.abortReason) throw this.abortReason;
+    this.inputOpened = true;
+    this.input = await openPassedInput(this.inputFd, limits, this.context.fileReads);
+    return this.input.stream;
+  }
+
   /** What the caller asserted must be covered by its capabilities (authorization list). */
   private checkRights(envelope: Envelope): void {
     const { grant, caller } = this.context;
@@ -159,6 +168,15 @@ export class SubmissionJob {
     if (!senderPermitted(grant, caller, envelope.sender.text)) {
       throw new SubmissionError('attribute-not-permitted', `may not use the envelope sender <${envelope.sender.text}>`, { attribute: 'sender' });
     }
+  }
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fdKind(fd).kind === 'file';
+  } catch {
+    // openPassedInput refuses it with the right words.
+    return false;
   }
 }
 
