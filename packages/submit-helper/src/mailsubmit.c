@@ -311,11 +311,30 @@ static int parse_uid(const char *text, uid_t *uid)
 
 struct caller {
     uid_t uid;
-    const char *name; /* NULL when the uid has no passwd entry */
-    int ngroups;
+    gid_t primary_gid; /* from the passwd entry, for getgrouplist */
+    const char *name;  /* NULL when the uid has no passwd entry */
+    int ngroups;       /* -1 until an @group line needs them */
 };
 
-static int principal_matches(const char *principal, const struct caller *caller)
+/*
+ * The caller's groups, looked up only when an @group line is reached: with
+ * NSS modules such as systemd's, getgrouplist is most of the helper's system
+ * calls, and most lists name users.
+ */
+static void load_groups(struct caller *caller)
+{
+    if (caller->ngroups >= 0)
+        return;
+    caller->ngroups = 0;
+    if (caller->name != NULL) {
+        caller->ngroups = (int)(sizeof(groups) / sizeof(groups[0])) - 1;
+        if (getgrouplist(caller->name, caller->primary_gid, groups, &caller->ngroups) < 0)
+            caller->ngroups = 0;
+    }
+    groups[caller->ngroups++] = getgid();
+}
+
+static int principal_matches(const char *principal, struct caller *caller)
 {
     if (strncmp(principal, "uid:", 4) == 0) {
         uid_t uid;
@@ -325,6 +344,7 @@ static int principal_matches(const char *principal, const struct caller *caller)
         struct group *group = getgrnam(principal + 1);
         if (principal[1] == '\0' || group == NULL)
             return 0;
+        load_groups(caller);
         for (int i = 0; i < caller->ngroups; i++)
             if (groups[i] == group->gr_gid)
                 return 1;
@@ -348,7 +368,7 @@ static const char *principal_of(char *line)
 }
 
 /* Reads the list line by line; over-long lines never match. */
-static int list_allows(int fd, const struct caller *caller)
+static int list_allows(int fd, struct caller *caller)
 {
     char chunk[4096], line[1024];
     const char *principal;
@@ -393,16 +413,14 @@ static void authorize(void)
     int fd;
 
     caller.uid = getuid();
+    caller.primary_gid = getgid();
     caller.name = NULL;
-    caller.ngroups = 0;
+    caller.ngroups = -1;
     if ((pw = getpwuid(caller.uid)) != NULL && strlen(pw->pw_name) < sizeof(name)) {
         strcpy(name, pw->pw_name);
         caller.name = name;
-        caller.ngroups = (int)(sizeof(groups) / sizeof(groups[0])) - 1;
-        if (getgrouplist(name, pw->pw_gid, groups, &caller.ngroups) < 0)
-            caller.ngroups = 0;
+        caller.primary_gid = pw->pw_gid;
     }
-    groups[caller.ngroups++] = getgid();
 
     /* O_NONBLOCK: a FIFO planted at the path must not hang the open. */
     fd = open(MAILSUBMIT_AUTH_LIST, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
