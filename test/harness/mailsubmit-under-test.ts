@@ -61,7 +61,8 @@ export class MailsubmitUnderTest {
   ) {}
 
   static async start(options: StartOptions): Promise<MailsubmitUnderTest> {
-    const group = options.group ?? 'mstsubmit';
+    // Per test process: files run in parallel workers, and one file's cleanup must not delete another's group.
+    const group = options.group ?? `mstsub${process.pid}`;
     const gid = ensureGroup(group);
     const dir = mkdtempSync('/tmp/mailsubmit-e2e-');
     chmodSync(dir, 0o755);
