@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_NATIVE } from '../../packages/shared/src/frame/index.ts';
 import { directRequest, type DirectResult, type PassedFd } from '../harness/direct-client.ts';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureGroup, ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', '-v'] });
 
@@ -72,12 +73,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     ms.setAuthorizations(baseline);
   }, 30_000);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, postfix, sink));
 
   /** The sink's copy of what Postfix queued as `queueId`. */
   const arrival = (queueId: string) => sink.waitForMessage((m) => m.data.subarray(0, 400).toString('latin1').includes(` id ${queueId}`));

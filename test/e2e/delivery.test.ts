@@ -14,10 +14,11 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 /** Sender that the private Postfix puts on hold, so its queue file can be read with postcat. */
 const HELD_SENDER = 'held@example.net';
@@ -92,12 +93,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
     ms.setAuthorizations(['mstdeliver client sasl tls']);
   }, 30_000);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, postfix, sink));
 
   /** Submits as the test user; exit 0 is required. Returns Postfix's queue id. */
   async function submitOk(input: Buffer): Promise<string> {

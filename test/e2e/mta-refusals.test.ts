@@ -7,10 +7,11 @@
  * nothing: a refused recipient means no DATA for the accepted ones either).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 /** Starting Postfix and a daemon (the helper is compiled each time) is slow on a busy machine. */
 const HOOK_TIMEOUT_MS = 60_000;
@@ -85,12 +86,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     ms.setAuthorizations([USER]);
   }, HOOK_TIMEOUT_MS);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  }, HOOK_TIMEOUT_MS);
+  afterAll(() => tearDown(ms, postfix, sink), HOOK_TIMEOUT_MS);
 
   beforeEach(() => {
     logMark = postfix.log().length;

@@ -11,10 +11,11 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD } from '../../packages/shared/src/frame/index.ts';
 import { directRequest } from '../harness/direct-client.ts';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink, unstuff, withoutFirstHeaderField } from '../harness/recording-sink.ts';
-import { ensureGroup, ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 /**
  * Both fds are pipe read ends: the message pipe comes in as the brace
@@ -67,12 +68,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the qmail-queue front door', () 
     ms.setAuthorizations(['mstqqclient client', 'mstqqplain']);
   }, 30_000);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, postfix, sink));
 
   /** Runs mailsubmit-qmail-queue as `user` with both inputs as pipes and `env` as its environment. */
   function qmailSubmit(

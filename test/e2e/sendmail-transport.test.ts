@@ -11,10 +11,11 @@
  * arrivals at the sink.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 /** The message in SMTP form: every line end CRLF, an unterminated last line terminated. */
 function crlfForm(message: Buffer): Buffer {
@@ -61,12 +62,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the sendmail transport into a pr
     ms.setAuthorizations(['mstsendmail']);
   }, 30_000);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, postfix, sink));
 
   /** Every arrival of the message with this Message-ID, once there are `count` of them. */
   async function arrivals(id: string, count: number): Promise<RecordedMessage[]> {

@@ -5,10 +5,11 @@
  * and exits 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 const HOOK_TIMEOUT_MS = 60_000;
 const head = (tag: string) =>
@@ -27,12 +28,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('orderly stop with submissions in
     ms.setAuthorizations([user.name]);
   }, HOOK_TIMEOUT_MS);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  }, HOOK_TIMEOUT_MS);
+  afterAll(() => tearDown(ms, postfix, sink), HOOK_TIMEOUT_MS);
 
   it('finishes what finishes in time, aborts the rest with 75, refuses newcomers, exits 0', async () => {
     const finishing = ms.startSubmission(user, ['-v']);

@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
 const EXAMPLE = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'examples', 'submission.txt'));
 
@@ -26,12 +27,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('mailsubmit end to end', () => {
     ms.setAuthorizations(['mstalice client sasl']);
   });
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, postfix, sink));
 
   it('delivers the contract example, exit 0 only after Postfix queued it', async () => {
     const result = await ms.submit(alice, EXAMPLE, ['-v']);
