@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# test-tools.sh: the programs the test suite runs mailsubmit against, from
+# Debian's archive. Run as root from the source tree, after install.sh.
+#
+#   ./install/test-tools.sh
+#
+# Installs (when missing):
+#   - qpsmtpd: the SMTP front end whose queue plugins hand mail to mailsubmit;
+#     its own service is left stopped and disabled: the tests start private
+#     forkservers on loopback ports.
+#   - swaks: the SMTP client that sends mail into qpsmtpd in the tests.
+#   - perl: runs the MailScanner queue writer in contrib/mailscanner.
+# Downloads (never installs: it conflicts with Postfix as a package):
+#   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
+#     tests unpack them into a temporary directory and run that MTA in a
+#     private mount namespace on a loopback port.
+# Idempotent; each step says what it did or that there was nothing to do.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+# shellcheck source=install/lib/common.sh
+. install/lib/common.sh
+. install/lib/platform.sh
+[ "$(id -u)" -eq 0 ] || die "run as root: it installs packages from Debian's archive"
+
+DEB_CACHE=/var/cache/mailsubmit/test-debs
+# The second MTA and what it needs beyond a base system, as Debian names them.
+SECOND_MTA_DEBS=(opensmtpd)
+
+install_missing_packages() {
+  local missing=()
+  command -v qpsmtpd-forkserver >/dev/null || missing+=(qpsmtpd)
+  command -v swaks >/dev/null || missing+=(swaks)
+  command -v perl >/dev/null || missing+=(perl)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "qpsmtpd, swaks and perl are installed"
+    return 0
+  fi
+  say "installing ${missing[*]}"
+  # policy-rc.d keeps the packages' services from starting during the install.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    created_policy=1
+  fi
+  apt_install "${missing[@]}" || { [ "$created_policy" -eq 1 ] && rm -f "$policy"; die "apt-get could not install ${missing[*]}"; }
+  [ "$created_policy" -eq 1 ] && rm -f "$policy"
+  stop_packaged_qpsmtpd
+}
+
+# Debian's qpsmtpd package runs a service of its own; the tests need none.
+stop_packaged_qpsmtpd() {
+  if systemd_running; then
+    systemctl disable --now qpsmtpd >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/qpsmtpd ]; then
+    /etc/init.d/qpsmtpd stop >/dev/null 2>&1 || true
+  fi
+}
+
+download_second_mta() {
+  mkdir -p "$DEB_CACHE"
+  local package wanted=()
+  for package in "${SECOND_MTA_DEBS[@]}"; do
+    compgen -G "$DEB_CACHE/${package}_*.deb" >/dev/null || wanted+=("$package")
+  done
+  if [ ${#wanted[@]} -eq 0 ]; then
+    say "the second MTA's packages are in $DEB_CACHE"
+    return 0
+  fi
+  say "downloading ${wanted[*]} into $DEB_CACHE"
+  [ -n "${apt_updated:-}" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1; }
+  # As root into a root-owned directory: apt's _apt sandbox user could not write there.
+  (cd "$DEB_CACHE" && apt-get download -qq -o APT::Sandbox::User=root "${wanted[@]}") \
+    || die "apt-get could not download ${wanted[*]}"
+}
+
+install_missing_packages
+download_second_mta
