@@ -31,6 +31,7 @@ const KEYS: readonly KeySpec[] = [
   { key: 'daemon.control_socket', effect: 'restart', value: (c) => c.control.path },
   { key: 'daemon.metrics_listen', effect: 'restart', value: (c) => c.metrics },
   { key: 'daemon.log_level', effect: 'log', value: (c) => c.log.level },
+  { key: 'daemon.spool_directory', effect: 'next-submission', value: (c) => c.spoolDirectory },
   { key: 'downstream.transport', effect: 'downstream', value: (c) => c.downstream.transport },
   { key: 'downstream.target', effect: 'downstream', value: (c) => c.downstream.target },
   { key: 'downstream.helo_name', effect: 'downstream', value: (c) => c.downstream.heloName },

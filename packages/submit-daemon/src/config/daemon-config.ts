@@ -28,6 +28,8 @@ export interface DaemonConfig {
   };
   /** The Prometheus endpoint, loopback only; null when daemon.metrics_listen is absent. */
   readonly metrics: { readonly host: string; readonly port: number } | null;
+  /** Where a qmail-queue message waiting for its envelope is held beyond a small memory buffer (unlinked files). */
+  readonly spoolDirectory: string;
   readonly downstream: {
     readonly transport: TransportKind;
     readonly target: DownstreamTarget;

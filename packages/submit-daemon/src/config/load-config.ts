@@ -22,7 +22,7 @@ export class ConfigError extends Error {
 type Table = Record<string, unknown>;
 
 const SCHEMA: Readonly<Record<string, readonly string[]>> = {
-  daemon: ['socket', 'socket_mode', 'socket_group', 'install_mode', 'authorization_list', 'log_level', 'control_socket', 'metrics_listen'],
+  daemon: ['socket', 'socket_mode', 'socket_group', 'install_mode', 'authorization_list', 'log_level', 'control_socket', 'metrics_listen', 'spool_directory'],
   downstream: ['transport', 'target', 'helo_name', 'sendmail_path', 'sendmail_config_directory', 'pool_size', 'xforward'],
   limits: [
     'max_message_size', 'max_line_length', 'max_header_size', 'max_recipients', 'max_envelope_size',
@@ -72,6 +72,7 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
       path: reader.absolutePath('daemon', 'control_socket', '/run/mailsubmit/control.sock'),
     },
     metrics: reader.optionalLoopbackListen('daemon', 'metrics_listen'),
+    spoolDirectory: reader.absolutePath('daemon', 'spool_directory', '/var/tmp'),
     downstream: {
       transport: reader.oneOf('downstream', 'transport', ['smtp', 'lmtp', 'sendmail'] as const, 'smtp'),
       target: reader.target('downstream', 'target', '127.0.0.1:10026'),

@@ -23,7 +23,7 @@ import {
 import type { DaemonConfig } from '../config/daemon-config.ts';
 import type { Downstream } from '../delivery/downstream.ts';
 import { closeFd, fdKind } from '@mailsubmit/socket-addon';
-import { holdMessage } from '../intake/held-message.ts';
+import { holdMessage, type HeldMessage } from '../intake/held-message.ts';
 import { openPassedInput, type InputLimits, type PassedInput } from '../intake/passed-fd-input.ts';
 import { readQmailEnvelope } from '../intake/qmail-envelope.ts';
 import type { Semaphore } from '../util/semaphore.ts';
@@ -57,6 +57,7 @@ export interface JobResult {
 export class SubmissionJob {
   private input: PassedInput | null = null;
   private parser: SubmissionParser | null = null;
+  private held: HeldMessage | null = null;
   private abortReason: SubmissionError | null = null;
   private readonly aborted = new AbortController();
   private inputOpened = false;
@@ -90,7 +91,8 @@ export class SubmissionJob {
       if (qmail !== undefined) {
         // A pipe is drained while the envelope is read (intake/held-message.ts); a file
         // waits, so that no submission holds one file-read slot while waiting for another.
-        const held = isRegularFile(this.inputFd) ? null : holdMessage(await this.openInput(inputLimits));
+        const held = isRegularFile(this.inputFd) ? null : holdMessage(await this.openInput(inputLimits), { spoolDirectory: config.spoolDirectory });
+        this.held = held;
         envelope = await readQmailEnvelope(
           qmail.envelopeFd,
           { limits, client: qmail.client, deadlineMs: config.timeouts.input, idleMs: config.timeouts.inputIdle, signal: this.aborted.signal },
@@ -140,6 +142,7 @@ export class SubmissionJob {
       };
     } finally {
       this.parser?.destroy();
+      this.held?.release();
       this.input?.release();
       // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
       if (!this.inputOpened) closeFd(this.inputFd);

@@ -1,7 +1,32 @@
 /** holdMessage: what arrives while the envelope is read is kept, in order, and errors are not lost. */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
-import { holdMessage } from '../../src/intake/held-message.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { holdMessage as holdWith } from '../../src/intake/held-message.ts';
+
+const spoolDirectory = mkdtempSync(join(tmpdir(), 'held-message-'));
+afterAll(() => rmSync(spoolDirectory, { recursive: true, force: true }));
+
+const holdMessage = (stream: PassThrough, memoryOctets?: number) =>
+  holdWith(stream, { spoolDirectory, ...(memoryOctets !== undefined ? { memoryOctets } : {}) });
+
+/** The spool files this process has open (unlinked ones show as "(deleted)"). */
+function openSpoolFiles(): string[] {
+  const links: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      links.push(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // closed while listing
+    }
+  }
+  return links.filter((link) => link.startsWith(spoolDirectory));
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 async function collect(stream: AsyncIterable<unknown>): Promise<string> {
   let text = '';
@@ -46,5 +71,49 @@ describe('holdMessage', () => {
     source.write('part');
     setImmediate(() => source.destroy(new Error('reading failed')));
     await expect(reading).rejects.toThrow('reading failed');
+  });
+
+  it('spills past the memory bound to an unlinked file and replays every octet in order', async () => {
+    const source = new PassThrough({ highWaterMark: 1024 });
+    const held = holdMessage(source, 4096);
+    const expected = createHash('sha256');
+    for (let i = 0; i < 2000; i++) {
+      const line = `line ${i} ${'x'.repeat(i % 97)}\n`;
+      expected.update(line);
+      source.write(line);
+    }
+    await settle();
+    const spilled = openSpoolFiles();
+    expect(spilled).toHaveLength(1);
+    expect(spilled[0]).toMatch(/\(deleted\)$/);
+    expect(readdirSync(spoolDirectory)).toEqual([]);
+    const message = held.take();
+    source.end('the end\n');
+    expected.update('the end\n');
+    const seen = createHash('sha256');
+    for await (const chunk of message) seen.update(chunk as Buffer);
+    expect(seen.digest('hex')).toBe(expected.digest('hex'));
+    held.release();
+    await settle();
+    expect(openSpoolFiles()).toEqual([]);
+  });
+
+  it('closes the spool file when released without take()', async () => {
+    const source = new PassThrough();
+    const held = holdMessage(source, 16);
+    source.write('x'.repeat(1000));
+    await settle();
+    expect(openSpoolFiles()).toHaveLength(1);
+    held.release();
+    await settle();
+    expect(openSpoolFiles()).toEqual([]);
+  });
+
+  it('fails with a temporary error when the spool directory is unusable', async () => {
+    const source = new PassThrough();
+    const held = holdWith(source, { spoolDirectory: join(spoolDirectory, 'missing'), memoryOctets: 8 });
+    source.write('more than eight octets');
+    await settle();
+    await expect(collect(held.take())).rejects.toMatchObject({ outcome: 'internal' });
   });
 });
