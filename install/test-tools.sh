@@ -13,7 +13,9 @@
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
 #     tests unpack them into a temporary directory and run that MTA in a
-#     private mount namespace on a loopback port.
+#     private mount namespace on a loopback port (test/harness/second-mta.ts).
+#     The shared libraries it links against are ordinary packages that do not
+#     conflict with Postfix; those missing are installed.
 # Idempotent; each step says what it did or that there was nothing to do.
 set -euo pipefail
 
@@ -27,6 +29,10 @@ cd "$here"
 DEB_CACHE=/var/cache/mailsubmit/test-debs
 # The second MTA and what it needs beyond a base system, as Debian names them.
 SECOND_MTA_DEBS=(opensmtpd)
+# The libraries Debian's opensmtpd (6.8) Depends on, the ones its smtpd loads;
+# its other dependencies (adduser, debconf, ed, lsb-base) serve only the
+# package's maintainer scripts, which an unpacked .deb never runs.
+SECOND_MTA_LIBRARIES=(libc6 libcrypt1 libdb5.3 libevent-2.1-7 libpam0g libssl3 zlib1g)
 
 install_missing_packages() {
   local missing=()
@@ -76,5 +82,19 @@ download_second_mta() {
     || die "apt-get could not download ${wanted[*]}"
 }
 
+install_second_mta_libraries() {
+  local package wanted=()
+  for package in "${SECOND_MTA_LIBRARIES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || wanted+=("$package")
+  done
+  if [ ${#wanted[@]} -eq 0 ]; then
+    say "the second MTA's libraries are installed"
+    return 0
+  fi
+  say "installing ${wanted[*]} for the second MTA"
+  apt_install "${wanted[@]}" || die "apt-get could not install ${wanted[*]}"
+}
+
 install_missing_packages
 download_second_mta
+install_second_mta_libraries

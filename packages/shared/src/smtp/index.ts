@@ -28,6 +28,7 @@ export {
   MAX_XFORWARD_LINE_OCTETS,
   MAX_XFORWARD_VALUE_CHARACTERS,
   xforwardCommands,
+  xforwardOmitted,
   type XforwardOptions,
   type XforwardSource,
 } from './xforward.ts';

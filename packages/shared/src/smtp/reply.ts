@@ -59,11 +59,13 @@ export function describeReply(reply: SmtpReply, max = 300): string {
 }
 
 const QUEUED_AS = /\bqueued as ([A-Za-z0-9]+)\b/i;
+/** OpenSMTPD: `250 2.0.0 3c2f7f02 Message accepted for delivery`; its log names the message `msgid=3c2f7f02`. */
+const OPENSMTPD_ACCEPTED = /^(?:2\.\d{1,3}\.\d{1,3} )?([0-9a-f]{8}) Message accepted for delivery$/;
 
-/** The queue id from Postfix's `250 2.0.0 Ok: queued as 4Xyz...`, if the reply has one. */
+/** The queue id from Postfix's `250 2.0.0 Ok: queued as 4Xyz...` (or OpenSMTPD's reply), if the reply has one. */
 export function queueIdOf(reply: SmtpReply): string | undefined {
   for (const line of reply.lines) {
-    const match = QUEUED_AS.exec(line);
+    const match = QUEUED_AS.exec(line) ?? OPENSMTPD_ACCEPTED.exec(line);
     if (match !== null) return match[1];
   }
   return undefined;

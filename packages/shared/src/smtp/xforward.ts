@@ -121,3 +121,26 @@ export function xforwardCommands(
   for (const command of lines) assertSafeCommandLine(command);
   return lines;
 }
+
+/**
+ * The client attributes the caller gave that the server cannot take with
+ * XFORWARD, for the log's `omitted` list (as mail-command.ts lists DSN
+ * parameters): `XFORWARD NAME (no XFORWARD)` when the server announces no
+ * XFORWARD at all, `XFORWARD PORT (not announced)` when it lists XFORWARD
+ * without that attribute. Exim and OpenSMTPD announce no XFORWARD.
+ */
+export function xforwardOmitted(client: ClientAttributes, caps: ServerCapabilities): string[] {
+  // Only which attributes were given matters here, not their encoding: a value
+  // XFORWARD could not carry is no reason to refuse mail for a server without it.
+  const given: readonly (readonly [string, unknown])[] = [
+    ['NAME', client.clientName],
+    ['ADDR', client.clientAddress],
+    ['PORT', client.clientPort],
+    ['PROTO', client.protocolName],
+    ['HELO', client.heloName],
+  ];
+  const reason = caps.xforward.size === 0 ? 'no XFORWARD' : 'not announced';
+  return given
+    .filter(([name, value]) => value !== undefined && value !== '' && !caps.xforward.has(name))
+    .map(([name]) => `XFORWARD ${name} (${reason})`);
+}

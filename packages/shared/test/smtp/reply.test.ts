@@ -45,6 +45,13 @@ describe('makeReply, describeReply and queueIdOf', () => {
     expect(queueIdOf(makeReply(250, ['2.0.0 Ok']))).toBeUndefined();
   });
 
+  it('finds the message id in OpenSMTPD\'s reply, and nothing in look-alikes', () => {
+    expect(queueIdOf(makeReply(250, ['2.0.0 3c2f7f02 Message accepted for delivery']))).toBe('3c2f7f02');
+    expect(queueIdOf(makeReply(250, ['3c2f7f02 Message accepted for delivery']))).toBe('3c2f7f02');
+    expect(queueIdOf(makeReply(250, ['2.0.0 Message accepted for delivery']))).toBeUndefined();
+    expect(queueIdOf(makeReply(250, ['2.0.0 3c2f7f02 Message accepted for delivery, maybe']))).toBeUndefined();
+  });
+
   it('shortens long replies', () => {
     const text = describeReply(makeReply(550, ['x'.repeat(1000)]), 50);
     expect(text).toHaveLength(50);

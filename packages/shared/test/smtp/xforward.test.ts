@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SubmissionError } from '../../src/errors.ts';
-import { xforwardCommands } from '../../src/smtp/xforward.ts';
+import { xforwardCommands, xforwardOmitted } from '../../src/smtp/xforward.ts';
 import { ALL_CAPABILITIES, capabilities } from './envelope-builders.ts';
 
 const FULL_CLIENT = {
@@ -73,5 +73,31 @@ describe('xforwardCommands', () => {
   it('never puts a CR or LF on the line', () => {
     const [line] = xforwardCommands({ heloName: 'x\r\nMAIL FROM:<a@b>' }, ALL_CAPABILITIES);
     expect(line).toBe('XFORWARD HELO=x+0D+0AMAIL+20FROM:<a@b> SOURCE=REMOTE');
+  });
+});
+
+describe('xforwardOmitted', () => {
+  it('lists every given attribute when the server announces no XFORWARD (Exim, OpenSMTPD)', () => {
+    expect(xforwardOmitted(FULL_CLIENT, capabilities())).toEqual([
+      'XFORWARD NAME (no XFORWARD)',
+      'XFORWARD ADDR (no XFORWARD)',
+      'XFORWARD PORT (no XFORWARD)',
+      'XFORWARD PROTO (no XFORWARD)',
+      'XFORWARD HELO (no XFORWARD)',
+    ]);
+  });
+
+  it('lists only the attributes the server left out of its XFORWARD list', () => {
+    const caps = capabilities({ xforward: new Set(['NAME', 'HELO']) });
+    expect(xforwardOmitted(FULL_CLIENT, caps)).toEqual(['XFORWARD ADDR (not announced)', 'XFORWARD PORT (not announced)', 'XFORWARD PROTO (not announced)']);
+  });
+
+  it('lists nothing when nothing was given or everything is carried', () => {
+    expect(xforwardOmitted({}, capabilities())).toEqual([]);
+    expect(xforwardOmitted(FULL_CLIENT, ALL_CAPABILITIES)).toEqual([]);
+  });
+
+  it('does not refuse a value XFORWARD could not carry when XFORWARD is not used', () => {
+    expect(xforwardOmitted({ heloName: '='.repeat(100) }, capabilities())).toEqual(['XFORWARD HELO (no XFORWARD)']);
   });
 });

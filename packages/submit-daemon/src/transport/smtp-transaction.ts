@@ -39,6 +39,7 @@ import {
   rcptToCommand,
   replyOutcome,
   xforwardCommands,
+  xforwardOmitted,
   type SmtpReply,
   type SmtpStage,
   type XforwardSource,
@@ -102,7 +103,9 @@ export async function sendMessage(
   const xforward = options.xforward === false ? [] : xforwardCommands(envelope.client, caps, options.xforwardSource ? { source: options.xforwardSource } : {});
   const mail = mailFromCommand(envelope, { eightBit: options.eightBit, sizeEstimate: options.sizeEstimate }, caps);
   const rcpts = envelope.recipients.map((recipient) => rcptToCommand(recipient, caps));
-  const omitted = [...new Set([...mail.omitted, ...rcpts.flatMap((r) => r.omitted)])];
+  // With downstream.xforward = false nothing is sent by choice (documented); otherwise what the server lacks is logged.
+  const notForwarded = options.xforward === false ? [] : xforwardOmitted(envelope.client, caps);
+  const omitted = [...new Set([...notForwarded, ...mail.omitted, ...rcpts.flatMap((r) => r.omitted)])];
 
   conn.busy = true;
   try {
