@@ -10,6 +10,9 @@
 #     forkservers on loopback ports.
 #   - swaks: the SMTP client that sends mail into qpsmtpd in the tests.
 #   - perl: runs the MailScanner queue writer in contrib/mailscanner.
+#   - libio-socket-ssl-perl, libnet-ssleay-perl, openssl: STARTTLS in the
+#     qpsmtpd tests (qpsmtpd's tls plugin, swaks --tls, a throwaway
+#     certificate); neither package above depends on them.
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
 #     tests unpack them into a temporary directory and run that MTA in a
@@ -39,8 +42,11 @@ install_missing_packages() {
   command -v qpsmtpd-forkserver >/dev/null || missing+=(qpsmtpd)
   command -v swaks >/dev/null || missing+=(swaks)
   command -v perl >/dev/null || missing+=(perl)
+  perl -MIO::Socket::SSL -e 1 2>/dev/null || missing+=(libio-socket-ssl-perl)
+  perl -MNet::SSLeay -e 1 2>/dev/null || missing+=(libnet-ssleay-perl)
+  command -v openssl >/dev/null || missing+=(openssl)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "qpsmtpd, swaks and perl are installed"
+    say "qpsmtpd, swaks, perl and the TLS tools are installed"
     return 0
   fi
   say "installing ${missing[*]}"
