@@ -111,7 +111,9 @@ function clientAttributes(facts: QmailClientFacts): { client: ClientAttributes; 
   const client: { -readonly [K in keyof ClientAttributes]: ClientAttributes[K] } = {};
   const asserted: string[] = [];
   if (facts.name !== undefined) {
-    client.clientName = parseClientName(facts.name, { attribute: 'client_name' });
+    // qpsmtpd says "Unknown" where tcpserver leaves TCPREMOTEHOST unset: both mean no reverse name.
+    const name = facts.name.toLowerCase() === 'unknown' ? 'unknown' : facts.name;
+    client.clientName = parseClientName(name, { attribute: 'client_name' });
     asserted.push('client_name');
   }
   if (facts.address !== undefined) {

@@ -37,6 +37,11 @@ describe('parseQmailEnvelope: valid envelopes', () => {
     expect(envelope.client).toEqual({ clientName: 'mx.example.net', clientAddress: { family: 4, address: '192.0.2.25' }, clientPort: 25025 });
     expect(envelope.asserted).toEqual(['sender', 'recipient', 'client_name', 'client_address', 'client_port']);
   });
+
+  it('reads qpsmtpd\'s "Unknown" host name as no reverse name', () => {
+    const envelope = parseQmailEnvelope(bytes('Fa@b.example\0Tc@d.example\0\0'), { client: { address: '192.0.2.25', name: 'Unknown' } });
+    expect(envelope.client.clientName).toBe('unknown');
+  });
 });
 
 describe('parseQmailEnvelope: refusals', () => {
