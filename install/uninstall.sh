@@ -45,7 +45,7 @@ else
     "but keeping the user and group (remove them with userdel/groupdel if install.sh created them)"
   files=("$HELPER" "$prefix/bin/mailsubmit-sendmail" "$prefix/bin/mailsubmit-qmail-queue" "$DAEMON" "$CTL"
     "$LIB_DIR/mailsubmitd.mjs" "$LIB_DIR/socket_addon.node" "$LIB_DIR/mailsubmitctl.cjs"
-    "$prefix/share/man/man1/mailsubmit.1" "$prefix/share/man/man8/mailsubmitd.8" "$prefix/share/man/man8/mailsubmitctl.8"
+    "$prefix/share/man/man1/mailsubmit.1" "$prefix/share/man/man8/mailsubmit-sendmail.8" "$prefix/share/man/man8/mailsubmitd.8" "$prefix/share/man/man8/mailsubmitctl.8"
     "$prefix/share/man/man5/mailsubmit.conf.5" "$CONF_FILE" "$CONF_FILE.new" "$AUTH_LIST" "$LOG_FILE"
     "$MASTER_CF.mailsubmit-backup" "$sysconfdir/.set-postfix-maillog")
   dirs=("$LIB_DIR" "$rundir" "$logdir" "$sysconfdir")

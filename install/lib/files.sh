@@ -33,6 +33,7 @@ install_files() {
   fi
   rm -rf "$(dirname "$helper_build")"
   record file "$HELPER"
+  install_front_doors
 
   local bundle
   for bundle in packages/submit-daemon/dist/mailsubmitd.mjs packages/submit-daemon/dist/socket_addon.node \
@@ -47,6 +48,26 @@ install_files() {
   else
     say "installed mailsubmit in $prefix (helper $HELPER, not set-gid: the socket is open, the daemon checks every caller)"
   fi
+}
+
+# The other front doors are the same binary under another name: the helper
+# picks its mode from the basename of argv[0], and a symlink keeps the
+# set-gid bits on the one file. Relative, so a staged or moved prefix keeps
+# working. A file of that name that is not our link is the administrator's:
+# it is left alone and not recorded.
+install_front_doors() {
+  local door path
+  for door in mailsubmit-sendmail mailsubmit-qmail-queue; do
+    path="$(dirname "$HELPER")/$door"
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      if [ "$(readlink "$path" 2>/dev/null)" != mailsubmit ]; then
+        warn "kept $path: it is not install.sh's link to mailsubmit, so the $door front door is not installed"
+        continue
+      fi
+    fi
+    ln -sfn mailsubmit "$path"
+    record file "$path"
+  done
 }
 
 # Two-line launchers: the bundles need only Node.js. Outside the default

@@ -6,8 +6,8 @@
  * only a restart applies it; every mailsubmitctl command and option; every
  * exit code of the status table and every outcome the log can name. Those
  * lists are read from the code (the parser's source, the commands' own
- * --help, the status table), so a key or command added without its page
- * fails here.
+ * --help, the status table, the sendmail front door's option table), so a
+ * key, command or option added without its page fails here.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../packages/shared/src/limits.ts';
 import { OUTCOMES, statusOf } from '../../packages/shared/src/status/outcomes.ts';
+import { MAX_FULL_NAME_OCTETS, SENDMAIL_OPTION_LETTERS } from '../../packages/shared/src/sendmail/sendmail-command.ts';
 import { RESTART_KEYS } from '../../packages/submit-daemon/src/config/config-changes.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -26,6 +27,7 @@ const DAEMON = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs'
 
 const PAGES: Readonly<Record<string, readonly string[]>> = {
   'man1/mailsubmit.1': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'EXIT STATUS', 'SECURITY', 'FILES', 'EXAMPLES', 'SEE ALSO'],
+  'man8/mailsubmit-sendmail.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'THE MESSAGE', 'EXIT STATUS', 'COMPATIBILITY', 'FILES', 'EXAMPLES', 'SEE ALSO'],
   'man5/mailsubmit.conf.5': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'KEYS', 'THE AUTHORIZATION LIST', 'EXAMPLES', 'SEE ALSO'],
   'man8/mailsubmitctl.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'COMMANDS', 'EXIT STATUS', 'FILES', 'EXAMPLES', 'SEE ALSO'],
   'man8/mailsubmitd.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'SIGNALS', 'EXIT STATUS', 'LOGGING', 'SECURITY', 'FILES', 'SEE ALSO'],
@@ -302,6 +304,29 @@ describe('mailsubmit(1) and the status table', () => {
     const table = section('man1/mailsubmit.1', 'EXIT STATUS');
     const rows = [...table.matchAll(/^ {7}([0-9]+) +(EX_[A-Z]+) /gm)].map((m) => `${m[1]} ${m[2]}`);
     expect(rows.sort()).toEqual([...codes].map(([code, name]) => `${code} ${name}`).sort());
+  });
+});
+
+describe('mailsubmit-sendmail(8) and the option parser', () => {
+  it('documents every option letter the parser knows under OPTIONS, and each in the SYNOPSIS', () => {
+    const options = section('man8/mailsubmit-sendmail.8', 'OPTIONS');
+    const synopsis = section('man8/mailsubmit-sendmail.8', 'SYNOPSIS');
+    expect(SENDMAIL_OPTION_LETTERS.length).toBeGreaterThan(5);
+    for (const letter of SENDMAIL_OPTION_LETTERS) {
+      // -o exists only as -oi.
+      const shown = letter === 'o' ? '-oi' : `-${letter}`;
+      expect(options, shown).toMatch(new RegExp(`^ {7}(-\\w+, )*${shown}\\b`, 'm'));
+      if (letter !== 'o') expect(synopsis, shown).toContain(`-${letter}`);
+    }
+  });
+
+  it('gives the -F limit the parser applies', () => {
+    expect(flat(section('man8/mailsubmit-sendmail.8', 'OPTIONS'))).toContain(`At most ${MAX_FULL_NAME_OCTETS} octets`);
+  });
+
+  it('has an entry for every exit code of the status table', () => {
+    const table = section('man8/mailsubmit-sendmail.8', 'EXIT STATUS');
+    for (const outcome of OUTCOMES) expect(table, outcome).toMatch(new RegExp(`^ {7}(\\d+, )*${statusOf(outcome).exitCode}(, \\d+)*(\\s|$)`, 'm'));
   });
 });
 

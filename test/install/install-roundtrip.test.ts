@@ -6,10 +6,12 @@
  * through the installed helper, daemon and listener to the sink; a denied
  * user gets 77; uninstall leaves nothing behind: no file, no account, no
  * process, and master.cf byte for byte as before. Also: the installed daemon
- * refuses to start on a configuration or list that a group could change.
+ * refuses to start on a configuration or list that a group could change, and
+ * the front doors are links beside the helper (mailsubmit-sendmail,
+ * mailsubmit-qmail-queue) that uninstall removes with the rest.
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/free-port.ts';
@@ -88,6 +90,12 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         const rundir = statSync(staged.rundir);
         expect([rundir.uid, rundir.gid, rundir.mode & 0o7777]).toEqual([uid, gid, mode.setgid ? 0o750 : 0o755]);
         expect(statSync(staged.socket).mode & 0o777).toBe(mode.setgid ? 0o660 : 0o666);
+        for (const door of ['mailsubmit-sendmail', 'mailsubmit-qmail-queue']) {
+          const link = join(staged.prefix, 'bin', door);
+          expect(lstatSync(link).isSymbolicLink(), door).toBe(true);
+          expect(readlinkSync(link)).toBe('mailsubmit');
+        }
+        expect(readFileSync(join(staged.sysconfdir, 'install.state'), 'utf8')).toContain(`file=${join(staged.prefix, 'bin', 'mailsubmit-sendmail')}\n`);
 
         const config = readFileSync(staged.configFile, 'utf8');
         expect(config).toContain(`\nsocket = "${staged.socket}"\n`);
@@ -129,6 +137,29 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         expect(refused.stderr).toMatch(/not authorized/);
         expect(refused.code).toBe(77);
         expect(sink.messages).toHaveLength(1);
+      }, STEP_TIMEOUT);
+
+      it('delivers through the installed mailsubmit-sendmail link, sendmail options and all', async () => {
+        expect((await staged.ctlCommand(['allow', caller.name])).code).toBe(0);
+        const link = join(staged.prefix, 'bin', 'mailsubmit-sendmail');
+        const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+          const child = spawn(link, ['-oi', '-f', `${caller.name}@example.org`, 'sendmail-door@example.net'], {
+            uid: caller.uid,
+            gid: caller.gid,
+            stdio: ['pipe', 'ignore', 'pipe'],
+            env: {},
+          });
+          let stderr = '';
+          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stderr }));
+          child.stdin.end('Subject: through the sendmail door\n\nstaged install\n');
+        });
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        const message = await sink.waitForMessage((m) => m.data.includes('Subject: through the sendmail door\r\n'));
+        expect(message.rcptTo).toEqual(['RCPT TO:<sendmail-door@example.net> ORCPT=rfc822;sendmail-door@example.net']);
+        expect((await staged.ctlCommand(['deny', caller.name])).code).toBe(0);
       }, STEP_TIMEOUT);
 
       if (mode.setgid) {

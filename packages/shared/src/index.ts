@@ -10,5 +10,6 @@ export * from './envelope/index.ts';
 export * from './message/index.ts';
 export * from './smtp/index.ts';
 export * from './submission/index.ts';
+export * from './sendmail/index.ts';
 export * from './authorization/index.ts';
 export * from './frame/index.ts';

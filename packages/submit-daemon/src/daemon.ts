@@ -253,10 +253,10 @@ export class Daemon {
       for (const fd of frame.fds) closeFd(fd);
       return { result: this.failure(err), mode: modeOf(frame) };
     }
-    const { inputFd, verbose, envelopeFd, qmailClient } = checked;
+    const { inputFd, verbose, envelopeFd, qmailClient, sendmail } = checked;
     const mode = checked.request.mode;
     const qmail = envelopeFd !== undefined ? { envelopeFd, client: qmailClient ?? {} } : undefined;
-    const job = new SubmissionJob({ config: this.config, downstream: this.downstream, fileReads: this.fileReads, ...admitted }, inputFd, qmail);
+    const job = new SubmissionJob({ config: this.config, downstream: this.downstream, fileReads: this.fileReads, ...admitted }, inputFd, qmail, sendmail);
     this.jobs.add(job);
     const onGone = () => job.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed'));
     connection.once('end', onGone);

@@ -3,18 +3,23 @@
  * the protocol version it speaks, a front door it serves, and exactly the
  * fds that front door passes. Whatever a direct client sends, the answer is
  * one of the documented outcomes, and every received fd is accounted for.
- * Served: the native front door (one fd) and qmail-queue (message fd and
- * envelope fd, plus the tcpserver facts as environment entries).
+ * Served: the native front door (one fd), sendmail (one fd; argv is the
+ * command line, parsed here so that a bad one is refused before any mail is
+ * read) and qmail-queue (message fd and envelope fd, plus the tcpserver
+ * facts as environment entries).
  */
 import {
   decodeRequest,
   FrameError,
   MODE_NATIVE,
   MODE_QMAIL_QUEUE,
+  MODE_SENDMAIL,
+  parseSendmailCommand,
   REQUEST_FLAG_ENVELOPE_FD,
   SubmissionError,
   type QmailClientFacts,
   type FrameRequest,
+  type SendmailCommand,
   type Outcome,
 } from '@mailsubmit/shared';
 
@@ -28,6 +33,8 @@ export interface CheckedRequest {
   readonly envelopeFd?: number;
   /** qmail-queue mode: the tcpserver facts the helper forwarded. */
   readonly qmailClient?: QmailClientFacts;
+  /** sendmail mode: the parsed command line. */
+  readonly sendmail?: SendmailCommand;
 }
 
 /** The environment names the qmail-queue front door forwards, and the fact each one is. */
@@ -54,8 +61,9 @@ export function checkRequest(data: Buffer, fds: readonly number[], flags: { trun
     throw err;
   }
   if (request.mode === MODE_QMAIL_QUEUE) return checkQmailRequest(request, fds);
+  if (request.mode === MODE_SENDMAIL) return checkSendmailRequest(request, fds);
   if (request.mode !== MODE_NATIVE) {
-    throw new SubmissionError('usage', 'this front door (sendmail or qmail-queue style) is not served by this daemon');
+    throw new SubmissionError('usage', `front door ${String(request.mode)} is not served by this daemon`);
   }
   const options = request.argv.slice(1).map((arg) => Buffer.from(arg).toString('utf8'));
   const unknown = options.find((arg) => arg !== '-v');
@@ -65,6 +73,18 @@ export function checkRequest(data: Buffer, fds: readonly number[], flags: { trun
   if (fds.length === 0) throw new SubmissionError('no-input', 'no standard input was passed');
   if (fds.length > 1) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes one`);
   return { request, inputFd: fds[0] as number, verbose: options.includes('-v') };
+}
+
+/** mailsubmit-sendmail(8): the command line as sendmail takes it, the message on the one fd. */
+function checkSendmailRequest(request: FrameRequest, fds: readonly number[]): CheckedRequest {
+  if (request.env.length > 0 || (request.flags & REQUEST_FLAG_ENVELOPE_FD) !== 0) {
+    throw new SubmissionError('usage', 'the sendmail front door passes no environment and no envelope fd');
+  }
+  // Checked before the fds, so a bad command line is named whatever else is wrong.
+  const sendmail = parseSendmailCommand(request.argv.slice(1));
+  if (fds.length === 0) throw new SubmissionError('no-input', 'no standard input was passed');
+  if (fds.length > 1) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes one`);
+  return { request, inputFd: fds[0] as number, verbose: sendmail.verbose, sendmail };
 }
 
 /** qmail-queue(8): no arguments that matter, the message on the first fd and the envelope on the second. */

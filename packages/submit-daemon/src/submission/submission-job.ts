@@ -4,6 +4,11 @@
  * over what it asserted, then delivery. Never throws: every path ends in an
  * outcome of the status table, and every resource (fds, the parser, the
  * downstream transaction) is released whatever happens.
+ *
+ * The front doors differ only in where the envelope comes from: the native
+ * block before the message, the qmail-queue fd, or the sendmail command line
+ * and header section (intake/sendmail-intake.ts). From the envelope on, the
+ * path is the same.
  */
 import { pipeline, type Readable } from 'node:stream';
 import {
@@ -11,6 +16,7 @@ import {
   firstUnpermittedAttribute,
   isSubmissionError,
   senderPermitted,
+  sendmailSender,
   SubmissionError,
   SubmissionParser,
   type CallerIdentity,
@@ -19,6 +25,7 @@ import {
   type MessageStats,
   type Outcome,
   type QmailClientFacts,
+  type SendmailCommand,
 } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../config/daemon-config.ts';
 import type { Downstream } from '../delivery/downstream.ts';
@@ -26,6 +33,7 @@ import { closeFd, fdKind } from '@mailsubmit/socket-addon';
 import { holdMessage, type HeldMessage } from '../intake/held-message.ts';
 import { openPassedInput, type InputLimits, type PassedInput } from '../intake/passed-fd-input.ts';
 import { readQmailEnvelope } from '../intake/qmail-envelope.ts';
+import { readSendmailInput } from '../intake/sendmail-intake.ts';
 import type { Semaphore } from '../util/semaphore.ts';
 import { readAhead } from './message-lookahead.ts';
 
@@ -61,12 +69,15 @@ export class SubmissionJob {
   private abortReason: SubmissionError | null = null;
   private readonly aborted = new AbortController();
   private inputOpened = false;
+  /** sendmail mode: the message's lines as sent, back to the caller's (Bcc lines removed, fields added). */
+  private callerLine: ((line: number) => number) | null = null;
 
   /** Takes ownership of `inputFd` and of the qmail envelope fd: both are closed by run(). */
   constructor(
     private readonly context: JobContext,
     private readonly inputFd: number,
     private readonly qmail?: QmailInput,
+    private readonly sendmail?: SendmailCommand,
   ) {}
 
   /** Stops the submission (caller gone, shutdown): the transaction is abandoned without the dot. */
@@ -81,9 +92,10 @@ export class SubmissionJob {
     try {
       const { config } = this.context;
       const limits = config.limits;
-      const { qmail } = this;
+      const { qmail, sendmail } = this;
+      let parserLimits = limits;
       const inputLimits = {
-        maxOctets: (qmail ? 0 : limits.maxEnvelopeOctets) + limits.maxMessageOctets + limits.maxLineOctets + 2,
+        maxOctets: (qmail || sendmail ? 0 : limits.maxEnvelopeOctets) + limits.maxMessageOctets + limits.maxLineOctets + 2,
         deadlineMs: config.timeouts.input,
         idleMs: config.timeouts.inputIdle,
       };
@@ -100,11 +112,31 @@ export class SubmissionJob {
         );
         this.checkRights(envelope);
         message = held !== null ? held.take() : await this.openInput(inputLimits);
+      } else if (sendmail !== undefined) {
+        const { caller } = this.context;
+        // The sender is known from the command line: refuse it before reading any mail.
+        this.checkSender(sendmailSender(sendmail, caller));
+        const intake = await readSendmailInput(await this.openInput(inputLimits), {
+          command: sendmail,
+          caller: { userName: caller.userName, uid: caller.uid },
+          limits,
+          signal: this.aborted.signal,
+        });
+        envelope = intake.envelope;
+        this.callerLine = intake.callerLine;
+        this.checkRights(envelope);
+        message = intake.message;
+        // The limits are the caller's: what the rewrite added does not count against them.
+        parserLimits = {
+          ...limits,
+          maxHeaderOctets: limits.maxHeaderOctets + intake.addedOctets,
+          maxMessageOctets: limits.maxMessageOctets + intake.addedOctets,
+        };
       } else {
         message = await this.openInput(inputLimits);
       }
       if (this.abortReason) throw this.abortReason;
-      const parser = new SubmissionParser(envelope !== undefined ? { limits, envelope } : { limits });
+      const parser = new SubmissionParser(envelope !== undefined ? { limits: parserLimits, envelope } : { limits });
       this.parser = parser;
       pipeline(message, parser, () => undefined);
 
@@ -132,7 +164,7 @@ export class SubmissionJob {
         mtaText: delivery.text,
       };
     } catch (err) {
-      const failure = this.abortReason ?? toSubmissionError(err);
+      const failure = this.inCallerLines(this.abortReason ?? toSubmissionError(err));
       const stats = this.parser?.stats ?? undefined;
       return {
         outcome: failure.outcome,
@@ -157,6 +189,20 @@ export class SubmissionJob {
     return this.input.stream;
   }
 
+  /**
+   * sendmail mode: a message error names a line of the message as sent;
+   * the caller wants its own. Envelope errors (with an attribute) already
+   * name the caller's line, and a command-line recipient has none.
+   */
+  private inCallerLines(error: SubmissionError): SubmissionError {
+    const { line, attribute } = error.position;
+    if (this.sendmail === undefined || line === undefined) return error;
+    if (line === 0) return new SubmissionError(error.outcome, error.detail, attribute !== undefined ? { attribute } : {});
+    if (attribute !== undefined || this.callerLine === null) return error;
+    const callerLine = this.callerLine(line);
+    return callerLine === line ? error : new SubmissionError(error.outcome, error.detail, { line: callerLine });
+  }
+
   /** What the caller asserted must be covered by its capabilities (authorization list). */
   private checkRights(envelope: Envelope): void {
     const { grant, caller } = this.context;
@@ -168,8 +214,13 @@ export class SubmissionJob {
         { attribute: unpermitted.attribute },
       );
     }
-    if (!senderPermitted(grant, caller, envelope.sender.text)) {
-      throw new SubmissionError('attribute-not-permitted', `may not use the envelope sender <${envelope.sender.text}>`, { attribute: 'sender' });
+    this.checkSender(envelope.sender);
+  }
+
+  private checkSender(sender: Envelope['sender']): void {
+    const { grant, caller } = this.context;
+    if (!senderPermitted(grant, caller, sender.text)) {
+      throw new SubmissionError('attribute-not-permitted', `may not use the envelope sender <${sender.text}>`, { attribute: 'sender' });
     }
   }
 }

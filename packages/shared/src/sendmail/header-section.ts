@@ -1,0 +1,194 @@
+/**
+ * HeaderSectionReader: the header section of a sendmail-style message, read
+ * before anything goes downstream, because -t takes recipients from it, Bcc
+ * lines must leave it, and a missing From:, Date: or Message-ID: is added.
+ *
+ * Bounded: it holds at most the header section (limits.maxHeaderOctets) and
+ * one partial line; the body is never buffered, the caller streams it on
+ * from `rest`. Each line is checked here with the message's own rules and
+ * the encoder's error functions (NUL, bare CR, line length, header size,
+ * field or continuation), so an error names the line as the caller wrote
+ * it, before any line was removed or added.
+ *
+ * Without -i a line of a single dot ends the message, as in sendmail(1):
+ * here it ends the header section and the message with it.
+ */
+import { SubmissionError } from '../errors.ts';
+import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
+import { IN_VALUE, LINE_START, scanHeaderLine } from '../message/header-line.ts';
+import { bareCr, continuationFirst, headerTooLarge, lineTooLong, notAHeaderLine, nulOctet } from '../message/message-errors.ts';
+
+export interface HeaderField {
+  /** Field name as written, without the colon or spaces before it. */
+  readonly name: string;
+  /** Input line number of the field's first line. */
+  readonly line: number;
+  /** The field's lines as written, line ends included (the last input line may have none). */
+  readonly lines: readonly Buffer[];
+}
+
+export interface HeaderSection {
+  readonly fields: readonly HeaderField[];
+  /** Input lines of the header section. */
+  readonly lineCount: number;
+  /** The empty line that ended the section, as written; null at end of input or a dot line. */
+  readonly separator: Buffer | null;
+  /** A single-dot line ended the message (not with -i). */
+  readonly endedByDot: boolean;
+}
+
+export interface HeaderSectionOptions {
+  readonly limits?: Limits;
+  /** Without -i: a line of a single dot ends the message. */
+  readonly dotEnds: boolean;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const TAB = 0x09;
+const DOT = 0x2e;
+
+interface OpenField {
+  name: string;
+  line: number;
+  lines: Buffer[];
+}
+
+export class HeaderSectionReader {
+  readonly #limits: Limits;
+  readonly #dotEnds: boolean;
+  #partial: Buffer[] = [];
+  #partialLength = 0;
+  #line = 1;
+  #octets = 0;
+  readonly #fields: OpenField[] = [];
+  #result: HeaderSection | null = null;
+
+  constructor(options: HeaderSectionOptions) {
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#dotEnds = options.dotEnds;
+  }
+
+  /** The section, once write() returned the rest or end() was called. */
+  get section(): HeaderSection | null {
+    return this.#result;
+  }
+
+  /**
+   * Takes the next bytes. Returns null while the section goes on, and once
+   * it is complete the bytes after it (the body, possibly empty). Throws
+   * SubmissionError.
+   */
+  write(chunk: Buffer): Buffer | null {
+    if (this.#result !== null) throw new SubmissionError('internal', 'HeaderSectionReader.write after the section ended');
+    let start = 0;
+    while (start < chunk.length) {
+      const lf = chunk.indexOf(LF, start);
+      if (lf === -1) {
+        this.#hold(chunk.subarray(start));
+        return null;
+      }
+      this.#hold(chunk.subarray(start, lf + 1));
+      start = lf + 1;
+      const line = this.#takeLine();
+      if (this.#complete(line)) return chunk.subarray(start);
+    }
+    return null;
+  }
+
+  /** End of input inside the section: the last line, if any, counts without a line end. */
+  end(): HeaderSection {
+    if (this.#result !== null) return this.#result;
+    if (this.#partialLength > 0) this.#complete(this.#takeLine());
+    return this.#result ?? this.#finish(null, false);
+  }
+
+  #hold(piece: Buffer): void {
+    if (piece.length === 0) return;
+    this.#partialLength += piece.length;
+    // A line's content, its CR LF, and the bytes that tell "too long" from "just fits".
+    if (this.#partialLength > this.#limits.maxLineOctets + 2) {
+      const content = Buffer.concat([...this.#partial, piece]);
+      this.#checkBytes(content.subarray(0, this.#limits.maxLineOctets + 1), false);
+      throw lineTooLong(this.#line, this.#limits.maxLineOctets);
+    }
+    this.#partial.push(piece);
+  }
+
+  #takeLine(): Buffer {
+    const line = this.#partial.length === 1 ? (this.#partial[0] as Buffer) : Buffer.concat(this.#partial);
+    this.#partial = [];
+    this.#partialLength = 0;
+    return line;
+  }
+
+  /** One whole line (with its LF, or the last one without). True when the section is over. */
+  #complete(line: Buffer): boolean {
+    const hasLf = line.length > 0 && line[line.length - 1] === LF;
+    let end = hasLf ? line.length - 1 : line.length;
+    if (hasLf && end > 0 && line[end - 1] === CR) end--;
+    const content = line.subarray(0, end);
+    if (this.#dotEnds && content.length === 1 && content[0] === DOT) {
+      this.#finish(null, true);
+      return true;
+    }
+    if (content.length === 0 && hasLf) {
+      this.#finish(line, false);
+      return true;
+    }
+    this.#checkBytes(content, !hasLf);
+    if (content.length > this.#limits.maxLineOctets) throw lineTooLong(this.#line, this.#limits.maxLineOctets);
+    this.#octets += line.length;
+    if (this.#octets > this.#limits.maxHeaderOctets) throw headerTooLarge(this.#line, this.#limits.maxHeaderOctets);
+    this.#addLine(line, content);
+    this.#line++;
+    return false;
+  }
+
+  /** NUL and bare CR, whichever comes first; a CR at the very end of input is bare too. */
+  #checkBytes(content: Buffer, last: boolean): void {
+    const nul = content.indexOf(0);
+    const cr = content.indexOf(CR);
+    if (nul !== -1 && (cr === -1 || nul < cr)) throw nulOctet(this.#line);
+    if (cr !== -1) throw bareCr(this.#line);
+    if (last && content.length > 0 && content[content.length - 1] === CR) throw bareCr(this.#line);
+  }
+
+  #addLine(line: Buffer, content: Buffer): void {
+    const first = content[0];
+    if (first === SP || first === TAB) {
+      const field = this.#fields.at(-1);
+      if (field === undefined) throw continuationFirst(this.#line);
+      field.lines.push(line);
+      return;
+    }
+    if (scanHeaderLine(content, 0, content.length, LINE_START, false) !== IN_VALUE) throw notAHeaderLine(this.#line);
+    const colon = content.indexOf(0x3a);
+    const name = content.subarray(0, colon).toString('latin1').replace(/[ \t]+$/, '');
+    this.#fields.push({ name, line: this.#line, lines: [line] });
+  }
+
+  #finish(separator: Buffer | null, endedByDot: boolean): HeaderSection {
+    this.#result = Object.freeze({
+      fields: Object.freeze(this.#fields.map((f) => Object.freeze({ name: f.name, line: f.line, lines: Object.freeze(f.lines) }))),
+      lineCount: this.#line - 1,
+      separator,
+      endedByDot,
+    });
+    return this.#result;
+  }
+}
+
+/** A field's value with the lines unfolded (RFC 5322 2.2.3: only the line ends go). */
+export function unfoldedValue(field: HeaderField): Buffer {
+  const parts: Buffer[] = [];
+  for (const [index, line] of field.lines.entries()) {
+    let end = line.length;
+    if (end > 0 && line[end - 1] === LF) end--;
+    if (end > 0 && line[end - 1] === CR) end--;
+    const from = index === 0 ? line.indexOf(0x3a) + 1 : 0;
+    parts.push(line.subarray(from, end));
+  }
+  return Buffer.concat(parts);
+}

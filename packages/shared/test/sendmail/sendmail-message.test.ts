@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { withLimits } from '../../src/limits.ts';
+import { HeaderSectionReader, type HeaderSection } from '../../src/sendmail/header-section.ts';
+import { parseSendmailCommand } from '../../src/sendmail/sendmail-command.ts';
+import { buildSendmailEnvelope, displayName, fromValue, headerRecipients, rewriteHeader, rfc5322Date } from '../../src/sendmail/sendmail-message.ts';
+import { expectSubmissionError } from '../envelope/expect-submission-error.ts';
+
+function section(text: string): HeaderSection {
+  const reader = new HeaderSectionReader({ dotEnds: true });
+  return reader.write(Buffer.from(text, 'utf8')) !== null ? (reader.section as HeaderSection) : reader.end();
+}
+
+const caller = { userName: 'alice', uid: 1000 };
+const facts = { now: new Date(Date.UTC(2026, 10, 24, 12, 0, 0)), hostName: 'host.example', unique: 'abc123' };
+
+describe('headerRecipients (-t)', () => {
+  it('takes To, Cc and Bcc, naming each line', () => {
+    const found = headerRecipients(section('To: a@x.example, B <b@x.example>\nSubject: s\nCc: c@x.example\nBcc: d@x.example,\n e@x.example\n\n'));
+    expect(found.map((r) => [r.address.text, r.line])).toEqual([
+      ['a@x.example', 1],
+      ['b@x.example', 1],
+      ['c@x.example', 3],
+      ['d@x.example', 4],
+      ['e@x.example', 4],
+    ]);
+  });
+
+  it('takes only the Resent- recipient fields once any Resent- field is there', () => {
+    const found = headerRecipients(section('To: old@x.example\nResent-Date: now\nResent-Cc: new@x.example\nResent-Bcc: hidden@x.example\n\n'));
+    expect(found.map((r) => r.address.text)).toEqual(['new@x.example', 'hidden@x.example']);
+  });
+
+  it('refuses a bad address naming its line, and a field that is not UTF-8', () => {
+    expectSubmissionError(() => headerRecipients(section('Subject: s\nTo: a b c\n\n')), { outcome: 'recipient-syntax', line: 2, attribute: 'recipient' });
+    const reader = new HeaderSectionReader({ dotEnds: true });
+    reader.write(Buffer.concat([Buffer.from('To: a'), Buffer.from([0xff]), Buffer.from('@x.example\n\n')]));
+    expectSubmissionError(() => headerRecipients(reader.section as HeaderSection), { outcome: 'message-syntax', line: 1, detail: /not valid UTF-8/ });
+  });
+});
+
+describe('buildSendmailEnvelope', () => {
+  it('puts the command line first, adds -t recipients, drops repeats, and applies -N to every recipient', () => {
+    const command = parseSendmailCommand(['-t', '-N', 'failure', '-V', 'e1', '-R', 'full', 'a@x.example', 'b@x.example']);
+    const envelope = buildSendmailEnvelope(command, section('To: b@x.example, c@x.example\n\n'), caller);
+    expect(envelope.sender.text).toBe('alice');
+    expect(envelope.sender.unqualified).toBe(true);
+    expect(envelope.recipients.map((r) => r.address.text)).toEqual(['a@x.example', 'b@x.example', 'c@x.example']);
+    expect(envelope.recipients.every((r) => r.notify?.join() === 'FAILURE')).toBe(true);
+    expect(envelope).toMatchObject({ envelopeId: 'e1', returnOption: 'FULL' });
+    expect(envelope.asserted).toEqual(['sender', 'recipient', 'dsn-notify-options', 'dsn-envelope-id', 'dsn-return-option']);
+  });
+
+  it('ignores the header recipients without -t', () => {
+    const envelope = buildSendmailEnvelope(parseSendmailCommand(['a@x.example']), section('To: b@x.example\n\n'), caller);
+    expect(envelope.recipients.map((r) => r.address.text)).toEqual(['a@x.example']);
+  });
+
+  it('takes -f over the login name, and needs -f when the caller has no login name', () => {
+    expect(buildSendmailEnvelope(parseSendmailCommand(['-f', '<>', 'a@x.example']), section('\n'), caller).sender.text).toBe('');
+    expectSubmissionError(() => buildSendmailEnvelope(parseSendmailCommand(['a@x.example']), section('\n'), { userName: null, uid: 4242 }), {
+      outcome: 'usage',
+      detail: /uid 4242 has no login name.*-f/,
+    });
+  });
+
+  it('refuses no recipients at all as a bad command line, groups giving none', () => {
+    expectSubmissionError(() => buildSendmailEnvelope(parseSendmailCommand([]), section('\n'), caller), { outcome: 'usage', detail: /no recipients/ });
+    expectSubmissionError(() => buildSendmailEnvelope(parseSendmailCommand(['-t']), section('To: undisclosed-recipients:;\n\n'), caller), {
+      outcome: 'usage',
+      detail: /no recipients.*-t/,
+    });
+  });
+
+  it('applies the recipient limit', () => {
+    const to = Array.from({ length: 4 }, (_, i) => `r${i}@x.example`).join(', ');
+    expectSubmissionError(() => buildSendmailEnvelope(parseSendmailCommand(['-t']), section(`To: ${to}\n\n`), caller, withLimits({ maxRecipients: 3 })), {
+      outcome: 'over-limit',
+      line: 1,
+    });
+  });
+});
+
+describe('rewriteHeader', () => {
+  const sender = { text: 'alice@x.example', utf8: false, unqualified: false };
+
+  it('removes Bcc and Resent-Bcc with their continuation lines, keeping every other byte', () => {
+    const text = 'To: a@x.example\r\nBcc: b@x.example,\n\tc@x.example\nResent-Bcc: d@x.example\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\n';
+    const header = rewriteHeader(section(text), parseSendmailCommand(['-t']), sender, facts);
+    expect(header.bytes.toString()).toBe('To: a@x.example\r\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\n');
+    expect(header).toMatchObject({ added: [], addedOctets: 0, removedLines: 3, lineCount: 5 });
+  });
+
+  it('adds From, Date and Message-ID at the end when missing', () => {
+    const header = rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['-F', 'Ann Example', 'a@x.example']), sender, facts);
+    const lines = header.bytes.toString().split('\n');
+    expect(lines[0]).toBe('Subject: s');
+    expect(lines[1]).toBe('From: Ann Example <alice@x.example>');
+    expect(lines[2]).toMatch(/^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} Nov 2026 \d\d:\d\d:00 [+-]\d{4}$/);
+    expect(lines[3]).toMatch(/^Message-ID: <20261124120000000\.abc123@host\.example>$/);
+    expect(header.lineCount).toBe(5);
+    expect(header.addedOctets).toBe(header.bytes.length - 'Subject: s\n\n'.length);
+  });
+
+  it('ends a last line written without a line end before adding fields', () => {
+    const header = rewriteHeader(section('Subject: s'), parseSendmailCommand(['a@x.example']), sender, facts);
+    expect(header.bytes.toString()).toMatch(/^Subject: s\nFrom: <alice@x\.example>\nDate: /);
+  });
+
+  it('recognizes the fields whatever their case', () => {
+    const header = rewriteHeader(section('FROM: x@x.example\ndate: d\nmessage-id: <m@x>\n\n'), parseSendmailCommand(['a@x.example']), sender, facts);
+    expect(header.added).toEqual([]);
+  });
+});
+
+describe('From, as added', () => {
+  it('quotes or encodes the -F name so it stays one phrase', () => {
+    expect(displayName('Ann Example')).toBe('Ann Example');
+    expect(displayName('Example, Ann (ops)')).toBe('"Example, Ann (ops)"');
+    expect(displayName('say "hi" \\ bye')).toBe('"say \\"hi\\" \\\\ bye"');
+    expect(displayName('Jörg')).toBe('=?UTF-8?B?SsO2cmc=?=');
+    const long = displayName('ö'.repeat(60));
+    for (const word of long.split(' ')) expect(word.length).toBeLessThanOrEqual(75);
+    expect(Buffer.concat(long.split(' ').map((w) => Buffer.from(w.slice(10, -2), 'base64'))).toString()).toBe('ö'.repeat(60));
+  });
+
+  it('names MAILER-DAEMON for the null sender', () => {
+    expect(fromValue(undefined, { text: '', utf8: false, unqualified: false })).toBe('MAILER-DAEMON');
+    expect(fromValue('Bounce', { text: '', utf8: false, unqualified: false })).toBe('Bounce <MAILER-DAEMON>');
+  });
+
+  it('writes the date as RFC 5322 does', () => {
+    expect(rfc5322Date(new Date(2026, 0, 5, 7, 8, 9))).toMatch(/^Mon, 5 Jan 2026 07:08:09 [+-]\d{4}$/);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Intake for the sendmail front door: the caller's standard input is a bare
+ * message, its envelope is the command line plus, with -t, the header
+ * section. So the header section is read first, bounded by the header limit
+ * (HeaderSectionReader), the envelope is built from it, and the message is
+ * then streamed on: the rewritten header section (Bcc gone, missing From,
+ * Date and Message-ID added), then the body as it arrives, cut at a
+ * single-dot line unless -i. The body is never buffered.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Readable } from 'node:stream';
+import {
+  buildSendmailEnvelope,
+  DotTerminator,
+  HeaderSectionReader,
+  messageIdHost,
+  rewriteHeader,
+  SubmissionError,
+  type Envelope,
+  type Limits,
+  type SendmailCaller,
+  type SendmailCommand,
+} from '@mailsubmit/shared';
+
+export interface SendmailIntake {
+  readonly envelope: Envelope;
+  /** The message to validate and send, header rewritten. */
+  readonly message: Readable;
+  /** Octets the rewrite added: the parser's limits grow by this much, so they still apply to what the caller wrote. */
+  readonly addedOctets: number;
+  /**
+   * Line numbers of the message as sent, back to the caller's. The header
+   * section is checked on the caller's lines already; after it, the sent
+   * lines differ from the caller's by the lines removed and added.
+   */
+  callerLine(sentLine: number): number;
+}
+
+export interface SendmailIntakeOptions {
+  readonly command: SendmailCommand;
+  readonly caller: SendmailCaller;
+  readonly limits: Limits;
+  readonly now?: Date;
+  readonly hostName?: string;
+  /** Stops the header read (caller gone, shutdown) with the abort reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** Reads the header section from `source` and returns the envelope and the message stream. Throws SubmissionError. */
+export async function readSendmailInput(source: Readable, options: SendmailIntakeOptions): Promise<SendmailIntake> {
+  const { command, caller, limits } = options;
+  const reader = new HeaderSectionReader({ limits, dotEnds: !command.ignoreDots });
+  const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let rest: Buffer | null = null;
+  let exhausted = false;
+  const onAbort = () => source.destroy(options.signal?.reason as Error);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (options.signal?.aborted === true) onAbort();
+    while (rest === null) {
+      const next = await chunks.next();
+      if (next.done === true) {
+        reader.end();
+        exhausted = true;
+        break;
+      }
+      rest = reader.write(next.value);
+    }
+  } catch (error) {
+    await chunks.return?.();
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  const section = reader.section;
+  if (section === null) throw new SubmissionError('internal', 'the header section reader ended without a section');
+  let envelope: Envelope;
+  try {
+    envelope = buildSendmailEnvelope(command, section, caller, limits);
+  } catch (error) {
+    await chunks.return?.();
+    throw error;
+  }
+  const now = options.now ?? new Date();
+  const header = rewriteHeader(section, command, envelope.sender, {
+    now,
+    hostName: messageIdHost(options.hostName ?? hostname()),
+    unique: randomBytes(6).toString('hex'),
+  });
+  // The caller's header lines, the separator among them, against the lines sent for them.
+  const callerHeaderLines = section.lineCount + (section.separator !== null ? 1 : 0);
+  const shift = callerHeaderLines - header.lineCount;
+  const sentHeaderLines = header.lineCount;
+  const finished = section.endedByDot || exhausted;
+
+  async function* body(): AsyncGenerator<Buffer> {
+    yield header.bytes;
+    if (finished) {
+      await chunks.return?.();
+      return;
+    }
+    const dots = command.ignoreDots ? null : new DotTerminator(true);
+    try {
+      let chunk: Buffer | null = rest;
+      for (;;) {
+        if (chunk !== null && chunk.length > 0) {
+          if (dots === null) yield chunk;
+          else {
+            const scan = dots.write(chunk);
+            if (scan.data.length > 0) yield scan.data;
+            // What follows the dot line is not read, as sendmail(1) leaves it.
+            if (scan.ended) return;
+          }
+        }
+        const next = await chunks.next();
+        if (next.done === true) break;
+        chunk = next.value;
+      }
+      dots?.end();
+    } finally {
+      await chunks.return?.();
+    }
+  }
+
+  return {
+    envelope,
+    message: Readable.from(body(), { objectMode: false }),
+    addedOctets: header.addedOctets,
+    callerLine: (sentLine) => (sentLine > sentHeaderLines ? sentLine + shift : sentLine),
+  };
+}

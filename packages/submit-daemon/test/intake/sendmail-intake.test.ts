@@ -1,0 +1,67 @@
+/** readSendmailInput: the header section read bounded, the envelope built from it, the message streamed on. */
+import { PassThrough, Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, parseSendmailCommand, SubmissionError, withLimits } from '@mailsubmit/shared';
+import { readSendmailInput } from '../../src/intake/sendmail-intake.ts';
+
+const caller = { userName: 'alice', uid: 1000 };
+const fixed = { now: new Date(Date.UTC(2026, 10, 24, 12, 0, 0)), hostName: 'host.example' };
+
+async function collect(stream: Readable): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(chunk as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+describe('readSendmailInput', () => {
+  it('reads recipients from the header with -t and streams the message with Bcc removed', async () => {
+    const source = Readable.from([Buffer.from('To: a@x.example\nBcc: b@x.example,\n c@x.example\nFrom: f@x.example\n'), Buffer.from('Date: d\nMessage-ID: <m@x>\n\nbody\n')]);
+    const intake = await readSendmailInput(source, { command: parseSendmailCommand(['-t', '-i']), caller, limits: DEFAULT_LIMITS, ...fixed });
+    expect(intake.envelope.recipients.map((r) => r.address.text)).toEqual(['a@x.example', 'b@x.example', 'c@x.example']);
+    expect(await collect(intake.message)).toBe('To: a@x.example\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\nbody\n');
+    expect(intake.addedOctets).toBe(0);
+    // Sent line 6 ("body") is the caller's line 8: two Bcc lines went.
+    expect(intake.callerLine(6)).toBe(8);
+    expect(intake.callerLine(2)).toBe(2);
+  });
+
+  it('stops at the dot line without -i and reads no further', async () => {
+    const source = new PassThrough();
+    source.write('Subject: s\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\nbefore\n');
+    const pending = readSendmailInput(source, { command: parseSendmailCommand(['a@x.example']), caller, limits: DEFAULT_LIMITS, ...fixed });
+    const intake = await pending;
+    const text = collect(intake.message);
+    source.write('.\nafter\n');
+    expect(await text).toBe('Subject: s\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\nbefore\n');
+    expect(source.destroyed).toBe(true);
+  });
+
+  it('adds From, Date and Message-ID and counts their octets', async () => {
+    const intake = await readSendmailInput(Readable.from([Buffer.from('Subject: s\n\nbody\n')]), {
+      command: parseSendmailCommand(['-F', 'Job', 'a@x.example']),
+      caller,
+      limits: DEFAULT_LIMITS,
+      ...fixed,
+    });
+    const text = await collect(intake.message);
+    expect(text).toMatch(/^Subject: s\nFrom: Job <alice>\nDate: [^\n]+\nMessage-ID: <20261124120000000\.[0-9a-f]{12}@host\.example>\n\nbody\n$/);
+    expect(intake.addedOctets).toBe(Buffer.byteLength(text) - 'Subject: s\n\nbody\n'.length);
+    expect(intake.callerLine(6)).toBe(3);
+  });
+
+  it('refuses a header section over the limit without reading the body', async () => {
+    const big = `${'X-Filler: 0123456789\n'.repeat(20)}\n`;
+    await expect(
+      readSendmailInput(Readable.from([Buffer.from(big)]), { command: parseSendmailCommand(['a@x.example']), caller, limits: withLimits({ maxHeaderOctets: 200 }), ...fixed }),
+    ).rejects.toMatchObject({ outcome: 'over-limit' });
+  });
+
+  it('stops the header read when aborted', async () => {
+    const source = new PassThrough();
+    source.write('Subject: s\n');
+    const aborted = new AbortController();
+    const pending = readSendmailInput(source, { command: parseSendmailCommand(['a@x.example']), caller, limits: DEFAULT_LIMITS, signal: aborted.signal, ...fixed });
+    aborted.abort(new SubmissionError('caller-gone', 'gone'));
+    await expect(pending).rejects.toMatchObject({ outcome: 'caller-gone' });
+  });
+});
