@@ -7,9 +7,11 @@
  * The peer is a small Python program run as the given uid and gid (Node's
  * `net` cannot connect to SOCK_SEQPACKET, and the process must really be that
  * user for SO_PEERCRED to say so). The frame is built here, with the shared
- * codec, and handed over in hex; the program opens the files to pass as the
- * user, connects, sends the frame with the fds as SCM_RIGHTS, and prints the
- * reply frame in hex.
+ * codec, and travels ahead of `input` on the program's stdin (an argument
+ * would cap it at 128 KiB, and over-long frames are a probe too): the program
+ * reads exactly its length, so the rest of stdin is what it passes on. It
+ * opens the files to pass as the user, connects, sends the frame with the
+ * fds as SCM_RIGHTS, and prints the reply frame in hex.
  *
  *   const r = await directRequest({ socketPath, user, frame: encodeRequest({...}), fds: [{ open: '/dev/zero' }] });
  *   r.reply?.status // 66
@@ -22,13 +24,19 @@ const PYTHON = '/usr/bin/python3';
 
 /**
  * One fd to pass: the program's stdin (fed with `input`), a file opened as
- * the user, a pipe's write end, or the terminal side of a new pseudo-terminal.
+ * the user, a pipe's write end, the terminal side of a new pseudo-terminal,
+ * an eventfd, one end of a stream socketpair whose other end is written
+ * `socketpair` and then shut for writing, or a Unix stream socket that is
+ * connected to nothing.
  */
 export type PassedFd =
   | { readonly stdin: true }
   | { readonly open: string; readonly flags: 'read' | 'write' | 'read-write' | 'directory' }
   | { readonly pipeWriteEnd: true }
-  | { readonly pty: true };
+  | { readonly pty: true }
+  | { readonly eventfd: true }
+  | { readonly socketpair: string }
+  | { readonly unconnectedSocket: true };
 
 export interface DirectRequest {
   readonly socketPath: string;
@@ -46,6 +54,8 @@ export interface DirectRequest {
   readonly input?: string | Buffer;
   /** How long the program waits for the reply. */
   readonly replyTimeoutMs?: number;
+  /** Sends the frame, with the same fds, this many times more right after the first (the daemon reads one). */
+  readonly repeat?: number;
 }
 
 export interface DirectResult {
@@ -64,10 +74,17 @@ export interface DirectResult {
 const PROGRAM = String.raw`
 import errno, json, os, select, socket, sys
 
-path, frame_hex, specs, timeout_ms = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+path, frame_length, specs, timeout_ms, repeat = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+frame = b""
+while len(frame) < frame_length:
+    chunk = os.read(0, frame_length - len(frame))
+    if not chunk:
+        sys.exit("stdin ended inside the frame")
+    frame += chunk
 FLAGS = {"read": os.O_RDONLY, "write": os.O_WRONLY, "read-write": os.O_RDWR, "directory": os.O_RDONLY | os.O_DIRECTORY}
 name = lambda e: errno.errorcode.get(e.errno, str(e.errno))
 fds = []
+keep = []  # socket objects close their fd when collected
 for spec in specs:
     if "stdin" in spec:
         fds.append(0)
@@ -75,6 +92,19 @@ for spec in specs:
         fds.append(os.pipe()[1])
     elif "pty" in spec:
         fds.append(os.openpty()[1])
+    elif "eventfd" in spec:
+        fds.append(os.eventfd(0))
+    elif "socketpair" in spec:
+        mine, theirs = socket.socketpair()
+        mine.sendall(spec["socketpair"].encode("latin-1"))
+        mine.shutdown(socket.SHUT_WR)
+        keep.append(mine)
+        fds.append(theirs.fileno())
+        keep.append(theirs)
+    elif "unconnectedSocket" in spec:
+        lone = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        keep.append(lone)
+        fds.append(lone.fileno())
     else:
         fds.append(os.open(spec["open"], FLAGS[spec["flags"]]))
 out = {"connectError": None, "sendError": None, "recvError": None, "reply": None, "timedOut": False}
@@ -85,13 +115,13 @@ except OSError as e:
     out["connectError"] = name(e)
     print(json.dumps(out))
     sys.exit(0)
-if frame_hex != "-":
+if frame_length >= 0:
     try:
-        frame = bytes.fromhex(frame_hex)
-        if fds:
-            socket.send_fds(sock, [frame], fds)
-        else:
-            sock.send(frame)
+        for attempt in range(1 + repeat):
+            if fds:
+                socket.send_fds(sock, [frame], fds)
+            else:
+                sock.send(frame)
     except OSError as e:
         # EPIPE: the daemon answered at connect and closed; its reply is read below.
         out["sendError"] = name(e)
@@ -118,9 +148,10 @@ export function directRequest(request: DirectRequest): Promise<DirectResult> {
     '-c',
     PROGRAM,
     request.socketPath,
-    request.frame === null ? '-' : Buffer.from(request.frame).toString('hex'),
+    String(request.frame === null ? -1 : request.frame.byteLength),
     JSON.stringify(request.fds ?? []),
     String(timeout),
+    String(request.repeat ?? 0),
   ];
   const child = request.initGroups
     ? spawn('setpriv', [`--reuid=${request.uid}`, `--regid=${request.gid}`, '--init-groups', PYTHON, ...args], { stdio: 'pipe', env: {}, cwd: '/' })
@@ -148,6 +179,7 @@ export function directRequest(request: DirectRequest): Promise<DirectResult> {
       });
     });
     child.stdin.on('error', () => undefined);
-    child.stdin.end(request.input ?? '');
+    const input = typeof request.input === 'string' ? Buffer.from(request.input) : (request.input ?? Buffer.alloc(0));
+    child.stdin.end(request.frame === null ? input : Buffer.concat([request.frame, input]));
   });
 }

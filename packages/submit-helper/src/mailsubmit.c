@@ -74,8 +74,10 @@
  *	Changed to "/", so no relative path can reach the caller's tree.
  * .IP signals
  *	SIGPIPE is ignored, so a closed stderr cannot change the exit
- *	status, and sends use MSG_NOSIGNAL. No handlers are installed, so no
- *	system call is interrupted; poll is retried on EINTR anyway. A caller
+ *	status, and sends use MSG_NOSIGNAL. No handlers are installed, but a
+ *	stop and continue (SIGSTOP or SIGTSTP, then SIGCONT) still makes a
+ *	connect or send with a socket timeout fail with EINTR (signal(7)), so
+ *	connect, send and poll are all retried on EINTR. A caller
  *	who kills or stops the helper only stops its own submission: the
  *	daemon sees the connection close and abandons the message. ptrace
  *	and core dumps are refused by the kernel for set-gid processes.
@@ -455,20 +457,31 @@ static int connect_daemon(void)
 {
     struct sockaddr_un addr;
     struct timeval timeout;
-    int fd, ms = remaining_ms() > 0 ? remaining_ms() : 1; /* 0 would mean no timeout at all */
+    int fd, ms;
 
     if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
         fail(FAIL_INTERNAL, "cannot create a socket: %s", strerror(errno));
-    /* Bounds a connect to a full backlog, and the send, by the same deadline. */
-    timeout.tv_sec = ms / 1000;
-    timeout.tv_usec = (ms % 1000) * 1000;
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, MAILSUBMIT_SOCKET, sizeof(MAILSUBMIT_SOCKET));
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-        return fd;
+    for (;;) {
+        ms = remaining_ms() > 0 ? remaining_ms() : 1; /* 0 would mean no timeout at all */
+        /* Bounds a connect to a full backlog, and the send, by the same deadline. */
+        timeout.tv_sec = ms / 1000;
+        timeout.tv_usec = (ms % 1000) * 1000;
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+            return fd;
+        /*
+         * A stop and continue while waiting for room in the backlog: an
+         * AF_UNIX connect interrupted there has not connected, so it is
+         * simply tried again, under the same deadline.
+         */
+        if (errno != EINTR || remaining_ms() == 0)
+            break;
+    }
+    if (errno == EINTR)
+        errno = ETIMEDOUT;
     switch (errno) {
     case ENOENT:
     case ECONNREFUSED:

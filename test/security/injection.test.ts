@@ -1,0 +1,255 @@
+/**
+ * SMTP command injection through the submission interface: every envelope
+ * attribute the contract defines, a set of header lines, and the
+ * qmail-queue envelope (fd 1) and its tcpserver variables, each tried with
+ * CR, LF, NUL, CRLF plus SMTP command text, and CRLF "." CRLF plus a new
+ * transaction. Everything goes through the real set-gid helper to a daemon
+ * whose downstream is a RecordingSink directly, so the sink's command log is
+ * exactly the command stream the daemon wrote.
+ *
+ * The contract: each such value is refused with its documented outcome,
+ * a refused submission opens no transaction at all, and the injected command
+ * text never appears in the command stream. Command text that is legal
+ * message content (a header continuation, body lines, a lone "." line) is
+ * delivered inside DATA, dot-stuffed, and still never becomes a command.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
+import { RecordingSink, unstuff } from '../harness/recording-sink.ts';
+import { tearDown } from '../harness/tear-down.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+
+const EVIL = 'evil@example.org';
+const SMUGGLED = 'smuggled@example.org';
+
+/** The payloads, appended to an otherwise valid value or line. */
+const PAYLOADS = {
+  CR: `\rRCPT TO:<${EVIL}>`,
+  LF: `\nRCPT TO:<${EVIL}>`,
+  NUL: `\0RCPT TO:<${EVIL}>`,
+  'CRLF + RCPT': `\r\nRCPT TO:<${EVIL}>`,
+  'CRLF . CRLF + MAIL': `\r\n.\r\nMAIL FROM:<${SMUGGLED}>`,
+} as const;
+type PayloadName = keyof typeof PAYLOADS;
+
+const MESSAGE = 'Subject: injection probe\n\nbody\n';
+
+/** Every attribute of docs/submission-interface.md with a valid value, in an order the grammar accepts. */
+const ATTRIBUTES: readonly (readonly [string, string])[] = [
+  ['sender', 'base@example.net'],
+  ['recipient', 'rcpt@example.org'],
+  ['dsn-notify-options', 'success,delay'],
+  ['dsn-orig-rcpt', 'rfc822;rcpt@example.org'],
+  ['dsn-envelope-id', 'envid-1'],
+  ['dsn-return-option', 'headers'],
+  ['size', String(Buffer.byteLength(MESSAGE))],
+  ['protocol_name', 'ESMTPSA'],
+  ['helo_name', 'mx.example.net'],
+  ['client_name', 'mx.example.net'],
+  ['client_address', '[192.0.2.25]'],
+  ['client_port', '41234'],
+  ['sasl_method', 'PLAIN'],
+  ['sasl_username', 'alice'],
+  ['sasl_sender', 'alice@example.net'],
+  ['ccert_subject', 'CN=mx.example.net'],
+  ['ccert_issuer', 'CN=Example CA'],
+  ['ccert_fingerprint', Array<string>(20).fill('ab').join(':')],
+  ['encryption_protocol', 'TLSv1.3'],
+  ['encryption_cipher', 'TLS_AES_256_GCM_SHA384'],
+  ['encryption_keysize', '256'],
+];
+
+/** What the grammar makes of each payload in an envelope value: a CR or NUL stays in the value, an LF ends the line. */
+function envelopeOutcome(attribute: string, payload: PayloadName): string {
+  if (payload === 'CR' || payload === 'NUL') {
+    if (attribute === 'sender') return 'sender-syntax';
+    if (attribute === 'recipient') return 'recipient-syntax';
+  }
+  return 'envelope-syntax';
+}
+
+/** The submission with a unique sender, so its MAIL FROM would be recognizable. */
+function envelopeInput(tag: string, attributes: readonly (readonly [string, string])[]): string {
+  return `${attributes.map(([name, value]) => `${name}: ${name === 'sender' ? value.replace('base@', `${tag}@`) : value}`).join('\n')}\n\n${MESSAGE}`;
+}
+
+const HEADERS = ['From: base@example.net', 'To: rcpt@example.org', 'Subject: hello', 'Message-ID: <probe@example.net>', 'X-Scanner: clean', ' folded continuation'];
+
+describe('SMTP command injection', () => {
+  const sink = new RecordingSink();
+  let ms: MailsubmitUnderTest;
+  let user: TestUser;
+  let qmailQueue: string;
+  let files: string;
+  let accepted = 0;
+  let serial = 0;
+
+  beforeAll(async () => {
+    ms = await MailsubmitUnderTest.start({ downstreamPort: await sink.listen() });
+    user = ensureUser('mstinject');
+    // Every capability, so each attribute is judged on its value alone.
+    ms.setAuthorizations(['mstinject client sasl tls']);
+    qmailQueue = join(dirname(ms.helperPath), 'mailsubmit-qmail-queue');
+    symlinkSync(ms.helperPath, qmailQueue);
+    files = mkdtempSync(join(ms.dir, 'inject-'));
+    chmodSync(files, 0o755);
+  }, 30_000);
+
+  afterAll(() => tearDown(ms, undefined, sink));
+
+  /** No command line the daemon wrote carries injected text. */
+  function expectCleanCommandStream(): void {
+    expect(sink.commandLog.filter((line) => line.includes(EVIL) || line.includes(SMUGGLED) || (line.match(/RCPT TO:|MAIL FROM:/gi) ?? []).length > 1)).toEqual([]);
+    // One MAIL command per accepted submission and no other: a refused one opened no transaction.
+    expect(sink.commandLog.filter((line) => /^MAIL FROM:/i.test(line))).toHaveLength(accepted);
+  }
+
+  async function submitRefused(tag: string, input: string, outcome: string): Promise<SubmitResult> {
+    const logged = ms.submissions().length;
+    const result = await ms.submit(user, input);
+    expect(result.stderr).toMatch(new RegExp(`^mailsubmit: ${statusOf(outcome).text}: `));
+    expect(result.code).toBe(statusOf(outcome).exitCode);
+    // Submissions run one at a time here, so the next line logged is this one's.
+    await ms.waitForSubmission(() => ms.submissions().length > logged);
+    const line = ms.submissions()[logged];
+    expect(line).toMatchObject({ status: outcome, uid: user.uid });
+    expect(line).not.toHaveProperty('queue_id');
+    expect(sink.commandLog.some((l) => l.includes(`${tag}@`))).toBe(false);
+    return result;
+  }
+
+  it('delivers the submission all the probes start from (every attribute valid): the refusals below are the payloads\' doing', async () => {
+    const result = await ms.submit(user, envelopeInput('inj-base', ATTRIBUTES), ['-v']);
+    expect(result.stderr).toBe('mailsubmit: queued\n');
+    expect(result.code).toBe(0);
+    accepted++;
+    const [message] = await sink.waitForMessages(1);
+    expect(message?.mailFrom).toMatch(/^MAIL FROM:<inj-base@example\.net> /);
+    expect(message?.rcptTo).toHaveLength(1);
+    await ms.waitForSubmission((l) => l.sender === 'inj-base@example.net' && l.status === 'ok');
+    expectCleanCommandStream();
+  });
+
+  for (const [attribute] of ATTRIBUTES) {
+    it(`refuses ${attribute} with CR, LF, NUL or command text in its value, opening no transaction`, async () => {
+      for (const payload of Object.keys(PAYLOADS) as PayloadName[]) {
+        const tag = `inj-${++serial}`;
+        const attributes = ATTRIBUTES.map(([name, value]) => [name, name === attribute ? value + PAYLOADS[payload] : value] as const);
+        const outcome = envelopeOutcome(attribute, payload);
+        const result = await submitRefused(tag, envelopeInput(tag, attributes), outcome);
+        expect(result.stderr, `${attribute} + ${payload}`).toMatch(/line \d+: /);
+      }
+      expectCleanCommandStream();
+    });
+  }
+
+  for (const header of HEADERS) {
+    it(`refuses the header line ${JSON.stringify(header)} with CR, LF, NUL or command text in it: 65, no transaction`, async () => {
+      for (const payload of Object.keys(PAYLOADS) as PayloadName[]) {
+        const tag = `inj-${++serial}`;
+        const lines = HEADERS.map((h) => (h === header ? h + PAYLOADS[payload] : h));
+        const input = `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${lines.join('\n')}\n\nbody\n`;
+        const result = await submitRefused(tag, input, 'message-syntax');
+        expect(result.stderr, `${header} + ${payload}`).toMatch(/line \d+: /);
+      }
+      expectCleanCommandStream();
+    });
+  }
+
+  it('delivers command text that is legal message content inside DATA only: a folded header, body lines, lone dots', async () => {
+    const tag = `inj-${++serial}`;
+    const body = [`RCPT TO:<${EVIL}>`, '.', `MAIL FROM:<${SMUGGLED}>`, 'DATA', '.', 'QUIT', ''].join('\r\n');
+    const message = `Subject: probe\r\n\tRCPT TO:<${EVIL}>\r\n\r\n${body}`;
+    const result = await ms.submit(user, `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${message}`, ['-v']);
+    expect(result.code).toBe(0);
+    accepted++;
+    const delivered = await sink.waitForMessage((m) => m.mailFrom.startsWith(`MAIL FROM:<${tag}@`));
+    expect(unstuff(delivered.data).toString('latin1')).toBe(message);
+    expect(delivered.rcptTo).toEqual([expect.stringMatching(/^RCPT TO:<rcpt@example\.org>/)]);
+    await ms.waitForSubmission((l) => l.sender === `${tag}@example.net` && l.status === 'ok');
+    expectCleanCommandStream();
+  });
+
+  /** mailsubmit-qmail-queue as the user: the message written to fd 0 and closed, then the envelope to fd 1, as qmail.c does. */
+  function qmailSubmit(message: string, envelope: string, env: Record<string, string> = {}): Promise<SubmitResult> {
+    serial += 1;
+    const messageFile = join(files, `message-${serial}`);
+    const envelopeFile = join(files, `envelope-${serial}`);
+    writeFileSync(messageFile, message, { mode: 0o644 });
+    writeFileSync(envelopeFile, envelope, { mode: 0o644 });
+    const program = `
+import os, subprocess, sys, json
+helper, message, envelope, uid, gid, env = sys.argv[1:7]
+mr, mw = os.pipe()
+er, ew = os.pipe()
+child = subprocess.Popen([helper], stdin=mr, stdout=er, user=int(uid), group=int(gid), extra_groups=[], env=json.loads(env))
+os.close(mr)
+os.close(er)
+for fd, path in ((mw, message), (ew, envelope)):
+    data = open(path, 'rb').read()
+    while data:
+        data = data[os.write(fd, data):]
+    os.close(fd)
+sys.exit(child.wait())
+`;
+    return new Promise((resolve, reject) => {
+      const child = spawn('/usr/bin/python3', ['-c', program, qmailQueue, messageFile, envelopeFile, String(user.uid), String(user.gid), JSON.stringify(env)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {},
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  it('delivers the qmail-queue envelope the probes start from', async () => {
+    const result = await qmailSubmit(MESSAGE, 'Fqq-base@example.net\0Trcpt@example.org\0\0', { TCPREMOTEIP: '192.0.2.25', TCPREMOTEHOST: 'mx.example.net', TCPREMOTEPORT: '41234' });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    accepted++;
+    await sink.waitForMessage((m) => m.mailFrom.startsWith('MAIL FROM:<qq-base@example.net>'));
+    expectCleanCommandStream();
+  });
+
+  const QMAIL_FIELDS = [
+    { field: 'F (sender)', envelope: (p: string, tag: string) => `F${tag}@example.net${p}\0Trcpt@example.org\0\0`, outcome: 'sender-syntax' },
+    { field: 'T (recipient)', envelope: (p: string, tag: string) => `F${tag}@example.net\0Trcpt@example.org${p}\0\0`, outcome: 'recipient-syntax' },
+  ] as const;
+
+  for (const { field, envelope, outcome } of QMAIL_FIELDS) {
+    it(`refuses a qmail-queue ${field} field with CR, LF, NUL or command text in it, with a permanent code`, async () => {
+      for (const payload of Object.keys(PAYLOADS) as PayloadName[]) {
+        const tag = `qq-${serial + 1}`;
+        const result = await qmailSubmit(MESSAGE, envelope(PAYLOADS[payload], tag));
+        // A NUL ends the field: what follows is read as the next field, which no field letter starts.
+        const expected = payload === 'NUL' ? 'envelope-syntax' : outcome;
+        expect(result.stderr, `${field} + ${payload}`).toMatch(new RegExp(`^mailsubmit: ${statusOf(expected).text}: `));
+        expect(result.code, `${field} + ${payload}`).toBe(statusOf(expected).qmailCode);
+        expect(sink.commandLog.some((l) => l.includes(`${tag}@`))).toBe(false);
+      }
+      expectCleanCommandStream();
+    });
+  }
+
+  for (const variable of ['TCPREMOTEIP', 'TCPREMOTEHOST', 'TCPREMOTEPORT']) {
+    it(`refuses ${variable} with CR, LF or command text in it (an environment value holds no NUL)`, async () => {
+      for (const payload of ['CR', 'LF', 'CRLF + RCPT', 'CRLF . CRLF + MAIL'] as const) {
+        const tag = `qq-${serial + 1}`;
+        const base = { TCPREMOTEIP: '192.0.2.25', TCPREMOTEHOST: 'mx.example.net', TCPREMOTEPORT: '41234' } as Record<string, string>;
+        const result = await qmailSubmit(MESSAGE, `F${tag}@example.net\0Trcpt@example.org\0\0`, { ...base, [variable]: `${base[variable]}${PAYLOADS[payload]}` });
+        expect(result.stderr, `${variable} + ${payload}`).toMatch(new RegExp(`^mailsubmit: ${statusOf('envelope-syntax').text}: `));
+        expect(result.code, `${variable} + ${payload}`).toBe(statusOf('envelope-syntax').qmailCode);
+        expect(sink.commandLog.some((l) => l.includes(`${tag}@`))).toBe(false);
+      }
+      expectCleanCommandStream();
+    });
+  }
+});
