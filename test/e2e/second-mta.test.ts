@@ -4,7 +4,7 @@
  * and run in a private mount namespace, see test/harness/second-mta.ts),
  * which relays to the recording sink. OpenSMTPD announces 8BITMIME, SIZE
  * and DSN but neither XFORWARD nor SMTPUTF8, so this file checks that what
- * it cannot take degrades as docs/integrations-second-mta.md says:
+ * it cannot take degrades as docs/integrations.md (an MTA other than Postfix) says:
  * client attributes are logged and listed as omitted, mail that needs
  * SMTPUTF8 gets a clear 69 and nothing is sent, and DSN parameters pass.
  */
@@ -158,7 +158,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
     expect(mta.log()).toContain('<<< RCPT TO:<carol@example.org> NOTIFY=SUCCESS\n');
     // What the MTA passed on. OpenSMTPD 6.8 keeps DSN state per transaction,
     // not per recipient: a later recipient inherits the earlier ones' NOTIFY
-    // keywords and ORCPT (docs/integrations-second-mta.md), so only the first
+    // keywords and ORCPT (docs/integrations.md (an MTA other than Postfix)), so only the first
     // recipient's parameters are exactly the caller's here.
     const rcpt = (address: string) => delivered.rcptTo.find((l) => l.startsWith(`RCPT TO:<${address}>`)) ?? '';
     expect(rcpt('bob@example.org')).toMatch(/ NOTIFY=(FAILURE,DELAY|DELAY,FAILURE)(\s|$)/);
