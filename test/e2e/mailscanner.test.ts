@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childOutput, type ChildOutput } from '../harness/child-output.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { freePort } from '../harness/free-port.ts';
@@ -33,26 +34,12 @@ const USER = `mstmscan${process.pid}`;
 const GROUP = `mstmscang${process.pid}`;
 
 /** Runs the driver; resolves with its exit code and output. */
-function runDriver(args: readonly string[], user?: TestUser): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PERL, [DRIVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, ...(user ? { uid: user.uid, gid: user.gid } : {}) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runDriver(args: readonly string[], user?: TestUser): Promise<ChildOutput> {
+  return childOutput(spawn(PERL, [DRIVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, ...(user ? { uid: user.uid, gid: user.gid } : {}) }));
 }
 
-function runValidate(file: string): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAILSUBMITCTL, 'validate', '--json', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout }));
-  });
+function runValidate(file: string): Promise<ChildOutput> {
+  return childOutput(spawn(process.execPath, [MAILSUBMITCTL, 'validate', '--json', file], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** The sink records lines as latin1; an address with UTF-8 must be compared the same way. */

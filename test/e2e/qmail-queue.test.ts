@@ -10,7 +10,9 @@ import { mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD } from '../../packages/shared/src/frame/index.ts';
+import { childOutput } from '../harness/child-output.ts';
 import { directRequest } from '../harness/direct-client.ts';
+import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
@@ -24,27 +26,6 @@ import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts
  */
 const PLUMBING = 'cat "$2" | { cat "$3" | "$1" 1<&0 0<&3 3<&-; } 3<&0';
 
-/**
- * What qmail's own callers (qmail.c) do: write the whole message to fd 0,
- * close it, and only then write the envelope to fd 1. Run as root; the
- * helper is started as the user.
- */
-const MESSAGE_FIRST = `
-import os, subprocess, sys
-helper, message, envelope, uid, gid = sys.argv[1:6]
-mr, mw = os.pipe()
-er, ew = os.pipe()
-child = subprocess.Popen([helper], stdin=mr, stdout=er, user=int(uid), group=int(gid), extra_groups=[], env={})
-os.close(mr)
-os.close(er)
-for fd, path in ((mw, message), (ew, envelope)):
-    with open(path, 'rb') as source:
-        data = source.read()
-    while data:
-        data = data[os.write(fd, data):]
-    os.close(fd)
-sys.exit(child.wait())
-`;
 
 describe.skipIf(!PrivatePostfix.isAvailable())('the qmail-queue front door', () => {
   const sink = new RecordingSink();
@@ -83,26 +64,14 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the qmail-queue front door', () 
     const envelopeFile = join(files, `envelope-${serial}`);
     writeFileSync(messageFile, message, { mode: 0o644 });
     writeFileSync(envelopeFile, envelope, { mode: 0o644 });
-    return new Promise((resolve, reject) => {
-      const child =
-        order === 'together'
-          ? spawn('/bin/sh', ['-c', PLUMBING, 'sh', qmailQueue, messageFile, envelopeFile], {
-              uid: user.uid,
-              gid: user.gid,
-              stdio: ['ignore', 'pipe', 'pipe'],
-              env: { PATH: '/usr/bin:/bin', ...env },
-            })
-          : spawn('/usr/bin/python3', ['-c', MESSAGE_FIRST, qmailQueue, messageFile, envelopeFile, String(user.uid), String(user.gid)], {
-              stdio: ['ignore', 'pipe', 'pipe'],
-              env: {},
-            });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    if (order === 'message-first') return runQmailQueueMessageFirst({ helper: qmailQueue, user, messageFile, envelopeFile, env });
+    const child = spawn('/bin/sh', ['-c', PLUMBING, 'sh', qmailQueue, messageFile, envelopeFile], {
+      uid: user.uid,
+      gid: user.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: '/usr/bin:/bin', ...env },
     });
+    return childOutput(child);
   }
 
   it('delivers: exit 0, the envelope as given, the message byte for byte', async () => {

@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childOutput } from '../harness/child-output.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
@@ -41,22 +42,12 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
 
   /** Runs mailsubmit-sendmail as `who` with `args`, `input` on a pipe. */
   function run(who: TestUser, args: readonly string[], input: string | Buffer, options: { keepOpen?: boolean } = {}): Promise<SubmitResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(sendmail, args, { uid: who.uid, gid: who.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      // The daemon stops reading at a dot line: the rest of a write may meet a closed pipe.
-      child.stdin.on('error', () => undefined);
-      child.once('error', reject);
-      child.once('close', (code) => {
-        child.stdin.destroy();
-        resolve({ code, stdout, stderr });
-      });
-      if (options.keepOpen === true) child.stdin.write(input);
-      else child.stdin.end(input);
-    });
+    const child = spawn(sendmail, args, { uid: who.uid, gid: who.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    // The daemon stops reading at a dot line: the rest of a write may meet a closed pipe (ignored by childOutput).
+    const output = childOutput(child).finally(() => child.stdin.destroy());
+    if (options.keepOpen === true) child.stdin.write(input);
+    else child.stdin.end(input);
+    return output;
   }
 
   function arrival(subject: string): Promise<RecordedMessage> {

@@ -11,6 +11,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { childOutput } from './child-output.ts';
 import { ensureGroup, type TestUser } from './test-accounts.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -166,15 +167,7 @@ export class MailsubmitUnderTest {
     const child = options.initGroups
       ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', this.helperPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: {} })
       : spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.stdin.on('error', () => undefined);
-    const result = new Promise<SubmitResult>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const result = childOutput(child);
     return {
       result,
       write: (chunk) => void child.stdin.write(chunk),

@@ -13,12 +13,12 @@
  * message content (a header continuation, body lines, a lone "." line) is
  * delivered inside DATA, dot-stuffed, and still never becomes a command.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
+import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
 import { RecordingSink, unstuff } from '../harness/recording-sink.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
@@ -181,33 +181,7 @@ describe('SMTP command injection', () => {
     const envelopeFile = join(files, `envelope-${serial}`);
     writeFileSync(messageFile, message, { mode: 0o644 });
     writeFileSync(envelopeFile, envelope, { mode: 0o644 });
-    const program = `
-import os, subprocess, sys, json
-helper, message, envelope, uid, gid, env = sys.argv[1:7]
-mr, mw = os.pipe()
-er, ew = os.pipe()
-child = subprocess.Popen([helper], stdin=mr, stdout=er, user=int(uid), group=int(gid), extra_groups=[], env=json.loads(env))
-os.close(mr)
-os.close(er)
-for fd, path in ((mw, message), (ew, envelope)):
-    data = open(path, 'rb').read()
-    while data:
-        data = data[os.write(fd, data):]
-    os.close(fd)
-sys.exit(child.wait())
-`;
-    return new Promise((resolve, reject) => {
-      const child = spawn('/usr/bin/python3', ['-c', program, qmailQueue, messageFile, envelopeFile, String(user.uid), String(user.gid), JSON.stringify(env)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {},
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once('error', reject);
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    return runQmailQueueMessageFirst({ helper: qmailQueue, user, messageFile, envelopeFile, env });
   }
 
   it('delivers the qmail-queue envelope the probes start from', async () => {

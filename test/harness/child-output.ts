@@ -1,0 +1,26 @@
+/**
+ * Collects what a child process writes and how it ends, for the tests that
+ * run the helper (or a program around it) themselves: its exit code and its
+ * whole stdout and stderr, settled once the streams are closed.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+export interface ChildOutput {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Rejects only when the program could not be started. */
+export function childOutput(child: ChildProcess): Promise<ChildOutput> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // A helper that exits before reading all of its input must not fail the test with EPIPE.
+  child.stdin?.on('error', () => undefined);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
