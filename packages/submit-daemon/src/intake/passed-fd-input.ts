@@ -37,27 +37,30 @@ export interface PassedInput {
 }
 
 const REFUSED_KINDS: Readonly<Record<string, string>> = {
-  tty: 'standard input is a terminal: pipe the submission in',
-  chardev: 'standard input is a device, not a message',
-  blockdev: 'standard input is a device, not a message',
-  dir: 'standard input is a directory',
-  other: 'standard input is not a pipe, socket or file',
+  tty: 'is a terminal: pipe the submission in',
+  chardev: 'is a device, not a message',
+  blockdev: 'is a device, not a message',
+  dir: 'is a directory',
+  other: 'is not a pipe, socket or file',
 };
 
-/** Takes ownership of `fd` (it is closed by release(), or here on refusal). */
-export async function openPassedInput(fd: number, limits: InputLimits, fileReads: Semaphore): Promise<PassedInput> {
+/**
+ * Takes ownership of `fd` (it is closed by release(), or here on refusal).
+ * `name` says which of the caller's fds it is, in refusals and read errors.
+ */
+export async function openPassedInput(fd: number, limits: InputLimits, fileReads: Semaphore, name = 'standard input'): Promise<PassedInput> {
   let kind: string;
   let access: string;
   try {
     ({ kind, access } = fdKind(fd));
   } catch (err) {
     closeFd(fd);
-    throw new SubmissionError('no-input', `cannot inspect standard input: ${(err as Error).message}`);
+    throw new SubmissionError('no-input', `cannot inspect ${name}: ${(err as Error).message}`);
   }
-  const refusal = REFUSED_KINDS[kind] ?? (access === 'read-only' || access === 'read-write' ? null : 'standard input is not open for reading');
-  if (refusal !== null) {
+  const refused = REFUSED_KINDS[kind] ?? (access === 'read-only' || access === 'read-write' ? null : 'is not open for reading');
+  if (refused !== null) {
     closeFd(fd);
-    throw new SubmissionError('no-input', refusal);
+    throw new SubmissionError('no-input', `${name} ${refused}`);
   }
   const releaseSlot = kind === 'file' ? await fileReads.acquire() : null;
   const savedFlags = getFileStatusFlags(fd);
@@ -108,7 +111,7 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
     clearTimeout(deadline);
     clearTimeout(idle);
   });
-  source.once('error', (err: NodeJS.ErrnoException) => fail(new SubmissionError('input-error', `reading standard input failed: ${err.code ?? err.message}`)));
+  source.once('error', (err: NodeJS.ErrnoException) => fail(new SubmissionError('input-error', `reading ${name} failed: ${err.code ?? err.message}`)));
   source.pipe(output);
   return { stream: output, kind: kind === 'file' ? 'file' : 'pipe', release };
 }

@@ -19,7 +19,12 @@ export interface QmailEnvelopeInput {
 
 /** Takes ownership of `fd`: it is closed whatever happens. Throws SubmissionError. */
 export async function readQmailEnvelope(fd: number, input: QmailEnvelopeInput, fileReads: Semaphore): Promise<Envelope> {
-  const passed = await openPassedInput(fd, { maxOctets: MAX_QMAIL_ENVELOPE_OCTETS, deadlineMs: input.deadlineMs, idleMs: input.idleMs }, fileReads);
+  const passed = await openPassedInput(
+    fd,
+    { maxOctets: MAX_QMAIL_ENVELOPE_OCTETS, deadlineMs: input.deadlineMs, idleMs: input.idleMs },
+    fileReads,
+    'the envelope (fd 1)',
+  );
   const onAbort = () => passed.stream.destroy(input.signal?.reason as Error);
   input.signal?.addEventListener('abort', onAbort, { once: true });
   try {
