@@ -8,7 +8,7 @@ import { authorize, SubmissionError, type CallerIdentity, type Grant } from '@ma
 import type { PeerCredentials } from '@mailsubmit/socket-addon';
 import type { AuthorizationStore } from '../authorization/authorization-store.ts';
 import type { DaemonConfig } from '../config/daemon-config.ts';
-import { identityOf } from '../identity/user-database.ts';
+import { IdentityCache } from '../identity/identity-cache.ts';
 
 export interface Admitted {
   readonly caller: CallerIdentity;
@@ -18,6 +18,10 @@ export interface Admitted {
 export class Admission {
   private readonly perUid = new Map<number, number>();
   private total = 0;
+  /** Facts from the user database only; the decision below is made afresh every time. */
+  private readonly identities = new IdentityCache();
+  /** The list's load time the cached identities belong to: a reloaded list starts them afresh. */
+  private identitiesFor = -1;
 
   constructor(
     private config: DaemonConfig,
@@ -37,7 +41,11 @@ export class Admission {
 
   /** Decides; throws a SubmissionError (77 or 75). On success a slot is held until release(). */
   admit(credentials: PeerCredentials): Admitted {
-    const caller = identityOf(credentials.uid);
+    if (this.authorizations.loadedAtMs !== this.identitiesFor) {
+      this.identities.clear();
+      this.identitiesFor = this.authorizations.loadedAtMs;
+    }
+    const caller = this.identities.identityOf(credentials.uid);
     const who = caller.userName === null ? `uid ${credentials.uid}` : `user ${caller.userName} (uid ${credentials.uid})`;
     const grant = authorize(this.authorizations.entries, caller);
     if (grant === null) {

@@ -134,6 +134,7 @@ export class SmtpConnection {
   private failure: SmtpError | null = null;
   private closed = false;
   private errorSeen = false;
+  private corkedForTurn = false;
   private caps: ServerCapabilities = NO_CAPABILITIES;
   /** Rejects the connect promise when the connection fails before it is up. */
   private onFailure: (err: SmtpError) => void = ignore;
@@ -259,6 +260,7 @@ export class SmtpConnection {
   /** Writes message bytes; resolves once the socket can take more (waits at most the data-block timeout). */
   writeData(chunk: Uint8Array): Promise<void> {
     if (this.failure !== null) return this.rejected();
+    this.corkForThisTurn();
     if (this.socket.write(chunk)) return Promise.resolve();
     const promise = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -275,6 +277,26 @@ export class SmtpConnection {
     });
     promise.catch(ignore);
     return promise;
+  }
+
+  /**
+   * Holds writes until the event loop's next turn, so that what is written
+   * in the same turn leaves in one system call: for the usual small message
+   * the body and the final dot (which the source's end lets through a few
+   * microtasks later) go out together, one write fewer per submission
+   * (about 3 % of the daemon's time in the profile of docs/performance.md).
+   * Bytes still go out as they come, one loop turn later at most, and the
+   * socket's backpressure is unchanged (write() still reports a full buffer).
+   */
+  private corkForThisTurn(): void {
+    if (this.corkedForTurn) return;
+    this.corkedForTurn = true;
+    this.socket.cork();
+    setImmediate(() => {
+      if (!this.corkedForTurn) return;
+      this.corkedForTurn = false;
+      this.socket.uncork();
+    });
   }
 
   /** Says QUIT and closes; never throws. A failed or busy connection is just destroyed. */
@@ -344,7 +366,7 @@ export class SmtpConnection {
     if (head === undefined) return;
     const ms = this.timeouts[STAGE_TIMEOUT[head.stage]];
     this.replyTimer = setTimeout(() => {
-      const what = head.stage === 'greeting' ? 'the greeting' : `a reply to ${summarizeCommand(head.command)}`;
+      const what = head.stage === 'greeting' ? 'greeting' : `reply to ${summarizeCommand(head.command)}`;
       this.fail(new SmtpError('ERR_SMTP_TIMEOUT', 'mta-timeout', `no ${what} within ${ms} ms`, { stage: head.stage, command: head.command }));
     }, ms);
   }
@@ -383,6 +405,11 @@ export class SmtpConnection {
       drain.reject(err);
     }
     this.onFailure(err);
+    // What was written before the failure leaves first, as it would have without the cork.
+    if (this.corkedForTurn) {
+      this.corkedForTurn = false;
+      this.socket.uncork();
+    }
     this.socket.destroy();
   }
 }
