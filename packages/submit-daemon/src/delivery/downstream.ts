@@ -13,6 +13,12 @@ export interface DeliveryRequest {
   /** True when the message has (or may have) 8-bit octets. */
   readonly eightBit: boolean;
   readonly sizeEstimate?: number;
+  /**
+   * Aborted when the submission is (the helper went away): the transaction
+   * is then abandoned without the final dot. The body alone cannot say so
+   * once it has been read whole.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface Delivery {

@@ -21,6 +21,7 @@ export class SendmailDownstream implements Downstream {
       sendmailPath,
       timeoutMs: this.config.timeouts.sendmail,
       eightBit: request.eightBit,
+      ...(request.signal !== undefined ? { signal: request.signal } : {}),
       ...(sendmailConfigDirectory !== null ? { configDirectory: sendmailConfigDirectory } : {}),
     });
     if (result.outcome !== 'ok') throw new SubmissionError(result.outcome, result.text);

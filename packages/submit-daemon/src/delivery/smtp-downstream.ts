@@ -50,11 +50,23 @@ export class SmtpDownstream implements Downstream {
   }
 
   async deliver(request: DeliveryRequest): Promise<Delivery> {
+    // The body is a one-shot stream: once DATA has started reading it, a
+    // second attempt would send what is left of it (nothing, after a reset
+    // at the dot) as the whole message, and report success. A connection
+    // error has no stage, so the stage alone cannot tell; this can.
+    let bodyTaken = false;
+    const body: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => {
+        bodyTaken = true;
+        return request.body[Symbol.asyncIterator]();
+      },
+    };
+    const once = { ...request, body };
     try {
-      return await this.attempt(request);
+      return await this.attempt(once);
     } catch (err) {
-      if (!isRetryable(err)) throw err;
-      return this.attempt(request);
+      if (bodyTaken || !isRetryable(err)) throw err;
+      return this.attempt(once);
     }
   }
 
@@ -69,6 +81,7 @@ export class SmtpDownstream implements Downstream {
         eightBit: request.eightBit,
         xforward: this.sendXforward,
         ...(request.sizeEstimate !== undefined ? { sizeEstimate: request.sizeEstimate } : {}),
+        ...(request.signal !== undefined ? { signal: request.signal } : {}),
       });
       return {
         ...(result.queueId !== undefined ? { queueId: result.queueId } : {}),

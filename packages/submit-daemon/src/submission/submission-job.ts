@@ -152,6 +152,8 @@ export class SubmissionJob {
         body: head.body,
         eightBit: head.complete ? (parser.stats?.eightBit ?? true) : true,
         ...(envelope.size !== undefined ? { sizeEstimate: envelope.size } : head.complete ? { sizeEstimate: head.octets } : {}),
+        // A message read ahead in full no longer flows through the parser: the abort must reach the transaction itself.
+        signal: this.aborted.signal,
       });
       const stats = parser.stats ?? undefined;
       return {

@@ -67,6 +67,8 @@ export interface SendmailOptions {
   readonly configDirectory?: string;
   /** The message has (or may have) 8-bit octets: declared with -B 8BITMIME. */
   readonly eightBit?: boolean;
+  /** Once aborted (the caller went away), no run's input is closed: every run is killed instead. */
+  readonly signal?: AbortSignal;
 }
 
 export interface SendmailResult {
@@ -132,6 +134,12 @@ export async function sendViaSendmail(envelope: Envelope, message: SendmailMessa
     await abortAll(children);
     if (gone !== undefined) return { ...describeExit(await gone.child.exited, options), dropped };
     throw sourceError(error);
+  }
+  // The caller may have gone while the whole message sat in memory (read
+  // before sendmail started): the last moment to queue nothing.
+  if (options.signal?.aborted === true) {
+    await abortAll(children);
+    throw sourceError(options.signal.reason);
   }
 
   let queued = 0;

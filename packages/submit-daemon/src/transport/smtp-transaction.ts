@@ -57,6 +57,8 @@ export interface SendOptions {
   readonly xforwardSource?: XforwardSource;
   /** False: never send XFORWARD, even where the server offers it (downstream.xforward = false). */
   readonly xforward?: boolean;
+  /** Once aborted, the final dot is not sent: the connection is dropped and the abort reason thrown. */
+  readonly signal?: AbortSignal;
 }
 
 export interface SendResult {
@@ -133,6 +135,12 @@ export async function sendMessage(
     }
 
     const octets = await streamBody(conn, body);
+    // The caller may have gone away while the whole message sat in memory
+    // (it was read before MAIL): the last moment to abandon the transaction.
+    if (options.signal?.aborted === true) {
+      conn.destroy();
+      throw sourceError(options.signal.reason);
+    }
 
     const finals = finalReplies(conn, envelope.recipients.length);
     const settled: SmtpReply[] = [];

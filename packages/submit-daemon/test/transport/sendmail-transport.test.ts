@@ -197,6 +197,19 @@ describe.skipIf(!PrivatePostfix.isAvailable())('sendViaSendmail with Postfix', (
     await expect(sendViaSendmail(env, broken(), options)).rejects.toMatchObject({ outcome: 'input-error', message: expect.stringContaining('ECONNRESET') });
     await expectNothingQueued('gone@example.com', 'gone-sender@example.org');
   });
+
+  it('queues nothing when the caller went away after the whole message was read', async () => {
+    const aborted = new AbortController();
+    const reason = new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed');
+    async function* whole(): AsyncGenerator<Buffer> {
+      yield encode('Subject: abandoned\n\nall of it\n');
+      // The caller goes after its last octet was read, before sendmail's input is closed.
+      aborted.abort(reason);
+    }
+    const env = block('sender: abandoned-sender@example.org', 'recipient: abandoned@example.com');
+    await expect(sendViaSendmail(env, whole(), { ...options, signal: aborted.signal })).rejects.toBe(reason);
+    await expectNothingQueued('abandoned@example.com', 'abandoned-sender@example.org');
+  });
 });
 
 describe('sendViaSendmail with a stand-in sendmail', () => {

@@ -221,6 +221,19 @@ describe('abandoned transactions never send the dot', () => {
     await expectAbandoned(session);
   });
 
+  it('when the caller went away after the whole message was read (the abort signal)', async () => {
+    const { conn, session } = await setup();
+    const aborted = new AbortController();
+    async function* whole(): AsyncGenerator<Buffer> {
+      yield Buffer.from('Subject: x\r\n\r\nall of it\r\n');
+      aborted.abort(new SubmissionError('caller-gone', 'the caller closed its end'));
+    }
+    const err = await rejection(sendMessage(conn, envelope(), whole(), { eightBit: false, signal: aborted.signal }));
+    expect(err.outcome).toBe('caller-gone');
+    await expectAbandoned(session);
+    expect(conn.usable).toBe(false);
+  });
+
   it('wraps a source error that is not a SubmissionError as input-error', async () => {
     const { conn, session } = await setup();
     const err = await rejection(sendMessage(conn, envelope(), failing(new Error('EIO'), 'Subject: x\r\n'), { eightBit: false }));
