@@ -10,8 +10,9 @@
  * will. A frame that arrives with no 'frame' listener has its fds closed here.
  */
 import { EventEmitter } from 'node:events';
-import { chmodSync, chownSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SocketError, toSocketError } from './socket-error.ts';
 
@@ -66,7 +67,7 @@ type NativeHandle = { readonly [handleBrand]: true };
 type EventCallback = (kind: number, a?: unknown, b?: unknown, c?: unknown) => void;
 
 interface Native {
-  listen(path: string, mode: number, backlog: number, maxFrame: number, maxFds: number): NativeHandle;
+  listen(path: string, mode: number, backlog: number, maxFrame: number, maxFds: number, bindPath: string): NativeHandle;
   start(handle: NativeHandle, callback: EventCallback): void;
   stop(handle: NativeHandle): void;
   close(handle: NativeHandle): void;
@@ -264,9 +265,12 @@ export class SeqpacketConnection extends EventEmitter<ConnectionEvents> {
 }
 
 /**
- * Listens on a Unix SOCK_SEQPACKET socket. The file is created with at most
- * `mode`'s permissions (never wider, not even for an instant), then set to
- * exactly `mode` and, if given, chowned to uid/gid.
+ * Listens on a Unix SOCK_SEQPACKET socket. The file is created under a
+ * private name beside `path` with at most `mode`'s permissions (never wider,
+ * not even for an instant), set to exactly `mode`, chowned to uid/gid if
+ * given, and only then renamed to `path`: a client connecting while a daemon
+ * starts finds either no socket (ECONNREFUSED or ENOENT: "try again later")
+ * or the finished one, never one it may not open.
  */
 export function listenSeqpacket(options: ListenOptions): SeqpacketListener {
   const { path } = options;
@@ -281,15 +285,21 @@ export function listenSeqpacket(options: ListenOptions): SeqpacketListener {
   const uid = options.uid === undefined ? -1 : checkInteger('uid', options.uid, 0, 0xfffffffe);
   const gid = options.gid === undefined ? -1 : checkInteger('gid', options.gid, 0, 0xfffffffe);
 
-  const handle = call(() => addon().listen(path, mode, backlog, maxFrame, maxFds), path);
+  const bindPath = join(dirname(path), `.${basename(path)}.${process.pid}`);
+  if (Buffer.byteLength(bindPath) > 107) throw SocketError.fromErrno(36, 'bind', `${bindPath} is longer than 107 octets`);
+
+  const handle = call(() => addon().listen(path, mode, backlog, maxFrame, maxFds, bindPath), path);
+  let published = false;
   try {
-    chmodSync(path, mode);
-    if (uid !== -1 || gid !== -1) chownSync(path, uid, gid);
+    chmodSync(bindPath, mode);
+    if (uid !== -1 || gid !== -1) chownSync(bindPath, uid, gid);
+    renameSync(bindPath, path);
+    published = true;
     return new SeqpacketListener(handle, path);
   } catch (error) {
     addon().close(handle);
     try {
-      unlinkSync(path);
+      unlinkSync(published ? path : bindPath);
     } catch {
       // nothing left to clean
     }

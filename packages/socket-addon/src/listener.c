@@ -70,30 +70,47 @@ static int bind_restricted(int fd, const struct sockaddr_un *addr, mode_t mode)
     return 0;
 }
 
-/* listen(path, mode, backlog, maxFrame, maxFds) -> handle, not yet polling. */
+static int socket_address(napi_env env, napi_value value, struct sockaddr_un *addr)
+{
+    size_t length;
+
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    if (napi_get_value_string_utf8(env, value, addr->sun_path, sizeof(addr->sun_path), &length) != napi_ok)
+        return EINVAL;
+    if (length == 0 || length >= sizeof(addr->sun_path) - 1 || strlen(addr->sun_path) != length)
+        return ENAMETOOLONG;
+    return 0;
+}
+
+/*
+ * listen(path, mode, backlog, maxFrame, maxFds, bindPath) -> handle, not yet
+ * polling. `path` is where clients will connect: refused while a live
+ * listener answers there, a stale socket file is removed. The socket is
+ * bound at `bindPath`, a name no client uses, so that the caller can set its
+ * owner and mode before renaming it to `path`: a client never meets the
+ * socket with the wrong owner (EACCES would read as a broken installation).
+ */
 napi_value js_listen(napi_env env, napi_callback_info info)
 {
-    size_t argc = 5, length;
-    napi_value argv[5], external;
-    struct sockaddr_un addr;
+    size_t argc = 6;
+    napi_value argv[6], external;
+    struct sockaddr_un addr, public_addr;
     int32_t mode, backlog, max_frame, max_fds;
     sock_handle *h;
     int fd, err;
 
     napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    if (argc < 5 || napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof(addr.sun_path), &length) != napi_ok
-        || arg_int32(env, argv[1], &mode) != 0 || arg_int32(env, argv[2], &backlog) != 0
+    if (argc < 6 || arg_int32(env, argv[1], &mode) != 0 || arg_int32(env, argv[2], &backlog) != 0
         || arg_int32(env, argv[3], &max_frame) != 0 || arg_int32(env, argv[4], &max_fds) != 0)
-        return throw_type(env, "listen(path, mode, backlog, maxFrame, maxFds)");
-    if (length == 0 || length >= sizeof(addr.sun_path) - 1 || strlen(addr.sun_path) != length)
-        return throw_errno(env, "bind", ENAMETOOLONG);
+        return throw_type(env, "listen(path, mode, backlog, maxFrame, maxFds, bindPath)");
+    if ((err = socket_address(env, argv[0], &public_addr)) != 0 || (err = socket_address(env, argv[5], &addr)) != 0)
+        return err == EINVAL ? throw_type(env, "listen: path and bindPath must be strings") : throw_errno(env, "bind", err);
     if (mode < 0 || mode > 0777 || max_frame < 1 || max_frame > ADDON_MAX_FRAME_OCTETS || max_fds < 0
         || max_fds > ADDON_MAX_FDS_LIMIT)
         return throw_type(env, "listen: mode, maxFrame or maxFds out of range");
 
-    if ((err = clear_stale(&addr)) != 0)
+    if ((err = clear_stale(&public_addr)) != 0 || (err = clear_stale(&addr)) != 0)
         return throw_errno(env, "bind", err);
     if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
         return throw_errno(env, "socket", errno);

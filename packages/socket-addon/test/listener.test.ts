@@ -4,7 +4,7 @@
  * prototype's worst bug: an active listener that JavaScript no longer
  * references must keep accepting, not be garbage-collected.
  */
-import { lstatSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SeqpacketListener } from '../src/index.ts';
@@ -64,6 +64,20 @@ describe('listenSeqpacket', () => {
     listen({ mode: 0o660, uid: 0, gid: 12345 });
     const st = statSync(path);
     expect({ uid: st.uid, gid: st.gid }).toEqual({ uid: 0, gid: 12345 });
+  });
+
+  it('publishes the socket under its name only once owner and mode are final, leaving no other name behind', () => {
+    // A client must never meet the socket with the daemon's own group (EACCES reads as a broken installation).
+    listen({ mode: 0o660, uid: 0, gid: 12345 });
+    const st = lstatSync(path);
+    expect({ gid: st.gid, mode: st.mode & 0o777 }).toEqual({ gid: 12345, mode: 0o660 });
+    expect(readdirSync(temp.dir)).toEqual(['test.sock']);
+  });
+
+  it('leaves nothing behind when it cannot take the name', () => {
+    listen();
+    expect(codeOf(() => listenSeqpacket({ path, mode: 0o600 }))).toBe('EADDRINUSE');
+    expect(readdirSync(temp.dir)).toEqual(['test.sock']);
   });
 
   it('replaces a stale socket file nobody listens on', async () => {

@@ -645,8 +645,8 @@ static size_t receive_reply(int fd)
         if (n < 0 && errno != ECONNRESET)
             fail(FAIL_INTERNAL, "cannot receive the reply: %s", strerror(errno));
         if (n <= 0)
-            fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon closed the connection without a reply; the message was"
-                 " not accepted");
+            fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon closed the connection without a reply; the message"
+                 " may or may not have been accepted: submit it again later");
         if ((size_t)n > MSUB_MAX_REPLY_OCTETS)
             fail(FAIL_INTERNAL, "garbled reply from the mailsubmit daemon (%zd octets, at most %d expected)", n,
                  MSUB_MAX_REPLY_OCTETS);
