@@ -125,7 +125,7 @@ describe('the examples in docs/scripts.md', () => {
       }
       const result = await run.done;
       expect(result.code).toBe(0);
-      expect(result.stderr).toMatch(/^(mailsubmit: the MTA refused the message for now: [^\n]+\nsend-with-retry: temporary failure, retrying in \d+s\n)+$/);
+      expect(result.stderr).toMatch(/^(mailsubmit-sendmail: the MTA refused the message for now: [^\n]+\nsend-with-retry: temporary failure, retrying in \d+s\n)+$/);
       const message = await sink.waitForMessage((m) => m.rcptTo.some((r) => r.startsWith('RCPT TO:<retry@example.org>')));
       expect(message.data.toString()).toContain('This one had to wait.\r\n.\r\nThe dot above is data (-i).\r\n');
     });

@@ -197,7 +197,7 @@ describe.skipIf(!AVAILABLE && !process.env.CI)('qpsmtpd in front of mailsubmit',
       const line = await ms.waitForSubmission((l) => l.sender === sender);
       expect(line).toMatchObject({ status: 'recipient-refused', exit: 31 });
       // The helper's line goes to qpsmtpd's stderr, not to the client.
-      await stock!.waitForLog(/mailsubmit: the MTA refused a recipient permanently: .*550 5\.1\.1.*no such user here/);
+      await stock!.waitForLog(/mailsubmit-qmail-queue: the MTA refused a recipient permanently: .*550 5\.1\.1.*no such user here/);
       await expectNothingDelivered(sender);
     });
 

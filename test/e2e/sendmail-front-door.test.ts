@@ -118,7 +118,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
 
   it('adds From (with -F), Date and Message-ID when missing; the sender defaults to the login name', async () => {
     const result = await run(user, ['-F', 'Nightly Job', '-v', 'added@example.org'], 'Subject: sm-added\n\nbody\n');
-    expect(result.stderr).toMatch(/^mailsubmit: queued as [0-9A-F]+\n$/);
+    expect(result.stderr).toMatch(/^mailsubmit-sendmail: queued as [0-9A-F]+\n$/);
     expect(result.code).toBe(0);
     const delivered = await arrival('sm-added');
     // Postfix qualifies the unqualified login name with its own domain.
@@ -155,7 +155,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
   it('refuses an unknown option with 64, naming it, before reading any mail', async () => {
     const result = await run(user, ['-bs'], 'Subject: x\n\nx\n');
     expect(result.code).toBe(64);
-    expect(result.stderr).toBe('mailsubmit: bad command line: option -bs is not supported (see mailsubmit-sendmail(8))\n');
+    expect(result.stderr).toBe('mailsubmit-sendmail: bad command line: option -bs is not supported (see mailsubmit-sendmail(8))\n');
     const clustered = await run(user, ['-tq', 'x@example.org'], 'Subject: x\n\nx\n');
     expect(clustered.code).toBe(64);
     expect(clustered.stderr).toMatch(/option -q is not supported/);

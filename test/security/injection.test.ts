@@ -205,7 +205,7 @@ describe('SMTP command injection', () => {
         const result = await qmailSubmit(MESSAGE, envelope(PAYLOADS[payload], tag));
         // A NUL ends the field: what follows is read as the next field, which no field letter starts.
         const expected = payload === 'NUL' ? 'envelope-syntax' : outcome;
-        expect(result.stderr, `${field} + ${payload}`).toMatch(new RegExp(`^mailsubmit: ${statusOf(expected).text}: `));
+        expect(result.stderr, `${field} + ${payload}`).toMatch(new RegExp(`^mailsubmit-qmail-queue: ${statusOf(expected).text}: `));
         expect(result.code, `${field} + ${payload}`).toBe(statusOf(expected).qmailCode);
         expect(sink.commandLog.some((l) => l.includes(`${tag}@`))).toBe(false);
       }
@@ -219,7 +219,7 @@ describe('SMTP command injection', () => {
         const tag = `qq-${serial + 1}`;
         const base = { TCPREMOTEIP: '192.0.2.25', TCPREMOTEHOST: 'mx.example.net', TCPREMOTEPORT: '41234' } as Record<string, string>;
         const result = await qmailSubmit(MESSAGE, `F${tag}@example.net\0Trcpt@example.org\0\0`, { ...base, [variable]: `${base[variable]}${PAYLOADS[payload]}` });
-        expect(result.stderr, `${variable} + ${payload}`).toMatch(new RegExp(`^mailsubmit: ${statusOf('envelope-syntax').text}: `));
+        expect(result.stderr, `${variable} + ${payload}`).toMatch(new RegExp(`^mailsubmit-qmail-queue: ${statusOf('envelope-syntax').text}: `));
         expect(result.code, `${variable} + ${payload}`).toBe(statusOf('envelope-syntax').qmailCode);
         expect(sink.commandLog.some((l) => l.includes(`${tag}@`))).toBe(false);
       }

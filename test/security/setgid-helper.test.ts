@@ -222,7 +222,7 @@ describe('the installed set-gid helper under attack', () => {
     it('refuses a closed fd 1 in the qmail-queue mode with 54 (the envelope is missing)', async () => {
       const result = await run(caller, 'Subject: x\n\nx\n', { close: [1], argv0: join(dirname(ms.helperPath), 'mailsubmit-qmail-queue') });
       // The /dev/null glibc put on fd 1 reaches the daemon as the envelope fd, and is refused as a device.
-      expect(result.stderr).toBe('mailsubmit: standard input is missing or not readable: the envelope (fd 1) is a device, not a message\n');
+      expect(result.stderr).toBe('mailsubmit-qmail-queue: standard input is missing or not readable: the envelope (fd 1) is a device, not a message\n');
       expect(result.code).toBe(54);
     });
   });

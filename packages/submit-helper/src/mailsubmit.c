@@ -44,7 +44,7 @@
  * .IP \(bu
  *	waits for the reply frame, with one deadline for the whole run
  *	(compiled in, default 600 seconds: the daemon bounds its own work),
- *	prints the daemon's text as "mailsubmit: TEXT" when there is any (on
+ *	prints the daemon's text as "NAME: TEXT" when there is any (on
  *	success only when asked with -v), and exits with the status.
  * .PP
  *	Paths and the deadline are compile-time constants (MAILSUBMIT_SOCKET,
@@ -93,7 +93,9 @@
  *	connecting. For root, regaining a group cannot be prevented, so that
  *	check is skipped. Memory use is fixed: static buffers, no malloc.
  * DIAGNOSTICS
- *	One line on stderr, "mailsubmit: ...", unless the exit status is 0.
+ *	One line on stderr, "NAME: ...", unless the exit status is 0, where
+ *	NAME is the front door's: mailsubmit, mailsubmit-sendmail or
+ *	mailsubmit-qmail-queue (also when started as sendmail or qmail-queue).
  *	Exit status, native and sendmail modes (qmail-queue mode in brackets,
  *	as qmail-queue(8) defines them; the codes come from the status table
  *	through frame.h):
@@ -188,6 +190,19 @@ static unsigned char reply[MSUB_MAX_REPLY_OCTETS + 64];
 static gid_t groups[65536 + 1];
 static struct timespec deadline;
 
+/* What messages start with: the front door's own name, as its callers know it. */
+static const char *program_name(void)
+{
+    switch (mode) {
+    case MSUB_MODE_SENDMAIL:
+        return "mailsubmit-sendmail";
+    case MSUB_MODE_QMAIL_QUEUE:
+        return "mailsubmit-qmail-queue";
+    default:
+        return "mailsubmit";
+    }
+}
+
 /* One write(2) per message: no stdio buffering, nothing interleaved. */
 static void say(const char *text, size_t length)
 {
@@ -208,7 +223,7 @@ __attribute__((noreturn, format(printf, 2, 3))) static void fail(enum failure fa
     va_list ap;
     int length;
 
-    length = snprintf(line, sizeof(line), "mailsubmit: ");
+    length = snprintf(line, sizeof(line), "%s: ", program_name());
     va_start(ap, format);
     length += vsnprintf(line + length, sizeof(line) - (size_t)length - 1, format, ap);
     va_end(ap);
@@ -731,10 +746,10 @@ int main(int argc, char **argv)
     if (status != 0 || text_length > 0) {
         int n;
         if (text_length > 0)
-            n = snprintf(line, sizeof(line), "mailsubmit: %.*s\n", (int)text_length,
+            n = snprintf(line, sizeof(line), "%s: %.*s\n", program_name(), (int)text_length,
                          (const char *)reply + MSUB_REPLY_FIXED_OCTETS + outcome_length);
         else
-            n = snprintf(line, sizeof(line), "mailsubmit: failed (%.*s)\n", (int)outcome_length,
+            n = snprintf(line, sizeof(line), "%s: failed (%.*s)\n", program_name(), (int)outcome_length,
                          (const char *)reply + MSUB_REPLY_FIXED_OCTETS);
         if (n > 0)
             say(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);

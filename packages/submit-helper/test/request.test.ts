@@ -128,7 +128,7 @@ describe('the request frame', () => {
   it('is refused with 64 when the command line does not fit in a frame', async () => {
     const run = await runHelper(build.binary, { argv: ['sendmail', 'x'.repeat(MAX_FRAME_OCTETS)], stdin: openRead(message) });
     expect(run.code).toBe(64);
-    expect(run.stderr).toMatch(/^mailsubmit: the command line is too long/);
+    expect(run.stderr).toMatch(/^mailsubmit-sendmail: the command line is too long/);
     expect(daemon.captured).toEqual([]);
   });
 
