@@ -20,6 +20,8 @@
 #     The shared libraries it links against are ordinary packages that do not
 #     conflict with Postfix; those missing are installed.
 # Idempotent; each step says what it did or that there was nothing to do.
+# 'npm test' runs it first (the pretest script): with everything present it
+# only says so, as any user; a missing piece needs root.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +29,6 @@ cd "$here"
 # shellcheck source=install/lib/common.sh
 . install/lib/common.sh
 . install/lib/platform.sh
-[ "$(id -u)" -eq 0 ] || die "run as root: it installs packages from Debian's archive"
 
 DEB_CACHE=/var/cache/mailsubmit/test-debs
 # The second MTA and what it needs beyond a base system, as Debian names them.
@@ -101,6 +102,22 @@ install_second_mta_libraries() {
   apt_install "${wanted[@]}" || die "apt-get could not install ${wanted[*]}"
 }
 
+# What is missing, in one look, so that a complete machine needs no root.
+nothing_missing() {
+  command -v qpsmtpd-forkserver >/dev/null && command -v swaks >/dev/null && command -v perl >/dev/null &&
+    perl -MIO::Socket::SSL -e 1 2>/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null && command -v openssl >/dev/null || return 1
+  local package
+  for package in "${SECOND_MTA_DEBS[@]}"; do compgen -G "$DEB_CACHE/${package}_*.deb" >/dev/null || return 1; done
+  for package in "${SECOND_MTA_LIBRARIES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || return 1
+  done
+}
+
+if nothing_missing; then
+  say "the test tools are installed (qpsmtpd, swaks, perl, TLS tools, the second MTA's packages)"
+  exit 0
+fi
+[ "$(id -u)" -eq 0 ] || die "some test tools are missing; run as root: it installs packages from Debian's archive"
 install_missing_packages
 download_second_mta
 install_second_mta_libraries
