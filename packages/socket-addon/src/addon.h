@@ -29,6 +29,7 @@ enum addon_event {
 };
 #define FRAME_FLAG_TRUNCATED 1  /* MSG_TRUNC: the frame was longer than maxFrame */
 #define FRAME_FLAG_CTRUNCATED 2 /* MSG_CTRUNC or more fds than maxFds: all closed */
+#define FRAME_FLAG_FDS_LOST 4   /* MSG_CTRUNC below capacity: fds not installed (EMFILE) */
 
 struct addon_state;
 

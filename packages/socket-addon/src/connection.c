@@ -119,6 +119,14 @@ static int receive_one(sock_handle *h)
         flags |= FRAME_FLAG_TRUNCATED;
     if ((msg.msg_flags & MSG_CTRUNC) || count > h->max_fds)
         flags |= FRAME_FLAG_CTRUNCATED;
+    /*
+     * MSG_CTRUNC with room left in the control buffer: the kernel could not
+     * install the fds (EMFILE, ENFILE), which is the daemon's shortage, not
+     * a caller passing too many.
+     */
+    if ((msg.msg_flags & MSG_CTRUNC) && h->max_fds > 0
+        && (size_t)count < (CMSG_SPACE(sizeof(int) * (size_t)h->max_fds) - CMSG_LEN(0)) / sizeof(int))
+        flags |= FRAME_FLAG_FDS_LOST;
     if (flags != 0 || n == 0) {
         close_all(fds, count);
         count = 0;

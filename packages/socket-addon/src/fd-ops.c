@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,7 +70,41 @@ static const char *kind_of(mode_t mode, int fd)
     return "other";
 }
 
-/* fdKind(fd) -> {kind, access}: what the caller handed in, and which way it opens. */
+static const char *socket_type_of(int fd)
+{
+    int type;
+    socklen_t length = sizeof(type);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0)
+        return "other";
+    switch (type) {
+    case SOCK_STREAM:
+        return "stream";
+    case SOCK_DGRAM:
+        return "dgram";
+    case SOCK_SEQPACKET:
+        return "seqpacket";
+    case SOCK_RAW:
+        return "raw";
+    default:
+        return "other";
+    }
+}
+
+static int socket_listening(int fd)
+{
+    int value = 0;
+    socklen_t length = sizeof(value);
+
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) == 0 && value != 0;
+}
+
+/*
+ * fdKind(fd) -> {kind, access, socketType?, listening?}: what the caller
+ * handed in, and which way it opens. Sockets also say their type (only a
+ * stream can be read like a pipe) and whether they listen (an accept queue
+ * is not a message).
+ */
 napi_value js_fd_kind(napi_env env, napi_callback_info info)
 {
     napi_value argv[1], result, value;
@@ -105,6 +140,12 @@ napi_value js_fd_kind(napi_env env, napi_callback_info info)
     napi_set_named_property(env, result, "kind", value);
     napi_create_string_utf8(env, access, NAPI_AUTO_LENGTH, &value);
     napi_set_named_property(env, result, "access", value);
+    if (S_ISSOCK(st.st_mode)) {
+        napi_create_string_utf8(env, socket_type_of(fd), NAPI_AUTO_LENGTH, &value);
+        napi_set_named_property(env, result, "socketType", value);
+        napi_get_boolean(env, socket_listening(fd), &value);
+        napi_set_named_property(env, result, "listening", value);
+    }
     return result;
 }
 

@@ -28,9 +28,16 @@ export type FdKindName = 'fifo' | 'socket' | 'file' | 'tty' | 'chardev' | 'block
 /** 'none' is an O_PATH descriptor, which can be neither read nor written. */
 export type FdAccess = 'read-only' | 'write-only' | 'read-write' | 'none';
 
+/** SO_TYPE of a socket: only a stream reads like a pipe. */
+export type SocketTypeName = 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'other';
+
 export interface FdInfo {
   readonly kind: FdKindName;
   readonly access: FdAccess;
+  /** Sockets only. */
+  readonly socketType?: SocketTypeName;
+  /** Sockets only: listen() was called on it (SO_ACCEPTCONN). */
+  readonly listening?: boolean;
 }
 
 /** A passwd entry, with every group the user is in (getgrouplist). */
@@ -46,6 +53,12 @@ export interface FrameFlags {
   readonly truncated: boolean;
   /** MSG_CTRUNC, or more fds than maxFds: every fd that came was closed. */
   readonly ctruncated: boolean;
+  /**
+   * Set with ctruncated when fewer fds came than there was room for: the
+   * kernel could not install them here (EMFILE, ENFILE). The shortage is
+   * this process's, not the peer's fault.
+   */
+  readonly fdsLost: boolean;
 }
 
 export interface ListenOptions {
@@ -90,6 +103,7 @@ const EVENT_END = 3;
 const EVENT_ERROR = 4;
 const FLAG_TRUNCATED = 1;
 const FLAG_CTRUNCATED = 2;
+const FLAG_FDS_LOST = 4;
 
 const MAX_FRAME_LIMIT = 65536;
 const MAX_FDS_LIMIT = 16;
@@ -255,6 +269,7 @@ export class SeqpacketConnection extends EventEmitter<ConnectionEvents> {
       this.emit('frame', a as Buffer, fds, {
         truncated: (bits & FLAG_TRUNCATED) !== 0,
         ctruncated: (bits & FLAG_CTRUNCATED) !== 0,
+        fdsLost: (bits & FLAG_FDS_LOST) !== 0,
       });
     } else if (kind === EVENT_END) {
       this.emit('end');

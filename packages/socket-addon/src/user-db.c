@@ -5,6 +5,7 @@
  * and no getgrouplist. These calls block while NSS answers, like the helper's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -17,6 +18,37 @@
 #define LOOKUP_BUFFER 4096
 #define LOOKUP_BUFFER_CAP (1 << 20)
 #define GROUPS_CAP 65536
+
+/*
+ * Descriptors a lookup may need (the passwd and group files, an NSS
+ * module's socket). NSS does not report a file it could not open as an
+ * error: nss_files says "unavailable", the next module says "not found",
+ * and getpwuid_r returns 0 with no entry; getgrouplist returns the primary
+ * group alone. At the fd limit a listed user would then look unknown (77,
+ * not authorized). So a lookup runs only when this many descriptors are
+ * free, and an answer of "nothing" is trusted only when one still is
+ * afterwards; otherwise the lookup fails with EMFILE or ENFILE, which the
+ * daemon answers with 75 (try again).
+ */
+#define LOOKUP_FD_HEADROOM 4
+
+/* 0 when `wanted` descriptors could be opened just now, else the errno. */
+static int fd_headroom(int wanted)
+{
+    int fds[LOOKUP_FD_HEADROOM], opened = 0, err = 0;
+
+    while (opened < wanted) {
+        int fd = open("/", O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+            break;
+        }
+        fds[opened++] = fd;
+    }
+    while (opened > 0)
+        close(fds[--opened]);
+    return err;
+}
 
 static int arg_id(napi_env env, napi_callback_info info, uint32_t *id)
 {
@@ -54,6 +86,8 @@ napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info)
 
     if (arg_id(env, info, &uid) != 0)
         return NULL;
+    if ((err = fd_headroom(LOOKUP_FD_HEADROOM)) != 0)
+        return throw_errno(env, "getpwuid_r", err);
     for (;;) {
         char *grown = realloc(buffer, size);
         if (grown == NULL) {
@@ -72,6 +106,8 @@ napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info)
     }
     if (found == NULL) {
         free(buffer);
+        if ((err = fd_headroom(1)) != 0)
+            return throw_errno(env, "getpwuid_r", err);
         return null_value(env);
     }
     for (;;) {
@@ -93,6 +129,12 @@ napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info)
             free(buffer);
             return throw_errno(env, "getgrouplist", ERANGE);
         }
+    }
+    /* A group file it could not open shortens the list without a word. */
+    if ((err = fd_headroom(1)) != 0) {
+        free(groups);
+        free(buffer);
+        return throw_errno(env, "getgrouplist", err);
     }
     if (napi_create_object(env, &result) == napi_ok) {
         napi_create_string_utf8(env, pw.pw_name, NAPI_AUTO_LENGTH, &value);
@@ -120,12 +162,16 @@ static int lookup_group(const char *name, gid_t gid, struct group *gr, char **bu
     int err;
 
     *buffer = NULL;
+    if ((err = fd_headroom(LOOKUP_FD_HEADROOM)) != 0)
+        return err;
     for (;;) {
         char *grown = realloc(*buffer, size);
         if (grown == NULL)
             return ENOMEM;
         *buffer = grown;
         err = name != NULL ? getgrnam_r(name, gr, *buffer, size, found) : getgrgid_r(gid, gr, *buffer, size, found);
+        if (err == 0 && *found == NULL)
+            return fd_headroom(1);
         if (err != ERANGE || size >= LOOKUP_BUFFER_CAP)
             return err;
         size *= 2;

@@ -100,7 +100,7 @@ describe('SeqpacketConnection', () => {
     });
     const result = await runPeer({ path, size: 70000, fds: ['null'] });
     expect(result.results).toEqual([{ reply: 'refused' }]);
-    expect(seen?.flags).toEqual({ truncated: true, ctruncated: false });
+    expect(seen?.flags).toEqual({ truncated: true, ctruncated: false, fdsLost: false });
     expect(seen?.data.byteLength).toBe(65536);
     expect(seen?.fds).toEqual([]);
     listener.close();
@@ -115,7 +115,7 @@ describe('SeqpacketConnection', () => {
       return Buffer.from('refused');
     });
     await runPeer({ path, payload: 'x', fds: ['null', 'null', 'null', 'null', 'null'] });
-    expect(seen?.flags).toEqual({ truncated: false, ctruncated: true });
+    expect(seen?.flags).toEqual({ truncated: false, ctruncated: true, fdsLost: false });
     expect(seen?.fds).toEqual([]);
     listener.close();
     expect(openFdCount()).toBe(before);

@@ -90,7 +90,29 @@ describe('fdKind', () => {
     });
     await runPeer({ path, payload: 'x', fds: ['sock'] });
     listener.close();
-    expect(info).toEqual({ kind: 'socket', access: 'read-write' });
+    expect(info).toEqual({ kind: 'socket', access: 'read-write', socketType: 'stream', listening: false });
+  });
+
+  // Only a connected stream reads like a pipe: the daemon refuses the others by these facts.
+  it.each([
+    ['dgram', { socketType: 'dgram', listening: false }],
+    ['seqpacket', { socketType: 'seqpacket', listening: false }],
+    ['listening', { socketType: 'stream', listening: true }],
+  ])('reports a passed %s socket with its type', async (spec, expected) => {
+    const path = join(temp.dir, 's.sock');
+    const listener = listenSeqpacket({ path, mode: 0o600 });
+    let info: FdInfo | undefined;
+    listener.on('connection', (connection) => {
+      connection.on('frame', (_data, fds) => {
+        info = fdKind(fds[0] as number);
+        fds.forEach(closeFd);
+        connection.send(Buffer.from('ok'));
+        connection.close();
+      });
+    });
+    await runPeer({ path, payload: 'x', fds: [spec] });
+    listener.close();
+    expect(info).toEqual({ kind: 'socket', access: 'read-write', ...expected });
   });
 
   it('refuses a closed fd with EBADF and a negative or fractional one with TypeError', () => {

@@ -8,7 +8,9 @@ Takes one JSON plan as argv[1] and prints one JSON result line:
   size      instead of payload: a frame of this many 'x' octets
   fds       fds to pass: "pipe:TEXT" (read end of a pipe holding TEXT),
             "null" (/dev/null read-only), "wo:PATH" (PATH opened write-only),
-            "sock" (one end of a socketpair)
+            "sock" (one end of a socketpair), "dgram" and "seqpacket"
+            (one end of a socketpair of that type), "listening" (a
+            listening Unix stream socket)
   expect    reply expected, "{i}" replaced; rounds that differ are counted bad
   silent    connect and close without sending anything
   noReply   close right after sending, without waiting for a reply
@@ -35,6 +37,16 @@ def open_fd(spec):
         a, b = socket.socketpair()
         b.close()
         return a.detach()
+    if spec in ("dgram", "seqpacket"):
+        kind = socket.SOCK_DGRAM if spec == "dgram" else socket.SOCK_SEQPACKET
+        a, b = socket.socketpair(socket.AF_UNIX, kind)
+        b.close()
+        return a.detach()
+    if spec == "listening":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind("")  # autobind: an abstract name of its own
+        s.listen(1)
+        return s.detach()
     if spec.startswith("wo:"):
         return os.open(spec[3:], os.O_WRONLY | os.O_CREAT, 0o600)
     raise ValueError(spec)

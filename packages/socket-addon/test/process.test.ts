@@ -23,9 +23,9 @@ afterEach(() => {
  * Starts a child script; once it prints "ready", runs the peers one after
  * another, then waits for the child's JSON line and exit.
  */
-function runChild(script: string, path: string, plans: Parameters<typeof runPeer>[0][], prefix: string[] = []) {
+function runChild(script: string, path: string, plans: Parameters<typeof runPeer>[0][], prefix: string[] = [], extra: string[] = []) {
   const command = prefix.length > 0 ? (prefix[0] as string) : process.execPath;
-  const args = [...prefix.slice(1), ...(prefix.length > 0 ? [process.execPath] : []), '--import', 'tsx', join(import.meta.dirname, 'child', script), path];
+  const args = [...prefix.slice(1), ...(prefix.length > 0 ? [process.execPath] : []), '--import', 'tsx', join(import.meta.dirname, 'child', script), path, ...extra];
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: join(import.meta.dirname, '..') });
   let stdout = '';
   let stderr = '';
@@ -70,6 +70,21 @@ describe('in a process of its own', () => {
     const result = await runChild('accept-emfile.ts', path, [{ path, payload: 'after-emfile' }], limit);
     expect(result.output).toEqual({ errors: ['EMFILE'] });
     expect(result.peers[0]?.results).toEqual([{ reply: 'ok:after-emfile' }]);
+    expect(result.code).toBe(0);
+  });
+
+  it('at the fd limit flags passed fds as lost and fails user lookups with EMFILE, never "no such user"', async () => {
+    const path = join(temp.dir, 'lost.sock');
+    const limit = ['python3', '-c', 'import os,resource,sys; resource.setrlimit(resource.RLIMIT_NOFILE,(64,64)); os.execvp(sys.argv[1],sys.argv[1:])'];
+    // uid 1 (daemon) is in /etc/passwd only: no NSS module makes it up when the file cannot be read.
+    const result = await runChild('fds-lost.ts', path, [{ path, payload: 'x', fds: ['null'] }], limit, ['1']);
+    expect(result.output).toEqual({
+      flags: { truncated: false, ctruncated: true, fdsLost: true },
+      fds: 0,
+      atLimit: { user: 'EMFILE', group: 'EMFILE' },
+      afterwards: { user: 'found', group: 'found' },
+    });
+    expect(result.peers[0]?.results).toEqual([{ reply: 'ok' }]);
     expect(result.code).toBe(0);
   });
 });
