@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { decodeRequest, describeStatus, isSubmissionError, SubmissionError, type Outcome, type RequestMode } from '@mailsubmit/shared';
-import { closeFd, listenSeqpacket, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
+import { closeFd, listenSeqpacket, type FrameFlags, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission, type Admitted } from './accept/admission.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
 import { changedKeys, reloadableMerge } from './config/config-changes.ts';
@@ -19,6 +19,7 @@ import type { Downstream } from './delivery/downstream.ts';
 import { DownstreamHealth } from './delivery/downstream-health.ts';
 import { groupIdOf } from './identity/user-database.ts';
 import type { Logger } from './logging/logger.ts';
+import { setCleanupErrorHandler } from './intake/passed-fd-input.ts';
 import { exitStatus, sendReply } from './reply/reply-sender.ts';
 import { checkRequest, type CheckedRequest } from './submission/request-check.ts';
 import { SubmissionJob, type JobResult } from './submission/submission-job.ts';
@@ -36,7 +37,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
  */
 const REFUSED_REQUEST_TIMEOUT_MS = 1_000;
 
-type Frame = { data: Buffer; fds: number[]; flags: { truncated: boolean; ctruncated: boolean } };
+type Frame = { data: Buffer; fds: number[]; flags: FrameFlags };
 
 /** What `mailsubmitctl status` shows; the wire shape of the control protocol. */
 export type DaemonStatus = StatusReport;
@@ -85,6 +86,7 @@ export class Daemon {
       mode: this.config.socket.mode,
       ...(gid !== null ? { gid } : {}),
     });
+    setCleanupErrorHandler((err) => this.log.warn({ err: err.message }, 'putting a caller\'s fd away failed; the submission\'s outcome stands'));
     this.listener.on('connection', (connection) => this.track(this.serve(connection)));
     this.listener.on('acceptError', (err) => this.log.warn({ err: err.message }, 'accept failed; accepting resumes by itself'));
     this.listener.on('error', (err) => this.log.error({ err: err.message }, 'listening socket failed'));
@@ -204,19 +206,31 @@ export class Daemon {
     };
   }
 
+  /**
+   * A connection's flow never rejects (serve catches everything); should one
+   * do so anyway, it is logged here, never left to end the process.
+   */
   private track(flow: Promise<void>): void {
-    this.finished.add(flow);
-    void flow.finally(() => this.finished.delete(flow));
+    const settled = flow.catch((err: unknown) => this.log.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'a connection\'s flow failed'));
+    this.finished.add(settled);
+    void settled.finally(() => this.finished.delete(settled));
   }
 
+  /**
+   * One connection, start to end. Whatever goes wrong in it ends in a reply
+   * (or, with the caller gone, a log line), never in an exception that
+   * reaches the process: one caller must not stop everyone's mail.
+   */
   private async serve(connection: SeqpacketConnection): Promise<void> {
     const started = process.hrtime.bigint();
     const id = randomBytes(6).toString('hex');
+    // An 'error' event nobody listens to would be thrown from the addon's callback.
+    connection.on('error', (err) => this.log.debug({ sid: id, err: err.message }, 'connection error'));
     let credentials;
     try {
       credentials = connection.peerCredentials();
     } catch (err) {
-      connection.close();
+      closeQuietly(connection);
       this.log.warn({ sid: id, err: (err as Error).message }, 'no peer credentials; connection dropped');
       return;
     }
@@ -232,8 +246,13 @@ export class Daemon {
       return;
     }
     try {
-      const { result, mode } = await this.handleRequest(connection, admitted);
-      this.finish(connection, { ...context, user: admitted.caller.userName }, started, result, mode);
+      let outcome: { result: JobResult; mode: RequestMode | null };
+      try {
+        outcome = await this.handleRequest(connection, admitted);
+      } catch (err) {
+        outcome = { result: this.failure(err), mode: null };
+      }
+      this.finish(connection, { ...context, user: admitted.caller.userName }, started, outcome.result, outcome.mode);
     } finally {
       this.admission.release(credentials.uid);
     }
@@ -248,20 +267,35 @@ export class Daemon {
     }
     let checked: CheckedRequest;
     try {
+      // fds the kernel could not install here are the daemon's shortage, not a malformed request.
+      if (frame.flags.fdsLost) throw new SubmissionError('overload', 'mailsubmitd is out of file descriptors; try again shortly');
       checked = checkRequest(frame.data, frame.fds, frame.flags);
     } catch (err) {
-      for (const fd of frame.fds) closeFd(fd);
+      closeAll(frame.fds);
       return { result: this.failure(err), mode: modeOf(frame) };
     }
     const { inputFd, verbose, envelopeFd, qmailClient, sendmail } = checked;
     const mode = checked.request.mode;
     const qmail = envelopeFd !== undefined ? { envelopeFd, client: qmailClient ?? {} } : undefined;
-    const job = new SubmissionJob({ config: this.config, downstream: this.downstream, fileReads: this.fileReads, ...admitted }, inputFd, qmail, sendmail);
+    // Every wait for a file-read slot ends by the input deadline, or at once when the caller goes.
+    const gone = new AbortController();
+    const inputMs = this.config.timeouts.input;
+    const fileReads = this.fileReads.forWaiter({
+      signal: gone.signal,
+      timeoutMs: inputMs,
+      timeoutError: () => new SubmissionError('overload', `busy: no file-read slot came free within ${inputMs / 1000} s (limits.max_file_reads = ${this.fileReads.capacity})`),
+    });
+    const job = new SubmissionJob({ config: this.config, downstream: this.downstream, fileReads, ...admitted }, inputFd, qmail, sendmail);
     this.jobs.add(job);
-    const onGone = () => job.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed'));
+    const onGone = () => {
+      const reason = new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed');
+      gone.abort(reason);
+      job.abort(reason);
+    };
     connection.once('end', onGone);
     try {
       const result = await job.run();
+      for (const err of job.cleanupErrors) this.log.warn({ err: err.message, outcome: result.outcome }, 'cleanup after a submission failed; its outcome stands');
       // Success is silent on the caller's terminal unless it asked with -v.
       return { result: result.outcome === 'ok' && !verbose ? { ...result, text: '' } : result, mode };
     } finally {
@@ -275,9 +309,20 @@ export class Daemon {
     return { outcome: failure.outcome, text: describeStatus(failure.outcome, failure.message) };
   }
 
+  /**
+   * Reply, count, log, notify: each step on its own, so that a failure in
+   * one (a logger that throws, a reply nobody reads) neither skips the
+   * others nor escapes. The outcome was decided before; nothing here changes it.
+   */
   private finish(connection: SeqpacketConnection, context: Record<string, unknown>, started: bigint, result: JobResult, mode: RequestMode | null): void {
     const status = exitStatus(result.outcome, mode);
-    const replyError = sendReply(connection, status, result.outcome, result.text);
+    let replyError: Error | null;
+    try {
+      replyError = sendReply(connection, status, result.outcome, result.text);
+    } catch (err) {
+      replyError = err instanceof Error ? err : new Error(String(err));
+      closeQuietly(connection);
+    }
     const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
     this.count(result.outcome, result.text);
     this.submissions.record(context, result, status, durationMs, replyError);
@@ -308,6 +353,24 @@ export class Daemon {
   }
 }
 
+function closeAll(fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      closeFd(fd);
+    } catch {
+      // Closed whatever close(2) said (Linux): nothing to undo.
+    }
+  }
+}
+
+function closeQuietly(connection: SeqpacketConnection): void {
+  try {
+    connection.close();
+  } catch {
+    // Already gone.
+  }
+}
+
 /** The front door a request frame names, when it can be read at all. */
 function modeOf(frame: Frame): RequestMode | null {
   try {
@@ -321,7 +384,7 @@ function modeOf(frame: Frame): RequestMode | null {
 async function refusedCallerMode(connection: SeqpacketConnection): Promise<RequestMode | null> {
   try {
     const frame = await waitForFrame(connection, REFUSED_REQUEST_TIMEOUT_MS);
-    for (const fd of frame.fds) closeFd(fd);
+    closeAll(frame.fds);
     return modeOf(frame);
   } catch {
     return null;
@@ -334,7 +397,7 @@ function waitForFrame(connection: SeqpacketConnection, timeoutMs: number): Promi
       cleanup();
       reject(new SubmissionError('usage', `no request within ${timeoutMs / 1000} s`));
     }, timeoutMs);
-    const onFrame = (data: Buffer, fds: number[], flags: { truncated: boolean; ctruncated: boolean }) => {
+    const onFrame = (data: Buffer, fds: number[], flags: FrameFlags) => {
       cleanup();
       resolve({ data, fds, flags });
     };

@@ -22,11 +22,15 @@ import { groupIdOf } from './identity/user-database.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { MetricsServer } from './metrics/metrics-server.ts';
 import { SubmissionMetrics } from './metrics/submission-metrics.ts';
+import { closeInheritedFds } from './util/inherited-fds.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
 
 // Node opens its inspector on SIGUSR1; anyone who can signal the daemon's
 // uid could then run code as it. A listener of our own keeps it closed.
 process.on('SIGUSR1', () => undefined);
+
+// Before anything of ours is opened: whatever the starter left open above fd 2 (util/inherited-fds.ts).
+const inheritedClosed = closeInheritedFds();
 
 
 interface Options {
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger({ level: config.log.level, pretty: options.pretty === true });
+  if (inheritedClosed.length > 0) log.info({ fds: inheritedClosed.map(({ fd, target }) => `${fd}: ${target}`) }, 'closed descriptors inherited at start');
   let daemon: Daemon;
   try {
     daemon = new Daemon(config, log);
@@ -112,11 +117,28 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // Every submission ends in its own flow's reply (daemon.ts catches all there); these are for
+  // bugs outside any flow. An unhandled rejection is logged and the daemon goes on: no state is
+  // known to be broken, and exiting would fail every submission in progress.
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled rejection');
+  });
+  // An exception thrown to the top leaves unknown state: stop accepting, let the submissions in
+  // progress finish (or get 75 at the grace deadline) as on SIGTERM, then exit 75 for a restart.
+  let dying = false;
   process.on('uncaughtException', (err) => {
-    // Unknown state: stop accepting and let systemd restart us; helpers get 75 from the closed socket.
     log.fatal({ err: err.stack ?? String(err) }, 'uncaught exception');
-    log.flush();
-    process.exit(EX_TEMPFAIL);
+    if (dying) return;
+    dying = true;
+    void daemon
+      .stop(daemon.currentConfig.timeouts.shutdown)
+      .catch(() => undefined)
+      .then(async () => {
+        await services.close().catch(() => undefined);
+        if (options.pidFile) rmSync(options.pidFile, { force: true });
+        log.flush();
+        process.exit(EX_TEMPFAIL);
+      });
   });
 }
 

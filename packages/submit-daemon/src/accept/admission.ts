@@ -3,12 +3,18 @@
  * is this uid on the authorization list, did it come through the set-gid
  * helper when that is how mailsubmit is installed, and is there room for it.
  * The helper's own check is a courtesy; this is the one that counts.
+ *
+ * A user database that cannot answer (out of descriptors or memory, a
+ * directory server away) is this side's trouble: 75, never 77. The addon
+ * reports an NSS lookup made without a free descriptor as EMFILE rather
+ * than "no such user" (packages/socket-addon/src/user-db.c).
  */
 import { authorize, SubmissionError, type CallerIdentity, type Grant } from '@mailsubmit/shared';
 import type { PeerCredentials } from '@mailsubmit/socket-addon';
 import type { AuthorizationStore } from '../authorization/authorization-store.ts';
 import type { DaemonConfig } from '../config/daemon-config.ts';
 import { IdentityCache } from '../identity/identity-cache.ts';
+import { isResourceShortage } from '../util/resource-shortage.ts';
 
 export interface Admitted {
   readonly caller: CallerIdentity;
@@ -45,7 +51,7 @@ export class Admission {
       this.identities.clear();
       this.identitiesFor = this.authorizations.loadedAtMs;
     }
-    const caller = this.identities.identityOf(credentials.uid);
+    const caller = this.lookUp(credentials.uid);
     const who = caller.userName === null ? `uid ${credentials.uid}` : `user ${caller.userName} (uid ${credentials.uid})`;
     const grant = authorize(this.authorizations.entries, caller);
     if (grant === null) {
@@ -61,6 +67,18 @@ export class Admission {
     this.total++;
     this.perUid.set(credentials.uid, mine + 1);
     return { caller, grant };
+  }
+
+  private lookUp(uid: number): CallerIdentity {
+    try {
+      return this.identities.identityOf(uid);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      if (isResourceShortage(err)) {
+        throw new SubmissionError('overload', `mailsubmitd is short of resources to look up uid ${uid} (${why}); try again shortly`);
+      }
+      throw new SubmissionError('internal', `the user database could not say who uid ${uid} is (${why}); try again later`);
+    }
   }
 
   release(uid: number): void {

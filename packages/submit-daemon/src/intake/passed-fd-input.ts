@@ -7,17 +7,24 @@
  * (measured: four silent writers made an unrelated fs.readFile take 2.5 s).
  * Regular files are read with fs streams, a bounded number at a time, since
  * net.Socket refuses them and a FUSE or NFS file can block a thread.
- * Terminals, devices, directories and fds not open for reading are refused.
+ * Terminals, devices, directories, datagram, seqpacket and listening
+ * sockets, and fds not open for reading are refused (66, qmail 54).
  *
  * The stream reads from a duplicate of the fd. O_NONBLOCK, which net.Socket
  * sets, lives on the open file description shared with the caller's shell,
  * so the original fd stays open until the caller's flags have been put back.
+ * Only that one bit is put back, against the flags as they are then: the
+ * caller shares the description and may have changed others meanwhile, and
+ * writing back its old set can be refused (EPERM: O_NOATIME, which only the
+ * file's owner may set). Cleanup never throws: the fds are closed and the
+ * slot returned whatever fails, and the failure is handed to `onCleanupError`.
  */
 import { createReadStream } from 'node:fs';
 import { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { SubmissionError } from '@mailsubmit/shared';
-import { closeFd, dupFd, fdKind, getFileStatusFlags, setFileStatusFlags } from '@mailsubmit/socket-addon';
+import { closeFd, dupFd, fdKind, getFileStatusFlags, setFileStatusFlags, type FdInfo } from '@mailsubmit/socket-addon';
+import { isResourceShortage } from '../util/resource-shortage.ts';
 import type { Semaphore } from '../util/semaphore.ts';
 
 export interface InputLimits {
@@ -32,8 +39,31 @@ export interface InputLimits {
 export interface PassedInput {
   readonly stream: Readable;
   readonly kind: 'pipe' | 'file';
-  /** Restores the caller's flags and closes both fds. Safe to call more than once. */
+  /** Restores the caller's O_NONBLOCK and closes both fds. Safe to call more than once; never throws. */
   release(): void;
+}
+
+/** Told about a failure while an input is put away (the submission's outcome stands). */
+export type CleanupErrorHandler = (error: Error) => void;
+
+let onCleanupError: CleanupErrorHandler = () => undefined;
+
+/** Where cleanup failures go (the daemon logs them). */
+export function setCleanupErrorHandler(handler: CleanupErrorHandler): void {
+  onCleanupError = handler;
+}
+
+function quietly(what: string, action: () => void): void {
+  try {
+    action();
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    try {
+      onCleanupError(new Error(`${what}: ${error.message}`));
+    } catch {
+      // A failing reporter must not undo the cleanup either.
+    }
+  }
 }
 
 const REFUSED_KINDS: Readonly<Record<string, string>> = {
@@ -44,31 +74,64 @@ const REFUSED_KINDS: Readonly<Record<string, string>> = {
   other: 'is not a pipe, socket or file',
 };
 
+const REFUSED_SOCKETS: Readonly<Record<string, string>> = {
+  dgram: 'is a datagram socket: pass a pipe, a file or a stream socket',
+  seqpacket: 'is a seqpacket socket: pass a pipe, a file or a stream socket',
+  raw: 'is a raw socket: pass a pipe, a file or a stream socket',
+  other: 'is a socket of an unknown type: pass a pipe, a file or a stream socket',
+};
+
+const O_NONBLOCK = 0o4000;
+
+function refusal(info: FdInfo): string | null {
+  const byKind = REFUSED_KINDS[info.kind];
+  if (byKind !== undefined) return byKind;
+  if (info.kind === 'socket') {
+    const bySocket = REFUSED_SOCKETS[info.socketType ?? 'other'];
+    if (bySocket !== undefined) return bySocket;
+    if (info.listening === true) return 'is a listening socket, not a connection';
+  }
+  return info.access === 'read-only' || info.access === 'read-write' ? null : 'is not open for reading';
+}
+
 /**
  * Takes ownership of `fd` (it is closed by release(), or here on refusal).
  * `name` says which of the caller's fds it is, in refusals and read errors.
  */
 export async function openPassedInput(fd: number, limits: InputLimits, fileReads: Semaphore, name = 'standard input'): Promise<PassedInput> {
-  let kind: string;
-  let access: string;
+  let info: FdInfo;
   try {
-    ({ kind, access } = fdKind(fd));
+    info = fdKind(fd);
   } catch (err) {
-    closeFd(fd);
+    quietly(`closing ${name}`, () => closeFd(fd));
     throw new SubmissionError('no-input', `cannot inspect ${name}: ${(err as Error).message}`);
   }
-  const refused = REFUSED_KINDS[kind] ?? (access === 'read-only' || access === 'read-write' ? null : 'is not open for reading');
+  const refused = refusal(info);
   if (refused !== null) {
-    closeFd(fd);
+    quietly(`closing ${name}`, () => closeFd(fd));
     throw new SubmissionError('no-input', `${name} ${refused}`);
   }
-  const releaseSlot = kind === 'file' ? await fileReads.acquire() : null;
-  const savedFlags = getFileStatusFlags(fd);
-  const readFd = dupFd(fd);
-  const source: Readable =
-    kind === 'file'
-      ? createReadStream('', { fd: readFd, autoClose: true, highWaterMark: 64 * 1024 })
-      : new Socket({ fd: readFd, readable: true, writable: false, allowHalfOpen: true });
+  const kind = info.kind;
+  let releaseSlot: (() => void) | null = null;
+  let readFd = -1;
+  let savedNonBlock = 0;
+  let source: Readable;
+  try {
+    if (kind === 'file') releaseSlot = await fileReads.acquire();
+    savedNonBlock = getFileStatusFlags(fd) & O_NONBLOCK;
+    readFd = dupFd(fd);
+    source =
+      kind === 'file'
+        ? createReadStream('', { fd: readFd, autoClose: true, highWaterMark: 64 * 1024 })
+        : new Socket({ fd: readFd, readable: true, writable: false, allowHalfOpen: true });
+  } catch (err) {
+    // Whatever got as far as being opened or taken is given back here: nothing else knows of it.
+    if (readFd >= 0) quietly(`closing the copy of ${name}`, () => closeFd(readFd));
+    quietly(`closing ${name}`, () => closeFd(fd));
+    releaseSlot?.();
+    if (err instanceof SubmissionError) throw err;
+    throw resourceError(err, name);
+  }
 
   let released = false;
   const release = () => {
@@ -76,13 +139,13 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
     released = true;
     clearTimeout(deadline);
     clearTimeout(idle);
-    source.destroy();
-    try {
-      setFileStatusFlags(fd, savedFlags);
-    } finally {
-      closeFd(fd);
-      releaseSlot?.();
-    }
+    quietly(`closing the copy of ${name}`, () => source.destroy());
+    quietly(`restoring the flags of ${name}`, () => {
+      const now = getFileStatusFlags(fd);
+      if ((now & O_NONBLOCK) !== savedNonBlock) setFileStatusFlags(fd, (now & ~O_NONBLOCK) | savedNonBlock);
+    });
+    quietly(`closing ${name}`, () => closeFd(fd));
+    releaseSlot?.();
   };
 
   const output = new PassThrough({ highWaterMark: 64 * 1024 });
@@ -114,4 +177,11 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
   source.once('error', (err: NodeJS.ErrnoException) => fail(new SubmissionError('input-error', `reading ${name} failed: ${err.code ?? err.message}`)));
   source.pipe(output);
   return { stream: output, kind: kind === 'file' ? 'file' : 'pipe', release };
+}
+
+/** The daemon's own shortage is temporary (75); anything else here is too, as `input-error`. */
+function resourceError(err: unknown, name: string): SubmissionError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (isResourceShortage(err)) return new SubmissionError('overload', `mailsubmitd is short of resources for ${name} (${message}); try again shortly`);
+  return new SubmissionError('input-error', `cannot read ${name}: ${message}`);
 }

@@ -13,6 +13,19 @@ export class SubmissionLog {
 
   /** `exitCode` is the status the reply carried (it depends on the front door). */
   record(context: Record<string, unknown>, result: JobResult, exitCode: number, durationMs: number, replyError: Error | null): void {
+    try {
+      this.write(context, result, exitCode, durationMs, replyError);
+    } catch (err) {
+      // The caller has its answer already; a log line that cannot be written must not take the daemon down.
+      try {
+        this.log.error({ ...context, status: result.outcome, exit: exitCode, err: err instanceof Error ? err.message : String(err) }, 'submission log line failed');
+      } catch {
+        // Nothing left to tell.
+      }
+    }
+  }
+
+  private write(context: Record<string, unknown>, result: JobResult, exitCode: number, durationMs: number, replyError: Error | null): void {
     const { exitCode: sysexit } = statusOf(result.outcome);
     const line = {
       ...context,

@@ -23,6 +23,10 @@ export function sendReply(connection: SeqpacketConnection, status: number, outco
   } catch (err) {
     return err as Error;
   } finally {
-    connection.close();
+    try {
+      connection.close();
+    } catch {
+      // The connection is gone either way; the reply's own error (if any) is what counts.
+    }
   }
 }

@@ -69,6 +69,8 @@ export class SubmissionJob {
   private abortReason: SubmissionError | null = null;
   private readonly aborted = new AbortController();
   private inputOpened = false;
+  /** What failed while cleaning up after run(); the outcome stands, and the daemon logs these. */
+  readonly cleanupErrors: Error[] = [];
   /** sendmail mode: the message's lines as sent, back to the caller's (Bcc lines removed, fields added). */
   private callerLine: ((line: number) => number) | null = null;
 
@@ -175,11 +177,22 @@ export class SubmissionJob {
         ...(stats ? { stats } : {}),
       };
     } finally {
-      this.parser?.destroy();
-      this.held?.release();
-      this.input?.release();
-      // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
-      if (!this.inputOpened) closeFd(this.inputFd);
+      // Each step on its own: a failing cleanup must neither skip the others nor turn the
+      // outcome (above all the MTA's 250) into a failure. The daemon logs what failed.
+      const steps = [
+        () => this.parser?.destroy(),
+        () => this.held?.release(),
+        () => this.input?.release(),
+        // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
+        () => (this.inputOpened ? undefined : closeFd(this.inputFd)),
+      ];
+      for (const step of steps) {
+        try {
+          step();
+        } catch (err) {
+          this.cleanupErrors.push(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
     }
   }
 
