@@ -72,6 +72,9 @@ export class MailsubmitUnderTest {
     chownSync(runDir, 0, gid);
     chmodSync(runDir, options.installMode === 'open' ? 0o755 : 0o750);
     const socketPath = join(runDir, 'mailsubmit.sock');
+    // The daemon's own spool, as install.sh makes it: owned by the daemon's user (root here), 0700.
+    const spoolDir = join(dir, 'spool');
+    mkdirSync(spoolDir, { mode: 0o700 });
     const authorizationList = join(dir, 'authorized');
     writeFileSync(authorizationList, '# test authorization list\n', { mode: 0o644 });
     mkdirSync(join(dir, 'bin'));
@@ -93,6 +96,7 @@ export class MailsubmitUnderTest {
         `authorization_list = "${authorizationList}"`,
         `control_socket = "${join(runDir, 'control.sock')}"`,
         'log_level = "debug"',
+        ...(options.daemon?.includes('spool_directory') ? [] : [`spool_directory = "${spoolDir}"`]),
         ...(options.daemon ? [options.daemon] : []),
         '[downstream]',
         options.downstream ?? `target = "127.0.0.1:${options.downstreamPort}"`,

@@ -11,6 +11,7 @@
  * 75 for anything else that stops it from starting.
  */
 import { rmSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
@@ -24,6 +25,7 @@ import { MetricsServer } from './metrics/metrics-server.ts';
 import { SubmissionMetrics } from './metrics/submission-metrics.ts';
 import { closeInheritedFds } from './util/inherited-fds.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
+import { assertPrivateSpoolDirectory } from './config/spool-directory.ts';
 
 // Node opens its inspector on SIGUSR1; anyone who can signal the daemon's
 // uid could then run code as it. A listener of our own keeps it closed.
@@ -69,6 +71,8 @@ async function main(): Promise<void> {
     assertRootOnlyWritable(config.authorizationList);
     // Whoever can write the socket's directory can put their own socket in its place.
     assertRootOnlyWritable(dirname(config.socket.path), process.getuid?.() ?? null);
+    // The daemon's own, 0700: held qmail-queue messages are nobody else's to read or fill.
+    assertPrivateSpoolDirectory(config.spoolDirectory, process.geteuid?.() ?? 0, userInfo().username);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UnsafePathError) fatal(EX_CONFIG, err.message);
     throw err;

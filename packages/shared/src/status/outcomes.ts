@@ -78,6 +78,7 @@ const ROWS = {
   'input-error': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.0', qmailCode: 54, text: 'reading the message failed' },
   'caller-gone': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.0', qmailCode: 54, text: 'the caller went away' },
   overload: { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.2', qmailCode: 71, text: 'too many submissions at once' },
+  'spool-full': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 452, enhanced: '4.3.1', qmailCode: 53, text: 'no room to hold the message for now' },
   'daemon-unavailable': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.0', qmailCode: 73, text: 'the mailsubmit daemon is not running' },
   'shutting-down': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 421, enhanced: '4.3.2', qmailCode: 71, text: 'the mailsubmit daemon is shutting down' },
   internal: { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.0', qmailCode: 81, text: 'internal error' },

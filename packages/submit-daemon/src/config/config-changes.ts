@@ -31,7 +31,8 @@ const KEYS: readonly KeySpec[] = [
   { key: 'daemon.control_socket', effect: 'restart', value: (c) => c.control.path },
   { key: 'daemon.metrics_listen', effect: 'restart', value: (c) => c.metrics },
   { key: 'daemon.log_level', effect: 'log', value: (c) => c.log.level },
-  { key: 'daemon.spool_directory', effect: 'next-submission', value: (c) => c.spoolDirectory },
+  // Checked (owner, mode) at start only: a reload must not switch to a directory nobody checked.
+  { key: 'daemon.spool_directory', effect: 'restart', value: (c) => c.spoolDirectory },
   { key: 'downstream.transport', effect: 'downstream', value: (c) => c.downstream.transport },
   { key: 'downstream.target', effect: 'downstream', value: (c) => c.downstream.target },
   { key: 'downstream.helo_name', effect: 'downstream', value: (c) => c.downstream.heloName },
@@ -47,6 +48,9 @@ const KEYS: readonly KeySpec[] = [
   { key: 'limits.max_connections', effect: 'next-submission', value: (c) => c.limits.maxConnections },
   { key: 'limits.max_per_uid', effect: 'next-submission', value: (c) => c.limits.maxPerUid },
   { key: 'limits.max_file_reads', effect: 'restart', value: (c) => c.limits.maxFileReads },
+  { key: 'limits.spool_quota_per_uid', effect: 'next-submission', value: (c) => c.limits.spoolQuotaPerUid },
+  { key: 'limits.spool_quota_total', effect: 'next-submission', value: (c) => c.limits.spoolQuotaTotal },
+  { key: 'limits.spool_min_free', effect: 'next-submission', value: (c) => c.limits.spoolMinFree },
   { key: 'timeouts.input', effect: 'next-submission', value: (c) => c.timeouts.input },
   { key: 'timeouts.input_idle', effect: 'next-submission', value: (c) => c.timeouts.inputIdle },
   { key: 'timeouts.connect', effect: 'downstream', value: (c) => c.timeouts.connect },
@@ -83,6 +87,7 @@ export function reloadableMerge(running: DaemonConfig, next: DaemonConfig): Daem
     authorizationList: running.authorizationList,
     control: running.control,
     metrics: running.metrics,
+    spoolDirectory: running.spoolDirectory,
     limits: { ...next.limits, maxFileReads: running.limits.maxFileReads },
   };
 }

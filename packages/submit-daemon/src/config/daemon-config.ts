@@ -28,7 +28,11 @@ export interface DaemonConfig {
   };
   /** The Prometheus endpoint, loopback only; null when daemon.metrics_listen is absent. */
   readonly metrics: { readonly host: string; readonly port: number } | null;
-  /** Where a qmail-queue message waiting for its envelope is held beyond a small memory buffer (unlinked files). */
+  /**
+   * Where a qmail-queue message waiting for its envelope is held beyond a
+   * small memory buffer (unlinked files): the daemon's own directory, owned
+   * by its user, mode 0700 (checked at start, config/spool-directory.ts).
+   */
   readonly spoolDirectory: string;
   readonly downstream: {
     readonly transport: TransportKind;
@@ -44,6 +48,13 @@ export interface DaemonConfig {
     readonly maxConnections: number;
     readonly maxPerUid: number;
     readonly maxFileReads: number;
+    // Spool space (intake/held-message.ts, submission/spool-space.ts): octets.
+    /** Held in the spool directory for one uid at a time. */
+    readonly spoolQuotaPerUid: number;
+    /** Held in the spool directory for everybody at a time. */
+    readonly spoolQuotaTotal: number;
+    /** Free space the spool directory's file system keeps; nothing is spooled into it. */
+    readonly spoolMinFree: number;
   };
   readonly timeouts: {
     /** Whole time a caller has to write its input. */

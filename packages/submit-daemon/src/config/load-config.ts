@@ -27,6 +27,8 @@ const SCHEMA: Readonly<Record<string, readonly string[]>> = {
   limits: [
     'max_message_size', 'max_line_length', 'max_header_size', 'max_recipients', 'max_envelope_size',
     'max_connections', 'max_per_uid', 'max_file_reads',
+    // Spool space for qmail-queue messages held before their envelope.
+    'spool_quota_per_uid', 'spool_quota_total', 'spool_min_free',
   ],
   timeouts: ['input', 'input_idle', 'connect', 'command', 'data_block', 'data_end', 'sendmail', 'shutdown'],
 };
@@ -72,7 +74,7 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
       path: reader.absolutePath('daemon', 'control_socket', '/run/mailsubmit/control.sock'),
     },
     metrics: reader.optionalLoopbackListen('daemon', 'metrics_listen'),
-    spoolDirectory: reader.absolutePath('daemon', 'spool_directory', '/var/tmp'),
+    spoolDirectory: reader.absolutePath('daemon', 'spool_directory', '/var/lib/mailsubmit/spool'),
     downstream: {
       transport: reader.oneOf('downstream', 'transport', ['smtp', 'lmtp', 'sendmail'] as const, 'smtp'),
       target: reader.target('downstream', 'target', '127.0.0.1:10026'),
@@ -92,6 +94,12 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
       maxConnections: reader.integer('limits', 'max_connections', 256, 1, 100_000),
       maxPerUid: reader.integer('limits', 'max_per_uid', 64, 1, 100_000),
       maxFileReads: reader.integer('limits', 'max_file_reads', 4, 1, 64),
+      // Spool space, octets: one uid may hold two messages of the default 50 MiB at once, everybody 1 GiB,
+      // and spooling stops while the file system has less than 256 MiB free (the MTA's queue may share it).
+      // A quota of 0 spools nothing: a qmail-queue message must then fit the memory hold.
+      spoolQuotaPerUid: reader.integer('limits', 'spool_quota_per_uid', 134_217_728, 0, 2 ** 50),
+      spoolQuotaTotal: reader.integer('limits', 'spool_quota_total', 1_073_741_824, 0, 2 ** 50),
+      spoolMinFree: reader.integer('limits', 'spool_min_free', 268_435_456, 0, 2 ** 50),
     },
     timeouts: {
       input: reader.seconds('timeouts', 'input', 600),

@@ -13,6 +13,13 @@
  * has no name anybody could open, and it disappears with its fd, whatever
  * happens to the daemon. take() replays what was held, in order, then the
  * rest of the stream as it arrives.
+ *
+ * Every octet is claimed from the spool's quotas and free-space reserve
+ * before it is written (submission/spool-space.ts), and a failure is told
+ * at once (onFailure): a message over limits.max_message_size, a full disk
+ * (ENOSPC, EDQUOT, named in the error) or a refused claim ends the
+ * submission while the caller is still writing, instead of leaving the
+ * caller blocked on a pipe nobody reads until the input deadline blames it.
  */
 import { randomBytes } from 'node:crypto';
 import { close, createReadStream, open, unlink, write } from 'node:fs';
@@ -20,6 +27,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { SubmissionError } from '@mailsubmit/shared';
+import type { SpoolClaim } from '../submission/spool-space.ts';
 
 const openFile = promisify(open);
 const unlinkFile = promisify(unlink);
@@ -30,6 +38,12 @@ export interface HoldOptions {
   readonly spoolDirectory: string;
   /** Octets kept in memory before the rest goes to the spool file. */
   readonly memoryOctets?: number;
+  /** The message may not be longer (limits.max_message_size): one octet more ends the hold with over-limit. */
+  readonly maxOctets?: number;
+  /** Spool space for this message; released when the spool file is closed. Without it nothing is counted. */
+  readonly claim?: SpoolClaim;
+  /** Called once, at once, when the hold fails: the submission need not wait for the envelope to say so. */
+  readonly onFailure?: (error: Error) => void;
 }
 
 export interface HeldMessage {
@@ -43,8 +57,10 @@ export const DEFAULT_MEMORY_OCTETS = 256 * 1024;
 
 export function holdMessage(stream: Readable, options: HoldOptions): HeldMessage {
   const memoryOctets = options.memoryOctets ?? DEFAULT_MEMORY_OCTETS;
+  const maxOctets = options.maxOctets ?? Number.POSITIVE_INFINITY;
   const held: Buffer[] = [];
   let heldOctets = 0;
+  let receivedOctets = 0;
   let spool: SpoolFile | null = null;
   // Spool writes run one after another; the input is paused while one is pending.
   let spooling: Promise<void> = Promise.resolve();
@@ -53,10 +69,24 @@ export function holdMessage(stream: Readable, options: HoldOptions): HeldMessage
   let taken = false;
 
   const fail = (err: Error) => {
-    failure ??= err;
+    if (failure !== null) return;
+    failure = err;
+    // Once taken, the reader of take() meets the error itself.
+    if (taken) return;
     stream.pause();
+    // Nothing more is needed of what was held: free the memory and the file now.
+    held.splice(0);
+    heldOctets = 0;
+    stream.off('data', onData);
+    void spooling.then(() => spool?.close());
+    options.onFailure?.(err);
   };
   const onData = (chunk: Buffer) => {
+    receivedOctets += chunk.length;
+    if (receivedOctets > maxOctets) {
+      fail(new SubmissionError('over-limit', `the message is longer than limits.max_message_size (${maxOctets} octets)`));
+      return;
+    }
     if (spool === null && heldOctets + chunk.length <= memoryOctets) {
       held.push(chunk);
       heldOctets += chunk.length;
@@ -64,17 +94,18 @@ export function holdMessage(stream: Readable, options: HoldOptions): HeldMessage
     }
     stream.pause();
     const first = spool === null ? held.splice(0) : [];
+    heldOctets = 0;
     spooling = spooling
       .then(async () => {
         if (failure !== null) return;
-        spool ??= await SpoolFile.create(options.spoolDirectory);
+        spool ??= await SpoolFile.create(options.spoolDirectory, options.claim ?? null);
         for (const buffer of [...first, chunk]) await spool.append(buffer);
-        if (!taken) stream.resume();
+        if (!taken && failure === null) stream.resume();
       })
       .catch(fail);
   };
   // Stays attached: an input error with nobody listening would be thrown at the process.
-  stream.on('error', (err: Error) => (failure ??= err));
+  stream.on('error', (err: Error) => fail(err));
   stream.once('end', () => (ended = true));
   stream.on('data', onData);
 
@@ -102,8 +133,8 @@ export function holdMessage(stream: Readable, options: HoldOptions): HeldMessage
     release(): void {
       taken = true;
       stream.off('data', onData);
-      // After a pending write: the file may only be opened by it.
-      void spooling.then(() => spool?.close());
+      // After a pending write: the file may only be opened by it. Without a file, the claim is empty but still given back.
+      void spooling.then(() => (spool !== null ? spool.close() : options.claim?.release()));
     },
   };
 }
@@ -113,24 +144,35 @@ class SpoolFile {
   private octets = 0;
   private closed = false;
 
-  private constructor(private readonly fd: number) {}
+  private constructor(
+    private readonly fd: number,
+    private readonly directory: string,
+    private readonly claim: SpoolClaim | null,
+  ) {}
 
-  static async create(directory: string): Promise<SpoolFile> {
+  static async create(directory: string, claim: SpoolClaim | null): Promise<SpoolFile> {
     const path = join(directory, `.mailsubmit-held-${randomBytes(12).toString('hex')}`);
     let fd: number;
     try {
       fd = await openFile(path, 'wx+', 0o600);
     } catch (err) {
-      throw new SubmissionError('internal', `cannot hold the message in ${directory}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      claim?.release();
+      throw spoolError(`cannot hold the message in ${directory}`, err);
     }
     await unlinkFile(path).catch(() => undefined);
-    return new SpoolFile(fd);
+    return new SpoolFile(fd, directory, claim);
   }
 
   async append(buffer: Buffer): Promise<void> {
+    await this.claim?.grow(buffer.length);
     let at = 0;
     while (at < buffer.length) {
-      const { bytesWritten } = await writeFile(this.fd, buffer, at, buffer.length - at, this.octets);
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await writeFile(this.fd, buffer, at, buffer.length - at, this.octets));
+      } catch (err) {
+        throw spoolError(`writing the held message to ${this.directory} failed`, err);
+      }
       at += bytesWritten;
       this.octets += bytesWritten;
     }
@@ -145,6 +187,15 @@ class SpoolFile {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    close(this.fd, () => undefined);
+    // The file had no name: closing it frees its blocks, and only then is the space given back.
+    close(this.fd, () => this.claim?.release());
   }
+}
+
+/** A full disk or quota is `spool-full` (qmail-queue 53), with the errno; anything else is internal. */
+function spoolError(what: string, err: unknown): SubmissionError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words = code === 'ENOSPC' ? 'no space left on device' : code === 'EDQUOT' ? 'disk quota exceeded' : null;
+  if (words !== null) return new SubmissionError('spool-full', `${what}: ${code} (${words}): try again later`);
+  return new SubmissionError('internal', `${what}: ${code ?? String(err)}`);
 }

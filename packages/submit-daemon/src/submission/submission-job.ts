@@ -9,6 +9,15 @@
  * block before the message, the qmail-queue fd, or the sendmail command line
  * and header section (intake/sendmail-intake.ts). From the envelope on, the
  * path is the same.
+ *
+ * Rights before bytes: whatever can be checked about the caller without its
+ * input is checked before the first octet is read (checkCallerRights): the
+ * qmail-queue door's TCPREMOTE* facts need the `client` capability, and a
+ * grant that allows no sender at all ends here. The rights that depend on
+ * the envelope are checked as soon as it is read, before anything goes to
+ * the MTA. A qmail-queue message held while its envelope is read ends the
+ * submission at once when the hold fails (over the size limit, spool full),
+ * in the door's own codes.
  */
 import { pipeline, type Readable } from 'node:stream';
 import {
@@ -36,6 +45,7 @@ import { readQmailEnvelope } from '../intake/qmail-envelope.ts';
 import { readSendmailInput } from '../intake/sendmail-intake.ts';
 import type { Semaphore } from '../util/semaphore.ts';
 import { readAhead } from './message-lookahead.ts';
+import { daemonSpoolSpace, type SpoolSpace } from './spool-space.ts';
 
 export interface JobContext {
   readonly config: DaemonConfig;
@@ -43,7 +53,16 @@ export interface JobContext {
   readonly fileReads: Semaphore;
   readonly caller: CallerIdentity;
   readonly grant: Grant;
+  /** The spool's ledger (quotas); the daemon's one by default. */
+  readonly spool?: SpoolSpace;
 }
+
+/** The attribute each qmail-queue client fact becomes (shared/envelope/qmail-envelope.ts). */
+const QMAIL_CLIENT_ATTRIBUTES: Readonly<Record<keyof QmailClientFacts, string>> = {
+  name: 'client_name',
+  address: 'client_address',
+  port: 'client_port',
+};
 
 /** qmail-queue mode: the envelope comes on its own fd, before the message. */
 export interface QmailInput {
@@ -71,6 +90,7 @@ export class SubmissionJob {
   private inputOpened = false;
   /** What failed while cleaning up after run(); the outcome stands, and the daemon logs these. */
   readonly cleanupErrors: Error[] = [];
+  private envelopeFdTaken = false;
   /** sendmail mode: the message's lines as sent, back to the caller's (Bcc lines removed, fields added). */
   private callerLine: ((line: number) => number) | null = null;
 
@@ -102,11 +122,14 @@ export class SubmissionJob {
         idleMs: config.timeouts.inputIdle,
       };
       let message: Readable;
+      // Before the first octet is read or held.
+      this.checkCallerRights();
       if (qmail !== undefined) {
         // A pipe is drained while the envelope is read (intake/held-message.ts); a file
         // waits, so that no submission holds one file-read slot while waiting for another.
-        const held = isRegularFile(this.inputFd) ? null : holdMessage(await this.openInput(inputLimits), { spoolDirectory: config.spoolDirectory });
+        const held = isRegularFile(this.inputFd) ? null : this.holdQmailMessage(await this.openInput(inputLimits));
         this.held = held;
+        this.envelopeFdTaken = true;
         envelope = await readQmailEnvelope(
           qmail.envelopeFd,
           { limits, client: qmail.client, deadlineMs: config.timeouts.input, idleMs: config.timeouts.inputIdle, signal: this.aborted.signal },
@@ -185,6 +208,8 @@ export class SubmissionJob {
         () => this.input?.release(),
         // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
         () => (this.inputOpened ? undefined : closeFd(this.inputFd)),
+        // Likewise the envelope fd, until readQmailEnvelope has it (a caller refused before any reading).
+        () => (this.qmail !== undefined && !this.envelopeFdTaken ? closeFd(this.qmail.envelopeFd) : undefined),
       ];
       for (const step of steps) {
         try {
@@ -193,6 +218,52 @@ export class SubmissionJob {
           this.cleanupErrors.push(err instanceof Error ? err : new Error(String(err)));
         }
       }
+    }
+  }
+
+  /**
+   * The qmail-queue message, held while the envelope is read: counted
+   * against the spool's quotas, and ending the submission at once when the
+   * hold fails, since the caller (qmail.c writes the message first) would
+   * otherwise sit in its write until the input deadline blamed it.
+   */
+  private holdQmailMessage(stream: Readable): HeldMessage {
+    const { config, caller } = this.context;
+    const { limits } = config;
+    const space = this.context.spool ?? daemonSpoolSpace;
+    return holdMessage(stream, {
+      spoolDirectory: config.spoolDirectory,
+      maxOctets: limits.maxMessageOctets,
+      claim: space.claim(caller.uid, config.spoolDirectory, {
+        quotaPerUid: limits.spoolQuotaPerUid,
+        quotaTotal: limits.spoolQuotaTotal,
+        minFree: limits.spoolMinFree,
+      }),
+      onFailure: (error) => this.abort(isSubmissionError(error) ? error : new SubmissionError('input-error', `reading standard input failed: ${error.message}`)),
+    });
+  }
+
+  /**
+   * What the caller may do, as far as it is known before any input: a
+   * qmail-queue caller's client facts (from the request, not the input) and
+   * whether the grant allows any envelope sender.
+   */
+  private checkCallerRights(): void {
+    const { grant, caller } = this.context;
+    if (grant.senders.length === 0) {
+      throw new SubmissionError('attribute-not-permitted', `no envelope sender is permitted to ${caller.userName ?? `uid ${caller.uid}`}`, { attribute: 'sender' });
+    }
+    if (this.qmail === undefined) return;
+    const asserted = (Object.keys(this.qmail.client) as (keyof QmailClientFacts)[])
+      .filter((fact) => this.qmail?.client[fact] !== undefined)
+      .map((fact) => QMAIL_CLIENT_ATTRIBUTES[fact]);
+    const unpermitted = firstUnpermittedAttribute(grant, asserted);
+    if (unpermitted !== null) {
+      throw new SubmissionError(
+        'attribute-not-permitted',
+        `the client facts (TCPREMOTEIP, TCPREMOTEHOST, TCPREMOTEPORT) assert ${unpermitted.attribute}, which needs the "${unpermitted.capability}" capability (mailsubmitctl allow ${caller.userName ?? `uid:${caller.uid}`} ${unpermitted.capability})`,
+        { attribute: unpermitted.attribute },
+      );
     }
   }
 

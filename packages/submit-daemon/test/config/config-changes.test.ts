@@ -17,6 +17,7 @@ const EVERYTHING_CHANGED = parseConfig(
     'control_socket = "/run/other/control.sock"',
     'metrics_listen = "127.0.0.1:9465"',
     'log_level = "debug"',
+    'spool_directory = "/var/spool/other"',
     '[downstream]',
     'transport = "lmtp"',
     'target = "127.0.0.1:24"',
@@ -34,6 +35,9 @@ const EVERYTHING_CHANGED = parseConfig(
     'max_connections = 5',
     'max_per_uid = 2',
     'max_file_reads = 1',
+    'spool_quota_per_uid = 1',
+    'spool_quota_total = 2',
+    'spool_min_free = 3',
     '[timeouts]',
     'input = 1',
     'input_idle = 2',
@@ -53,7 +57,7 @@ describe('reload: changed keys', () => {
 
   it('names every key of the file when every value changed, each with where it takes effect', () => {
     const changes = changedKeys(BASE, EVERYTHING_CHANGED);
-    expect(changes).toHaveLength(30);
+    expect(changes).toHaveLength(34);
     expect(changes.filter((c) => c.effect === 'restart').map((c) => c.key)).toEqual([...RESTART_KEYS]);
     expect(changes.find((c) => c.key === 'limits.max_message_size')?.effect).toBe('next-submission');
     expect(changes.find((c) => c.key === 'timeouts.command')?.effect).toBe('downstream');
