@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { holdMessage as holdWith } from '../../src/intake/held-message.ts';
+import { SpoolSpace } from '../../src/submission/spool-space.ts';
 
 const spoolDirectory = mkdtempSync(join(tmpdir(), 'held-message-'));
 afterAll(() => rmSync(spoolDirectory, { recursive: true, force: true }));
@@ -115,5 +116,51 @@ describe('holdMessage', () => {
     source.write('more than eight octets');
     await settle();
     await expect(collect(held.take())).rejects.toMatchObject({ outcome: 'internal' });
+  });
+
+  it('says over-limit at once, while the caller is still writing, when the message passes maxOctets', async () => {
+    const source = new PassThrough();
+    const failures: unknown[] = [];
+    const held = holdWith(source, { spoolDirectory, memoryOctets: 16, maxOctets: 100, onFailure: (error) => failures.push(error) });
+    source.write('x'.repeat(60));
+    await settle();
+    expect(failures).toEqual([]);
+    source.write('x'.repeat(60));
+    await settle();
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ outcome: 'over-limit', message: expect.stringContaining('limits.max_message_size (100 octets)') });
+    await expect(collect(held.take())).rejects.toMatchObject({ outcome: 'over-limit' });
+    held.release();
+    await settle();
+    expect(openSpoolFiles()).toEqual([]);
+  });
+
+  it('counts spooled octets against the claim, fails at once when it is refused, and gives them back', async () => {
+    const space = new SpoolSpace(async () => Number.MAX_SAFE_INTEGER);
+    const limits = { quotaPerUid: 500, quotaTotal: 10_000, minFree: 0 };
+    const failures: unknown[] = [];
+    const source = new PassThrough();
+    const held = holdWith(source, { spoolDirectory, memoryOctets: 16, claim: space.claim(7, spoolDirectory, limits), onFailure: (error) => failures.push(error) });
+    source.write('x'.repeat(400));
+    await settle();
+    expect(space.held(7)).toBe(400);
+    source.write('x'.repeat(200));
+    await settle();
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ outcome: 'spool-full', message: expect.stringContaining('limits.spool_quota_per_uid is 500') });
+    held.release();
+    await settle();
+    expect(space.held()).toBe(0);
+    expect(openSpoolFiles()).toEqual([]);
+  });
+
+  it('tells an input error at once, before take()', async () => {
+    const source = new PassThrough();
+    const failures: unknown[] = [];
+    const held = holdWith(source, { spoolDirectory, onFailure: (error) => failures.push(error) });
+    source.destroy(new Error('nothing was written for 120 s'));
+    await settle();
+    expect(failures).toEqual([expect.objectContaining({ message: 'nothing was written for 120 s' })]);
+    held.release();
   });
 });
