@@ -1,0 +1,68 @@
+/**
+ * mailsubmitd as install.sh runs it: as an unprivileged user of its own,
+ * not as root. Some attacks only work against such a daemon (root may set
+ * O_NOATIME on anyone's file, an unprivileged daemon gets EPERM), so the
+ * tests of them restart the harness's daemon this way: the run directory
+ * and the spool become the daemon user's, and it runs with the socket's
+ * group as its only group, through setpriv like install/lib/daemon.sh.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DAEMON_BUNDLE, type MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
+import type { TestUser } from '../harness/test-accounts.ts';
+
+export interface UserDaemon {
+  readonly pid: number;
+  readonly logLines: Record<string, unknown>[];
+  readonly stderr: () => string;
+  /** True while the process has not exited. */
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Stops the harness's root daemon and starts the same configuration as `user`, in group `gid`. */
+export async function restartAsUser(ms: MailsubmitUnderTest, user: TestUser, gid: number): Promise<UserDaemon> {
+  await ms.stopDaemon();
+  const runDir = join(ms.dir, 'run');
+  chownSync(runDir, user.uid, gid);
+  const spool = join(ms.dir, 'spool');
+  if (existsSync(spool)) chownSync(spool, user.uid, gid);
+  rmSync(ms.socketPath, { force: true });
+  rmSync(ms.controlSocketPath, { force: true });
+  const child: ChildProcess = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${gid}`, '--clear-groups', process.execPath, DAEMON_BUNDLE, '-c', ms.configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logLines: Record<string, unknown>[] = [];
+  let rest = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logLines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        logLines.push({ msg: 'unparsed', line });
+      }
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(ms.socketPath) || !existsSync(ms.controlSocketPath)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mailsubmitd as ${user.name} did not start: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return {
+    pid: child.pid as number,
+    logLines,
+    stderr: () => stderr,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
