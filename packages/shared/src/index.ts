@@ -13,3 +13,4 @@ export * from './submission/index.ts';
 export * from './sendmail/index.ts';
 export * from './authorization/index.ts';
 export * from './frame/index.ts';
+export * from './text/escape-text.ts';

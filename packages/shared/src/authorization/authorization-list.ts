@@ -15,11 +15,16 @@
  *   sender=any | sender=own | sender=PATTERN[,PATTERN...]
  *            which envelope senders it may use (default any, as sendmail -f
  *            allows every local user); `own` is the user's name, qualified or
- *            not, and <>; a pattern is an address with `*` as a wildcard.
+ *            not, and <>; a pattern is an address with `*` as a wildcard,
+ *            compared as the MTA compares addresses (address-comparison.ts):
+ *            ASCII case aside, exactly; domains as A-labels.
  *
  * The set-gid helper reads only the principals; the daemon enforces the rest.
  * Parsing is pure: names are resolved by the caller.
  */
+
+import { escapeText } from '../text/escape-text.ts';
+import { canonicalPattern } from './address-comparison.ts';
 
 export type Capability = 'client' | 'sasl' | 'tls';
 
@@ -43,14 +48,20 @@ export interface AuthorizationEntry {
 export class AuthorizationListError extends Error {
   readonly code = 'ERR_AUTHORIZATION_LIST';
   constructor(source: string, line: number, problem: string) {
-    super(`${source}: line ${line}: ${problem}`);
+    // file:line, as compilers write it, so that an editor can jump to it.
+    super(`${source}:${line}: ${problem}`);
     this.name = 'AuthorizationListError';
+    this.source = source;
+    this.line = line;
   }
+  readonly source: string;
+  readonly line: number;
 }
 
 const CAPABILITIES: readonly Capability[] = ['client', 'sasl', 'tls'];
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
-const SENDER_PATTERN = /^[\x21-\x7e]{1,256}$/;
+// Printable ASCII, or any character that is not a control, format character, separator or lone surrogate.
+const SENDER_PATTERN = /^(?:[\x21-\x7e]|[^\p{C}\p{Z}\x00-\x7f]){1,256}$/u;
 
 export function parsePrincipal(text: string): Principal | null {
   if (text.startsWith('uid:')) {
@@ -75,7 +86,7 @@ export function parseAuthorizationList(text: string, source = 'authorization lis
     if (content === '') return;
     const [first, ...words] = content.split(/[ \t]+/) as [string, ...string[]];
     const principal = parsePrincipal(first);
-    if (principal === null) throw new AuthorizationListError(source, line, `"${first}" is not a user name, uid:N or @group`);
+    if (principal === null) throw new AuthorizationListError(source, line, `"${escapeText(first)}" is not a user name, uid:N or @group`);
     const key = formatPrincipal(principal);
     const earlier = seen.get(key);
     if (earlier !== undefined) throw new AuthorizationListError(source, line, `${key} is already listed on line ${earlier}`);
@@ -94,7 +105,7 @@ function parseCapabilities(words: readonly string[], source: string, line: numbe
       continue;
     }
     if (!word.startsWith('sender=')) {
-      throw new AuthorizationListError(source, line, `unknown capability "${word}" (known: ${CAPABILITIES.join(', ')}, sender=any|own|PATTERNS)`);
+      throw new AuthorizationListError(source, line, `unknown capability "${escapeText(word)}" (known: ${CAPABILITIES.join(', ')}, sender=any|own|PATTERNS)`);
     }
     if (senders !== null) throw new AuthorizationListError(source, line, 'sender= given twice');
     senders = parseSenderPolicy(word.slice('sender='.length), source, line);
@@ -107,7 +118,14 @@ function parseSenderPolicy(value: string, source: string, line: number): SenderP
   if (value === 'own') return { kind: 'own' };
   const patterns = value.split(',');
   for (const pattern of patterns) {
-    if (!SENDER_PATTERN.test(pattern)) throw new AuthorizationListError(source, line, `sender pattern "${pattern}" is empty or has a space or control character`);
+    if (!SENDER_PATTERN.test(pattern)) {
+      throw new AuthorizationListError(source, line, `sender pattern "${escapeText(pattern)}" is empty or has a space, control or format character`);
+    }
+    try {
+      canonicalPattern(pattern);
+    } catch (err) {
+      throw new AuthorizationListError(source, line, `sender pattern "${escapeText(pattern)}": ${(err as Error).message}`);
+    }
   }
   return { kind: 'patterns', patterns };
 }

@@ -3,6 +3,7 @@
  * with what rights. The identity comes from SO_PEERCRED and the system's user
  * and group databases, never from anything the caller says.
  */
+import { canonicalDomain, senderMatchesPattern } from './address-comparison.ts';
 import type { AuthorizationEntry, Capability, SenderPolicy } from './authorization-list.ts';
 
 export interface CallerIdentity {
@@ -57,20 +58,21 @@ export function firstUnpermittedAttribute(grant: Grant, asserted: readonly strin
   return null;
 }
 
-/** Whether the grant lets the caller use this envelope sender ('' is <>). */
+/**
+ * Whether the grant lets the caller use this envelope sender ('' is <>).
+ * Addresses compare as the MTA compares them (address-comparison.ts), never
+ * by toLowerCase, which folds some non-ASCII characters into ASCII ones.
+ */
 export function senderPermitted(grant: Grant, caller: CallerIdentity, sender: string): boolean {
   return grant.senders.some((policy) => {
     if (policy.kind === 'any') return true;
     if (policy.kind === 'own') {
       if (sender === '' || caller.userName === null) return sender === '';
-      const local = sender.includes('@') ? sender.slice(0, sender.lastIndexOf('@')) : sender;
-      return local === caller.userName;
+      const at = sender.lastIndexOf('@');
+      // The name exactly (user names differing only in case are different users); the domain must be a domain.
+      if (at >= 0 && canonicalDomain(sender.slice(at + 1)) === null) return false;
+      return (at >= 0 ? sender.slice(0, at) : sender) === caller.userName;
     }
-    return policy.patterns.some((pattern) => wildcardMatch(pattern.toLowerCase(), sender.toLowerCase()));
+    return policy.patterns.some((pattern) => senderMatchesPattern(pattern, sender));
   });
-}
-
-function wildcardMatch(pattern: string, text: string): boolean {
-  const escaped = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
-  return new RegExp(`^${escaped}$`).test(text);
 }

@@ -1,2 +1,3 @@
 export * from './authorization-list.ts';
 export * from './authorize.ts';
+export * from './address-comparison.ts';

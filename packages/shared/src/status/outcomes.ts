@@ -82,6 +82,8 @@ const ROWS = {
   'daemon-unavailable': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.0', qmailCode: 73, text: 'the mailsubmit daemon is not running' },
   'shutting-down': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 421, enhanced: '4.3.2', qmailCode: 71, text: 'the mailsubmit daemon is shutting down' },
   internal: { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.0', qmailCode: 81, text: 'internal error' },
+  // A hand edit the daemon cannot parse: the list that was in force before may be wider than what the admin meant now.
+  'authorization-list-invalid': { exitCode: EX_TEMPFAIL, smtpClass: 4, smtpCode: 451, enhanced: '4.3.5', qmailCode: 55, text: 'the authorization list cannot be used until it is fixed' },
 
   'not-authorized': { exitCode: EX_NOPERM, smtpClass: 4, smtpCode: 451, enhanced: '4.7.0', qmailCode: 81, text: 'not authorized to submit mail' },
   'attribute-not-permitted': { exitCode: EX_NOPERM, smtpClass: 4, smtpCode: 451, enhanced: '4.7.0', qmailCode: 81, text: 'not permitted to assert this attribute' },

@@ -18,11 +18,11 @@ describe('authorization list syntax', () => {
   });
 
   it.each([
-    ['alice bogus', /line 1: unknown capability "bogus"/],
-    ['uid:abc', /line 1: "uid:abc" is not a user name/],
+    ['alice bogus', /^authorized:1: unknown capability "bogus"/],
+    ['uid:abc', /^authorized:1: "uid:abc" is not a user name/],
     ['uid:99999999999', /not a user name, uid:N or @group/],
     ['@', /not a user name/],
-    ['alice\nalice client', /line 2: alice is already listed on line 1/],
+    ['alice\nalice client', /^authorized:2: alice is already listed on line 1/],
     ['alice sender=own sender=any', /sender= given twice/],
     ['alice sender=a,,b', /sender pattern "" is empty/],
   ])('refuses %j naming the line', (text, message) => {
