@@ -64,7 +64,7 @@ export class Daemon {
     private config: DaemonConfig,
     private readonly log: Logger,
   ) {
-    this.authorizations = new AuthorizationStore(config.authorizationList);
+    this.authorizations = new AuthorizationStore(config.authorizationList, log);
     const helperGid = config.installMode === 'setgid' ? this.requireGroup(config.socket.group) : null;
     this.admission = new Admission(config, this.authorizations, helperGid);
     this.downstream = createDownstream(config);
@@ -91,7 +91,7 @@ export class Daemon {
     this.listener.on('acceptError', (err) => this.log.warn({ err: err.message }, 'accept failed; accepting resumes by itself'));
     this.listener.on('error', (err) => this.log.error({ err: err.message }, 'listening socket failed'));
     this.log.info(
-      { socket: this.config.socket.path, install_mode: this.config.installMode, downstream: this.downstream.description, authorized: this.authorizations.entries.length },
+      { socket: this.config.socket.path, install_mode: this.config.installMode, downstream: this.downstream.description, authorized: this.authorizations.entryCount },
       'mailsubmitd started',
     );
   }
@@ -103,10 +103,12 @@ export class Daemon {
 
   /**
    * SIGHUP and `mailsubmitctl reload`: re-reads the configuration file and
-   * the authorization list. What cannot be used is reported and the running
-   * version stays in force; changed keys that need a restart are named, not
-   * applied (config/config-changes.ts). Submissions in progress finish as
-   * they were admitted.
+   * the authorization list. A configuration that cannot be used is reported
+   * and the running one stays in force; an authorization list that cannot
+   * be used answers every submission with 75 until it is fixed. Changed
+   * keys that need a restart are named, not applied
+   * (config/config-changes.ts). Submissions in progress finish as they
+   * were admitted.
    */
   reload(): ReloadReport {
     return { config: this.reloadConfig(), authorization_list: this.reloadAuthorizations() };
@@ -132,8 +134,9 @@ export class Daemon {
       },
       authorization_list: {
         path: this.authorizations.path,
-        entries: this.authorizations.entries.length,
+        entries: this.authorizations.entryCount,
         loaded_at: loadedAt === 0 ? null : new Date(loadedAt).toISOString(),
+        invalid: this.authorizations.problem,
       },
       last_errors: this.lastErrors.map((e) => ({ at: new Date(e.at).toISOString(), outcome: e.outcome, text: e.text })),
     };
@@ -195,13 +198,13 @@ export class Daemon {
       this.log.info({ authorized: store.entries.length }, 'authorization list reloaded');
     } catch (err) {
       error = (err as Error).message;
-      this.log.error({ err: error }, 'reload failed: the previous authorization list stays in force');
+      this.log.error({ err: error }, 'authorization list INVALID: every submission gets 75 (temporary) until it is fixed');
     }
     return {
       path: store.path,
       reloaded: error === null,
       error,
-      entries: store.entries.length,
+      entries: store.entryCount,
       loaded_at: store.loadedAtMs === 0 ? null : new Date(store.loadedAtMs).toISOString(),
     };
   }
@@ -238,8 +241,8 @@ export class Daemon {
     let admitted: Admitted;
     try {
       if (this.stopping) throw new SubmissionError('shutting-down', 'mailsubmitd is stopping; try again shortly');
-      const problem = this.authorizations.refresh();
-      if (problem !== null) this.log.error({ err: problem }, 'the changed authorization list is not used; the previous one stays in force');
+      // Logs a list that became unusable (once); admission then answers 75 until it is fixed.
+      this.authorizations.refresh();
       admitted = this.admission.admit(credentials);
     } catch (err) {
       this.finish(connection, context, started, this.failure(err), await refusedCallerMode(connection));

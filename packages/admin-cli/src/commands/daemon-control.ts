@@ -6,10 +6,16 @@
  * status: a readable summary, or the daemon's reply as it is with --json.
  * reload: what SIGHUP does (configuration and authorization list), then
  * what changed, what needs a restart, and what could not be used; exit 78
- * when something could not be used (the running version stays in force).
+ * when something could not be used (the running configuration stays in
+ * force; an authorization list that cannot be used gets every submission
+ * 75 until it is fixed).
+ *
+ * Texts from the daemon can quote callers (an error naming a sender): they
+ * are shown through escapeText, so no control or bidi character reaches the
+ * terminal.
  */
 import type { Command } from 'commander';
-import { EX_CONFIG } from '@mailsubmit/shared';
+import { escapeText, EX_CONFIG } from '@mailsubmit/shared';
 import { controlRequest } from '../control-client.ts';
 import type { ReloadReport, StatusReport } from '../daemon-modules.ts';
 import { controlSocketPath, type GlobalOptions } from '../options.ts';
@@ -54,19 +60,21 @@ function formatStatus(status: StatusReport): string {
   const health = [
     downstream.healthy ? 'healthy' : 'FAILING',
     `last success ${downstream.last_success_at ?? 'never'}`,
-    ...(downstream.last_error ? [`last error ${downstream.last_error.at} ${downstream.last_error.outcome}: ${downstream.last_error.text}`] : []),
+    ...(downstream.last_error ? [`last error ${downstream.last_error.at} ${downstream.last_error.outcome}: ${escapeText(downstream.last_error.text)}`] : []),
   ];
   const lines = [
     `mailsubmitd ${status.version}, pid ${status.pid}, up ${formatDuration(status.uptime_s)} (since ${status.started_at})`,
     `configuration:      ${status.config_path} (log level ${status.log_level})`,
-    `authorization list: ${list.path}, ${list.entries} ${list.entries === 1 ? 'entry' : 'entries'}, loaded ${list.loaded_at ?? 'never'}`,
+    list.invalid
+      ? `authorization list: INVALID: ${escapeText(list.invalid)} (fix it; submissions get 75 until then)`
+      : `authorization list: ${list.path}, ${list.entries} ${list.entries === 1 ? 'entry' : 'entries'}, loaded ${list.loaded_at ?? 'never'}`,
     `downstream:         ${downstream.description}: ${health.join('; ')}`,
     `in flight:          ${status.in_flight}`,
     `submissions:        ${submissions.total}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`,
   ];
   if (status.last_errors.length > 0) {
     lines.push('last errors:');
-    for (const e of status.last_errors) lines.push(`  ${e.at} ${e.outcome}: ${e.text}`);
+    for (const e of status.last_errors) lines.push(`  ${e.at} ${e.outcome}: ${escapeText(e.text)}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -85,7 +93,7 @@ function writeReload(report: ReloadReport): void {
   if (list.reloaded) {
     process.stdout.write(`authorization list ${list.path}: reloaded, ${list.entries} ${list.entries === 1 ? 'entry' : 'entries'}\n`);
   } else {
-    process.stderr.write(`mailsubmitctl: authorization list ${list.path} not reloaded, the previous list stays in force: ${list.error ?? ''}\n`);
+    process.stderr.write(`mailsubmitctl: authorization list INVALID: ${escapeText(list.error ?? list.path)} (fix it; submissions get 75 until then)\n`);
   }
 }
 

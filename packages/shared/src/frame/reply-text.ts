@@ -4,15 +4,13 @@
  * and no control character at all, and is capped at MAX_REPLY_TEXT_OCTETS.
  * The daemon's text often quotes an MTA, so it is sanitized, never refused.
  */
+import { escapeFormatCharacters } from '../text/escape-text.ts';
 import { MAX_REPLY_TEXT_OCTETS } from './constants.ts';
 
 // C0 controls (CR, LF, TAB, ESC ...), DEL and the C1 block: C1 codes act as
 // controls on some terminals (U+009B is a CSI).
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/gu;
 const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
-// In u-mode a well-formed pair is one code point, so this matches only lone
-// surrogates, which would silently become U+FFFD on encoding.
-const LONE_SURROGATE = /\p{Cs}/gu;
 const encoder = new TextEncoder();
 
 /**
@@ -29,7 +27,8 @@ export function isPrintableReplyText(text: string): boolean {
  * character boundary, with an ellipsis marking the cut.
  */
 export function sanitizeReplyText(text: string): string {
-  const flat = text.replace(LONE_SURROGATE, '\ufffd').replace(CONTROLS, ' ').trim();
+  // Format characters (a bidi override in a quoted sender) are shown as \u202e, never passed to a terminal.
+  const flat = escapeFormatCharacters(text).replace(CONTROLS, ' ').trim();
   if (encoder.encode(flat).byteLength <= MAX_REPLY_TEXT_OCTETS) return flat;
   const ellipsis = '...';
   let octets = 0;

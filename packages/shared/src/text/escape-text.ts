@@ -46,6 +46,20 @@ export function escapeText(text: string): string {
   return text.replace(TO_ESCAPE, escapeCharacter);
 }
 
+const FORMAT = /[\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const HAS_FORMAT = /[\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+/**
+ * Only the invisible characters that reorder or split a line (format
+ * characters, line and paragraph separators, lone surrogates), escaped as
+ * escapeText escapes them; controls and backslashes are left to the caller.
+ * For text that has its own rule for controls (the reply line, where they
+ * become spaces) but must not carry a bidi override to a terminal either.
+ */
+export function escapeFormatCharacters(text: string): string {
+  return HAS_FORMAT.test(text) ? text.replace(FORMAT, escapeCharacter) : text;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**

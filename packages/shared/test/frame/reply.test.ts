@@ -39,8 +39,15 @@ describe('encodeReply', () => {
     expect(decodeReply(frame).text).toBe('554 5.7.1 no  554 5.7.1 really not 2J [0m');
   });
 
-  it('replaces a lone surrogate instead of sending it', () => {
-    expect(decodeReply(encodeReply({ status: 75, outcome: 'internal', text: 'a\ud800b' })).text).toBe('a\ufffdb');
+  it('shows a lone surrogate as an escape instead of sending it', () => {
+    expect(decodeReply(encodeReply({ status: 75, outcome: 'internal', text: 'a\ud800b' })).text).toBe('a\\ud800b');
+  });
+
+  it('shows bidi and other format characters as escapes, so a terminal never reorders the line', () => {
+    const text = 'sender not permitted: user\u202egro.elpmaxe@evil.example \u2066x\u2069 \u200b\ufeff\u2028';
+    const decoded = decodeReply(encodeReply({ status: 77, outcome: 'attribute-not-permitted', text })).text;
+    expect(decoded).toBe('sender not permitted: user\\u202egro.elpmaxe@evil.example \\u2066x\\u2069 \\u200b\\ufeff\\u2028');
+    expect(decoded).not.toMatch(/[\p{Cf}\p{Zl}\p{Zp}]/u);
   });
 
   it('cuts a long text at a character boundary within the cap', () => {

@@ -44,6 +44,8 @@ export interface StatusReport {
     readonly path: string;
     readonly entries: number;
     readonly loaded_at: string | null;
+    /** Why the file cannot be used (file:line: problem); every submission gets 75 until it is fixed. Null when the list is in force. */
+    readonly invalid: string | null;
   };
   /** The last few failed submissions of any kind, oldest first. */
   readonly last_errors: readonly { readonly at: string; readonly outcome: string; readonly text: string }[];
@@ -63,7 +65,7 @@ export interface ReloadReport {
   readonly authorization_list: {
     readonly path: string;
     readonly reloaded: boolean;
-    /** Why the list was not used; the previous list stays in force. */
+    /** Why the list cannot be used; every submission gets 75 until it is fixed. */
     readonly error: string | null;
     readonly entries: number;
     readonly loaded_at: string | null;

@@ -2,8 +2,17 @@
  * The daemon's logger: pino, JSON lines on standard output (journald or a
  * file takes them from there). One line per submission, plus lifecycle
  * lines; message content is never logged.
+ *
+ * Much of what is logged comes from callers (addresses, client names, argv,
+ * the MTA's reply, error texts quoting them). Every string goes through
+ * escapeText at one place, pino's logMethod hook (and the bindings
+ * formatter for child loggers), so no call site can forget it: controls,
+ * bidi and other format characters and lone surrogates appear as visible
+ * escapes (\u202e, \x1b), in JSON and in the pretty form alike. pino's own
+ * JSON escapes C0 controls only.
  */
 import { Writable } from 'node:stream';
+import { escapeBytes, escapeText } from '@mailsubmit/shared';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -19,7 +28,48 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const base = { name: 'mailsubmitd' };
   const stream = options.destination ?? (options.pretty ? prettyStream() : batchedStdout());
-  return pino({ level: options.level, base, timestamp: pino.stdTimeFunctions.isoTime }, stream);
+  return pino(
+    {
+      level: options.level,
+      base,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, args.map((arg) => escapeForLog(arg)) as Parameters<typeof method>);
+        },
+      },
+      formatters: { bindings: (bindings) => escapeForLog(bindings) as Record<string, unknown> },
+    },
+    stream,
+  );
+}
+
+/** Nesting deeper than this is not followed (log fields are flat or one level deep); it is shown as a marker. */
+const MAX_DEPTH = 6;
+
+/**
+ * A copy of a log argument with every string, and every key, escaped.
+ * Errors become plain objects (type, message, stack, code) so that their
+ * texts are escaped too; octets are shown as escapeBytes shows them.
+ */
+export function escapeForLog(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return escapeText(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return '[nested too deep]';
+  if (value instanceof Uint8Array) return escapeBytes(value);
+  if (Array.isArray(value)) return value.map((item) => escapeForLog(item, depth + 1));
+  if (value instanceof Error) {
+    const code = (value as NodeJS.ErrnoException).code;
+    return {
+      type: escapeText(value.name),
+      message: escapeText(value.message),
+      ...(value.stack !== undefined ? { stack: escapeText(value.stack) } : {}),
+      ...(code !== undefined ? { code: escapeForLog(code, depth + 1) } : {}),
+    };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[escapeText(key)] = escapeForLog(item, depth + 1);
+  return out;
 }
 
 /** Longest a log line waits in the buffer before it is written. */

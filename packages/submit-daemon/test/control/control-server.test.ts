@@ -152,15 +152,20 @@ describe('mailsubmitd control socket', () => {
     expect((await reload(control)).config.changed).toEqual(['limits.max_message_size']);
   });
 
-  it('keeps the previous authorization list when the new one is malformed', async () => {
+  it('fails closed when the new authorization list is malformed: 75 for everyone until it is fixed, shown by status', async () => {
     ms.setAuthorizations([`${user.name} client`, 'uid:1 flying']);
     const report = await reload(control);
     expect(report.authorization_list.reloaded).toBe(false);
-    expect(report.authorization_list.error).toMatch(/line 2: unknown capability "flying"/);
+    expect(report.authorization_list.error).toBe(`${ms.authorizationList}:2: unknown capability "flying" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
     expect(report.authorization_list.entries).toBe(1);
-    expect((await ms.submit(user, submission('still allowed\n'))).code).toBe(0);
+    const refused = await ms.submit(user, submission('not now\n'));
+    expect(refused.stderr).toMatch(/^mailsubmit: the authorization list cannot be used until it is fixed: /);
+    expect(refused.code).toBe(75);
+    expect((await status(control)).authorization_list.invalid).toBe(report.authorization_list.error);
     ms.setAuthorizations([`${user.name} client`]);
     expect((await reload(control)).authorization_list.reloaded).toBe(true);
+    expect((await status(control)).authorization_list.invalid).toBeNull();
+    expect((await ms.submit(user, submission('allowed again\n'))).code).toBe(0);
   });
 
   it('does the same reload on SIGHUP', async () => {
