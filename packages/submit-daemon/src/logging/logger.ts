@@ -5,8 +5,8 @@
  *
  * Much of what is logged comes from callers (addresses, client names, argv,
  * the MTA's reply, error texts quoting them). Every string goes through
- * escapeText at one place, pino's logMethod hook (and the bindings
- * formatter for child loggers), so no call site can forget it: controls,
+ * escapeText at one place, pino's logMethod hook (and child() for a child
+ * logger's bindings), so no call site can forget it: controls,
  * bidi and other format characters and lone surrogates appear as visible
  * escapes (\u202e, \x1b), in JSON and in the pretty form alike. pino's own
  * JSON escapes C0 controls only.
@@ -28,7 +28,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const base = { name: 'mailsubmitd' };
   const stream = options.destination ?? (options.pretty ? prettyStream() : batchedStdout());
-  return pino(
+  const logger = pino(
     {
       level: options.level,
       base,
@@ -38,10 +38,17 @@ export function createLogger(options: LoggerOptions): Logger {
           method.apply(this, args.map((arg) => escapeForLog(arg)) as Parameters<typeof method>);
         },
       },
-      formatters: { bindings: (bindings) => escapeForLog(bindings) as Record<string, unknown> },
     },
     stream,
   );
+  // A child's bindings skip pino's bindings formatter; children inherit this from their parent.
+  type ChildFn = (this: unknown, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => unknown;
+  const child = logger.child as unknown as ChildFn;
+  const escapedChild: ChildFn = function (this: unknown, bindings, options) {
+    return child.call(this, escapeForLog(bindings) as pino.Bindings, options);
+  };
+  logger.child = escapedChild as unknown as typeof logger.child;
+  return logger;
 }
 
 /** Nesting deeper than this is not followed (log fields are flat or one level deep); it is shown as a marker. */
@@ -49,8 +56,8 @@ const MAX_DEPTH = 6;
 
 /**
  * A copy of a log argument with every string, and every key, escaped.
- * Errors become plain objects (type, message, stack, code) so that their
- * texts are escaped too; octets are shown as escapeBytes shows them.
+ * An error becomes a copy with its texts escaped; octets are shown as
+ * escapeBytes shows them.
  */
 export function escapeForLog(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return escapeText(value);
@@ -59,13 +66,12 @@ export function escapeForLog(value: unknown, depth = 0): unknown {
   if (value instanceof Uint8Array) return escapeBytes(value);
   if (Array.isArray(value)) return value.map((item) => escapeForLog(item, depth + 1));
   if (value instanceof Error) {
-    const code = (value as NodeJS.ErrnoException).code;
-    return {
-      type: escapeText(value.name),
-      message: escapeText(value.message),
-      ...(value.stack !== undefined ? { stack: escapeText(value.stack) } : {}),
-      ...(code !== undefined ? { code: escapeForLog(code, depth + 1) } : {}),
-    };
+    // Same prototype, so pino's error serializer still names the class; the caller's error is not touched.
+    const copy = Object.create(Object.getPrototypeOf(value) as object) as Error & Record<string, unknown>;
+    for (const [key, item] of Object.entries(value)) copy[escapeText(key)] = escapeForLog(item, depth + 1);
+    copy.message = escapeText(value.message);
+    if (value.stack !== undefined) copy.stack = escapeText(value.stack);
+    return copy;
   }
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) out[escapeText(key)] = escapeForLog(item, depth + 1);
