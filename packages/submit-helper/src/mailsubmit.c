@@ -113,7 +113,10 @@
  *	internal: a garbled or over-long reply, or a system call failing in
  *	an unexpected way.
  * .IP "77 [81]"
- *	the real user is not on the authorization list.
+ *	the real user is not on the authorization list. When a line of the
+ *	list has a principal the daemon's parser would refuse, or is too
+ *	long to read here, the helper does not answer for the list: it
+ *	connects, and the daemon answers (75 while it cannot parse the list).
  * .IP "78 [55]"
  *	installed wrongly: the authorization list is missing, unreadable,
  *	not a regular file, not owned by root, or writable by group or
@@ -370,6 +373,35 @@ static int principal_matches(const char *principal, struct caller *caller)
     return caller->name != NULL && strcmp(principal, caller->name) == 0;
 }
 
+/*
+ * The principal grammar of the daemon's parser (authorization-list.ts):
+ * NAME is [A-Za-z_][A-Za-z0-9_.-]{0,31} with an optional final '$'.
+ */
+static int valid_name(const char *name)
+{
+    size_t more = 0;
+
+    if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
+        return 0;
+    for (name++; *name != '\0'; name++, more++) {
+        if (*name == '$' && name[1] == '\0')
+            break;
+        if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || (*name >= '0' && *name <= '9')
+              || *name == '_' || *name == '.' || *name == '-'))
+            return 0;
+    }
+    return more <= 31;
+}
+
+static int valid_principal(const char *principal)
+{
+    uid_t uid;
+
+    if (strncmp(principal, "uid:", 4) == 0)
+        return parse_uid(principal + 4, &uid) == 0;
+    return valid_name(principal[0] == '@' ? principal + 1 : principal);
+}
+
 /* The first word of a line, comments stripped; NULL for blank lines. */
 static const char *principal_of(char *line)
 {
@@ -384,8 +416,13 @@ static const char *principal_of(char *line)
     return start;
 }
 
-/* Reads the list line by line; over-long lines never match. */
-static int list_allows(int fd, struct caller *caller)
+/*
+ * Reads the list line by line; over-long lines never match. *unsure is set
+ * when a line is over-long or its principal is not one the daemon's parser
+ * accepts: that line may have been meant for the caller, and the daemon,
+ * which cannot use such a list, is the one to answer.
+ */
+static int list_allows(int fd, struct caller *caller, int *unsure)
 {
     char chunk[4096], line[1024];
     const char *principal;
@@ -408,7 +445,10 @@ static int list_allows(int fd, struct caller *caller)
                 continue;
             }
             line[used] = '\0';
-            if (!overflow && (principal = principal_of(line)) != NULL && principal_matches(principal, caller))
+            principal = principal_of(line);
+            if (overflow || (principal != NULL && !valid_principal(principal)))
+                *unsure = 1;
+            else if (principal != NULL && principal_matches(principal, caller))
                 return 1;
             used = 0;
             overflow = 0;
@@ -416,7 +456,12 @@ static int list_allows(int fd, struct caller *caller)
         if (n == 0) {
             /* The last line may lack its newline. */
             line[used] = '\0';
-            return !overflow && (principal = principal_of(line)) != NULL && principal_matches(principal, caller);
+            principal = principal_of(line);
+            if (overflow || (principal != NULL && !valid_principal(principal))) {
+                *unsure = 1;
+                return 0;
+            }
+            return principal != NULL && principal_matches(principal, caller);
         }
     }
 }
@@ -427,7 +472,7 @@ static void authorize(void)
     struct passwd *pw;
     struct stat st;
     static char name[256];
-    int fd;
+    int fd, unsure = 0;
 
     caller.uid = getuid();
     caller.primary_gid = getgid();
@@ -457,7 +502,8 @@ static void authorize(void)
     if (st.st_mode & (S_IWGRP | S_IWOTH))
         fail(FAIL_CONFIG, "the authorization list %s must not be writable by group or others", MAILSUBMIT_AUTH_LIST);
 
-    if (!list_allows(fd, &caller)) {
+    /* A list the helper cannot read for sure is the daemon's to judge (75 while it cannot parse it), never a 77 here. */
+    if (!list_allows(fd, &caller, &unsure) && !unsure) {
         char label[32];
         if (caller.name == NULL)
             snprintf(label, sizeof(label), "uid:%u", (unsigned)caller.uid);

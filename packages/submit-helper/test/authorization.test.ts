@@ -70,15 +70,32 @@ describe('the authorization list', () => {
   it.each([
     ['an empty list', ''],
     ['a commented-out line', '# root\n#root\n'],
-    ['other users and uids', 'alice\nroots\nuid:1\nuid:\nuid:0x0\nuid:-0\n'],
-    ['a group the user is not in', '@nogroup\n@\n'],
+    ['other users and uids', 'alice\nroots\nuid:1\nuid:4294967294\n'],
+    ['a group the user is not in', '@nogroup\n'],
     ['a principal inside a comment', 'alice # root\n'],
-    ['an over-long line, which never matches', `root ${'capability '.repeat(120)}\n`],
   ])('refuses the caller with 77 for %s, before connecting', async (_name, content) => {
     writeAuthList(build, content);
     const d = serve();
     expect(await runHelper(build.binary, { argv: ['mailsubmit'], stdin: stdin() })).toEqual({ code: 77, stderr: notListed });
     expect(d.captured).toEqual([]);
+  });
+
+  it.each([
+    ['uid: without digits', 'alice\nuid:\n'],
+    ['uid:0x0', 'uid:0x0\n'],
+    ['uid:-0', 'uid:-0\n'],
+    ['a bare @', '@nogroup\n@\n'],
+    ['a name the daemon refuses', 'alice\nr\u00f6ot\n'],
+    ['a name with a bidi override', 'ro\u202eot\n'],
+    ['a name longer than 32 characters', `${'r'.repeat(33)}\n`],
+    ['an over-long line, which the helper cannot read whole', `root ${'capability '.repeat(120)}\n`],
+  ])('leaves a list with %s to the daemon (75 while it cannot parse it), never 77', async (_name, content) => {
+    writeAuthList(build, content);
+    const d = serve();
+    const text = 'the authorization list cannot be used until it is fixed: mailsubmitctl status names the problem; keep the message and try again later';
+    d.answer = () => encodeReply({ status: 75, outcome: 'authorization-list-invalid', text });
+    expect(await runHelper(build.binary, { argv: ['mailsubmit'], stdin: stdin() })).toEqual({ code: 75, stderr: `mailsubmit: ${text}\n` });
+    expect(d.captured).toHaveLength(1);
   });
 
   it.each([
