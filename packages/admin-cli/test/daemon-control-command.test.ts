@@ -114,6 +114,62 @@ describe('mailsubmitctl status and reload', () => {
     expect(code).toBe(77);
   });
 
+  it('status names a hand edit of the list that cannot be used; submissions get 75 until it is fixed', async () => {
+    const submit = () => ms.submit(user, 'sender: <a@example.org>\nrecipient: <b@example.org>\n\nSubject: hi\n\nhello\n');
+    ms.setAuthorizations([user.name, 'mstnobody clinet']);
+    try {
+      const refused = await submit();
+      expect(refused.code).toBe(75);
+      const { code, stdout } = ctl(['-c', ms.configPath, 'status']);
+      expect(stdout).toContain(
+        `authorization list: INVALID: ${ms.authorizationList}:2: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS) (fix it; submissions get 75 until then)\n`,
+      );
+      expect(code).toBe(0);
+      const json = JSON.parse(ctl(['-c', ms.configPath, 'status', '--json']).stdout) as { authorization_list: { invalid: string | null } };
+      expect(json.authorization_list.invalid).toBe(`${ms.authorizationList}:2: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
+    } finally {
+      ms.setAuthorizations([user.name]);
+    }
+    expect((await submit()).code).toBe(0);
+    const fixed = ctl(['-c', ms.configPath, 'status', '--json']);
+    expect((JSON.parse(fixed.stdout) as { authorization_list: { invalid: string | null } }).authorization_list.invalid).toBeNull();
+    expect(ctl(['-c', ms.configPath, 'status']).stdout).toMatch(new RegExp(`authorization list: ${ms.authorizationList}, 1 entry, loaded `));
+  });
+
+  it('status shows a caller\'s bidi override escaped, in text and in --json', async () => {
+    ms.setAuthorizations([`${user.name} sender=*@example.org`]);
+    try {
+      const refused = await ms.submit(user, 'sender: <gro.elpmaxe\u202e@evil.example>\nrecipient: <b@example.org>\n\nSubject: hi\n\nhello\n');
+      expect(refused.code).toBe(77);
+    } finally {
+      ms.setAuthorizations([user.name]);
+    }
+    const text = ctl(['-c', ms.configPath, 'status']).stdout;
+    expect(text).toContain('attribute-not-permitted: not permitted to assert this attribute: attribute "sender": may not use the envelope sender <gro.elpmaxe\\u202e@evil.example>');
+    expect(text).not.toMatch(/[\u202e\u001b]/);
+    const json = ctl(['-c', ms.configPath, 'status', '--json']).stdout;
+    expect(json).not.toContain('\u202e');
+    expect(json).toContain('\\u202e');
+    // The line carries a JSON escape; a program reading it gets the value as it was.
+    const parsed = JSON.parse(json) as { last_errors: { text: string }[] };
+    expect(parsed.last_errors.at(-1)?.text).toContain('gro.elpmaxe\u202e@evil.example');
+  });
+
+  it('allow refuses a sender pattern the list could not hold, and leaves the file as it was', () => {
+    const before = readFileSync(ms.authorizationList, 'utf8');
+    for (const pattern of ['*@exampl\u212a.com', '*@exa\u202emple.com', '*@xn--.com', 'a,,b']) {
+      const { code, stderr } = ctl(['-c', ms.configPath, 'allow', 'mstnobody', `sender=${pattern}`]);
+      expect(code).toBe(64);
+      expect(stderr).toMatch(/^mailsubmitctl: /);
+      expect(stderr).not.toContain('\u202e');
+    }
+    expect(readFileSync(ms.authorizationList, 'utf8')).toBe(before);
+    const allowed = ctl(['-c', ms.configPath, 'allow', 'mstnobody', 'sender=*@B\u00fccher.example,*@XN--BCHER-KVA.example']);
+    expect(allowed.stdout).toBe('allowed: mstnobody sender=*@B\u00fccher.example,*@XN--BCHER-KVA.example\n');
+    expect(allowed.code).toBe(0);
+    ms.setAuthorizations([user.name]);
+  });
+
   it('says the daemon is not running, exit 75, once it has stopped', async () => {
     await ms.stopDaemon();
     const status = ctl(['-c', ms.configPath, 'status']);

@@ -4,7 +4,7 @@
  * progress keep the rights they were admitted with.
  */
 import type { Command } from 'commander';
-import { formatEntry, parsePrincipal, type AuthorizationEntry, type Capability, type SenderPolicy } from '@mailsubmit/shared';
+import { formatEntry, parsePrincipal, senderPatternProblem, type AuthorizationEntry, type Capability, type SenderPolicy } from '@mailsubmit/shared';
 import { readEntries, removeEntry, upsertEntry } from '../authorization-file.ts';
 import { UsageError } from '../errors.ts';
 import { authorizationListPath, type GlobalOptions } from '../options.ts';
@@ -45,6 +45,13 @@ export function registerAuthorization(program: Command): void {
     });
 }
 
+/** A pattern the list could not hold is refused here, naming it, before the file is touched. */
+function checkedPattern(pattern: string): string {
+  const problem = senderPatternProblem(pattern);
+  if (problem !== null) throw new UsageError(problem);
+  return pattern;
+}
+
 function entryFrom(principalText: string, words: readonly string[]): AuthorizationEntry {
   const principal = parsePrincipal(principalText);
   if (principal === null) throw new UsageError(`"${principalText}" is not a user name, uid:N or @group`);
@@ -54,7 +61,7 @@ function entryFrom(principalText: string, words: readonly string[]): Authorizati
     if (CAPABILITY_WORDS.has(word)) capabilities.add(word as Capability);
     else if (word === 'sender=any') senders = { kind: 'any' };
     else if (word === 'sender=own') senders = { kind: 'own' };
-    else if (word.startsWith('sender=') && word.length > 7) senders = { kind: 'patterns', patterns: word.slice(7).split(',') };
+    else if (word.startsWith('sender=') && word.length > 7) senders = { kind: 'patterns', patterns: word.slice(7).split(',').map(checkedPattern) };
     else throw new UsageError(`unknown capability "${word}" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
   }
   return { principal, capabilities, senders, line: 0 };

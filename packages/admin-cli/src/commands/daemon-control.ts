@@ -35,7 +35,7 @@ export function registerDaemonControl(program: Command): void {
       });
       const reply = await controlRequest(socket, 'status');
       if (!('status' in reply)) throw new Error('the daemon answered status with something else');
-      process.stdout.write(options.json ? `${JSON.stringify(reply.status)}\n` : formatStatus(reply.status));
+      process.stdout.write(options.json ? `${jsonLine(reply.status)}\n` : formatStatus(reply.status));
     });
 
   program
@@ -46,7 +46,7 @@ export function registerDaemonControl(program: Command): void {
       const reply = await controlRequest(controlSocketPath(command.optsWithGlobals<GlobalOptions>()), 'reload');
       if (!('reload' in reply)) throw new Error('the daemon answered reload with something else');
       const report = reply.reload;
-      if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      if (options.json) process.stdout.write(`${jsonLine(report)}\n`);
       else writeReload(report);
       if (!report.config.reloaded || !report.authorization_list.reloaded) process.exitCode = EX_CONFIG;
     });
@@ -95,6 +95,17 @@ function writeReload(report: ReloadReport): void {
   } else {
     process.stderr.write(`mailsubmitctl: authorization list INVALID: ${escapeText(list.error ?? list.path)} (fix it; submissions get 75 until then)\n`);
   }
+}
+
+/**
+ * JSON as JSON.stringify writes it, with format characters and separators
+ * (which it leaves raw) written as \\u escapes: the same value for a
+ * program, nothing that reorders the line for a person.
+ */
+function jsonLine(value: unknown): string {
+  // Per UTF-16 unit: an astral format character (U+E0001) becomes its surrogate pair, as JSON writes it.
+  const unit = (c: string, i: number): string => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return JSON.stringify(value).replace(/[\p{Cf}\p{Zl}\p{Zp}\p{Cc}]/gu, (c) => (c.length === 2 ? unit(c, 0) + unit(c, 1) : unit(c, 0)));
 }
 
 function formatDuration(seconds: number): string {

@@ -53,9 +53,12 @@ export class AuthorizationListError extends Error {
     this.name = 'AuthorizationListError';
     this.source = source;
     this.line = line;
+    this.problem = problem;
   }
   readonly source: string;
   readonly line: number;
+  /** The problem without file:line. */
+  readonly problem: string;
 }
 
 const CAPABILITIES: readonly Capability[] = ['client', 'sasl', 'tls'];
@@ -111,6 +114,16 @@ function parseCapabilities(words: readonly string[], source: string, line: numbe
     senders = parseSenderPolicy(word.slice('sender='.length), source, line);
   }
   return { capabilities, senders: senders ?? { kind: 'any' } };
+}
+
+/** Why `pattern` cannot be a sender pattern, or null when it can (for `mailsubmitctl allow`). */
+export function senderPatternProblem(pattern: string): string | null {
+  try {
+    parseSenderPolicy(pattern, '', 0);
+    return pattern.includes(',') ? 'a comma separates patterns' : null;
+  } catch (err) {
+    return (err as AuthorizationListError).problem;
+  }
 }
 
 function parseSenderPolicy(value: string, source: string, line: number): SenderPolicy {
