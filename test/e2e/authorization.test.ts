@@ -3,7 +3,8 @@
  * the helper's early check, the daemon's own check from SO_PEERCRED (which
  * is what counts: a direct client that bypasses the helper gains nothing),
  * principals by name, uid and group, edits of the list taking effect without
- * a restart, capabilities for asserted attributes, and the daemon's answers
+ * a restart, a list that cannot be parsed failing closed (75 for everyone
+ * until it is fixed), capabilities for asserted attributes, and the daemon's answers
  * to malformed requests (wrong version, missing or extra fds, fds that are
  * no message), none of which may leak a file descriptor.
  */
@@ -17,6 +18,7 @@ import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-un
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 
 const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', '-v'] });
 
@@ -190,23 +192,54 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     expect(ms.daemonPid).toBe(pid);
   });
 
-  it('passes on the daemon\'s 77 when the daemon refuses at connect someone the helper let through', async () => {
-    // The helper matches principals line by line; the daemon cannot parse this list and keeps the one
-    // it had, without mstauthnew. It answers at connect and closes with the helper's request unread,
-    // which the helper used to report as "no reply" (75) about three times in four.
-    ms.setAuthorizations([...baseline, 'mstauthnew', 'mstauthbad no-such-capability']);
+  it('fails closed on a hand edit it cannot parse: 75 for a listed user (never 0 or 77), one log line with file:line, status names it, the fix is used at once', async () => {
+    const logged = () => ms.logLines.filter((l) => l.msg === 'authorization list INVALID: every submission gets 75 (temporary) until it is fixed');
+    expect(logged()).toEqual([]);
+    // A typo in a capability word on someone else's line: the older list would have kept mstauthok in, and
+    // mstauthnew out, however the administrator meant to change them.
+    ms.setAuthorizations([...baseline, 'mstauthnew sender=own', 'mstauthbad clinet']);
     try {
-      for (let i = 0; i < 10; i++) {
-        const result = await ms.submit(latecomer, input('refused-at-connect'));
+      for (const user of [listed, latecomer, listed]) {
+        // The daemon answers at connect and closes with the helper's request unread: the helper must still read the reply.
+        const result = await ms.submit(user, input('invalid-list'));
         expect(result.stderr).toBe(
-          `mailsubmit: not authorized to submit mail: user mstauthnew (uid ${latecomer.uid}) is not on the authorization list; the administrator can run: mailsubmitctl allow mstauthnew\n`,
+          'mailsubmit: the authorization list cannot be used until it is fixed: mailsubmitctl status names the problem; keep the message and try again later\n',
         );
-        expect(result.code).toBe(77);
+        expect(result.code).toBe(75);
       }
-      expect(ms.logLines.some((l) => l.msg === 'the changed authorization list is not used; the previous one stays in force')).toBe(true);
+      const direct = await directRequest({ socketPath: ms.socketPath, uid: listed.uid, gid: helperGid, frame: null });
+      expect(direct.reply).toMatchObject({ status: 75, outcome: 'authorization-list-invalid' });
+      const problem = `${ms.authorizationList}:7: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS)`;
+      await ms.waitForSubmission((l) => l.status === 'authorization-list-invalid' && l.uid === listed.uid);
+      expect(logged()).toEqual([expect.objectContaining({ err: problem, path: ms.authorizationList, level: 50 })]);
+      const status = ctl(['-c', ms.configPath, 'status']);
+      expect(status.stdout).toContain(`authorization list: INVALID: ${problem} (fix it; submissions get 75 until then)\n`);
+      expect((JSON.parse(ctl(['-c', ms.configPath, 'status', '--json']).stdout) as { authorization_list: { invalid: string } }).authorization_list.invalid).toBe(problem);
+      expect(sink.messages.some((m) => m.data.includes('invalid-list'))).toBe(false);
     } finally {
       ms.setAuthorizations(baseline);
     }
+    const fixed = await ms.submit(listed, input('list-fixed'), ['-v']);
+    expect(fixed.code).toBe(0);
+    await arrival(queueIdOf(fixed));
+    expect(logged()).toHaveLength(1);
+    expect(ms.logLines.some((l) => l.msg === 'authorization list fixed: in force again')).toBe(true);
+  });
+
+  it('lets the daemon answer, not the helper, when a line\'s principal cannot be parsed: 75, not 77', async () => {
+    // "mstauthn3w!" may have been meant for the outsider; neither side can know, so nobody is refused for good.
+    ms.setAuthorizations([...baseline, 'mstauthn3w!']);
+    try {
+      const result = await ms.submit(outsider, input('unparsable-principal'));
+      expect(result.stderr).toMatch(/^mailsubmit: the authorization list cannot be used until it is fixed: /);
+      expect(result.code).toBe(75);
+      const status = ctl(['-c', ms.configPath, 'status']).stdout;
+      expect(status).toContain(`authorization list: INVALID: ${ms.authorizationList}:6: "mstauthn3w!" is not a user name, uid:N or @group`);
+    } finally {
+      ms.setAuthorizations(baseline);
+    }
+    // With a list both can parse, the helper refuses the outsider itself again.
+    expect((await ms.submit(outsider, input('outsider-again'))).code).toBe(77);
   });
 
   it('refuses client_address from a user without the client capability (77, naming it) and delivers nothing', async () => {
