@@ -112,7 +112,7 @@ describe('mailsubmitctl check', () => {
   it('answers 78 for a malformed list, naming the line', () => {
     writeList([`${alice.name} wings`]);
     const { code, stderr } = ctl(['-c', config, 'check', alice.name]);
-    expect(stderr).toContain(`${list}: line 1: unknown capability "wings"`);
+    expect(stderr).toContain(`${list}:1: unknown capability "wings"`);
     expect(code).toBe(78);
   });
 });

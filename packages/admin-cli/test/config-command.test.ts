@@ -78,7 +78,7 @@ describe('mailsubmitctl config check', () => {
     const broken = join(dir, 'broken-list');
     writeFileSync(broken, 'mstsomeone\nmstsomeone\n', { mode: 0o644 });
     const withBroken = ctl(['config', 'check', writeConfig('broken.conf', ['[daemon]', `authorization_list = "${broken}"`])]);
-    expect(withBroken.stderr).toContain(`${broken}: line 2: mstsomeone is already listed on line 1`);
+    expect(withBroken.stderr).toContain(`${broken}:2: mstsomeone is already listed on line 1`);
     expect(withBroken.code).toBe(78);
     const withMissing = ctl(['config', 'check', writeConfig('missing.conf', ['[daemon]', `authorization_list = "${join(dir, 'nowhere')}"`])]);
     expect(withMissing.stderr).toContain(`${join(dir, 'nowhere')}: cannot be read (ENOENT)`);
