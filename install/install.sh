@@ -12,7 +12,10 @@
 #   3. the daemon's user and group
 #   4. files: the helper, compiled with this install's paths, 2755 root:GROUP
 #      (0755 with --no-setgid), the daemon, mailsubmitctl, SYSCONFDIR
-#   5. Postfix: the re-injection listener in master.cf (with a backup), checked, reloaded
+#   5. Postfix: the re-injection listener in master.cf (with a backup), checked,
+#      reloaded: a Unix socket only the daemon's user can reach (--listener
+#      127.0.0.1:PORT: a loopback port, as older versions had; switching
+#      takes the old listener out)
 #   6. the daemon: systemd where it runs, else a background process with a pid file
 #   7. the invoking user authorized, and a first message submitted end to end
 # Everything created is listed in SYSCONFDIR/install.state; uninstall.sh,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # uninstall.sh: undo install.sh. Stops the daemon and removes exactly what
 # install.sh recorded in SYSCONFDIR/install.state: its files and directories,
-# the re-injection listener (master.cf ends up byte for byte as before), the
-# maillog_file setting, and the user and group if install.sh created them.
+# the re-injection listener (master.cf ends up byte for byte as before) and
+# its private directory, the maillog_file setting, the logrotate file, and
+# the users, groups and group memberships install.sh created.
 # Anything that was there before the install stays. Run as root, with the
 # same layout options as install.sh (it checks them against the record).
 #
@@ -21,8 +22,9 @@ parse_options "$@"
 . install/lib/daemon.sh
 
 if [ -f "$STATE_FILE" ]; then
-  declare -A option_of=([prefix]=--prefix [sysconfdir]=--sysconfdir [rundir]=--rundir [logdir]=--logdir
-    [postfix_config]=--postfix-config [listener]=--listener [daemon_user]=--user [daemon_group]=--group)
+  declare -A option_of=([prefix]=--prefix [sysconfdir]=--sysconfdir [rundir]=--rundir [logdir]=--logdir [spooldir]=--spooldir
+    [postfix_config]=--postfix-config [listener]=--listener [logrotate_dir]=--logrotate-dir
+    [daemon_user]=--user [daemon_group]=--group)
   for key in "${STATE_LAYOUT_KEYS[@]}"; do
     value=$(recorded "$key" | tail -n 1)
     [ -n "$value" ] || continue
@@ -40,6 +42,7 @@ if [ -f "$STATE_FILE" ]; then
   mapfile -t units < <(recorded unit)
   mapfile -t new_users < <(recorded created_user)
   mapfile -t new_groups < <(recorded created_group)
+  mapfile -t memberships < <(recorded group_member)
 else
   warn "no install record at $STATE_FILE: removing mailsubmit's own files from the layout given," \
     "but keeping the user and group (remove them with userdel/groupdel if install.sh created them)"
@@ -47,15 +50,16 @@ else
     "$LIB_DIR/mailsubmitd.mjs" "$LIB_DIR/socket_addon.node" "$LIB_DIR/mailsubmitctl.cjs"
     "$prefix/share/man/man1/mailsubmit.1" "$prefix/share/man/man8/mailsubmit-sendmail.8" "$prefix/share/man/man8/mailsubmitd.8" "$prefix/share/man/man8/mailsubmitctl.8"
     "$prefix/share/man/man5/mailsubmit.conf.5" "$CONF_FILE" "$CONF_FILE.new" "$AUTH_LIST" "$LOG_FILE"
-    "$MASTER_CF.mailsubmit-backup" "$sysconfdir/.set-postfix-maillog")
-  dirs=("$LIB_DIR" "$rundir" "$logdir" "$sysconfdir")
-  listeners=("$listener")
+    "$MASTER_CF.mailsubmit-backup" "$sysconfdir/.set-postfix-maillog" "$LOGROTATE_FILE" "$DOOR_SOCKET" "$DOOR_LOCK_DIR/smtpd")
+  dirs=("$LIB_DIR" "$rundir" "$logdir" "$spooldir" "$sysconfdir" "$DOOR_DIR" "$(dirname "$DOOR_LOCK_DIR")" "$DOOR_LOCK_DIR")
+  listeners=("$LISTENER_SERVICE" 127.0.0.1:10026)
   maillog=()
   [ -f "$sysconfdir/.set-postfix-maillog" ] && maillog=(/var/log/postfix.log)
   units=()
   systemd_running && [ -f "$UNIT_PATH" ] && units=("$UNIT_PATH")
   new_users=()
   new_groups=()
+  memberships=()
 fi
 
 # 1. The daemon.
@@ -127,7 +131,17 @@ if [ "${#kept[@]}" -gt 0 ]; then
   say "kept ${kept[*]} (listed in $STATE_FILE)"
 fi
 
-# 4. The account, only where install.sh created it.
+# 4. The accounts, only where install.sh created them; a membership it added
+# to a user and a group that both stay.
+for membership in "${memberships[@]}"; do
+  group=${membership%%:*} user=${membership#*:}
+  [[ " ${new_users[*]} " == *" $user "* ]] && continue
+  [[ " ${new_groups[*]} " == *" $group "* ]] && continue
+  getent passwd "$user" >/dev/null && getent group "$group" >/dev/null || continue
+  # gpasswd says what it did on standard output; account_command would pass it on.
+  account_command sh -c 'exec gpasswd -d "$0" "$1" >/dev/null' "$user" "$group"
+  say "removed $user from group $group"
+done
 for user in "${new_users[@]}"; do
   getent passwd "$user" >/dev/null || continue
   # userdel also deletes the user's primary group when it has the user's name

@@ -10,8 +10,10 @@ prefix=/usr/local
 sysconfdir=/etc/mailsubmit
 rundir=/run/mailsubmit
 logdir=/var/log/mailsubmit
+spooldir=/var/lib/mailsubmit/spool
 postfix_config=/etc/postfix
-listener=127.0.0.1:10026
+listener=private
+logrotate_dir=/etc/logrotate.d
 daemon_user=mailsubmit
 daemon_group=mailsubmit
 use_systemd=1
@@ -31,8 +33,14 @@ OPTIONS_HELP='Layout (install.sh and uninstall.sh take the same ones):
   --sysconfdir DIR      mailsubmit.conf, authorized, install.state (/etc/mailsubmit)
   --rundir DIR          the socket and the pid file (/run/mailsubmit)
   --logdir DIR          the log of a daemon run without systemd (/var/log/mailsubmit)
+  --spooldir DIR        the own directory of the daemon, spool for held qmail-queue messages (/var/lib/mailsubmit/spool)
   --postfix-config DIR  the Postfix whose master.cf gets the listener (/etc/postfix)
-  --listener ADDR:PORT  the re-injection listener and the daemon target (127.0.0.1:10026)
+  --listener private|127.0.0.1:PORT
+                        the re-injection listener and the daemon target: "private"
+                        (default), a Unix socket only the daemon user can reach,
+                        in the Postfix queue directory; or a loopback TCP port,
+                        which every local user can reach (docs/postfix.md)
+  --logrotate-dir DIR   where the logrotate file for that log goes (/etc/logrotate.d)
   --user NAME           the account the daemon runs as (mailsubmit)
   --group NAME          the group of the socket and the set-gid helper (mailsubmit)
   --no-systemd          run the daemon in the background with a pid file, even under systemd
@@ -47,7 +55,7 @@ parse_options() {
       --*=*) value=${name#*=}; name=${name%%=*} ;;
     esac
     case "$name" in
-      --prefix|--sysconfdir|--rundir|--logdir|--postfix-config|--listener|--user|--group)
+      --prefix|--sysconfdir|--rundir|--logdir|--spooldir|--postfix-config|--listener|--logrotate-dir|--user|--group)
         if [ -z "$value" ]; then
           [ $# -ge 2 ] || die "$name needs a value (see --help)"
           value=$2
@@ -78,16 +86,21 @@ set_option() {
     --sysconfdir) sysconfdir=$(checked_path "$name" "$value") ;;
     --rundir) rundir=$(checked_path "$name" "$value") ;;
     --logdir) logdir=$(checked_path "$name" "$value") ;;
+    --spooldir) spooldir=$(checked_path "$name" "$value") ;;
     --postfix-config) postfix_config=$(checked_path "$name" "$value") ;;
+    --logrotate-dir) logrotate_dir=$(checked_path "$name" "$value") ;;
     --listener)
+      if [ "$value" = private ]; then listener=private; return; fi
       # Loopback only: anything that can connect to the listener can relay (docs/postfix.md).
       if ! [[ $value =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}:([0-9]{1,5})$ ]] \
         || [ "${BASH_REMATCH[1]}" -lt 1 ] || [ "${BASH_REMATCH[1]}" -gt 65535 ]; then
-        die "--listener: expected 127.0.0.1:PORT (loopback only), got '$value'"
+        die "--listener: expected private or 127.0.0.1:PORT (loopback only), got '$value'"
       fi
       listener=$value ;;
     --user|--group)
       [[ $value =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "$name: '$value' is not a user or group name"
+      # The user's name with -mta appended names a group (derive_door).
+      [ "$name" = --group ] || [ "${#value}" -le 28 ] || die "--user: '$value' is longer than 28 characters"
       if [ "$name" = --user ]; then daemon_user=$value; else daemon_group=$value; fi ;;
   esac
 }
@@ -114,6 +127,35 @@ derive_layout() {
   LOG_FILE=$logdir/mailsubmitd.log
   MASTER_CF=$postfix_config/master.cf
   UNIT_PATH=/etc/systemd/system/mailsubmitd.service
+  LOGROTATE_FILE=$logrotate_dir/mailsubmitd
+  derive_door
+}
+
+# The daemon's way into Postfix (docs/postfix.md). "private": a Unix socket
+# in a directory of Postfix's queue directory, postfix:MTA_GROUP 0710, where
+# MTA_GROUP has the daemon's user as its only member (not the helper's
+# group). Postfix names a unix service relative to public/ (private column
+# n), so the service is "../NAME/smtpd"; its smtpd processes take a lock
+# file under pid/unix.<service>, hence the directory pid/unix.../NAME.
+derive_door() {
+  MTA_GROUP=$daemon_user-mta
+  DOOR_NAME=mailsubmit
+  [ "$daemon_user" = mailsubmit ] || DOOR_NAME=mailsubmit-$daemon_user
+  local queue
+  queue=$(postconf -c "$postfix_config" -h queue_directory 2>/dev/null || true)
+  PF_QUEUE_DIR=${queue:-/var/spool/postfix}
+  DOOR_DIR=$PF_QUEUE_DIR/$DOOR_NAME
+  DOOR_SOCKET=$DOOR_DIR/smtpd
+  DOOR_LOCK_DIR=$PF_QUEUE_DIR/pid/unix.../$DOOR_NAME
+  if [ "$listener" = private ]; then
+    LISTENER_SERVICE=../$DOOR_NAME/smtpd
+    LISTENER_TYPE=unix
+    DOWNSTREAM_TARGET=unix:$DOOR_SOCKET
+  else
+    LISTENER_SERVICE=$listener
+    LISTENER_TYPE=inet
+    DOWNSTREAM_TARGET=$listener
+  fi
 }
 
 usage() {

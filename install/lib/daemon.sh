@@ -31,9 +31,17 @@ start_the_daemon() {
     fi
     rm -f "$SOCKET_PATH"
     make_dir 0750 "$daemon_user" "$daemon_group" "$logdir"
-    touch "$LOG_FILE"
     record file "$LOG_FILE"
-    as_daemon_user "$DAEMON" -c "$CONF_FILE" --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 </dev/null &
+    # The daemon's user owns the log directory: the log is opened by that
+    # user, never by root, so a name planted there points nowhere it could
+    # not write already. A log an older install.sh made as root is copied
+    # into one of the daemon's user's own first.
+    # Anything else under the log's name (a link, a FIFO) is removed, by that user.
+    as_daemon_user sh -c 'umask 027
+      if [ -L "$0" ] || { [ -e "$0" ] && [ ! -f "$0" ]; }; then rm -f "$0"; fi
+      if [ -e "$0" ] && [ ! -w "$0" ]; then cat "$0" >"$0.new.$$" && mv -f "$0.new.$$" "$0"; fi
+      exec "$@" >>"$0" 2>&1 </dev/null' "$LOG_FILE" "$DAEMON" -c "$CONF_FILE" --pid-file "$PID_FILE" \
+      </dev/null >/dev/null 2>&1 &
     disown
     local why='systemd is not running here'
     [ "$use_systemd" -eq 0 ] && why='--no-systemd'
@@ -52,7 +60,10 @@ as_daemon_user() {
 stop_background_daemon() {
   local pid_file=$1 lib=$2 user=$3 pid
   [ -f "$pid_file" ] || return 0
-  pid=$(head -c 32 "$pid_file" | tr -dc 0-9)
+  # Read as that user: in its run directory the name could be a link to a
+  # file only root may read, or a FIFO that never ends.
+  pid=$(timeout 5 setpriv --reuid="$user" --regid="$(id -g "$user" 2>/dev/null || echo 65534)" --clear-groups \
+    head -c 32 -- "$pid_file" 2>/dev/null | tr -dc 0-9 || true)
   if [ -n "$pid" ] && is_our_daemon "$pid" "$lib" "$user"; then
     terminate_daemon "$pid"
     say "stopped mailsubmitd (pid $pid)"
@@ -105,7 +116,8 @@ wait_for_socket() {
     [ -S "$SOCKET_PATH" ] && return 0
     sleep 0.1
   done
-  if [ -f "$LOG_FILE" ]; then tail -n 5 "$LOG_FILE" >&2; fi
+  # As the daemon's user, for the reason stop_background_daemon gives.
+  if [ -f "$LOG_FILE" ]; then timeout 5 as_daemon_user tail -n 5 -- "$LOG_FILE" >&2 || true; fi
   die "mailsubmitd did not create $SOCKET_PATH; see $LOG_FILE or journalctl -u mailsubmitd"
 }
 
@@ -114,12 +126,13 @@ wait_for_socket() {
 render_unit() {
   local rundir_mode=0750 runtime=${rundir#/run/}
   [ "$install_mode" = open ] && rundir_mode=0755
-  local outside_run=''
+  local outside_run='' no_door=''
   [ "$runtime" = "$rundir" ] && outside_run='/^RuntimeDirectory/d'
+  [ "$listener" = private ] || no_door='/^SupplementaryGroups=/d'
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@CONF_FILE@|$CONF_FILE|g" -e "s|@STOP_TIMEOUT@|$(($(stop_grace) + 10))|g" \
     -e "s|@USER@|$daemon_user|g" -e "s|@GROUP@|$daemon_group|g" \
-    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" \
-    -e "$outside_run" install/files/mailsubmitd.service
+    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" -e "s|@SPOOL_DIR@|$spooldir|g" \
+    -e "s|@MTA_GROUP@|$MTA_GROUP|g" -e "$outside_run" -e "$no_door" install/files/mailsubmitd.service
 }
 
 install_unit() {

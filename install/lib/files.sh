@@ -13,6 +13,26 @@ ensure_account() {
     record created_user "$daemon_user"
     say "created user $daemon_user"
   fi
+  [ "$listener" = private ] && ensure_mta_group
+  return 0
+}
+
+# The group that may pass through the private listener's directory, with
+# the daemon's user as its only member: the helper's group must not.
+ensure_mta_group() {
+  local members
+  if ! getent group "$MTA_GROUP" >/dev/null; then
+    account_command groupadd --system "$MTA_GROUP"
+    record created_group "$MTA_GROUP"
+    say "created group $MTA_GROUP (only $daemon_user: the way into Postfix)"
+  fi
+  if ! id -nG "$daemon_user" | tr ' ' '\n' | grep -qxF "$MTA_GROUP"; then
+    account_command usermod -a -G "$MTA_GROUP" "$daemon_user"
+    record group_member "$MTA_GROUP:$daemon_user"
+    say "added $daemon_user to group $MTA_GROUP"
+  fi
+  members=$(getent group "$MTA_GROUP" | cut -d: -f4 | tr ',' '\n' | grep -vxF "$daemon_user" || true)
+  [ -z "$members" ] || warn "group $MTA_GROUP has members besides $daemon_user ($(printf '%s ' $members)): they can reach Postfix's re-injection listener"
 }
 
 install_files() {
@@ -43,6 +63,9 @@ install_files() {
   done
   write_launchers
   install_config
+  install_logrotate
+  # The daemon's own: it refuses to start unless nobody else has any access.
+  make_dir 0700 "$daemon_user" "$daemon_group" "$spooldir"
   if [ "$install_mode" = setgid ]; then
     say "installed mailsubmit in $prefix (helper $HELPER, set-gid $daemon_group)"
   else
@@ -103,6 +126,7 @@ install_config() {
   local rendered
   rendered=$(mktemp /tmp/mailsubmit-conf-XXXXXX)
   render_config >"$rendered"
+  if [ -e "$CONF_FILE" ]; then migrate_target; fi
   if [ ! -e "$CONF_FILE" ]; then
     install -o root -g root -m 0644 "$rendered" "$CONF_FILE"
     record file "$CONF_FILE"
@@ -113,16 +137,56 @@ install_config() {
     warn "kept your $CONF_FILE; these options would write $CONF_FILE.new: compare them (diff -u $CONF_FILE $CONF_FILE.new)"
   fi
   rm -f "$rendered"
+  # Set-gid: readable by the helper's group, which reads it as the caller's
+  # first check; without set-gid the helper reads it as the caller.
+  local list_group=$daemon_group list_mode=0640
+  [ "$install_mode" = open ] && list_group=root list_mode=0644
   if [ ! -e "$AUTH_LIST" ]; then
     sed "s|@AUTH_LIST@|$AUTH_LIST|g" install/files/authorized >"$AUTH_LIST.tmp"
-    chmod 0644 "$AUTH_LIST.tmp"
+    chown "root:$list_group" "$AUTH_LIST.tmp"
+    chmod "$list_mode" "$AUTH_LIST.tmp"
     mv -f "$AUTH_LIST.tmp" "$AUTH_LIST"
     record file "$AUTH_LIST"
     say "wrote an empty authorization list, $AUTH_LIST"
+  elif [ -f "$AUTH_LIST" ] && [ ! -L "$AUTH_LIST" ] && [ "$(stat -c '%u %G %a' "$AUTH_LIST")" != "0 $list_group ${list_mode#0}" ]; then
+    # In SYSCONFDIR, which only root can write: no one else can swap it.
+    chown "root:$list_group" "$AUTH_LIST"
+    chmod "$list_mode" "$AUTH_LIST"
+    say "$AUTH_LIST is now $list_mode root:$list_group"
   fi
 }
 
+# The daemon's log (written only when it runs without systemd) is rotated
+# as the daemon's user (su in the stanza), which owns the directory: root
+# never follows a name in it. copytruncate, because mailsubmitd writes its
+# log to standard output, opened by its launcher, and cannot reopen it.
+install_logrotate() {
+  make_dir 0755 root root "$logrotate_dir"
+  sed -e "s|@LOG_FILE@|$LOG_FILE|g" -e "s|@USER@|$daemon_user|g" -e "s|@GROUP@|$daemon_group|g" \
+    install/files/mailsubmitd.logrotate >"$LOGROTATE_FILE.tmp"
+  chmod 0644 "$LOGROTATE_FILE.tmp"
+  mv -f "$LOGROTATE_FILE.tmp" "$LOGROTATE_FILE"
+  record file "$LOGROTATE_FILE"
+}
+
+# The TCP listener an earlier install added is taken out of master.cf
+# (postfix.sh): an install.sh-written target naming it follows the listener.
+migrate_target() {
+  local old
+  for old in $(recorded listener_added); do
+    [ "$old" != "$LISTENER_SERVICE" ] && [[ $old == 127.* ]] || continue
+    grep -qxF "target = \"$old\"" "$CONF_FILE" || continue
+    sed "s|^target = \"$old\"\$|target = \"$DOWNSTREAM_TARGET\"|" "$CONF_FILE" >"$CONF_FILE.tmp"
+    chown --reference="$CONF_FILE" "$CONF_FILE.tmp"
+    chmod --reference="$CONF_FILE" "$CONF_FILE.tmp"
+    mv -f "$CONF_FILE.tmp" "$CONF_FILE"
+    say "$CONF_FILE: downstream.target is now $DOWNSTREAM_TARGET (was $old)"
+  done
+}
+
 render_config() {
+  local spool_line=''
+  [ "$spooldir" = /var/lib/mailsubmit/spool ] || spool_line="s|^#spool_directory = .*|spool_directory = \"$spooldir\"|"
   local socket_mode=0660
   [ "$install_mode" = open ] && socket_mode=0666
   sed -e "s|@CONF_FILE@|$CONF_FILE|g" \
@@ -132,7 +196,8 @@ render_config() {
     -e "s|@SOCKET_MODE@|$socket_mode|g" \
     -e "s|@GROUP@|$daemon_group|g" \
     -e "s|@AUTH_LIST@|$AUTH_LIST|g" \
-    -e "s|@TARGET@|$listener|g" \
+    -e "s|@TARGET@|$DOWNSTREAM_TARGET|g" \
+    -e "$spool_line" \
     install/files/mailsubmit.conf
 }
 

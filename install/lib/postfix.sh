@@ -1,18 +1,22 @@
 # Step 5: Postfix's re-injection listener (docs/postfix.md) in the master.cf
-# of $postfix_config, on $listener. The block sits between two marker lines
-# and is taken out again line for line, so that uninstall leaves master.cf
-# byte for byte as it was. Several blocks for different listeners may stand
-# side by side (staged installs against one Postfix).
+# of $postfix_config: by default a Unix socket in a directory only the
+# daemon's user can enter ($DOOR_DIR), or, with --listener 127.0.0.1:PORT, a
+# loopback port. The block sits between two marker lines and is taken out
+# again line for line, so that uninstall leaves master.cf byte for byte as
+# it was. Several blocks for different listeners may stand side by side
+# (staged installs against one Postfix). A block an earlier install of this
+# record added for another listener (the TCP port of older versions) is
+# taken out when the listener changes.
 
 BLOCK_BEGIN="# mailsubmit: Postfix's re-injection listener (see docs/postfix.md)."
 BLOCK_END='# mailsubmit: end'
 
-# The shipped block, on this install's listener.
+# render_listener_block SERVICE TYPE: the shipped block, on this listener.
 render_listener_block() {
-  sed "s|^127\\.0\\.0\\.1:10026 |$1 |" install/files/postfix-master.cf
+  sed -e "s|^@SERVICE@ @TYPE@ |$1 $2 |" install/files/postfix-master.cf
 }
 
-# Does master.cf have our block for this listener?
+# Does master.cf have our block for this service name?
 has_listener_block() {
   awk -v begin="$BLOCK_BEGIN" -v end="$BLOCK_END" -v addr="$2" '
     $0 == begin { inside = 1; next }
@@ -22,45 +26,83 @@ has_listener_block() {
 }
 
 add_reinjection_listener() {
-  if has_listener_block "$MASTER_CF" "$listener"; then
+  local old changed=0
+  [ "$LISTENER_TYPE" = unix ] && make_private_door
+  # Before the backup: it is then master.cf as it was before any install.
+  for old in $(recorded listener_added); do
+    [ "$old" = "$LISTENER_SERVICE" ] && continue
+    has_listener_block "$MASTER_CF" "$old" || continue
+    remove_reinjection_listener "$MASTER_CF" "$old"
+    changed=1
+    say "removed the re-injection listener $old from $MASTER_CF (this install now uses $LISTENER_SERVICE)"
+  done
+  if has_listener_block "$MASTER_CF" "$LISTENER_SERVICE"; then
     # Between our markers, so an install.sh put it there (perhaps an older
     # one that kept no record): uninstall.sh takes it out again.
-    record listener_added "$listener"
+    record listener_added "$LISTENER_SERVICE"
     [ -f "$MASTER_CF.mailsubmit-backup" ] && record file "$MASTER_CF.mailsubmit-backup"
-    say "Postfix ($MASTER_CF) already has the re-injection listener $listener"
+    [ "$changed" -eq 1 ] && pf_postfix reload >/dev/null 2>&1
+    say "Postfix ($MASTER_CF) already has the re-injection listener $LISTENER_SERVICE"
     return
   fi
-  if [ -n "$(pf_postconf -M "$listener/inet" 2>/dev/null)" ]; then
-    die "$MASTER_CF already has a service on $listener: choose another port with --listener 127.0.0.1:PORT"
+  if [ -n "$(pf_postconf -M "$LISTENER_SERVICE/$LISTENER_TYPE" 2>/dev/null)" ]; then
+    die "$MASTER_CF already has a service $LISTENER_SERVICE: choose another listener with --listener"
   fi
   cp -p "$MASTER_CF" "$MASTER_CF.mailsubmit-backup"
   record file "$MASTER_CF.mailsubmit-backup"
-  { printf '\n'; render_listener_block "$listener"; } >>"$MASTER_CF"
-  record listener_added "$listener"
+  { printf '\n'; render_listener_block "$LISTENER_SERVICE" "$LISTENER_TYPE"; } >>"$MASTER_CF"
+  record listener_added "$LISTENER_SERVICE"
   if ! pf_postfix check; then
     cp -p "$MASTER_CF.mailsubmit-backup" "$MASTER_CF"
     die "postfix check failed with the listener added; $MASTER_CF restored"
   fi
   pf_postfix reload >/dev/null 2>&1 || true
   wait_for_listener
-  say "added the re-injection listener $listener to $MASTER_CF (backup: $MASTER_CF.mailsubmit-backup)"
+  say "added the re-injection listener $LISTENER_SERVICE to $MASTER_CF (backup: $MASTER_CF.mailsubmit-backup)"
+}
+
+# The private listener's directory: postfix (which binds the socket there,
+# as its mail_owner) may write it, the group $MTA_GROUP (the daemon's user
+# alone) may only pass through, nobody else may even look. Neither the
+# daemon's user nor the helper's group can write it, so no one but Postfix
+# and root decides what the name smtpd means: Postfix's master chmods the
+# socket by name after binding it. The socket and smtpd's lock file are
+# recorded so that uninstall removes them with the directories.
+make_private_door() {
+  local owner
+  owner=$(pf_postconf -h mail_owner)
+  [ -d "$PF_QUEUE_DIR" ] || die "Postfix ($postfix_config) has no queue directory $PF_QUEUE_DIR"
+  if [ -e "$DOOR_DIR" ] && ! recorded dir | grep -qxF "$DOOR_DIR"; then
+    [ -d "$DOOR_DIR" ] && [ ! -L "$DOOR_DIR" ] || die "$DOOR_DIR is there and is not a directory install.sh made"
+  fi
+  make_dir 0710 "$owner" "$MTA_GROUP" "$DOOR_DIR"
+  record dir "$DOOR_DIR"
+  record file "$DOOR_SOCKET"
+  make_dir 0755 root root "$DOOR_LOCK_DIR"
+  record dir "$DOOR_LOCK_DIR"
+  record file "$DOOR_LOCK_DIR/smtpd"
 }
 
 # After a reload Postfix's master opens the new listener asynchronously.
-# Looked for in /proc/net/tcp rather than by connecting, which smtpd would log.
+# Looked for without connecting, which smtpd would log: the socket file, or
+# the port in /proc/net/tcp.
 wait_for_listener() {
   local port=${listener##*:} hex _
-  hex=$(printf ':%04X' "$port")
+  hex=$(printf ':%04X' "${port//[^0-9]/0}")
   for _ in $(seq 1 50); do
-    awk -v port="$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == port { found = 1 } END { exit found ? 0 : 1 }' \
-      /proc/net/tcp && return 0
+    if [ "$LISTENER_TYPE" = unix ]; then
+      [ -S "$DOOR_SOCKET" ] && return 0
+    else
+      awk -v port="$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == port { found = 1 } END { exit found ? 0 : 1 }' \
+        /proc/net/tcp && return 0
+    fi
     sleep 0.1
   done
-  warn "Postfix does not listen on $listener yet: see its log"
+  warn "Postfix does not listen on $LISTENER_SERVICE yet: see its log"
 }
 
-# remove_reinjection_listener MASTER_CF ADDR: takes our block for ADDR out,
-# with the one empty line add_reinjection_listener wrote before it.
+# remove_reinjection_listener MASTER_CF SERVICE: takes our block for SERVICE
+# out, with the one empty line add_reinjection_listener wrote before it.
 remove_reinjection_listener() {
   local master=$1 addr=$2
   has_listener_block "$master" "$addr" || return 0

@@ -1,13 +1,13 @@
 # The install record, $sysconfdir/install.state: the layout install.sh used
 # and everything it created (the account, directories, files, the Postfix
-# listener, the maillog_file setting), one "key=value" a line. uninstall.sh
+# listener, its private directory and group, the maillog_file setting), one "key=value" a line. uninstall.sh
 # removes exactly what is recorded, so it never deletes a user, a group, a
 # directory or a setting that was there before the install. Entries are
 # only ever added: a second install.sh run keeps what the first one created.
 #
 # The record is read line by line, never sourced: it is data, not code.
 
-STATE_LAYOUT_KEYS=(prefix sysconfdir rundir logdir postfix_config listener daemon_user daemon_group install_mode)
+STATE_LAYOUT_KEYS=(prefix sysconfdir rundir logdir spooldir postfix_config listener logrotate_dir daemon_user daemon_group install_mode)
 
 # record KEY VALUE: adds the line once.
 record() {

@@ -11,7 +11,7 @@
  * mailsubmit-qmail-queue) that uninstall removes with the rest.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/free-port.ts';
@@ -59,6 +59,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         postfixFilesBefore = readdirSync(postfix.dir).sort();
         // Left by an interrupted run, install.sh would take it as the administrator's.
         deleteAccount(mode.account);
+        deleteAccount(`${mode.account}-mta`);
         existingGid = mode.groupExists ? createGroup(mode.account) : null;
         staged = StagedInstall.create({ postfixConfig: postfix.dir, listenerPort: await freePort(), account: mode.account, setgid: mode.setgid });
       }, STEP_TIMEOUT);
@@ -71,6 +72,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
           rmSync(staged.root, { recursive: true, force: true });
         }
         deleteAccount(mode.account);
+        deleteAccount(`${mode.account}-mta`);
         await postfix?.stop();
         await sink.close();
       }, STEP_TIMEOUT);
@@ -79,7 +81,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         const result = await staged.install();
         expect(result.stderr).toBe('');
         expect(result.code).toBe(0);
-        expect(result.stdout).toContain(`added the re-injection listener ${staged.listener}`);
+        expect(result.stdout).toContain(`added the re-injection listener ${staged.listenerService}`);
 
         const uid = idOf('passwd', mode.account);
         const gid = idOf('group', mode.account);
@@ -101,13 +103,14 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         expect(config).toContain(`\nsocket = "${staged.socket}"\n`);
         expect(config).toContain(`\nauthorization_list = "${staged.authorizationList}"\n`);
         expect(config).toContain(`\nsocket_group = "${mode.account}"\n`);
-        expect(config).toContain(`\ntarget = "${staged.listener}"\n`);
+        expect(config).toContain(`\ntarget = "unix:${staged.downstreamSocket}"\n`);
         expect(config).toContain(`\ninstall_mode = "${mode.setgid ? 'setgid' : 'open'}"\n`);
         expect(config).toContain(`\nsocket_mode = "${mode.setgid ? '0660' : '0666'}"\n`);
         expect(config + readFileSync(staged.authorizationList, 'utf8')).not.toMatch(/@[A-Z_]+@/);
 
         const services = execFileSync('postconf', ['-c', postfix.dir, '-M'], { encoding: 'utf8' });
-        expect(services).toMatch(new RegExp(`^${staged.listener.replace(/\./g, '\\.')}\\s+inet\\s`, 'm'));
+        expect(services).toMatch(new RegExp(`^\\.\\./mailsubmit-${mode.account}/smtpd\\s+unix\\s`, 'm'));
+        expect(services).not.toMatch(/\sinet\s.*syslog_name=postfix\/mailsubmit/);
         expect(services).toContain('syslog_name=postfix/mailsubmit');
 
         daemonPid = staged.daemonPid();
@@ -199,7 +202,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
           const listenerAt = options.indexOf('--listener') + 1;
           options[listenerAt] = '127.0.0.1:1';
           const result = await runCommand('bash', [UNINSTALL_SCRIPT, ...options]);
-          expect(result.stderr).toContain(`install.state says this was installed with --listener ${staged.listener}`);
+          expect(result.stderr).toContain('install.state says this was installed with --listener private');
           expect(result.code).toBe(1);
           expect(staged.listRoot()).toEqual(before);
         }, STEP_TIMEOUT);
@@ -213,7 +216,10 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         expect(staged.listRoot()).toEqual(['prefix']);
         expect(readFileSync(join(postfix.dir, 'master.cf')).equals(masterBefore)).toBe(true);
         expect(readdirSync(postfix.dir).sort()).toEqual(postfixFilesBefore);
-        expect(execFileSync('postconf', ['-c', postfix.dir, '-M'], { encoding: 'utf8' })).not.toContain(staged.listener);
+        expect(execFileSync('postconf', ['-c', postfix.dir, '-M'], { encoding: 'utf8' })).not.toContain('mailsubmit');
+        expect(existsSync(staged.downstreamDir)).toBe(false);
+        expect(existsSync(join(postfix.dir, 'queue', 'pid', 'unix...'))).toBe(false);
+        expect(accountExists('group', staged.mtaGroup)).toBe(false);
         expect(daemonPid).not.toBeNull();
         expect(() => process.kill(daemonPid ?? 0, 0)).toThrow(/ESRCH/);
         expect(processesRunning(join(staged.prefix, 'lib', 'mailsubmit', 'mailsubmitd.mjs'))).toEqual([]);

@@ -25,8 +25,10 @@ export interface RunResult {
 export interface StagedInstallOptions {
   /** The private Postfix's configuration directory (its master.cf gets the listener). */
   readonly postfixConfig: string;
-  /** A free port for the listener install.sh adds. */
+  /** A free port, for the listener install.sh adds when `listener` is 'tcp'. */
   readonly listenerPort: number;
+  /** The re-injection listener: 'private' (install.sh's default, a Unix socket only the daemon's user can reach) or 'tcp' on listenerPort. */
+  readonly listener?: 'private' | 'tcp';
   /** The daemon's user and group name (created by install.sh, removed by uninstall.sh). */
   readonly account: string;
   readonly setgid: boolean;
@@ -93,8 +95,33 @@ export class StagedInstall {
   get stateFile(): string {
     return join(this.sysconfdir, 'install.state');
   }
+  /** The TCP listener's address (with `listener: 'tcp'`). */
   get listener(): string {
     return `127.0.0.1:${this.options.listenerPort}`;
+  }
+  get listenerKind(): 'private' | 'tcp' {
+    return this.options.listener ?? 'private';
+  }
+  /** The private listener's directory in the Postfix's queue directory (queue/, as the test harness has it). */
+  get downstreamDir(): string {
+    return join(this.options.postfixConfig, 'queue', `mailsubmit-${this.options.account}`);
+  }
+  get downstreamSocket(): string {
+    return join(this.downstreamDir, 'smtpd');
+  }
+  /** The master.cf service name of this install's listener. */
+  get listenerService(): string {
+    return this.listenerKind === 'private' ? `../mailsubmit-${this.options.account}/smtpd` : this.listener;
+  }
+  /** The group that may pass through downstreamDir: the daemon's user alone. */
+  get mtaGroup(): string {
+    return `${this.options.account}-mta`;
+  }
+  get logFile(): string {
+    return join(this.logdir, 'mailsubmitd.log');
+  }
+  get logrotateFile(): string {
+    return join(this.root, 'etc', 'logrotate.d', 'mailsubmitd');
   }
 
   /** The layout options, the same for install.sh and uninstall.sh. */
@@ -104,13 +131,20 @@ export class StagedInstall {
       '--sysconfdir', this.sysconfdir,
       '--rundir', this.rundir,
       '--logdir', this.logdir,
+      '--spooldir', join(this.root, 'lib', 'mailsubmit', 'spool'),
       '--postfix-config', this.options.postfixConfig,
-      '--listener', this.listener,
+      '--listener', this.listenerKind === 'private' ? 'private' : this.listener,
+      '--logrotate-dir', join(this.root, 'etc', 'logrotate.d'),
       '--user', this.options.account,
       '--group', this.options.account,
       '--no-systemd',
       ...(this.options.setgid ? [] : ['--no-setgid']),
     ];
+  }
+
+  /** The same staged install, installed again with another listener (install.sh's migration). */
+  withListener(listener: 'private' | 'tcp'): StagedInstall {
+    return new StagedInstall(this.root, { ...this.options, listener });
   }
 
   /** install.sh with the layout; the test run's global setup has built the tree already. */

@@ -4,7 +4,7 @@
  * list, fsync of the directory. A reader (the daemon, the helper) sees the
  * old list or the new one, never a half-written file, even across a crash.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   formatEntry,
@@ -51,9 +51,14 @@ function findLine(path: string, lines: readonly string[], principal: Principal):
 export function writeAtomically(path: string, text: string): void {
   // Validate before replacing: a list the daemon would refuse is never written.
   parseAuthorizationList(text, path);
+  // The list's owner, group and mode carry over: set-gid installs make it
+  // 0640 root:GROUP, the helper reading it through its group.
+  const old = statSync(path);
   const temporary = join(dirname(path), `.${process.pid}.authorized.tmp`);
-  const fd = openSync(temporary, 'wx', 0o644);
+  const fd = openSync(temporary, 'wx', 0o600);
   try {
+    fchownSync(fd, old.uid, old.gid);
+    fchmodSync(fd, old.mode & 0o777);
     writeSync(fd, text);
     fsyncSync(fd);
   } catch (err) {
