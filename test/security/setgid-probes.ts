@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -21,6 +22,12 @@ export interface HelperRun {
   readonly child: ChildProcess;
   /** The helper's pid: the wrapper execs it in place. */
   readonly pid: number;
+  /**
+   * Settles once the wrapper is gone from that pid: the helper has been
+   * exec'd (or the wrapper ended without exec'ing, and `result` says why).
+   * A signal meant for the helper must wait for it: see WRAPPER.
+   */
+  readonly execed: Promise<void>;
   readonly result: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
   write(chunk: string | Buffer): void;
   end(chunk?: string | Buffer): void;
@@ -30,10 +37,24 @@ export interface HelperRun {
  * Closes the listed fds, then execs the helper with exactly the given
  * environment. Python itself runs with an empty one, so an LD_PRELOAD meant
  * for the helper cannot act on the wrapper.
+ *
+ * Until the exec the pid is Python's, and Python catches SIGINT: it installs
+ * its handler early in interpreter start-up, so a SIGINT there becomes a
+ * KeyboardInterrupt, and one raised while the site module is imported is
+ * "Fatal Python error: init_import_site" and exit status 1; one landing just
+ * before execve() is recorded by the handler and lost with it, and the
+ * helper then runs to the end. Neither says anything about the helper. So
+ * the wrapper holds fd 3, one end of a socketpair from the harness, and
+ * marks it close-on-exec: the kernel closes it inside execve(), after the
+ * point of no return, and the harness reads end-of-file exactly when the
+ * pid has become the helper's (execed). A signal sent from then on is the
+ * helper's: the exec resets caught signals to their defaults, and one that
+ * arrives while execve() is still finishing stays pending until then.
  */
 const WRAPPER = String.raw`
 import json, os, sys
 helper, argv0, closes, env = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+os.set_inheritable(3, False)
 for fd in closes:
     os.close(fd)
 os.execve(helper, [argv0], env)
@@ -42,7 +63,14 @@ os.execve(helper, [argv0], env)
 /** Starts the helper as `caller`, stdin a pipe left open until end(). */
 export function startHelper(helper: string, caller: Caller, options: { env?: Record<string, string>; close?: readonly number[]; argv0?: string } = {}): HelperRun {
   const args = ['-c', WRAPPER, helper, options.argv0 ?? helper, JSON.stringify(options.close ?? []), JSON.stringify(options.env ?? {})];
-  const child = spawn(PYTHON, args, { uid: caller.uid, gid: caller.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {}, cwd: '/' });
+  const child = spawn(PYTHON, args, { uid: caller.uid, gid: caller.gid, stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' });
+  // The wrapper's fd 3: end-of-file when it is closed at the helper's exec (or when the wrapper dies first).
+  const execNotice = child.stdio[3] as Readable;
+  const execed = new Promise<void>((resolve) => {
+    execNotice.once('close', () => resolve());
+    execNotice.on('error', () => undefined);
+    execNotice.resume();
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -56,6 +84,7 @@ export function startHelper(helper: string, caller: Caller, options: { env?: Rec
   return {
     child,
     pid: child.pid,
+    execed,
     result,
     write: (chunk) => void child.stdin.write(chunk),
     end: (chunk = '') => void child.stdin.end(chunk),
