@@ -5,10 +5,14 @@
  * file parses with every key known and valid, and the authorization list it
  * names is root-only too and parses. Prints `ok: ...` and exits 0, or prints
  * the daemon's message (naming the key or path, and the fix) and exits 78.
+ * After `ok:`, a `warning:` line for each way around the daemon it finds (a
+ * downstream others can reach, a control socket that is not 0600; see
+ * downstream-reach.ts): the daemon would start, so the exit stays 0.
  */
 import type { Command } from 'commander';
 import { AuthorizationListError, EX_CONFIG } from '@mailsubmit/shared';
 import { readEntries } from '../authorization-file.ts';
+import { daemonAccount, reachFindings } from '../downstream-reach.ts';
 import { assertRootOnlyWritable, ConfigError, loadConfig, UnsafePathError } from '../daemon-modules.ts';
 import { ExitError } from '../errors.ts';
 import { configPath, type GlobalOptions } from '../options.ts';
@@ -19,7 +23,8 @@ export function registerConfig(program: Command): void {
     .command('check')
     .description('validate mailsubmit.conf (FILE, or the -c file) and the authorization list it names, as mailsubmitd would at start')
     .argument('[file]', 'configuration file; the -c file when absent')
-    .action((file: string | undefined, _options: unknown, command: Command) => {
+    .option('--daemon-user <name>', 'the account mailsubmitd runs as (default: the owner of its socket, else mailsubmit)')
+    .action((file: string | undefined, options: { daemonUser?: string }, command: Command) => {
       const path = file ?? configPath(command.optsWithGlobals<GlobalOptions>());
       try {
         assertRootOnlyWritable(path);
@@ -27,6 +32,7 @@ export function registerConfig(program: Command): void {
         assertRootOnlyWritable(loaded.authorizationList);
         const entries = readEntries(loaded.authorizationList).length;
         process.stdout.write(`ok: ${path}; authorization list ${loaded.authorizationList}, ${entries} ${entries === 1 ? 'entry' : 'entries'}\n`);
+        for (const line of reachFindings(loaded, daemonAccount(loaded, options.daemonUser))) process.stdout.write(`${line}\n`);
       } catch (err) {
         if (err instanceof ConfigError || err instanceof UnsafePathError || err instanceof AuthorizationListError) {
           throw new ExitError(err.message, EX_CONFIG);
