@@ -7,6 +7,7 @@
  * installed helper has compiled in, and the installed helper must still
  * reach the real daemon afterwards.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the socket pa
   beforeAll(async () => {
     postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
     deleteAccount(ACCOUNT);
+    deleteAccount(`${ACCOUNT}-mta`);
     caller = createUser('mstsecinstcaller');
     staged = StagedInstall.create({ postfixConfig: postfix.dir, listenerPort: await freePort(), account: ACCOUNT, setgid: true });
     const installed = await staged.install();
@@ -47,6 +49,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the socket pa
       rmSync(staged.root, { recursive: true, force: true });
     }
     deleteAccount(ACCOUNT);
+    deleteAccount(`${ACCOUNT}-mta`);
     deleteAccount('mstsecinstcaller');
     await postfix?.stop();
     await sink.close();
@@ -76,6 +79,15 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the socket pa
       expect(statSync(staged.socket).ino).toBe(before);
     });
   }
+
+  it('keeps the daemon\'s way into Postfix shut to an authorized caller, with or without the mailsubmit group (EACCES)', () => {
+    const script = "require('net').connect({ path: process.argv[1] }).on('connect', function () { console.log('connected'); this.destroy(); }).on('error', (e) => console.log(e.code));";
+    for (const gid of [caller.gid, group]) {
+      const result = spawnSync(process.execPath, ['-e', script, staged.downstreamSocket], { uid: caller.uid, gid, encoding: 'utf8', env: {} });
+      expect(result.stdout.trim(), `as gid ${gid}`).toBe('EACCES');
+    }
+    expect(statSync(staged.downstreamSocket).isSocket()).toBe(true);
+  });
 
   it('still delivers through the installed helper to the real daemon', async () => {
     const result = await staged.submit(caller, `sender: ${caller.name}@example.org\nrecipient: rcpt@example.net\n\nSubject: layout\n\nbody\n`, ['-v']);
