@@ -10,7 +10,8 @@
         "src/listener.c",
         "src/connection.c",
         "src/fd-ops.c",
-        "src/user-db.c"
+        "src/user-db.c",
+        "src/malloc-arenas.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong"],

@@ -160,6 +160,7 @@ static napi_value init(napi_env env, napi_value exports)
         {"lookupUserById", js_lookup_user_by_id},
         {"lookupGroupById", js_lookup_group_by_id},
         {"lookupGroupByName", js_lookup_group_by_name},
+        {"limitMallocArenas", js_limit_malloc_arenas},
     };
     addon_state *state = calloc(1, sizeof(*state));
 

@@ -93,6 +93,7 @@ napi_value js_set_file_status_flags(napi_env env, napi_callback_info info);
 napi_value js_fd_kind(napi_env env, napi_callback_info info);
 napi_value js_close_fd(napi_env env, napi_callback_info info);
 napi_value js_dup_fd(napi_env env, napi_callback_info info);
+napi_value js_limit_malloc_arenas(napi_env env, napi_callback_info info);
 napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info);
 napi_value js_lookup_group_by_id(napi_env env, napi_callback_info info);
 napi_value js_lookup_group_by_name(napi_env env, napi_callback_info info);

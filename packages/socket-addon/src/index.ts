@@ -94,6 +94,7 @@ interface Native {
   lookupUserById(uid: number): UserEntry | null;
   lookupGroupById(gid: number): string | null;
   lookupGroupByName(name: string): number | null;
+  limitMallocArenas(count: number): void;
 }
 
 // Must match enum addon_event and FRAME_FLAG_* in src/addon.h.
@@ -346,6 +347,11 @@ export function closeFd(fd: number): void {
 /** A close-on-exec duplicate sharing the open file description (and so its status flags). */
 export function dupFd(fd: number): number {
   return call(() => addon().dupFd(checkFd(fd)));
+}
+
+/** Caps glibc's malloc arenas (mallopt M_ARENA_MAX); why: src/malloc-arenas.c. Call before threads start. */
+export function limitMallocArenas(count: number): void {
+  call(() => addon().limitMallocArenas(checkInteger('count', count, 1, 64)));
 }
 
 /**

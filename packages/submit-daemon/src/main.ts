@@ -15,6 +15,7 @@ import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
+import { limitMallocArenas } from '@mailsubmit/socket-addon';
 import type { DaemonConfig } from './config/daemon-config.ts';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
 import { ControlServer } from './control/control-server.ts';
@@ -33,6 +34,8 @@ process.on('SIGUSR1', () => undefined);
 
 // Before anything of ours is opened: whatever the starter left open above fd 2 (util/inherited-fds.ts).
 const inheritedClosed = closeInheritedFds();
+// Before the thread pool starts: memory freed by one reading thread is reused by the next (socket-addon/src/malloc-arenas.c).
+limitMallocArenas(2);
 
 
 interface Options {
