@@ -77,7 +77,7 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
     spoolDirectory: reader.absolutePath('daemon', 'spool_directory', '/var/lib/mailsubmit/spool'),
     downstream: {
       transport: reader.oneOf('downstream', 'transport', ['smtp', 'lmtp', 'sendmail'] as const, 'smtp'),
-      target: reader.target('downstream', 'target', '127.0.0.1:10026'),
+      target: reader.target('downstream', 'target', 'unix:/var/spool/postfix/mailsubmit/smtpd'),
       heloName: reader.hostName('downstream', 'helo_name', 'localhost'),
       sendmailPath: reader.absolutePath('downstream', 'sendmail_path', '/usr/sbin/sendmail'),
       sendmailConfigDirectory: reader.optionalAbsolutePath('downstream', 'sendmail_config_directory'),

@@ -6,7 +6,7 @@ describe('mailsubmit.conf', () => {
     const config = parseConfig('', 'test.conf');
     expect(config.socket).toEqual({ path: '/run/mailsubmit/mailsubmit.sock', mode: 0o660, group: 'mailsubmit' });
     expect(config.installMode).toBe('setgid');
-    expect(config.downstream.target).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 10026 });
+    expect(config.downstream.target).toEqual({ kind: 'unix', path: '/var/spool/postfix/mailsubmit/smtpd' });
     expect(config.downstream.transport).toBe('smtp');
     expect(config.limits.maxLineOctets).toBe(998);
     expect(config.timeouts.input).toBe(600_000);
