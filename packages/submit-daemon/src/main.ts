@@ -34,8 +34,8 @@ process.on('SIGUSR1', () => undefined);
 
 // Before anything of ours is opened: whatever the starter left open above fd 2 (util/inherited-fds.ts).
 const inheritedClosed = closeInheritedFds();
-// Before the thread pool starts: memory freed by one reading thread is reused by the next (socket-addon/src/malloc-arenas.c).
-limitMallocArenas(2);
+// Before the thread pool starts: memory freed by one thread is reused by the others (socket-addon/src/malloc-arenas.c).
+limitMallocArenas(1);
 
 
 interface Options {
