@@ -7,9 +7,10 @@
  * and afterwards the daemon holds no more fds and not much more memory than
  * before: nothing of a finished submission may stay behind.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectedRssKb, fdCount, settled, vmRssKb, withHeapSnapshotSignal } from '../harness/daemon-footprint.ts';
 import { MailsubmitUnderTest, HELPER_SOURCE, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
@@ -33,11 +34,8 @@ const HELPER_TIMEOUT_S = Number(/^TIMEOUT \?= (\d+)$/m.exec(readFileSync(join(HE
 const CALLER_DEADLINE_MS = (HELPER_TIMEOUT_S + 30) * 1000;
 /**
  * How far a second burst may raise the daemon's RSS above where the first
- * left it, both measured after a full garbage collection. The daemon has
- * no way to be told to collect (SIGUSR1 is closed, and a test-only hook
- * has no place in it), so it is started with Node's own
- * --heapsnapshot-signal (through NODE_OPTIONS): a heap snapshot begins with
- * a full GC. Without it, what a burst leaves is mostly garbage until V8
+ * left it, both measured after a full garbage collection
+ * (test/harness/daemon-footprint.ts). Without it, what a burst leaves is mostly garbage until V8
  * decides on a major GC (measured: 6 to 27 MB per burst of 500, back down
  * after a major GC), and no bound both holds and catches a leak. The young
  * generation, which V8 grows to 3 x 16 MB under such a burst and keeps, is
@@ -50,29 +48,7 @@ const CALLER_DEADLINE_MS = (HELPER_TIMEOUT_S + 30) * 1000;
  */
 const RSS_SLACK_KB = 24 * 1024;
 
-function vmRssKb(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (match === null) throw new Error(`no VmRSS for ${pid}`);
-  return Number(match[1]);
-}
-
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until `read` gives the same value twice, `intervalMs` apart (or gives up and returns the last). */
-async function settled(read: () => number, intervalMs: number, tries: number): Promise<number> {
-  let last = read();
-  for (let i = 0; i < tries; i++) {
-    await sleep(intervalMs);
-    const now = read();
-    if (now === last) return now;
-    last = now;
-  }
-  return last;
-}
 
 function message(user: TestUser, id: string): string {
   return [
@@ -112,14 +88,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('500 concurrent callers', () => {
     writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
     // See RSS_SLACK_KB; the daemon inherits this environment.
     snapshotDir = mkdtempSync('/tmp/mailsubmit-load-heap-');
-    const nodeOptions = process.env.NODE_OPTIONS;
-    process.env.NODE_OPTIONS = `${nodeOptions ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotDir} --max-semi-space-size=1`.trim();
-    try {
-      await ms.startDaemon();
-    } finally {
-      if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
-      else process.env.NODE_OPTIONS = nodeOptions;
-    }
+    await withHeapSnapshotSignal(snapshotDir, () => ms.startDaemon());
     for (let i = 1; i <= USERS; i++) users.push(ensureUser(`mstload${i}`));
     ms.setAuthorizations(users.map((u) => u.name));
   }, 60_000);
@@ -128,29 +97,6 @@ describe.skipIf(!PrivatePostfix.isAvailable())('500 concurrent callers', () => {
     await tearDown(ms, postfix, sink);
     if (snapshotDir !== undefined) rmSync(snapshotDir, { recursive: true, force: true });
   });
-
-  /**
-   * The daemon's VmRSS in kB before and after a full GC (the heap snapshot
-   * it writes on SIGUSR2 starts with one). Writing the snapshot leaves malloc
-   * some 40 MB larger the first time, so only readings taken this way are
-   * compared with each other.
-   */
-  async function collectedRssKb(pid: number): Promise<{ beforeKb: number; afterKb: number }> {
-    const dir = snapshotDir as string;
-    const beforeKb = vmRssKb(pid);
-    process.kill(pid, 'SIGUSR2');
-    let file: string | undefined;
-    for (let i = 0; i < 100 && file === undefined; i++) {
-      await sleep(100);
-      file = readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
-    }
-    if (file === undefined) throw new Error('the daemon wrote no heap snapshot');
-    const path = join(dir, file);
-    // Written when its size stops changing; then it is removed, so the next one is told apart.
-    await settled(() => statSync(path).size, 300, 100);
-    rmSync(path);
-    return { beforeKb, afterKb: (await settled(() => Math.round(vmRssKb(pid) / 1024), 500, 20)) * 1024 };
-  }
 
   /** One burst of CALLERS helpers; checks every exit and every arrival, returns the counts. */
   async function burst(tag: string): Promise<{ served: number; refused: number }> {
@@ -212,10 +158,10 @@ describe.skipIf(!PrivatePostfix.isAvailable())('500 concurrent callers', () => {
       // full GC, is the baseline a second, identical burst is held against.
       const first = await burst('first');
       const baseFds = await settled(() => fdCount(pid), 1000, 30);
-      const baseRss = await collectedRssKb(pid);
+      const baseRss = await collectedRssKb(pid, snapshotDir as string);
       const second = await burst('second');
       const afterFds = await settled(() => fdCount(pid), 1000, 30);
-      const afterRss = await collectedRssKb(pid);
+      const afterRss = await collectedRssKb(pid, snapshotDir as string);
       console.log(
         `load: first burst ${first.served} exited 0, ${first.refused} exited 75; second ${second.served} / ${second.refused}; ` +
           `daemon fds idle ${idleFds}, after first ${baseFds}, after second ${afterFds}; VmRSS idle ${idleRss} kB, ` +
