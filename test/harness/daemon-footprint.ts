@@ -49,12 +49,35 @@ export async function withHeapSnapshotSignal<T>(snapshotDir: string, start: () =
   }
 }
 
+/** Resident kB of the process's malloc heap (the `[heap]` mapping: glibc's main arena). */
+export function mallocHeapKb(pid: number): number {
+  let inHeap = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ /.test(line);
+    if (mapping) inHeap = line.endsWith('[heap]');
+    else if (inHeap) kb += Number(/^Rss:\s+(\d+) kB/.exec(line)?.[1] ?? 0);
+  }
+  return kb;
+}
+
+export interface Footprint {
+  /** VmRSS just before the GC. */
+  readonly beforeKb: number;
+  /** VmRSS after it. */
+  readonly afterKb: number;
+  /** The JavaScript heap's live objects: the snapshot's size. */
+  readonly liveHeapOctets: number;
+  /** malloc's main arena after the GC. */
+  readonly mallocHeapKb: number;
+}
+
 /**
- * The daemon's VmRSS in kB just before and after a full GC. Writing the
- * snapshot leaves malloc some 40 MB larger the first time, so only readings
- * taken this way are compared with each other.
+ * The daemon's VmRSS in kB just before and after a full GC, with what the
+ * GC found alive. Writing the snapshot leaves malloc some 40 MB larger the
+ * first time, so only readings taken this way are compared with each other.
  */
-export async function collectedRssKb(pid: number, snapshotDir: string): Promise<{ beforeKb: number; afterKb: number }> {
+export async function collectedRssKb(pid: number, snapshotDir: string): Promise<Footprint> {
   const beforeKb = vmRssKb(pid);
   process.kill(pid, 'SIGUSR2');
   let file: string | undefined;
@@ -67,8 +90,9 @@ export async function collectedRssKb(pid: number, snapshotDir: string): Promise<
   // The file appears empty and grows while it is written: done when it is not empty and stops
   // changing. Memory read while the writer still runs would count the writer's buffers.
   for (let i = 0; i < 100 && statSync(path).size === 0; i++) await sleep(100);
-  await settled(() => statSync(path).size, 300, 100);
+  const liveHeapOctets = await settled(() => statSync(path).size, 300, 100);
   // Removed, so that the next snapshot is told apart.
   rmSync(path);
-  return { beforeKb, afterKb: (await settled(() => Math.round(vmRssKb(pid) / 1024), 500, 20)) * 1024 };
+  const afterKb = (await settled(() => Math.round(vmRssKb(pid) / 1024), 500, 20)) * 1024;
+  return { beforeKb, afterKb, liveHeapOctets, mallocHeapKb: mallocHeapKb(pid) };
 }
