@@ -96,6 +96,9 @@ const LOG_BATCH_OCTETS = 4096;
  */
 function batchedStdout(): DestinationStream & { flush(cb?: (err?: Error) => void): void } {
   const sonic = pino.destination({ fd: 1, sync: false, minLength: LOG_BATCH_OCTETS });
+  // Standard output gone (EPIPE: whoever read it went away) must not stop the mail: the lines
+  // are lost, the submissions go on. Said once on standard error, which may be gone too.
+  sonic.on('error', (err: Error) => reportLostLog(err));
   // Octets handed over and not yet written; SonicBoom reports each write.
   let buffered = 0;
   // Doubles (up to 1 s) while nothing gets written, e.g. with standard output gone.
@@ -132,8 +135,21 @@ function batchedStdout(): DestinationStream & { flush(cb?: (err?: Error) => void
   };
 }
 
+let logLossReported = false;
+function reportLostLog(err: Error): void {
+  if (logLossReported) return;
+  logLossReported = true;
+  process.stderr.on('error', () => undefined);
+  try {
+    process.stderr.write(`mailsubmitd: cannot write the log to standard output (${(err as NodeJS.ErrnoException).code ?? err.message}); log lines are lost from here on\n`);
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
 /** A dependency-free readable form: time, level, msg, then key=value pairs. */
 function prettyStream(): NodeJS.WritableStream {
+  process.stdout.on('error', reportLostLog);
   const levels: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {

@@ -1,0 +1,55 @@
+/**
+ * The daemon's standard output (its log) closed under it, as when whoever
+ * read it goes away: the log lines are lost, the mail is not. The daemon
+ * must go on serving, not die of EPIPE on its next log line.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
+import { RecordingSink } from '../harness/recording-sink.ts';
+import { tearDown } from '../harness/tear-down.ts';
+import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the log output gone', () => {
+  const sink = new RecordingSink();
+  let ms: MailsubmitUnderTest;
+  let user: TestUser;
+
+  beforeAll(async () => {
+    const port = await sink.listen();
+    ms = await MailsubmitUnderTest.start({ downstreamPort: port, downstream: `target = "127.0.0.1:${port}"` });
+    user = ensureUser('mstlogless');
+    ms.setAuthorizations([user.name]);
+  }, 30_000);
+
+  afterAll(() => tearDown(ms, undefined, sink));
+
+  it('keeps delivering, says so once on standard error, and stays the same process', async () => {
+    await ms.stopDaemon();
+    rmSync(ms.socketPath, { force: true });
+    rmSync(ms.controlSocketPath, { force: true });
+    const daemon = spawn(process.execPath, [DAEMON_BUNDLE, '-c', ms.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    daemon.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      for (let i = 0; i < 200 && !(existsSync(ms.socketPath) && existsSync(ms.controlSocketPath)); i++) await sleep(20);
+      // The reading end closed: every write to the daemon's standard output now fails with EPIPE.
+      daemon.stdout.destroy();
+      const results = [];
+      for (let i = 0; i < 3; i++) {
+        results.push(await ms.submit(user, `sender: a@example.org\nrecipient: b@example.org\n\nSubject: ${i}\n\nbody ${i}\n`));
+        await sleep(300);
+      }
+      expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+      await sink.waitForMessages(3);
+      expect(daemon.exitCode).toBeNull();
+      expect(daemon.signalCode).toBeNull();
+      expect(stderr.match(/cannot write the log to standard output \(EPIPE\)/g)).toHaveLength(1);
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+  }, 60_000);
+});
