@@ -5,7 +5,7 @@
  * slow writer holds a submission open, and the configuration's refusals.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -118,6 +118,7 @@ describe('daemon.metrics_listen at start', () => {
     dir = mkdtempSync('/tmp/mailsubmit-metrics-');
     dirs.push(dir);
     writeFileSync(join(dir, 'authorized'), '', { mode: 0o644 });
+    mkdirSync(join(dir, 'spool'), { mode: 0o700 });
     const path = join(dir, 'mailsubmit.conf');
     writeFileSync(
       path,
@@ -128,6 +129,7 @@ describe('daemon.metrics_listen at start', () => {
         'socket_mode = "0666"',
         `authorization_list = "${join(dir, 'authorized')}"`,
         `control_socket = "${join(dir, 'control.sock')}"`,
+        `spool_directory = "${join(dir, 'spool')}"`,
         `metrics_listen = "${metricsListen}"`,
         '',
       ].join('\n'),
@@ -155,7 +157,7 @@ describe('daemon.metrics_listen at start', () => {
       const result = spawnSync(process.execPath, [DAEMON_BUNDLE, '-c', config], { encoding: 'utf8', timeout: 20_000 });
       expect(result.stderr).toContain(`daemon.metrics_listen: cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
       expect(result.status).toBe(78);
-      expect(readdirSync(dir).sort()).toEqual(['authorized', 'mailsubmit.conf']);
+      expect(readdirSync(dir).sort()).toEqual(['authorized', 'mailsubmit.conf', 'spool']);
     } finally {
       await new Promise<void>((resolve) => squatter.close(() => resolve()));
     }
