@@ -188,12 +188,17 @@ export class MailsubmitUnderTest {
   }
 
   /** Waits for the daemon's log line of a submission (pino writes it asynchronously, after the reply). */
-  async waitForSubmission(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  waitForSubmission(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    return this.waitForLog((line) => line.msg === 'submission' && match(line), timeoutMs);
+  }
+
+  /** Waits for any log line of the daemon's (written in batches, so possibly well after what caused it). */
+  async waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const line = this.submissions().find(match);
+      const line = this.logLines.find(match);
       if (line !== undefined) return line;
-      if (Date.now() > deadline) throw new Error(`mailsubmitd logged no matching submission line in ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`mailsubmitd logged no matching line in ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
