@@ -152,6 +152,18 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
     expect(injected.stderr).toMatch(/option -F: the name has a line feed/);
   });
 
+  it("takes cron's own command line (-FCronDaemon -i -B8BITMIME -oem), ignoring what Postfix's sendmail ignores", async () => {
+    // How Debian's cron runs sendmail for a job's output.
+    const output = 'From: root (Cron Daemon)\nTo: cron@example.org\nSubject: sm-cron\nContent-Type: text/plain; charset=UTF-8\n\nbackup: 3 files\n.\nstill output\n';
+    const result = await run(user, ['-FCronDaemon', '-i', '-B8BITMIME', '-oem', 'cron@example.org'], output);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const delivered = await arrival('sm-cron');
+    expect(delivered.rcptTo.map((r) => r.split(' ')[1])).toEqual(['TO:<cron@example.org>']);
+    // -i: the lone dot is data (dot-stuffing undone by the sink).
+    expect(delivered.data.toString('utf8')).toMatch(/\r\nbackup: 3 files\r\n\.\r\nstill output\r\n$/);
+  });
+
   it('refuses an unknown option with 64, naming it, before reading any mail', async () => {
     const result = await run(user, ['-bs'], 'Subject: x\n\nx\n');
     expect(result.code).toBe(64);

@@ -3,10 +3,14 @@
  * sendmail(1) callers write them, clustered or not (`-ti`, `-fuser@x`,
  * `-f user@x`, `-oi`), `--` ending them, then recipients.
  *
- * Only the options listed in OPTIONS exist. Any other is refused by name
- * (usage, exit 64) rather than ignored: a caller that asks for `-bs` or
- * `-q` expects something this front door does not do, and silently doing
- * something else is how mail gets lost. As in Postfix (getopt with "+"),
+ * The reference is Postfix's sendmail(1): an option it accepts and ignores
+ * (`-oem` and `-B8BITMIME` from cron, `-oem` from mutt, `-h`, `-L`, `-O`,
+ * `-U`, ...) is accepted and ignored here too, so that a program that sent
+ * mail through it still does. An option Postfix acts on and this front door
+ * does not do (`-bs`, `-bv`, `-bp`, `-q`, `-XV`, ...) is refused by name
+ * (usage, exit 64): a caller that asks for it expects something else than a
+ * submission, and silently doing something else is how mail gets lost. As
+ * in Postfix (getopt with "+"),
  * options end at the first recipient; an option-looking argument after a
  * recipient is refused too, instead of becoming a recipient named "-x".
  *
@@ -40,9 +44,10 @@ export interface SendmailCommand {
   readonly recipients: readonly Address[];
 }
 
-/** Where each option takes its value from, if it takes one. */
+/** Where each option takes its value from, if it takes one: Postfix's getopt list, less -I, -n, -q and -X. */
 const OPTIONS: Readonly<Record<string, 'flag' | 'value'>> = {
   f: 'value',
+  r: 'value',
   F: 'value',
   i: 'flag',
   o: 'value',
@@ -50,12 +55,29 @@ const OPTIONS: Readonly<Record<string, 'flag' | 'value'>> = {
   N: 'value',
   R: 'value',
   V: 'value',
+  B: 'value',
+  b: 'value',
   G: 'flag',
   v: 'flag',
+  // Accepted and ignored, as Postfix's sendmail ignores them.
+  A: 'value',
+  C: 'value',
+  L: 'value',
+  O: 'value',
+  U: 'flag',
+  c: 'flag',
+  e: 'value',
+  h: 'value',
+  m: 'flag',
+  p: 'value',
+  x: 'flag',
 };
 
-/** Every option letter this front door knows; mailsubmit-sendmail(8) documents each (test/docs checks). */
-export const SENDMAIL_OPTION_LETTERS: readonly string[] = Object.freeze(Object.keys(OPTIONS));
+/** Option letters Postfix's sendmail ignores; mailsubmit-sendmail(8) names them under COMPATIBILITY. */
+export const IGNORED_OPTION_LETTERS: readonly string[] = Object.freeze(['A', 'C', 'L', 'O', 'U', 'c', 'e', 'h', 'm', 'p', 'x']);
+
+/** Every option letter this front door acts on; mailsubmit-sendmail(8) documents each (test/docs checks). */
+export const SENDMAIL_OPTION_LETTERS: readonly string[] = Object.freeze(Object.keys(OPTIONS).filter((letter) => !IGNORED_OPTION_LETTERS.includes(letter)));
 
 /** -F is a header value; anything longer than this is not a name. */
 export const MAX_FULL_NAME_OCTETS = 200;
@@ -165,22 +187,34 @@ function applyFlag(draft: Draft, letter: string): void {
   else if (letter === 't') draft.extractRecipients = true;
   else if (letter === 'v') draft.verbose = true;
   // -G (a gateway submission, sendmail may then fix less): nothing here fixes
-  // up a message either way, so there is nothing for it to change.
+  // up a message either way, so there is nothing for it to change. The
+  // IGNORED_OPTION_LETTERS flags (-U, -c, -m, -x): Postfix ignores them too.
 }
 
 function applyValue(draft: Draft, letter: string, value: string): void {
   switch (letter) {
     case 'f':
-      // Postfix takes an empty -f, like <>, as the null sender.
+    case 'r':
+      // -r is sendmail's older -f. Postfix takes an empty -f, like <>, as the null sender.
       draft.sender = parseAddress(value === '' ? '<>' : value, 'sender', { attribute: 'sender' });
       return;
     case 'F':
       draft.fullName = checkFullName(value);
       return;
     case 'o':
-      // -oi is the only sendmail -o option with a meaning here.
-      if (value !== 'i') usage(`option -o${printable(value)} is not supported (see ${SENDMAIL_PAGE})`);
-      draft.ignoreDots = true;
+      // As Postfix: -oi is -i, -oA needs a path (and names an alias database, which only
+      // alias initialization reads), and every other -o (-oem, -om, -o7, -o8, ...) is ignored.
+      if (value.startsWith('i')) draft.ignoreDots = true;
+      else if (value === 'A') usage(`option -oA needs a path name (see ${SENDMAIL_PAGE})`);
+      return;
+    case 'B':
+      // The body type Postfix's sendmail declares; the daemon declares BODY=8BITMIME from
+      // what the message holds, so the value is checked, as Postfix checks it, and nothing more.
+      if (value !== '8BITMIME' && value !== '7BIT') usage(`option -B needs 8BITMIME or 7BIT (see ${SENDMAIL_PAGE})`);
+      return;
+    case 'b':
+      // -bm is the default mode, delivery; the other modes are not submissions.
+      if (value[0] !== 'm') usage(`option -b${printable(value.slice(0, 1))} is not supported (see ${SENDMAIL_PAGE})`);
       return;
     case 'N':
       draft.notify = asUsage('-N', 'dsn-notify-options', () => parseNotify(value, { attribute: 'dsn-notify-options' }));
@@ -192,7 +226,8 @@ function applyValue(draft: Draft, letter: string, value: string): void {
       draft.envelopeId = asUsage('-V', 'dsn-envelope-id', () => parseEnvelopeId(value, { attribute: 'dsn-envelope-id' }));
       return;
     default:
-      usage(`option -${letter} is not supported (see ${SENDMAIL_PAGE})`);
+      // IGNORED_OPTION_LETTERS: their values mean nothing to a submission.
+      if (!IGNORED_OPTION_LETTERS.includes(letter)) usage(`option -${letter} is not supported (see ${SENDMAIL_PAGE})`);
   }
 }
 

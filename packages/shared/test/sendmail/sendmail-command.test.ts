@@ -38,6 +38,22 @@ describe('parseSendmailCommand', () => {
     expect(parseSendmailCommand(['-Nnever', '-R', 'full', 'a@y.example'])).toMatchObject({ notify: ['NEVER'], returnOption: 'FULL' });
   });
 
+  it("accepts what Postfix's sendmail accepts and ignores: cron's -B8BITMIME -oem, mutt's -oem, -h, -L, -O, -U, -bm", () => {
+    // Debian cron: sendmail -FCronDaemon -i -B8BITMIME -oem root
+    const cron = parseSendmailCommand(['-FCronDaemon', '-i', '-B8BITMIME', '-oem', 'root']);
+    expect(cron).toMatchObject({ fullName: 'CronDaemon', ignoreDots: true, extractRecipients: false });
+    expect(cron.recipients.map((r) => r.text)).toEqual(['root']);
+    const plain = parseSendmailCommand(['a@y.example']);
+    for (const args of [['-oem'], ['-om'], ['-o7'], ['-o8'], ['-oee'], ['-B', '7BIT'], ['-h', '20'], ['-L', 'label'], ['-O', 'x=y'], ['-U'], ['-bm'], ['-m'], ['-c'], ['-x'], ['-e', 'm'], ['-Am'], ['-C', '/etc/postfix'], ['-oA/etc/aliases'], ['-p', 'smtp']]) {
+      expect(parseSendmailCommand([...args, 'a@y.example']), args.join(' ')).toEqual(plain);
+    }
+  });
+
+  it('takes -r as -f, and -o followed by i as -oi', () => {
+    expect(parseSendmailCommand(['-r', 'user@x.example', 'a@y.example']).sender?.text).toBe('user@x.example');
+    expect(parseSendmailCommand(['-oitrue', 'a@y.example']).ignoreDots).toBe(true);
+  });
+
   it('accepts -G and -v; -F keeps the name', () => {
     const command = parseSendmailCommand(['-G', '-v', '-F', 'Nightly Job', 'a@y.example']);
     expect(command.verbose).toBe(true);
@@ -57,8 +73,12 @@ describe('parseSendmailCommand', () => {
     [['-bs'], /^option -bs is not supported \(see mailsubmit-sendmail\(8\)\)$/],
     [['-q1h'], /^option -q1h is not supported/],
     [['-tq'], /^option -q is not supported/],
-    [['-oem', 'a@y.example'], /^option -oem is not supported/],
-    [['-r', 'x@y.example'], /^option -r is not supported/],
+    [['-bv', 'a@y.example'], /^option -bv is not supported/],
+    [['-bp'], /^option -bp is not supported/],
+    [['-B', '8bitmime', 'a@y.example'], /^option -B needs 8BITMIME or 7BIT/],
+    [['-oA', 'a@y.example'], /^option -oA needs a path name/],
+    [['-XV', 'a@y.example'], /^option -XV is not supported/],
+    [['-n', 'a@y.example'], /^option -n is not supported/],
     [['-f'], /^option -f needs a value/],
     [['-t', '-N'], /^option -N needs a value/],
     [['a@y.example', '-f', 'b@y.example'], /^option -f after the recipient a@y\.example: options go before the recipients/],
