@@ -20,7 +20,7 @@ import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
-import { restartAsUser, type UserDaemon } from '../security/daemon-as-user.ts';
+import { restartAsUser, type UserDaemon } from '../harness/daemon-as-user.ts';
 
 /** MAILSUBMIT_HOSTILE_RUNS overrides it for a longer campaign; MAILSUBMIT_HOSTILE_KINDS=pipe,file limits the mix. */
 const RUNS = Number(process.env.MAILSUBMIT_HOSTILE_RUNS ?? 10_000);

@@ -19,7 +19,7 @@ import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
-import { restartAsUser, type UserDaemon } from './daemon-as-user.ts';
+import { restartAsUser, type UserDaemon } from '../harness/daemon-as-user.ts';
 
 const CALLER = join(import.meta.dirname, 'noatime-caller.py');
 

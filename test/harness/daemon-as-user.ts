@@ -9,8 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DAEMON_BUNDLE, type MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import type { TestUser } from '../harness/test-accounts.ts';
+import { DAEMON_BUNDLE, type MailsubmitUnderTest } from './mailsubmit-under-test.ts';
+import type { TestUser } from './test-accounts.ts';
 
 export interface UserDaemon {
   readonly pid: number;
