@@ -17,7 +17,8 @@
  * Every value is checked here with the envelope's own validators, so a
  * command line can give the daemon nothing a native envelope block could
  * not: -N, -R and -V by parseNotify, parseReturnOption and
- * parseEnvelopeId; -f and the recipients by parseAddress.
+ * parseEnvelopeId (a value they refuse is dropped, as Postfix drops it);
+ * -f and the recipients by parseAddress.
  */
 import type { Address, NotifyKeyword, ReturnOption } from '../envelope/envelope.ts';
 import { parseAddress } from '../envelope/address.ts';
@@ -90,12 +91,16 @@ function usage(detail: string, attribute?: string): never {
   throw new SubmissionError('usage', detail, attribute !== undefined ? { attribute } : {});
 }
 
-/** The validators say "envelope-syntax"; on a command line the same fault is a bad command line. */
-function asUsage<T>(option: string, attribute: string, check: () => T): T {
+/**
+ * -N, -R and -V values the envelope's validators refuse are ignored, as
+ * Postfix's sendmail ignores a bad -N or -V (with a warning) and every -R:
+ * the message still goes, with the MTA's defaults for what was ignored.
+ */
+function orIgnored<T>(check: () => T): T | undefined {
   try {
     return check();
   } catch (error) {
-    if (isSubmissionError(error) && error.outcome === 'envelope-syntax') usage(`option ${option}: ${error.detail}`, attribute);
+    if (isSubmissionError(error) && error.outcome === 'envelope-syntax') return undefined;
     throw error;
   }
 }
@@ -216,15 +221,22 @@ function applyValue(draft: Draft, letter: string, value: string): void {
       // -bm is the default mode, delivery; the other modes are not submissions.
       if (value[0] !== 'm') usage(`option -b${printable(value.slice(0, 1))} is not supported (see ${SENDMAIL_PAGE})`);
       return;
-    case 'N':
-      draft.notify = asUsage('-N', 'dsn-notify-options', () => parseNotify(value, { attribute: 'dsn-notify-options' }));
+    case 'N': {
+      const notify = orIgnored(() => parseNotify(value, { attribute: 'dsn-notify-options' }));
+      if (notify !== undefined) draft.notify = notify;
       return;
-    case 'R':
-      draft.returnOption = asUsage('-R', 'dsn-return-option', () => parseReturnOption(value, { attribute: 'dsn-return-option' }));
+    }
+    case 'R': {
+      // Postfix ignores -R (sendmail's bounce size limit); here full or hdrs also asks for RET.
+      const returnOption = orIgnored(() => parseReturnOption(value, { attribute: 'dsn-return-option' }));
+      if (returnOption !== undefined) draft.returnOption = returnOption;
       return;
-    case 'V':
-      draft.envelopeId = asUsage('-V', 'dsn-envelope-id', () => parseEnvelopeId(value, { attribute: 'dsn-envelope-id' }));
+    }
+    case 'V': {
+      const envelopeId = orIgnored(() => parseEnvelopeId(value, { attribute: 'dsn-envelope-id' }));
+      if (envelopeId !== undefined) draft.envelopeId = envelopeId;
       return;
+    }
     default:
       // IGNORED_OPTION_LETTERS: their values mean nothing to a submission.
       if (!IGNORED_OPTION_LETTERS.includes(letter)) usage(`option -${letter} is not supported (see ${SENDMAIL_PAGE})`);
