@@ -15,6 +15,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReply, encodeRequest, MODE_NATIVE, MODE_QMAIL_QUEUE, MODE_SENDMAIL, REQUEST_FLAG_ENVELOPE_FD } from '../../packages/shared/src/frame/index.ts';
+import { childOutput } from '../harness/child-output.ts';
 import { collectedRssKb, fdCount, settled, withHeapSnapshotSignal } from '../harness/daemon-footprint.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
@@ -123,16 +124,9 @@ describe('hostile callers', () => {
       [join(workDir, 'hostile-caller.py'), ms.socketPath, String(seed), String(count), String(WORKERS), JSON.stringify(frames), join(workDir, 'files'), process.env.MAILSUBMIT_HOSTILE_KINDS ?? ''],
       { uid: caller.uid, gid: helperGid, cwd: '/', env: {}, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    return new Promise((resolve, reject) => {
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        if (code !== 0) reject(new Error(`hostile-caller.py exited ${code}: ${stderr.slice(-2000)}`));
-        else resolve(stdout.trim().split('\n').map((line) => JSON.parse(line) as Attempt));
-      });
+    return childOutput(child).then(({ code, stdout, stderr }) => {
+      if (code !== 0) throw new Error(`hostile-caller.py exited ${code}: ${stderr.slice(-2000)}`);
+      return stdout.trim().split('\n').map((line) => JSON.parse(line) as Attempt);
     });
   }
 
