@@ -23,6 +23,11 @@ export interface PrivatePostfixOptions {
   readonly mainCf?: readonly string[];
   /** Extra `-o name=value` options for the re-injection listener (they win over the defaults). */
   readonly listenerOptions?: readonly string[];
+  /**
+   * false: no queue manager runs, so every message stays in the incoming
+   * queue as cleanup wrote it, for postcat (test/harness/queued-messages.ts).
+   */
+  readonly queueManager?: boolean;
 }
 
 /** The re-injection listener's options, as install/ adds them to master.cf. */
@@ -86,7 +91,8 @@ export class PrivatePostfix {
     writeFileSync(join(dir, 'main.cf'), mainCf(dir, options));
     const listenerOptions = [...REINJECTION_LISTENER_OPTIONS, ...(options.listenerOptions ?? [])];
     const listener = [`127.0.0.1:${port} inet n - n - - smtpd`, ...listenerOptions.map((o) => `  -o ${o}`)];
-    writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${SERVICES}`);
+    const services = options.queueManager === false ? SERVICES.replace(/^qmgr .*\n/m, '') : SERVICES;
+    writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${services}`);
     writeFileSync(join(dir, 'maillog'), '');
     chownSync(join(dir, 'maillog'), 0, 0);
     const instance = new PrivatePostfix(dir, port);
