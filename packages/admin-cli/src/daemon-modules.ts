@@ -7,7 +7,7 @@
  * is the only place that reaches into the daemon's package.
  */
 export type { DaemonConfig } from '../../submit-daemon/src/config/daemon-config.ts';
-export { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from '../../submit-daemon/src/config/load-config.ts';
+export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from '../../submit-daemon/src/config/load-config.ts';
 export { controlSocketOfBrokenConfig } from '../../submit-daemon/src/config/control-socket-path.ts';
 export { assertRootOnlyWritable, UnsafePathError } from '../../submit-daemon/src/util/safe-path.ts';
 export { identityOf } from '../../submit-daemon/src/identity/user-database.ts';

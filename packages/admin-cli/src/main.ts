@@ -7,7 +7,7 @@
  * is 75. -c names the daemon's configuration, from which the paths of the
  * authorization list and the control socket are taken.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_USAGE } from '@mailsubmit/shared';
 import { registerAuthorization } from './commands/authorization.ts';
 import { registerCheck } from './commands/check.ts';
@@ -31,6 +31,24 @@ registerAuthorization(program);
 registerCheck(program);
 registerConfig(program);
 registerDaemonControl(program);
+
+/*
+ * `mailsubmitctl --help` lists every command an administrator can run, the
+ * subcommands of a group (`config check`) included, not just the group's
+ * name, which alone does nothing.
+ */
+program.configureHelp({
+  visibleCommands(this: Help, cmd: Command): Command[] {
+    const listed = Help.prototype.visibleCommands.call(this, cmd);
+    if (cmd !== program) return listed;
+    return listed.flatMap((c) => (c.commands.length > 0 ? Help.prototype.visibleCommands.call(this, c).filter((sub) => sub.name() !== 'help') : [c]));
+  },
+  subcommandTerm(this: Help, cmd: Command): string {
+    let term = Help.prototype.subcommandTerm.call(this, cmd);
+    for (let group = cmd.parent; group !== null && group !== program; group = group.parent) term = `${group.name()} ${term}`;
+    return term;
+  },
+});
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

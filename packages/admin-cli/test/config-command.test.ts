@@ -1,14 +1,24 @@
 /**
  * `mailsubmitctl config check [FILE]`: the daemon's own parser and
- * permission checks, run as the built command on real files.
+ * permission checks, run as the built command on real files; the paths of
+ * helpers built from the tree's source with paths of the test's own.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureGroup, ensureUser, removeAll } from '../../../test/harness/test-accounts.ts';
 import { ctl } from './run-ctl.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..', '..');
+const DAEMON = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
+
+/** Builds the helper from the tree's source with these compiled-in paths, as install.sh does. */
+function buildHelper(out: string, socket: string, authorizationList: string): string {
+  execFileSync('make', ['-s', '--no-print-directory', '-C', join(ROOT, 'packages', 'submit-helper'), `SOCKET=${socket}`, `AUTH_LIST=${authorizationList}`, `OUT=${out}`], { stdio: 'ignore' });
+  return out;
+}
 
 /** A listening Unix socket at `path`, mode `mode`. */
 async function socketAt(path: string, mode: number): Promise<Server> {
@@ -22,6 +32,9 @@ describe('mailsubmitctl config check', () => {
   let dir: string;
   let list: string;
   let privateSocket: string;
+  let submitSocket: string;
+  // Built with the socket and list the configurations below name: no warning about the helper.
+  let helper: string;
   const servers: Server[] = [];
 
   function writeConfig(name: string, lines: readonly string[]): string {
@@ -39,6 +52,8 @@ describe('mailsubmitctl config check', () => {
     mkdirSync(join(dir, 'private'), { mode: 0o700 });
     privateSocket = join(dir, 'private', 'smtpd');
     servers.push(await socketAt(privateSocket, 0o666));
+    submitSocket = join(dir, 'none-submit.sock');
+    helper = buildHelper(join(dir, 'bin', 'mailsubmit'), submitSocket, list);
   });
 
   afterAll(async () => {
@@ -48,8 +63,8 @@ describe('mailsubmitctl config check', () => {
   });
 
   it('prints ok with the authorization list it names, exit 0', () => {
-    const path = writeConfig('good.conf', ['[daemon]', `authorization_list = "${list}"`, 'metrics_listen = "127.0.0.1:9465"', `control_socket = "${join(dir, 'none.sock')}"`, '[downstream]', `target = "unix:${privateSocket}"`, '[limits]', 'max_recipients = 10']);
-    const { code, stdout, stderr } = ctl(['config', 'check', path]);
+    const path = writeConfig('good.conf', ['[daemon]', `authorization_list = "${list}"`, `socket = "${submitSocket}"`, 'metrics_listen = "127.0.0.1:9465"', `control_socket = "${join(dir, 'none.sock')}"`, '[downstream]', `target = "unix:${privateSocket}"`, '[limits]', 'max_recipients = 10']);
+    const { code, stdout, stderr } = ctl(['config', 'check', '--helper', helper, path]);
     expect(stderr).toBe('');
     expect(stdout).toBe(`ok: ${path}; authorization list ${list}, 2 entries\n`);
     expect(code).toBe(0);
@@ -63,17 +78,23 @@ describe('mailsubmitctl config check', () => {
   });
 
   it.each([
-    ['an unknown key', ['[daemon]', 'sokcet = "/x"'], /: daemon\.sokcet: unknown key/],
-    ['a bad value', ['[timeouts]', 'input = "10"'], /: timeouts\.input: expected a whole number/],
-    ['a metrics address that is not loopback', ['[daemon]', 'metrics_listen = "0.0.0.0:9465"'], /: daemon\.metrics_listen: 0\.0\.0\.0 is not a loopback address/],
-    ['broken TOML', ['[daemon'], /: not valid TOML: line 1/],
-  ])('refuses %s with the daemon\'s message naming the key, exit 78', (_what, lines, message) => {
-    const path = writeConfig('bad.conf', [...lines, ...(lines[0] === '[daemon]' ? [`authorization_list = "${list}"`] : ['[daemon]', `authorization_list = "${list}"`])]);
+    ['an unknown key', ['# mailsubmit.conf', '[daemon]', 'sokcet = "/x"'], ':3: daemon.sokcet: unknown key: did you mean daemon.socket? (known in [daemon]: socket, '],
+    ['a key in the wrong table', ['[daemon]', 'max_recipients = 5'], ':2: daemon.max_recipients: unknown key: it belongs in [limits] ('],
+    ['an unknown table', ['[deamon]', 'socket = "/x"'], ':1: deamon: unknown table: did you mean [daemon]? (known: daemon, '],
+    ['a bad value', ['[timeouts]', '', 'input = "10"'], ':3: timeouts.input: expected a whole number from 1 to 86400, got "10"; write it without quotes\n'],
+    ['a metrics address that is not loopback', ['[daemon]', 'metrics_listen = "0.0.0.0:9465"'], ':2: daemon.metrics_listen: 0.0.0.0 is not a loopback address'],
+    ['broken TOML', ['[daemon'], ':1: not valid TOML: illegal character in key (column 8) in "[daemon"; a table header is a name in brackets on a line of its own ([daemon])'],
+    ['an unquoted string', ['[daemon]', 'socket = /run/x.sock'], ':2: not valid TOML: invalid value (column 10) in "socket = /run/x.sock"; text values need double quotes'],
+  ])('refuses %s as FILE:LINE: with the key and the fix, as mailsubmitd does, exit 78', (_what, lines, message) => {
+    const path = writeConfig('bad.conf', [...lines, '[downstream]', 'xforward = true']);
     const { code, stdout, stderr } = ctl(['config', 'check', path]);
     expect(stdout).toBe('');
-    expect(stderr).toMatch(new RegExp(`^mailsubmitctl: ${path}`));
-    expect(stderr).toMatch(message);
+    expect(stderr.startsWith(`mailsubmitctl: ${path}${message}`), stderr).toBe(true);
     expect(code).toBe(78);
+    // The daemon, started on the same file, stops with the same words.
+    const daemon = spawnSync(process.execPath, [DAEMON, '-c', path, '--check-config'], { encoding: 'utf8' });
+    expect(daemon.stderr).toBe(stderr.replace(/^mailsubmitctl: /, 'mailsubmitd: '));
+    expect(daemon.status).toBe(78);
   });
 
   it('refuses a configuration others could change, and says how to fix it', () => {
@@ -106,24 +127,28 @@ describe('mailsubmitctl config check', () => {
     expect(withMissing.code).toBe(78);
   });
 
-  it('refuses a file that is not there', () => {
-    const { code, stderr } = ctl(['config', 'check', join(dir, 'no-such.conf')]);
-    expect(stderr).toContain(`${join(dir, 'no-such.conf')}: cannot be read (ENOENT)`);
+  it('refuses a file that is not there, saying what to do, as mailsubmitd does', () => {
+    const missing = join(dir, 'no-such.conf');
+    const { code, stderr } = ctl(['config', 'check', missing]);
+    expect(stderr).toBe(`mailsubmitctl: ${missing}: no such file: install one (install.sh writes the annotated default; every key is optional, so an empty file means the defaults) or name another with -c\n`);
     expect(code).toBe(78);
+    const daemon = spawnSync(process.execPath, [DAEMON, '-c', missing, '--check-config'], { encoding: 'utf8' });
+    expect(daemon.stderr).toBe(stderr.replace(/^mailsubmitctl: /, 'mailsubmitd: '));
+    expect(daemon.status).toBe(78);
   });
 
   it('refuses a -c file that is not there for commands that read paths from it', () => {
     const { code, stderr } = ctl(['-c', join(dir, 'no-such.conf'), 'list']);
-    expect(stderr).toContain(`${join(dir, 'no-such.conf')}: cannot read: ENOENT`);
+    expect(stderr).toContain(`${join(dir, 'no-such.conf')}: no such file: `);
     expect(code).toBe(78);
   });
 
   describe('warns when others can get past the daemon, exit still 0', () => {
-    const daemonLines = () => ['[daemon]', `authorization_list = "${list}"`, `control_socket = "${join(dir, 'none.sock')}"`, `socket = "${join(dir, 'none-submit.sock')}"`];
+    const daemonLines = () => ['[daemon]', `authorization_list = "${list}"`, `control_socket = "${join(dir, 'none.sock')}"`, `socket = "${submitSocket}"`];
 
     it('a TCP target: every local user can connect', () => {
       const path = writeConfig('tcp.conf', [...daemonLines(), '[downstream]', 'target = "127.0.0.1:10026"']);
-      const { code, stdout, stderr } = ctl(['config', 'check', '--daemon-user', 'root', path]);
+      const { code, stdout, stderr } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', helper, path]);
       expect(stderr).toBe('');
       expect(stdout.split('\n')[0]).toMatch(/^ok: /);
       expect(stdout).toMatch(/\nwarning: downstream\.target 127\.0\.0\.1:10026 is a TCP port: every local user can connect to it/);
@@ -132,7 +157,7 @@ describe('mailsubmitctl config check', () => {
 
     it('no warning for a socket only root and the daemon can reach', () => {
       const path = writeConfig('private.conf', [...daemonLines(), '[downstream]', `target = "unix:${privateSocket}"`]);
-      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', path]);
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', helper, path]);
       expect(stdout).not.toMatch(/warning|note/);
       expect(code).toBe(0);
     });
@@ -143,7 +168,7 @@ describe('mailsubmitctl config check', () => {
       const socket = join(dir, 'open-door', 'smtpd');
       servers.push(await socketAt(socket, 0o666));
       const path = writeConfig('open-door.conf', [...daemonLines(), '[downstream]', `target = "unix:${socket}"`]);
-      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', path]);
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', helper, path]);
       expect(stdout).toContain(`warning: downstream.target unix:${socket}: users other than root can reach it: every step lets others through: ${socket} (socket, 0666)`);
       expect(code).toBe(0);
     });
@@ -159,13 +184,13 @@ describe('mailsubmitctl config check', () => {
       const socket = join(door, 'smtpd');
       servers.push(await socketAt(socket, 0o666));
       const path = writeConfig('group-door.conf', [...daemonLines(), '[downstream]', `target = "unix:${socket}"`]);
-      const shared = ctl(['config', 'check', '--daemon-user', 'mstcfgdaemon', path]);
+      const shared = ctl(['config', 'check', '--daemon-user', 'mstcfgdaemon', '--helper', helper, path]);
       expect(shared.stdout).toContain(`warning: downstream.target unix:${socket}: users other than root and mstcfgdaemon can reach it`);
       expect(shared.stdout).toContain(`${door} (0710)`);
       expect(shared.code).toBe(0);
       // The same directory, the daemon's user its only member: private.
       execFileSync('gpasswd', ['-d', 'mstcfgother', 'mstcfgdoor'], { stdio: 'ignore' });
-      const alone = ctl(['config', 'check', '--daemon-user', 'mstcfgdaemon', path]);
+      const alone = ctl(['config', 'check', '--daemon-user', 'mstcfgdaemon', '--helper', helper, path]);
       expect(alone.stdout).not.toContain('warning');
       expect(alone.code).toBe(0);
     });
@@ -179,15 +204,15 @@ describe('mailsubmitctl config check', () => {
       const socket = join(door, 'smtpd');
       servers.push(await socketAt(socket, 0o666));
       const path = writeConfig('owned-door.conf', [...daemonLines(), '[downstream]', `target = "unix:${socket}"`]);
-      const other = ctl(['config', 'check', '--daemon-user', 'root', path]);
+      const other = ctl(['config', 'check', '--daemon-user', 'root', '--helper', helper, path]);
       expect(other.stdout).toContain(`${door} (0700, uid ${user.uid}) lets others replace what is in it`);
       // Owned by the daemon's own user, the same directory is private.
-      expect(ctl(['config', 'check', '--daemon-user', 'mstcfgowner', path]).stdout).not.toContain('warning');
+      expect(ctl(['config', 'check', '--daemon-user', 'mstcfgowner', '--helper', helper, path]).stdout).not.toContain('warning');
     });
 
     it('a sendmail transport: a note that it is the public door, no warning', () => {
       const path = writeConfig('sendmail.conf', [...daemonLines(), '[downstream]', 'transport = "sendmail"']);
-      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', path]);
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', helper, path]);
       expect(stdout).toContain('note: downstream.transport = "sendmail" runs /usr/sbin/sendmail, the MTA\'s public door');
       expect(stdout).not.toContain('warning');
       expect(code).toBe(0);
@@ -197,8 +222,54 @@ describe('mailsubmitctl config check', () => {
       const control = join(dir, 'control.sock');
       servers.push(await socketAt(control, 0o666));
       const path = writeConfig('control.conf', ['[daemon]', `authorization_list = "${list}"`, `control_socket = "${control}"`, '[downstream]', `target = "unix:${privateSocket}"`]);
-      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', path]);
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', helper, path]);
       expect(stdout).toContain(`warning: daemon.control_socket ${control} is 0666 uid 0: it must be 0600`);
+      expect(code).toBe(0);
+    });
+  });
+
+  describe('warns when the installed helper was built with other paths than the configuration names, exit still 0', () => {
+    const configLines = () => ['[daemon]', `authorization_list = "${list}"`, `socket = "${submitSocket}"`, `control_socket = "${join(dir, 'none.sock')}"`, '[downstream]', `target = "unix:${privateSocket}"`];
+
+    it('another socket: no submission reaches the daemon; the fix either way', () => {
+      const other = buildHelper(join(dir, 'bin-socket', 'mailsubmit'), '/run/elsewhere/mailsubmit.sock', list);
+      const path = writeConfig('socket-differs.conf', configLines());
+      const { code, stdout, stderr } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', other, path]);
+      expect(stderr).toBe('');
+      expect(stdout.split('\n').slice(1)).toEqual([
+        `warning: the helper ${other} connects to /run/elsewhere/mailsubmit.sock, but daemon.socket is ${submitSocket}: every submission through the helper gets 75 (daemon not running); ` +
+          `set daemon.socket = "/run/elsewhere/mailsubmit.sock", or rebuild the helper with the configuration's (make -C packages/submit-helper SOCKET=${submitSocket} AUTH_LIST=${list}, as install.sh does)`,
+        '',
+      ]);
+      expect(code).toBe(0);
+    });
+
+    it('another authorization list: the helper turns callers away by a list mailsubmitctl allow does not edit', () => {
+      const other = buildHelper(join(dir, 'bin-list', 'mailsubmit'), submitSocket, '/etc/elsewhere/authorized');
+      const path = writeConfig('list-differs.conf', configLines());
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', other, path]);
+      expect(stdout).toContain(`\nwarning: the helper ${other} checks callers against /etc/elsewhere/authorized, but daemon.authorization_list is ${list}: `);
+      expect(stdout).toContain(`set daemon.authorization_list = "/etc/elsewhere/authorized", or rebuild the helper`);
+      expect(stdout).not.toContain('connects to');
+      expect(code).toBe(0);
+    });
+
+    it('finds the helper install.sh recorded in install.state beside the configuration', () => {
+      const installed = join(dir, 'installed');
+      mkdirSync(installed);
+      const recorded = buildHelper(join(installed, 'bin', 'mailsubmit'), '/run/recorded/mailsubmit.sock', list);
+      writeFileSync(join(installed, 'install.state'), `prefix=${installed}\nfile=${join(installed, 'bin', 'mailsubmit-sendmail')}\nfile=${recorded}\n`);
+      writeFileSync(join(installed, 'mailsubmit.conf'), `${configLines().join('\n')}\n`, { mode: 0o644 });
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', join(installed, 'mailsubmit.conf')]);
+      expect(stdout).toContain(`warning: the helper ${recorded} connects to /run/recorded/mailsubmit.sock, but daemon.socket is ${submitSocket}`);
+      expect(code).toBe(0);
+    });
+
+    it('a note, not a guess, for a helper that does not record its paths', () => {
+      const path = writeConfig('old-helper.conf', configLines());
+      const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', '/bin/true', path]);
+      expect(stdout).toContain('\nnote: the helper /bin/true does not record its compiled-in paths (built by an older release): rebuild it to have them compared\n');
+      expect(stdout).not.toContain('warning');
       expect(code).toBe(0);
     });
   });

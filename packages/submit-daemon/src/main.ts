@@ -17,7 +17,7 @@ import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
 import { limitMallocArenas } from '@mailsubmit/socket-addon';
 import type { DaemonConfig } from './config/daemon-config.ts';
-import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
+import { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
 import { ControlServer } from './control/control-server.ts';
 import { Daemon } from './daemon.ts';
 import { groupIdOf } from './identity/user-database.ts';
@@ -69,6 +69,7 @@ function fatal(code: number, message: string): never {
 async function main(): Promise<void> {
   let config;
   try {
+    assertConfigReadable(options.config);
     assertRootOnlyWritable(options.config);
     config = loadConfig(options.config);
     assertRootOnlyWritable(config.authorizationList);

@@ -163,6 +163,15 @@ _Static_assert(sizeof(MAILSUBMIT_SOCKET) <= sizeof(((struct sockaddr_un *)0)->su
                "MAILSUBMIT_SOCKET is too long for sun_path");
 _Static_assert(MAILSUBMIT_TIMEOUT > 0 && MAILSUBMIT_TIMEOUT <= 86400, "MAILSUBMIT_TIMEOUT out of range");
 
+/*
+ * The compiled-in paths, recorded in the binary for `mailsubmitctl config
+ * check` to read from the file and compare with the daemon's configuration.
+ * Never printed: every argument belongs to the front door (mailsubmit-sendmail
+ * has its own -V), so no option could be spared to show them.
+ */
+__attribute__((used)) static const char compiled_paths[] =
+    "mailsubmit-compiled-paths\0socket\0" MAILSUBMIT_SOCKET "\0authorization_list\0" MAILSUBMIT_AUTH_LIST "\0";
+
 /* The failures the helper reports by itself; the daemon reports all others. */
 enum failure { FAIL_USAGE, FAIL_NO_INPUT, FAIL_NOT_AUTHORIZED, FAIL_CONFIG, FAIL_DAEMON_UNAVAILABLE, FAIL_INTERNAL };
 

@@ -4,17 +4,20 @@
  * code: nobody but root can write the file or any directory above it, the
  * file parses with every key known and valid, and the authorization list it
  * names is root-only too and parses. Prints `ok: ...` and exits 0, or prints
- * the daemon's message (naming the key or path, and the fix) and exits 78.
- * After `ok:`, a `warning:` line for each way around the daemon it finds (a
- * downstream others can reach, a control socket that is not 0600; see
- * downstream-reach.ts): the daemon would start, so the exit stays 0.
+ * the daemon's message (`FILE:LINE:` where a line is to blame, the key or
+ * path, and the fix) and exits 78. After `ok:`, a `warning:` line for each
+ * way around the daemon it finds (a downstream others can reach, a control
+ * socket that is not 0600; see downstream-reach.ts) and for each path the
+ * installed helper was built with that is not the configuration's (see
+ * helper-paths.ts): the daemon would start, so the exit stays 0.
  */
 import type { Command } from 'commander';
 import { AuthorizationListError, EX_CONFIG } from '@mailsubmit/shared';
 import { readEntries } from '../authorization-file.ts';
 import { daemonAccount, reachFindings } from '../downstream-reach.ts';
-import { assertRootOnlyWritable, ConfigError, loadConfig, UnsafePathError } from '../daemon-modules.ts';
+import { assertConfigReadable, assertRootOnlyWritable, ConfigError, loadConfig, UnsafePathError } from '../daemon-modules.ts';
 import { ExitError } from '../errors.ts';
+import { helperFindings, installedHelper } from '../helper-paths.ts';
 import { configPath, type GlobalOptions } from '../options.ts';
 
 export function registerConfig(program: Command): void {
@@ -24,15 +27,18 @@ export function registerConfig(program: Command): void {
     .description('validate mailsubmit.conf (FILE, or the -c file) and the authorization list it names, as mailsubmitd would at start')
     .argument('[file]', 'configuration file; the -c file when absent')
     .option('--daemon-user <name>', 'the account mailsubmitd runs as (default: the owner of its socket, else mailsubmit)')
-    .action((file: string | undefined, options: { daemonUser?: string }, command: Command) => {
+    .option('--helper <file>', 'the mailsubmit helper whose compiled-in paths must match (default: install.state\'s beside FILE, else mailsubmit on PATH)')
+    .action((file: string | undefined, options: { daemonUser?: string; helper?: string }, command: Command) => {
       const path = file ?? configPath(command.optsWithGlobals<GlobalOptions>());
       try {
+        assertConfigReadable(path);
         assertRootOnlyWritable(path);
         const loaded = loadConfig(path);
         assertRootOnlyWritable(loaded.authorizationList);
         const entries = readEntries(loaded.authorizationList).length;
         process.stdout.write(`ok: ${path}; authorization list ${loaded.authorizationList}, ${entries} ${entries === 1 ? 'entry' : 'entries'}\n`);
-        for (const line of reachFindings(loaded, daemonAccount(loaded, options.daemonUser))) process.stdout.write(`${line}\n`);
+        const findings = [...reachFindings(loaded, daemonAccount(loaded, options.daemonUser)), ...helperFindings(loaded, options.helper ?? installedHelper(path))];
+        for (const line of findings) process.stdout.write(`${line}\n`);
       } catch (err) {
         if (err instanceof ConfigError || err instanceof UnsafePathError || err instanceof AuthorizationListError) {
           throw new ExitError(err.message, EX_CONFIG);

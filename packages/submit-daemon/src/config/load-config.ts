@@ -7,14 +7,16 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_LIMITS } from '@mailsubmit/shared';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { describeSyntaxError, lineOfKey, nearestName } from './config-error-text.ts';
 import type { DaemonConfig, DownstreamTarget } from './daemon-config.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/mailsubmit/mailsubmit.conf';
 
+/** `FILE:LINE: KEY: problem; fix`, or `FILE: ...` when no line of the file is to blame. */
 export class ConfigError extends Error {
   readonly code = 'ERR_CONFIG';
-  constructor(source: string, key: string | null, problem: string) {
-    super(`${source}: ${key === null ? '' : `${key}: `}${problem}`);
+  constructor(source: string, key: string | null, problem: string, line: number | null = null) {
+    super(`${source}${line === null ? '' : `:${line}`}: ${key === null ? '' : `${key}: `}${problem}`);
     this.name = 'ConfigError';
   }
 }
@@ -38,9 +40,33 @@ export function loadConfig(path: string = DEFAULT_CONFIG_PATH): DaemonConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(path, null, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw missingConfigError(path, err);
   }
   return parseConfig(text, path);
+}
+
+/**
+ * Refuses a configuration file that cannot be read, saying what to do; the
+ * daemon and `mailsubmitctl config check` call it before anything else
+ * looks at the file, so a missing file is not reported as an unsafe path.
+ */
+export function assertConfigReadable(path: string): void {
+  try {
+    readFileSync(path);
+  } catch (err) {
+    throw missingConfigError(path, err);
+  }
+}
+
+function missingConfigError(path: string, err: unknown): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  const fix =
+    code === 'ENOENT'
+      ? 'no such file: install one (install.sh writes the annotated default; every key is optional, so an empty file means the defaults) or name another with -c'
+      : code === 'EISDIR'
+        ? 'is a directory: name the configuration file itself'
+        : `cannot be read (${code}): it must be a file root can read`;
+  return new ConfigError(path, null, fix);
 }
 
 export function parseConfig(text: string, source = 'mailsubmit.conf'): DaemonConfig {
@@ -48,13 +74,15 @@ export function parseConfig(text: string, source = 'mailsubmit.conf'): DaemonCon
   try {
     document = parseToml(text) as Table;
   } catch (err) {
-    const where = err instanceof TomlError ? `line ${err.line}: ` : '';
-    throw new ConfigError(source, null, `not valid TOML: ${where}${(err as Error).message.split('\n')[0]}`);
+    const problem = (err as Error).message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? '';
+    if (!(err instanceof TomlError)) throw new ConfigError(source, null, `not valid TOML: ${problem}`);
+    throw new ConfigError(source, null, describeSyntaxError(problem, text, err.line, err.column), err.line);
   }
-  const reader = new KeyReader(source, document);
+  const reader = new KeyReader(source, document, text);
   const config = readConfig(reader, source);
   if (config.installMode === 'setgid' && config.socket.mode & 0o007) {
-    throw new ConfigError(source, 'daemon.socket_mode', `gives others access (${config.socket.mode.toString(8)}): with install_mode = "setgid" only the group may connect`);
+    const line = lineOfKey(text, 'daemon', 'socket_mode') ?? lineOfKey(text, 'daemon', 'install_mode');
+    throw new ConfigError(source, 'daemon.socket_mode', `gives others access (${config.socket.mode.toString(8)}): with install_mode = "setgid" only the group may connect; use "0660"`, line);
   }
   return config;
 }
@@ -122,19 +150,22 @@ class KeyReader {
   constructor(
     private readonly source: string,
     private readonly document: Table,
+    private readonly text: string,
   ) {
     for (const [table, value] of Object.entries(document)) {
       const keys = SCHEMA[table];
-      if (keys === undefined) this.fail(table, `unknown table (known: ${Object.keys(SCHEMA).join(', ')})`);
+      if (keys === undefined) this.fail(table, `unknown table${didYouMean(nearestName(table, Object.keys(SCHEMA)), '[', ']')} (known: ${Object.keys(SCHEMA).join(', ')})`);
       if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(table, 'must be a table ([' + table + '])');
       for (const key of Object.keys(value as Table)) {
-        if (!keys.includes(key)) this.fail(`${table}.${key}`, `unknown key (known in [${table}]: ${keys.join(', ')})`);
+        if (!keys.includes(key)) this.fail(`${table}.${key}`, `unknown key${unknownKeyHint(table, key)} (known in [${table}]: ${keys.join(', ')})`);
       }
     }
   }
 
-  private fail(key: string, problem: string): never {
-    throw new ConfigError(this.source, key, problem);
+  /** Throws the error for `table` or `table.key`, at the line that sets it. */
+  private fail(name: string, problem: string): never {
+    const [table, key] = name.split('.') as [string, string | undefined];
+    throw new ConfigError(this.source, name, problem, lineOfKey(this.text, table, key ?? null));
   }
 
   private raw(table: string, key: string): unknown {
@@ -190,7 +221,8 @@ class KeyReader {
     if (value === undefined) return fallback;
     const number = typeof value === 'bigint' ? Number(value) : value;
     if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
-      this.fail(`${table}.${key}`, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(String(value))}`);
+      const unquote = typeof value === 'string' && /^[0-9_]+$/.test(value) ? '; write it without quotes' : '';
+      this.fail(`${table}.${key}`, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(String(value))}${unquote}`);
     }
     return number;
   }
@@ -239,6 +271,17 @@ class KeyReader {
     }
     return { kind: 'tcp', host: (match[1] ?? match[2]) as string, port };
   }
+}
+
+/** For an unknown key: the key it is likely a typo of, or the table it belongs in. */
+function unknownKeyHint(table: string, key: string): string {
+  const home = Object.keys(SCHEMA).find((other) => SCHEMA[other]?.includes(key));
+  if (home !== undefined) return `: it belongs in [${home}]`;
+  return didYouMean(nearestName(key, SCHEMA[table] ?? []), `${table}.`, '');
+}
+
+function didYouMean(name: string | null, before: string, after: string): string {
+  return name === null ? '' : `: did you mean ${before}${name}${after}?`;
 }
 
 function isLoopbackAddress(host: string): boolean {

@@ -41,8 +41,8 @@ describe('mailsubmit.conf', () => {
   });
 
   it.each([
-    ['[daemon]\nsokcet = "/x"', /test\.conf: daemon\.sokcet: unknown key/],
-    ['[deamon]\n', /test\.conf: deamon: unknown table/],
+    ['[daemon]\nsokcet = "/x"', /^test\.conf:2: daemon\.sokcet: unknown key/],
+    ['[deamon]\n', /^test\.conf:1: deamon: unknown table/],
     ['[downstream]\ntarget = "localhost"', /downstream\.target: expected host:port/],
     ['[downstream]\ntarget = "127.0.0.1:0"', /downstream\.target/],
     ['[downstream]\ntransport = "uucp"', /downstream\.transport: expected one of smtp, lmtp, sendmail/],
@@ -52,7 +52,7 @@ describe('mailsubmit.conf', () => {
     ['[daemon]\nsocket = "relative.sock"', /daemon\.socket: expected an absolute path/],
     ['[daemon]\nsocket_mode = "0666"', /daemon\.socket_mode: gives others access/],
     ['[daemon]\nsocket_mode = "rw"', /daemon\.socket_mode: expected an octal mode/],
-    ['[daemon\n', /not valid TOML: line 1/],
+    ['[daemon\n', /^test\.conf:1: not valid TOML: /],
   ])('refuses %j with a message naming the key', (text, message) => {
     expect(() => parseConfig(text, 'test.conf')).toThrow(ConfigError);
     expect(() => parseConfig(text, 'test.conf')).toThrow(message);
