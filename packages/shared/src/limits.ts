@@ -13,12 +13,21 @@ export interface Limits {
   /** The message as written by the caller (after the envelope's empty line). */
   readonly maxMessageOctets: number;
   /**
-   * Longest message line, without its line end. RFC 5322 section 2.1.1 and
-   * RFC 5321 section 4.5.3.1.6: 998. A longer line would be folded by the next
-   * SMTP client on the way (Postfix's smtp_line_length_limit), changing the
-   * message, so it is refused here instead.
+   * Longest message line, without its line end, under strictMessageSyntax
+   * only. RFC 5322 section 2.1.1 and RFC 5321 section 4.5.3.1.6: 998. By
+   * default a line of any length passes, as Postfix's sendmail and smtpd
+   * take it (they store it in pieces and join them again).
    */
   readonly maxLineOctets: number;
+  /**
+   * RFC 5322 enforced on the message (mailsubmit.conf `strict_message_syntax`):
+   * NUL, a CR not followed by LF, a line over maxLineOctets, a header line that
+   * is neither a field nor a continuation, and an empty message are refused.
+   * Off (the default): the message is taken as Postfix takes it; a stray CR
+   * leaves as a space, several CRs before an LF as one line end, a line that
+   * is not a header line ends the header section.
+   */
+  readonly strictMessageSyntax: boolean;
   /** Header section, up to the first empty line (Postfix's header_size_limit). */
   readonly maxHeaderOctets: number;
 }
@@ -30,6 +39,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxMessageOctets: 50 * 1024 * 1024,
   maxLineOctets: 998,
   maxHeaderOctets: 102_400,
+  strictMessageSyntax: false,
 });
 
 /** Limits with some keys replaced; unknown keys are a programming error. */

@@ -28,12 +28,15 @@ export type HeaderLineState = typeof LINE_START | typeof IN_NAME | typeof BEFORE
 const SP = 0x20;
 const TAB = 0x09;
 const COLON = 0x3a;
+const CR = 0x0d;
 
 /**
  * Runs the state machine over bytes[from, to). Returns the state after them,
  * or -1 - position for the first byte that makes the line neither a field
  * nor a continuation. `firstLine` says whether this is the message's first
- * line, where a continuation has nothing to continue.
+ * line, where a continuation has nothing to continue. `crIsSpace`: a CR is
+ * looked at as the space it leaves as (the message as Postfix takes it,
+ * where a stray CR becomes a space).
  *
  * Written as one tight loop per state rather than a switch per octet: the
  * name loop is the only per-octet work on a header line. Measured on Node
@@ -46,13 +49,15 @@ export function scanHeaderLine(
   to: number,
   state: HeaderLineState,
   firstLine: boolean,
+  crIsSpace = false,
 ): number {
   let i = from;
   let s: number = state;
   if (s === IN_VALUE || i >= to) return s;
+  const blank2 = crIsSpace ? CR : TAB;
   if (s === LINE_START) {
     const b = bytes[i] as number;
-    if (b === SP || b === TAB) return firstLine ? -1 - i : IN_VALUE;
+    if (b === SP || b === TAB || b === blank2) return firstLine ? -1 - i : IN_VALUE;
     if (b <= SP || b >= 0x7f || b === COLON) return -1 - i;
     s = IN_NAME;
     i++;
@@ -62,7 +67,7 @@ export function scanHeaderLine(
       const b = bytes[i] as number;
       if (b > SP && b < 0x7f && b !== COLON) continue;
       if (b === COLON) return IN_VALUE;
-      if (b !== SP && b !== TAB) return -1 - i;
+      if (b !== SP && b !== TAB && b !== blank2) return -1 - i;
       s = BEFORE_COLON;
       i++;
       break;
@@ -72,7 +77,7 @@ export function scanHeaderLine(
   for (; i < to; i++) {
     const b = bytes[i] as number;
     if (b === COLON) return IN_VALUE;
-    if (b !== SP && b !== TAB) return -1 - i;
+    if (b !== SP && b !== TAB && b !== blank2) return -1 - i;
   }
   return BEFORE_COLON;
 }

@@ -4,19 +4,27 @@
  *
  * What it does to the bytes (contract, section 1, "The message"):
  * LF and CRLF line ends both leave as CRLF, a line that starts with `.` gets
- * one more `.`, nothing else changes. The terminating `.` CRLF is the
- * caller's to send, and only after end() returned: nothing in the output can
- * end DATA early.
+ * one more `.`. By default (the message as Postfix takes it) also: several
+ * CRs before an LF are one line end, and any other CR (a stray CR, also one
+ * at the very end of input) leaves as a space, which is what Postfix's smtpd
+ * strips and its cleanup (cleanup_replace_stray_cr_lf) replaces. Nothing else
+ * changes: NUL, lines of any length, a body without a header section or
+ * without the empty line before it pass as written. The terminating `.` CRLF
+ * is the caller's to send, and only after end() returned: nothing in the
+ * output can end DATA early, and no CR or LF leaves except in a CRLF pair.
  *
- * What it refuses (SubmissionError): NUL anywhere; a CR not followed by LF; a
- * header line that is neither a field nor a continuation; a line, header
- * section or message over its limit; an empty message; a total that differs
- * from the envelope's `size`.
+ * What it refuses (SubmissionError): a message or header section over its
+ * limit, a total that differs from the envelope's `size`. With
+ * strictMessageSyntax also (RFC 5322): NUL anywhere; a CR not followed by LF;
+ * a header line that is neither a field nor a continuation; a line over its
+ * limit; an empty message. Without it, the first line that is neither a
+ * field nor a continuation (after a field) ends the header section, as
+ * Postfix's cleanup reads it, and is the body's first line.
  *
  * It is a plain class so that the stream wrapper, tests and fuzzers drive the
  * same code with any chunking. It holds no input bytes: only counters, the
- * header line's state, and at most one CR whose meaning depends on the next
- * read. Memory is flat whatever the message size.
+ * header line's state, and the number of CRs at the end of a read whose
+ * meaning depends on the next read. Memory is flat whatever the message size.
  *
  * Which error wins, whatever the chunking: the one at the earliest input
  * octet. At the same octet: message limit, then NUL, then bare CR, then
@@ -77,6 +85,9 @@ const STOP_LIMIT = 1;
 const STOP_NUL = 2;
 
 const EMPTY: Buffer = Buffer.alloc(0);
+const CRLF: Buffer = Buffer.from([CR, LF]);
+/** Stray CRs held over a read boundary are looked at as the spaces they become, this many at a time. */
+const SPACES: Buffer = Buffer.alloc(64, SP);
 
 export class MessageEncoder {
   readonly #maxLine: number;
@@ -84,6 +95,7 @@ export class MessageEncoder {
   readonly #maxMessage: number;
   readonly #firstLine: number;
   readonly #declaredSize: number | undefined;
+  readonly #strict: boolean;
 
   #octets = 0;
   /** Completed lines so far; the current line's index. */
@@ -92,6 +104,10 @@ export class MessageEncoder {
   #lineOctets = 0;
   /** The last octet seen was a CR, not yet emitted: its meaning depends on the next one. */
   #pendingCR = false;
+  /** Not strict: CRs at the end of the last read, not yet emitted (a line end if an LF follows, else spaces). */
+  #heldCRs = 0;
+  /** Not strict: octets of the current header line so far, counted into the section once it is known to be one. */
+  #headerLineOctets = 0;
   #inHeader = true;
   #headerState: HeaderLineState = LINE_START;
   #headerOctets = 0;
@@ -104,6 +120,7 @@ export class MessageEncoder {
 
   constructor(options: MessageEncoderOptions = {}) {
     const limits = options.limits ?? DEFAULT_LIMITS;
+    this.#strict = limits.strictMessageSyntax;
     this.#maxLine = limits.maxLineOctets;
     this.#maxHeader = limits.maxHeaderOctets;
     this.#maxMessage = limits.maxMessageOctets;
@@ -179,13 +196,13 @@ export class MessageEncoder {
       stop = room;
       stopKind = STOP_LIMIT;
     }
-    const nul = chunk.indexOf(0);
+    const nul = this.#strict ? chunk.indexOf(0) : -1;
     if (nul !== -1 && nul < stop) {
       stop = nul;
       stopKind = STOP_NUL;
     }
     if (!this.#eightBit && !isAscii(chunk)) this.#eightBit = true;
-    const out = stop > 0 ? this.#encode(chunk, stop) : EMPTY;
+    const out = stop > 0 ? (this.#strict ? this.#encode(chunk, stop) : this.#encodeAsPostfix(chunk, stop)) : EMPTY;
     this.#octets += stop;
     if (stopKind !== STOP_NONE) this.#failAtStop(chunk, stop, stopKind);
     return out;
@@ -204,6 +221,7 @@ export class MessageEncoder {
   }
 
   #end(): Buffer {
+    if (!this.#strict) return this.#endAsPostfix();
     if (this.#pendingCR) throw bareCr(this.#line());
     if (this.#octets === 0) throw emptyMessage();
     if (this.#declaredSize !== undefined && this.#declaredSize !== this.#octets) {
@@ -390,5 +408,210 @@ export class MessageEncoder {
     this.#headerLines++;
     this.#headerState = LINE_START;
     return true;
+  }
+
+  // The message as Postfix takes it (not strict). Same shape as #encode,
+  // #scan and #end; no refusal but the size limits.
+
+  #endAsPostfix(): Buffer {
+    const held = this.#heldCRs;
+    this.#heldCRs = 0;
+    if (held > 0) this.#strayCrs(held);
+    if (this.#declaredSize !== undefined && this.#declaredSize !== this.#octets) {
+      throw sizeMismatch(this.#declaredSize, this.#octets);
+    }
+    if (this.#lineOctets === 0) return EMPTY;
+    if (this.#inHeader) this.#headerLineEndAsPostfix(0);
+    this.#lines++;
+    this.#lineOctets = 0;
+    return held > 0 ? Buffer.concat([Buffer.alloc(held, SP), CRLF]) : CRLF;
+  }
+
+  /** Encodes c[0, to): within the message limit. */
+  #encodeAsPostfix(c: Buffer, to: number): Buffer {
+    const w = this.#w;
+    w.begin(c, to);
+    let p = 0;
+    const held = this.#heldCRs;
+    if (held > 0) {
+      let q = 0;
+      while (q < to && c[q] === CR) q++;
+      if (q === to) {
+        this.#heldCRs = held + to;
+        return w.finish(0);
+      }
+      this.#heldCRs = 0;
+      if (c[q] === LF) {
+        // CRs, then LF: one line end, whatever the number of CRs.
+        w.insert(0, CR);
+        w.copyFrom = q;
+        if (this.#inHeader) this.#headerLineEndAsPostfix(held + q + 1);
+        this.#lines++;
+        this.#lineOctets = 0;
+        p = q + 1;
+      } else {
+        // Stray: spaces. Those in this read ([0, q)) the scan replaces.
+        for (let i = 0; i < held; i++) w.insert(0, SP);
+        this.#strayCrs(held);
+      }
+    }
+    if (p < to) this.#scanAsPostfix(c, p, to);
+    return w.finish(to - this.#heldCRs);
+  }
+
+  /** `n` CRs held over a read boundary turned out stray: they count as the spaces they leave as. */
+  #strayCrs(n: number): void {
+    for (let left = n; left > 0 && this.#inHeader; left -= SPACES.length) {
+      this.#headerContentAsPostfix(SPACES, 0, Math.min(left, SPACES.length));
+    }
+    this.#lineOctets += n;
+  }
+
+  /**
+   * The hot loop of #scan without the refusals: LF-only text pays one
+   * indexOf for the LF a line and one for CR a read, as there. A line with
+   * a CR in it (CRLF text: every line) takes the slower branch: the CRs
+   * before the LF are the line end, any other leaves as a space.
+   */
+  #scanAsPostfix(c: Buffer, start: number, to: number): void {
+    const ab = c.buffer;
+    const bo = c.byteOffset;
+    let p = start;
+    let lines = this.#lines;
+    let lineOctets = this.#lineOctets;
+    let inHeader = this.#inHeader;
+    const w = this.#w;
+    let out = w.buffer;
+    let o = w.o;
+    let cap = w.cap;
+    let copyFrom = w.copyFrom;
+    let cr = c.indexOf(CR, p);
+    while (p < to) {
+      let lf = c.indexOf(LF, p);
+      if (lf >= to) lf = -1;
+      const e = lf === -1 ? to : lf;
+      let ce = e;
+      if (cr !== -1 && cr < e) while (ce > p && c[ce - 1] === CR) ce--;
+      const len = ce - p;
+      if (inHeader) {
+        this.#lines = lines;
+        this.#lineOctets = lineOctets;
+        inHeader = this.#headerContentAsPostfix(c, p, ce);
+      }
+      if (lineOctets === 0 && len > 0 && c[p] === DOT) {
+        const n = p - copyFrom;
+        if (out === undefined || o + n + 1 > cap) {
+          w.o = o;
+          w.copyFrom = copyFrom;
+          out = w.makeRoom(n + 1);
+          o = w.o;
+          cap = w.cap;
+        }
+        if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
+        o += n;
+        out[o++] = DOT;
+        copyFrom = p;
+      }
+      // A stray CR leaves as a space (and so can neither end a line nor DATA downstream).
+      while (cr !== -1 && cr < ce) {
+        const n = cr - copyFrom;
+        if (out === undefined || o + n + 1 > cap) {
+          w.o = o;
+          w.copyFrom = copyFrom;
+          out = w.makeRoom(n + 1);
+          o = w.o;
+          cap = w.cap;
+        }
+        if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
+        o += n;
+        out[o++] = SP;
+        copyFrom = cr + 1;
+        cr = c.indexOf(CR, cr + 1);
+      }
+      lineOctets += len;
+      if (lf === -1) {
+        this.#heldCRs = to - ce;
+        break;
+      }
+      if (ce !== lf - 1) {
+        // A bare LF, or several CRs before it: one CR LF.
+        const n = ce - copyFrom;
+        if (out === undefined || o + n + 1 > cap) {
+          w.o = o;
+          w.copyFrom = copyFrom;
+          out = w.makeRoom(n + 1);
+          o = w.o;
+          cap = w.cap;
+        }
+        if (n > 0) out.set(new Uint8Array(ab, bo + copyFrom, n), o);
+        o += n;
+        out[o++] = CR;
+        copyFrom = lf;
+      }
+      if (inHeader) {
+        this.#lines = lines;
+        this.#lineOctets = lineOctets;
+        inHeader = this.#headerLineEndAsPostfix(lf - ce + 1);
+      }
+      lines++;
+      lineOctets = 0;
+      p = lf + 1;
+      if (cr !== -1 && cr < p) cr = c.indexOf(CR, p);
+    }
+    this.#lines = lines;
+    this.#lineOctets = lineOctets;
+    w.buffer = out;
+    w.o = o;
+    w.cap = cap;
+    w.copyFrom = copyFrom;
+  }
+
+  /**
+   * c[p, ce) is content of a line in the header section. Returns whether
+   * the section goes on: a line that cannot be a field or a continuation
+   * (Postfix's is_header) is the body's first line. A stray CR counts as
+   * the space it becomes.
+   */
+  #headerContentAsPostfix(c: Buffer, p: number, ce: number): boolean {
+    // The first octet past the header limit, if it is in c[p, ce): whether
+    // the line is a field by then decides, so any chunking gives the same.
+    const over = p + (this.#maxHeader - this.#headerOctets - this.#headerLineOctets);
+    const end = over < ce ? over : ce;
+    if (this.#headerState !== IN_VALUE) {
+      const state = scanHeaderLine(c, p, end, this.#headerState, this.#headerLines === 0, true);
+      if (state < 0) return this.#bodyStartsHere();
+      this.#headerState = state as HeaderLineState;
+    }
+    if (over < ce) {
+      // A field name still open at the limit: no field, but text.
+      if (this.#headerState !== IN_VALUE) return this.#bodyStartsHere();
+      throw headerTooLarge(this.#line(), this.#maxHeader);
+    }
+    this.#headerLineOctets += ce - p;
+    return true;
+  }
+
+  /** A line in the header section ended with `endOctets` of line end as written. Returns whether the section goes on. */
+  #headerLineEndAsPostfix(endOctets: number): boolean {
+    if (this.#lineOctets === 0) {
+      this.#inHeader = false;
+      return false;
+    }
+    if (this.#headerState !== IN_VALUE) return this.#bodyStartsHere();
+    const octets = this.#headerOctets + this.#headerLineOctets + endOctets;
+    if (octets > this.#maxHeader) throw headerTooLarge(this.#line(), this.#maxHeader);
+    this.#headerOctets = octets;
+    this.#headerLineOctets = 0;
+    this.#headerLines++;
+    this.#headerState = LINE_START;
+    return true;
+  }
+
+  /** The current line is not a header line: the header section ended before it. */
+  #bodyStartsHere(): false {
+    this.#inHeader = false;
+    this.#headerLineOctets = 0;
+    this.#headerState = LINE_START;
+    return false;
   }
 }

@@ -7,7 +7,10 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { SubmissionError } from '../../src/errors.ts';
+import { withLimits } from '../../src/limits.ts';
 import { MessageEncoderTransform } from '../../src/message/index.ts';
+
+const STRICT = withLimits({ strictMessageSyntax: true });
 
 async function run(chunks: string[], transform = new MessageEncoderTransform()): Promise<string> {
   const out: Buffer[] = [];
@@ -32,7 +35,7 @@ describe('MessageEncoderTransform', () => {
   });
 
   it('fails the pipeline with the SubmissionError of a bad chunk', async () => {
-    const error = await run(['A: b\n\n', 'x\0y\n']).catch((e: unknown) => e);
+    const error = await run(['A: b\n\n', 'x\0y\n'], new MessageEncoderTransform({ limits: STRICT })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SubmissionError);
     expect((error as SubmissionError).message).toBe('line 3: NUL octet in the message');
   });
@@ -43,8 +46,9 @@ describe('MessageEncoderTransform', () => {
     expect((error as SubmissionError).outcome).toBe('size-mismatch');
   });
 
-  it('fails an empty input as "no message"', async () => {
-    const error = await run([]).catch((e: unknown) => e);
+  it('fails an empty input as "no message" with strictMessageSyntax, and passes it on empty by default', async () => {
+    const error = await run([], new MessageEncoderTransform({ limits: STRICT })).catch((e: unknown) => e);
     expect((error as SubmissionError).message).toBe('no message after the envelope block');
+    expect(await run([])).toBe('');
   });
 });

@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { SubmissionError } from '../../src/errors.ts';
-import { withLimits } from '../../src/limits.ts';
+import { DEFAULT_LIMITS, withLimits } from '../../src/limits.ts';
 import { MessageEncoder, type MessageEncoderOptions } from '../../src/message/message-encoder.ts';
 import { encodeChunks, octetByOctet } from './encode-chunks.ts';
 
@@ -20,8 +20,14 @@ function encode(input: string | Buffer, options: MessageEncoderOptions = {}): st
   return whole.output.toString('latin1');
 }
 
-/** Expects a refusal, whole and octet by octet alike. */
-function refuse(input: string | Buffer, outcome: string, message: string, options: MessageEncoderOptions = {}): void {
+/** strictMessageSyntax on, over the given limits. */
+function strict(options: MessageEncoderOptions = {}): MessageEncoderOptions {
+  return { ...options, limits: { ...(options.limits ?? DEFAULT_LIMITS), strictMessageSyntax: true } };
+}
+
+/** Expects a refusal with strictMessageSyntax, whole and octet by octet alike. */
+function refuse(input: string | Buffer, outcome: string, message: string, strictOptions: MessageEncoderOptions = {}): void {
+  const options = strict(strictOptions);
   const bytes = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
   const expected = { ok: false, outcome, message };
   expect(encodeChunks([bytes], options)).toEqual(expected);
@@ -170,7 +176,7 @@ describe('MessageEncoder refusals', () => {
     refuse('A: b\n\nx\r\r\n', 'message-syntax', `line 3: ${bare}`);
     refuse('A: b\n\nend\r', 'message-syntax', `line 3: ${bare}`);
     refuse('\r\r\n', 'message-syntax', `line 1: ${bare}`);
-    const encoder = new MessageEncoder();
+    const encoder = new MessageEncoder(strict());
     encoder.write(Buffer.from('A: b\n\nx\r'));
     expect(() => encoder.write(Buffer.from('y\n'))).toThrow(`line 3: ${bare}`);
   });
@@ -237,9 +243,61 @@ describe('MessageEncoder refusals', () => {
   });
 });
 
+describe('MessageEncoder, the message as Postfix takes it (strictMessageSyntax off, the default)', () => {
+  it('takes lines of any length, in the header section and the body', () => {
+    for (const length of [999, 2048, 5000, 100_000]) {
+      const long = 'x'.repeat(length);
+      expect(encode(`X-Long: ${long}\nA: b\n\n${long}\n.${long}\n`)).toBe(`X-Long: ${long}\r\nA: b\r\n\r\n${long}\r\n..${long}\r\n`);
+    }
+    expect(stats(`X-Long: ${'h'.repeat(5000)}\n\nbody\n`)).toMatchObject({ headerLines: 1, headerOctets: 5009 });
+  });
+
+  it('passes NUL as written', () => {
+    expect(encode('Subject: a\0b\n\nx\0\0y\n\0')).toBe('Subject: a\0b\r\n\r\nx\0\0y\r\n\0\r\n');
+  });
+
+  it('takes several CRs before an LF as one line end, as Postfix\'s smtpd and sendmail do', () => {
+    expect(encode('A: b\r\r\n\r\r\r\nline\r\r\nnext\r\n')).toBe('A: b\r\n\r\nline\r\nnext\r\n');
+    expect(stats('A: b\r\r\n\r\r\nbody\n')).toMatchObject({ headerLines: 1, headerOctets: 7, lines: 3 });
+  });
+
+  it('sends any other CR as a space, as Postfix\'s cleanup queues it: mid-line, at the very end, across chunks', () => {
+    expect(encode('Subject: a\rb\n\nx\ry\r\rz\n')).toBe('Subject: a b\r\n\r\nx y  z\r\n');
+    expect(encode('A: b\n\nlast\r')).toBe('A: b\r\n\r\nlast \r\n');
+    expect(encode('A: b\n\n\r.\r\n\r\r.\r\r\n')).toBe('A: b\r\n\r\n .\r\n  .\r\n');
+    const encoder = new MessageEncoder();
+    const out = [encoder.write(Buffer.from('A: b\n\nx\r\r')), encoder.write(Buffer.from('\r')), encoder.write(Buffer.from('y\r')), encoder.write(Buffer.from('\r\n')), encoder.end()];
+    expect(Buffer.concat(out).toString('latin1')).toBe('A: b\r\n\r\nx   y\r\n');
+  });
+
+  it('ends the header section at the first line that is neither a field nor a continuation, which is the first body line', () => {
+    expect(encode('From someone Tue Mar 12\nA: b\n\nbody\n')).toBe('From someone Tue Mar 12\r\nA: b\r\n\r\nbody\r\n');
+    expect(stats('From someone Tue Mar 12\nA: b\n\nbody\n')).toMatchObject({ headerLines: 0, headerOctets: 0, lines: 4 });
+    expect(stats('A: b\n c\nno blank line\nD: e\n')).toMatchObject({ headerLines: 2, headerOctets: 8 });
+    expect(stats(' continued first\nA: b\n')).toMatchObject({ headerLines: 0 });
+    expect(stats('just a body\n')).toMatchObject({ headerLines: 0 });
+    expect(stats('Subject\nA: b\n')).toMatchObject({ headerLines: 0 });
+    // A stray CR counts as the space it becomes: here a continuation.
+    expect(stats('A: b\n\rc\n\nbody\n')).toMatchObject({ headerLines: 2 });
+  });
+
+  it('takes an empty message', () => {
+    expect(encode('')).toBe('');
+    expect(stats('')).toMatchObject({ octets: 0, lines: 0, headerLines: 0 });
+  });
+
+  it('still refuses a header section over its limit, and a message over its limit', () => {
+    const limits = withLimits({ maxHeaderOctets: 10 });
+    expect(encodeChunks([Buffer.from('Subject: 0123456789\n\nbody\n')], { limits })).toMatchObject({ ok: false, message: 'line 1: header section larger than 10 octets' });
+    // A field name still open at the limit is no field: the line is the body's first.
+    expect(encode('Abcdefghijklmnopqrstuvwxyz\n', { limits })).toBe('Abcdefghijklmnopqrstuvwxyz\r\n');
+    expect(encodeChunks([Buffer.from('A: b\n\n12345')], { limits: withLimits({ maxMessageOctets: 8 }) })).toMatchObject({ ok: false, message: 'line 3: message larger than 8 octets' });
+  });
+});
+
 describe('MessageEncoder misuse', () => {
   it('keeps failing with the same error after a refusal', () => {
-    const encoder = new MessageEncoder();
+    const encoder = new MessageEncoder(strict());
     let first: unknown;
     try {
       encoder.write(Buffer.from('\0'));

@@ -1,6 +1,7 @@
 /**
  * Properties of the MessageEncoder over generated inputs and chunkings:
- * agreement with the per-octet reference model, independence of chunking,
+ * agreement with the reference models (strictMessageSyntax on, and the
+ * default: the message as Postfix takes it), independence of chunking,
  * output safe for SMTP DATA, round trip, and no error type but
  * SubmissionError.
  */
@@ -11,9 +12,11 @@ import { SubmissionError } from '../../src/errors.ts';
 import { DEFAULT_LIMITS, withLimits, type Limits } from '../../src/limits.ts';
 import { MessageEncoder } from '../../src/message/message-encoder.ts';
 import { encodeChunks, octetByOctet, splitAt } from './encode-chunks.ts';
-import { referenceEncode } from './reference-model.ts';
+import { referenceEncode, referenceEncodeAsPostfix } from './reference-model.ts';
 
 const RUNS = { numRuns: Number(process.env.MESSAGE_PROPERTY_RUNS ?? 400) };
+
+const STRICT = withLimits({ strictMessageSyntax: true });
 
 /** Octets that matter to some rule, plus ordinary text. */
 const interestingOctet = fc.oneof(
@@ -66,7 +69,7 @@ const wellFormedInput = fc
 function limitsWithin(length: number): fc.Arbitrary<Limits> {
   const upTo = Math.max(1, length + 1);
   return fc.oneof(
-    { weight: 1, arbitrary: fc.constant(DEFAULT_LIMITS) },
+    { weight: 1, arbitrary: fc.constant(STRICT) },
     {
       weight: 4,
       arbitrary: fc
@@ -75,7 +78,7 @@ function limitsWithin(length: number): fc.Arbitrary<Limits> {
           maxHeaderOctets: fc.integer({ min: 1, max: upTo }),
           maxMessageOctets: fc.integer({ min: 1, max: upTo }),
         })
-        .map((l) => withLimits(l)),
+        .map((l) => withLimits({ ...l, strictMessageSyntax: true })),
     },
   );
 }
@@ -120,7 +123,7 @@ describe('MessageEncoder properties', () => {
         const chunks = splitAt(input, at);
         for (let maxMessageOctets = 1; maxMessageOctets <= input.length; maxMessageOctets++) {
           for (let maxHeaderOctets = 1; maxHeaderOctets <= input.length; maxHeaderOctets++) {
-            const limits = withLimits({ maxMessageOctets, maxHeaderOctets, maxLineOctets: 8 });
+            const limits = withLimits({ maxMessageOctets, maxHeaderOctets, maxLineOctets: 8, strictMessageSyntax: true });
             expect(encodeChunks(chunks, { limits })).toEqual(referenceEncode(input, { limits }));
           }
         }
@@ -143,7 +146,7 @@ describe('MessageEncoder properties', () => {
   it('never outputs a bare CR, a bare LF, or a line that is a lone dot', () => {
     fc.assert(
       fc.property(anyInput, cuts, (input, at) => {
-        const result = encodeChunks(splitAt(input, at));
+        const result = encodeChunks(splitAt(input, at), { limits: STRICT });
         if (!result.ok) return;
         // As sent after the 354 reply: the line before DATA's first line is
         // complete, so the message's first line counts as a line start too.
@@ -160,7 +163,7 @@ describe('MessageEncoder properties', () => {
   it('decodes (undo dot-stuffing, CRLF to LF) back to the LF-normalized input', () => {
     fc.assert(
       fc.property(fc.oneof(anyInput, wellFormedInput), cuts, (input, at) => {
-        const result = encodeChunks(splitAt(input, at));
+        const result = encodeChunks(splitAt(input, at), { limits: STRICT });
         if (!result.ok) return;
         expect(decodeData(result.output)).toBe(normalizedLines(input));
         expect(result.stats.octets).toBe(input.length);
@@ -172,7 +175,7 @@ describe('MessageEncoder properties', () => {
   it('accepts well-formed messages of every line-end mix', () => {
     fc.assert(
       fc.property(wellFormedInput, (input) => {
-        const result = encodeChunks([input]);
+        const result = encodeChunks([input], { limits: STRICT });
         expect(result.ok).toBe(true);
         if (result.ok) expect(decodeData(result.output)).toBe(normalizedLines(input));
       }),
@@ -192,6 +195,59 @@ describe('MessageEncoder properties', () => {
           // The encoder stays failed with the same error.
           expect(() => encoder.write(Buffer.from('x'))).toThrow(error as Error);
         }
+      }),
+      RUNS,
+    );
+  });
+});
+
+describe('MessageEncoder properties, the message as Postfix takes it (the default)', () => {
+  /** Header limits that fall inside the input; the message limit stays out of reach (the strict tests cover its ties). */
+  const headerLimitWithin = (length: number): fc.Arbitrary<Limits> =>
+    fc.oneof(fc.constant(DEFAULT_LIMITS), fc.integer({ min: 1, max: Math.max(1, length + 1) }).map((maxHeaderOctets) => withLimits({ maxHeaderOctets })));
+
+  it('agrees with its reference model for any input, header limit and chunking', () => {
+    fc.assert(
+      fc.property(
+        anyInput.chain((input) => fc.tuple(fc.constant(input), headerLimitWithin(input.length))),
+        cuts,
+        fc.integer({ min: 1, max: 40 }),
+        ([input, limits], at, firstLine) => {
+          const expected = referenceEncodeAsPostfix(input, { limits, firstLine });
+          expect(encodeChunks(splitAt(input, at), { limits, firstLine })).toEqual(expected);
+          expect(encodeChunks(octetByOctet(input), { limits, firstLine })).toEqual(expected);
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('takes every input within the limits, and sends no CR or LF but in CR LF pairs, and no line that is a lone dot', () => {
+    fc.assert(
+      fc.property(fc.oneof(anyInput, fc.uint8Array({ maxLength: 300 })), cuts, (input, at) => {
+        const result = encodeChunks(splitAt(input, at));
+        expect(result.ok).toBe(true);
+        if (!result.ok) return;
+        const wire = `\r\n${result.output.toString('latin1')}`;
+        expect(wire).not.toMatch(/\r(?!\n)/);
+        expect(wire).not.toMatch(/(?<!\r)\n/);
+        expect(wire.includes('\r\n.\r\n')).toBe(false);
+        expect(wire).not.toMatch(/\r\n\.[^.]/);
+        expect(result.stats.octets).toBe(input.length);
+      }),
+      RUNS,
+    );
+  });
+
+  it('decodes back to the input with CRs before an LF dropped and any other CR a space', () => {
+    fc.assert(
+      fc.property(fc.oneof(anyInput, wellFormedInput), cuts, (input, at) => {
+        const result = encodeChunks(splitAt(input, at));
+        expect(result.ok).toBe(true);
+        if (!result.ok || input.length === 0) return;
+        let text = Buffer.from(input).toString('latin1').replace(/\r+\n/g, '\n').replace(/\r/g, ' ');
+        if (!text.endsWith('\n')) text += '\n';
+        expect(decodeData(result.output)).toBe(text);
       }),
       RUNS,
     );

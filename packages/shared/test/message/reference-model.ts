@@ -131,3 +131,89 @@ export function referenceEncode(input: Uint8Array, options: ModelOptions = {}): 
     },
   };
 }
+
+/**
+ * The message as Postfix takes it (strictMessageSyntax off), as naively:
+ * split at LF; the CRs before an LF are the line end, any other CR is a
+ * space; a line that starts with `.` gets one more; the header section is
+ * the lines up to the first empty line or the first line that is neither a
+ * field nor a continuation (looked at as far as the header limit reaches).
+ * Only the header limit is checked here (the caller keeps the message limit
+ * out of reach), and the size attribute.
+ */
+export function referenceEncodeAsPostfix(input: Uint8Array, options: ModelOptions = {}): ModelResult {
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const firstLine = options.firstLine ?? 1;
+  const out: number[] = [];
+  let line = 0;
+  let inHeader = true;
+  let headerOctets = 0;
+  let headerLines = 0;
+  let start = 0;
+  while (start < input.length) {
+    const lfAt = input.indexOf(LF, start);
+    const hasLf = lfAt !== -1;
+    const end = hasLf ? lfAt : input.length;
+    let contentEnd = end;
+    if (hasLf) while (contentEnd > start && input[contentEnd - 1] === CR) contentEnd--;
+    const content = Array.from(input.subarray(start, contentEnd), (b) => (b === CR ? 0x20 : b));
+    const endOctets = hasLf ? end - contentEnd + 1 : 0;
+    if (inHeader) {
+      if (content.length === 0) inHeader = false;
+      else {
+        const room = limits.maxHeaderOctets - headerOctets;
+        const tooLarge: ModelResult = {
+          ok: false,
+          outcome: 'over-limit',
+          message: `line ${firstLine + line}: header section larger than ${limits.maxHeaderOctets} octets`,
+        };
+        const kind = headerKind(content.slice(0, room), headerLines === 0);
+        if (content.length > room) {
+          if (kind === 'yes') return tooLarge;
+          inHeader = false;
+        } else if (kind !== 'yes') inHeader = false;
+        else if (headerOctets + content.length + endOctets > limits.maxHeaderOctets) return tooLarge;
+        else {
+          headerOctets += content.length + endOctets;
+          headerLines++;
+        }
+      }
+    }
+    if (content[0] === 0x2e) out.push(0x2e);
+    out.push(...content);
+    if (hasLf || content.length > 0) {
+      out.push(CR, LF);
+      line++;
+    }
+    start = end + 1;
+  }
+  if (options.declaredSize !== undefined && options.declaredSize !== input.length) {
+    return { ok: false, outcome: 'size-mismatch', message: `attribute "size": declared ${options.declaredSize} octets, but the message has ${input.length} octets` };
+  }
+  return {
+    ok: true,
+    output: Buffer.from(out),
+    stats: { octets: input.length, lines: line, headerOctets, headerLines, eightBit: input.some((b) => b >= 0x80) },
+  };
+}
+
+/** Postfix's is_header on a line's first octets: a field or continuation, not one, or still open (in the name). */
+function headerKind(octets: readonly number[], firstLine: boolean): 'yes' | 'no' | 'open' {
+  let state: NameState = 'start';
+  for (const b of octets) {
+    const blank = b === 0x20 || b === 0x09;
+    if (state === 'start') {
+      if (blank) return firstLine ? 'no' : 'yes';
+      if (b > 0x20 && b < 0x7f && b !== 0x3a) state = 'name';
+      else return 'no';
+    } else if (state === 'name') {
+      if (b === 0x3a) return 'yes';
+      if (blank) state = 'space';
+      else if (!(b > 0x20 && b < 0x7f)) return 'no';
+    } else if (state === 'space') {
+      if (b === 0x3a) return 'yes';
+      if (!blank) return 'no';
+    }
+  }
+  return 'open';
+}
