@@ -1,17 +1,22 @@
 /**
  * DotTerminator: without -i, sendmail(1) takes a line of a single dot as the
- * end of the message, and so does this front door (`.` LF or `.` CR LF;
- * a last line `.` without a line end too, as Postfix reads it). What follows
- * it is not read. With -i the dot is data, and the encoder dot-stuffs it.
+ * end of the message, and so does this front door: `.` LF, or `.` and any
+ * number of CRs and LF (Postfix's sendmail strips the CRs before it looks);
+ * a last line `.` without a line end too, as Postfix reads it, but not `.` CR
+ * without a line end (Postfix keeps that as data). What follows it is not
+ * read. With -i the dot is data, and the encoder dot-stuffs it.
  *
- * It works on the body as it streams: at most two octets (`.` or `.` CR at
- * the end of a read) are held until the next read says what they are.
+ * It works on the body as it streams: a `.` and the CRs after it at the end
+ * of a read are held until the next read says what they are, at most
+ * MAX_DOT_LINE octets (Postfix's sendmail reads lines in pieces of
+ * line_length_limit, 2048, and a longer line is no dot line).
  */
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const LF_DOT = Buffer.from('\n.');
 const EMPTY = Buffer.alloc(0);
+const MAX_DOT_LINE = 2048;
 
 export interface DotScan {
   /** Message bytes before the dot line (or all of them). */
@@ -41,13 +46,15 @@ export class DotTerminator {
     if (buf.length === 0) return { data: EMPTY, ended: false };
     let s = this.#lineStart && buf[0] === DOT ? 0 : next(buf, 0);
     while (s !== -1) {
-      const a = buf[s + 1];
-      if (a === undefined || (a === CR && buf[s + 2] === undefined)) {
+      let j = s + 1;
+      while (buf[j] === CR && j - s < MAX_DOT_LINE) j++;
+      const a = buf[j];
+      if (a === undefined && j - s < MAX_DOT_LINE) {
         this.#held = buf.subarray(s);
         this.#lineStart = true;
         return { data: buf.subarray(0, s), ended: false };
       }
-      if (a === LF || (a === CR && buf[s + 2] === LF)) {
+      if (a === LF) {
         this.#ended = true;
         return { data: buf.subarray(0, s), ended: true };
       }
@@ -57,12 +64,12 @@ export class DotTerminator {
     return { data: buf, ended: false };
   }
 
-  /** End of input: a held `.` (or `.` CR) is a last dot line without a line end, and ends the message. */
+  /** End of input: a held `.` is a last dot line without a line end, and ends the message; a held `.` CR... is data. */
   end(): DotScan {
     const held = this.#held;
     this.#held = EMPTY;
-    if (held.length > 0) this.#ended = true;
-    return { data: EMPTY, ended: this.#ended };
+    if (held.length === 1) this.#ended = true;
+    return { data: held.length > 1 ? held : EMPTY, ended: this.#ended };
   }
 }
 

@@ -5,10 +5,20 @@
  *
  * Bounded: it holds at most the header section (limits.maxHeaderOctets) and
  * one partial line; the body is never buffered, the caller streams it on
- * from `rest`. Each line is checked here with the message's own rules and
- * the encoder's error functions (NUL, bare CR, line length, header size,
- * field or continuation), so an error names the line as the caller wrote
- * it, before any line was removed or added.
+ * from `rest`.
+ *
+ * By default it reads the section as Postfix's sendmail and cleanup do:
+ * leading mbox lines (`From ` after any number of `>`) are dropped, as
+ * Postfix's sendmail drops them; CRs before the LF do not count (they leave
+ * with the line, and the encoder makes one line end of them); the first line
+ * that is neither a field nor a continuation after one ends the section and
+ * is the body's first line, and the section then gets the empty line
+ * Postfix's cleanup puts there (`separatorAdded`). Nothing is refused but a
+ * section over the header limit. With limits.strictMessageSyntax each line is
+ * checked with the message's own rules and the encoder's error functions
+ * (NUL, bare CR, line length, header size, field or continuation), so an
+ * error names the line as the caller wrote it, before any line was removed
+ * or added.
  *
  * Without -i a line of a single dot ends the message, as in sendmail(1):
  * here it ends the header section and the message with it.
@@ -31,8 +41,16 @@ export interface HeaderSection {
   readonly fields: readonly HeaderField[];
   /** Input lines of the header section. */
   readonly lineCount: number;
-  /** The empty line that ended the section, as written; null at end of input or a dot line. */
+  /**
+   * The empty line that ended the section, as written; an LF when a line
+   * that is not a header line ended it (separatorAdded); null at end of
+   * input or a dot line.
+   */
   readonly separator: Buffer | null;
+  /** The separator is not the caller's: the body started without an empty line (or the message without a header section). */
+  readonly separatorAdded: boolean;
+  /** Leading mbox `From ` (or `>From `) lines dropped, as Postfix's sendmail drops them; they count in lineCount. */
+  readonly droppedFromLines: number;
   /** A single-dot line ended the message (not with -i). */
   readonly endedByDot: boolean;
 }
@@ -48,6 +66,8 @@ const CR = 0x0d;
 const SP = 0x20;
 const TAB = 0x09;
 const DOT = 0x2e;
+const FROM_ = Buffer.from('From ');
+const EMPTY = Buffer.alloc(0);
 
 interface OpenField {
   name: string;
@@ -64,10 +84,17 @@ export class HeaderSectionReader {
   #octets = 0;
   readonly #fields: OpenField[] = [];
   #result: HeaderSection | null = null;
+  readonly #strict: boolean;
+  /** Still at the start, where Postfix's sendmail drops mbox `From ` lines. */
+  #atStart = true;
+  #droppedFromLines = 0;
+  /** Not strict: a line that is not a header line, the body's first, handed back with the rest. */
+  #firstBodyLine: Buffer | null = null;
 
   constructor(options: HeaderSectionOptions) {
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#dotEnds = options.dotEnds;
+    this.#strict = this.#limits.strictMessageSyntax;
   }
 
   /** The section, once write() returned the rest or end() was called. */
@@ -86,15 +113,22 @@ export class HeaderSectionReader {
     while (start < chunk.length) {
       const lf = chunk.indexOf(LF, start);
       if (lf === -1) {
-        this.#hold(chunk.subarray(start));
+        if (this.#hold(chunk.subarray(start))) return this.#bodyFrom(EMPTY);
         return null;
       }
-      this.#hold(chunk.subarray(start, lf + 1));
+      if (this.#hold(chunk.subarray(start, lf + 1))) return this.#bodyFrom(chunk.subarray(lf + 1));
       start = lf + 1;
       const line = this.#takeLine();
-      if (this.#complete(line)) return chunk.subarray(start);
+      if (this.#complete(line)) return this.#bodyFrom(chunk.subarray(start));
     }
     return null;
+  }
+
+  /** The rest after the section: the line that ended it without an empty line, if any, then `after`. */
+  #bodyFrom(after: Buffer): Buffer {
+    const first = this.#firstBodyLine;
+    this.#firstBodyLine = null;
+    return first === null ? after : Buffer.concat([first, after]);
   }
 
   /** End of input inside the section: the last line, if any, counts without a line end. */
@@ -104,8 +138,19 @@ export class HeaderSectionReader {
     return this.#result ?? this.#finish(null, false);
   }
 
-  #hold(piece: Buffer): void {
-    if (piece.length === 0) return;
+  /**
+   * The body's first line, when end() was called with the section ended by
+   * a line that is not a header line and no line end after it (the caller
+   * sends it on as the body).
+   */
+  takeBody(): Buffer {
+    return this.#bodyFrom(EMPTY);
+  }
+
+  /** Holds a piece of the current line. True (not strict) when the line is too long to be a header line and is the body's first. */
+  #hold(piece: Buffer): boolean {
+    if (piece.length === 0) return false;
+    if (!this.#strict) return this.#holdAsPostfix(piece);
     this.#partialLength += piece.length;
     // A line's content, its CR LF, and the bytes that tell "too long" from "just fits".
     if (this.#partialLength > this.#limits.maxLineOctets + 2) {
@@ -114,6 +159,35 @@ export class HeaderSectionReader {
       throw lineTooLong(this.#line, this.#limits.maxLineOctets);
     }
     this.#partial.push(piece);
+    return false;
+  }
+
+  /**
+   * Not strict: a line is held up to the room left in the header section.
+   * Past it, a field is too large; anything else (a name still open, or no
+   * header line at all) is the body's first line and goes on unread.
+   */
+  #holdAsPostfix(piece: Buffer): boolean {
+    this.#partial.push(piece);
+    this.#partialLength += piece.length;
+    const room = this.#limits.maxHeaderOctets - this.#octets;
+    // Room for the line end's CR LF too, so that a line that just fits is read whole.
+    if (this.#partialLength <= room + 2) return false;
+    const line = this.#takeLine();
+    const state = scanHeaderLine(line, 0, Math.min(line.length, room), LINE_START, this.#fields.length === 0, true);
+    const isField = state === IN_VALUE && !this.#startsMbox(line);
+    if (isField) throw headerTooLarge(this.#line, this.#limits.maxHeaderOctets);
+    this.#firstBodyLine = line;
+    this.#finish(Buffer.from('\n'), false, true);
+    return true;
+  }
+
+  /** Postfix's sendmail drops leading `From ` lines, after any number of `>`, while nothing else came. */
+  #startsMbox(line: Buffer): boolean {
+    if (!this.#atStart) return false;
+    let i = 0;
+    while (line[i] === 0x3e) i++;
+    return line.subarray(i, i + 5).equals(FROM_);
   }
 
   #takeLine(): Buffer {
@@ -128,7 +202,14 @@ export class HeaderSectionReader {
     const hasLf = line.length > 0 && line[line.length - 1] === LF;
     let end = hasLf ? line.length - 1 : line.length;
     if (hasLf && end > 0 && line[end - 1] === CR) end--;
+    if (!this.#strict && hasLf) while (end > 0 && line[end - 1] === CR) end--;
     const content = line.subarray(0, end);
+    if (!this.#strict && this.#startsMbox(content)) {
+      this.#droppedFromLines++;
+      this.#line++;
+      return false;
+    }
+    this.#atStart = false;
     if (this.#dotEnds && content.length === 1 && content[0] === DOT) {
       this.#finish(null, true);
       return true;
@@ -137,8 +218,15 @@ export class HeaderSectionReader {
       this.#finish(line, false);
       return true;
     }
-    this.#checkBytes(content, !hasLf);
-    if (content.length > this.#limits.maxLineOctets) throw lineTooLong(this.#line, this.#limits.maxLineOctets);
+    if (!this.#strict && !this.#isHeaderLine(content)) {
+      this.#firstBodyLine = line;
+      this.#finish(Buffer.from('\n'), false, true);
+      return true;
+    }
+    if (this.#strict) {
+      this.#checkBytes(content, !hasLf);
+      if (content.length > this.#limits.maxLineOctets) throw lineTooLong(this.#line, this.#limits.maxLineOctets);
+    }
     this.#octets += line.length;
     if (this.#octets > this.#limits.maxHeaderOctets) throw headerTooLarge(this.#line, this.#limits.maxHeaderOctets);
     this.#addLine(line, content);
@@ -155,9 +243,14 @@ export class HeaderSectionReader {
     if (last && content.length > 0 && content[content.length - 1] === CR) throw bareCr(this.#line);
   }
 
+  /** Not strict: a field, or a continuation of one (a stray CR counts as the space it becomes). */
+  #isHeaderLine(content: Buffer): boolean {
+    return scanHeaderLine(content, 0, content.length, LINE_START, this.#fields.length === 0, true) === IN_VALUE;
+  }
+
   #addLine(line: Buffer, content: Buffer): void {
     const first = content[0];
-    if (first === SP || first === TAB) {
+    if (first === SP || first === TAB || (!this.#strict && first === CR)) {
       const field = this.#fields.at(-1);
       if (field === undefined) throw continuationFirst(this.#line);
       field.lines.push(line);
@@ -169,11 +262,13 @@ export class HeaderSectionReader {
     this.#fields.push({ name, line: this.#line, lines: [line] });
   }
 
-  #finish(separator: Buffer | null, endedByDot: boolean): HeaderSection {
+  #finish(separator: Buffer | null, endedByDot: boolean, separatorAdded = false): HeaderSection {
     this.#result = Object.freeze({
       fields: Object.freeze(this.#fields.map((f) => Object.freeze({ name: f.name, line: f.line, lines: Object.freeze(f.lines) }))),
       lineCount: this.#line - 1,
       separator,
+      separatorAdded,
+      droppedFromLines: this.#droppedFromLines,
       endedByDot,
     });
     return this.#result;

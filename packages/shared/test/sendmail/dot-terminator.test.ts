@@ -14,7 +14,9 @@ function run(input: string, cuts: readonly number[] = []): { data: string; ended
     from = cut;
     if (scan.ended) return { data: Buffer.concat(out).toString('latin1'), ended: true };
   }
-  return { data: Buffer.concat(out).toString('latin1'), ended: dots.end().ended };
+  const last = dots.end();
+  out.push(last.data);
+  return { data: Buffer.concat(out).toString('latin1'), ended: last.ended };
 }
 
 /** The rule, written line by line. */
@@ -23,7 +25,8 @@ function model(input: string): { data: string; ended: boolean } {
   while (at <= input.length) {
     const lf = input.indexOf('\n', at);
     const line = lf === -1 ? input.slice(at) : input.slice(at, lf);
-    if (line === '.' || line === '.\r') return { data: input.slice(0, at), ended: true };
+    // As Postfix's sendmail: the CRs before an LF go before the dot check; a last line without LF keeps them.
+    if (line === '.' || (lf !== -1 && /^\.\r+$/.test(line))) return { data: input.slice(0, at), ended: true };
     if (lf === -1) break;
     at = lf + 1;
   }
@@ -40,6 +43,10 @@ describe('DotTerminator', () => {
     ['a\n. \n', 'a\n. \n', false],
     ['a\n.', 'a\n', true],
     ['a.\n.x', 'a.\n.x', false],
+    ['a\n.\r\r\nb\n', 'a\n', true],
+    ['a\n.\r', 'a\n.\r', false],
+    ['a\n.\r\r', 'a\n.\r\r', false],
+    ['a\n.\rx\n', 'a\n.\rx\n', false],
   ])('%j passes on %j (ended: %s)', (input, data, ended) => {
     expect(run(input)).toEqual({ data, ended });
   });

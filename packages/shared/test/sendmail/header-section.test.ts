@@ -14,8 +14,12 @@ function read(input: string | Buffer, options: { dotEnds?: boolean; cuts?: reado
     if (rest !== null) return { section: reader.section as HeaderSection, rest: Buffer.concat([rest, bytes.subarray(cut)]).toString('utf8') };
     from = cut;
   }
-  return { section: reader.end(), rest: null };
+  const section = reader.end();
+  const body = reader.takeBody();
+  return { section, rest: body.length > 0 ? body.toString('utf8') : null };
 }
+
+const STRICT = withLimits({ strictMessageSyntax: true });
 
 describe('HeaderSectionReader', () => {
   it('splits the fields, keeps continuation lines with their field, and stops at the empty line', () => {
@@ -35,7 +39,13 @@ describe('HeaderSectionReader', () => {
     const ended = read('Subject: x\n.\nTo: later@x.example\n');
     expect(ended.section.endedByDot).toBe(true);
     expect(ended.section.fields.map((f) => f.name)).toEqual(['Subject']);
-    expectSubmissionError(() => read('Subject: x\n.\n', { dotEnds: false }), { outcome: 'message-syntax', line: 2 });
+    expectSubmissionError(() => read('Subject: x\n.\n', { dotEnds: false, limits: STRICT }), { outcome: 'message-syntax', line: 2 });
+    // By default a dot line with -i is no header line: the body starts with it.
+    const data = read('Subject: x\n.\nmore\n', { dotEnds: false });
+    expect(data.section.fields.map((f) => f.name)).toEqual(['Subject']);
+    expect(data.section.separatorAdded).toBe(true);
+    expect(data.rest).toBe('.\nmore\n');
+    expect(read('Subject: x\n.\r\r\nTo: later@x.example\n').section.endedByDot).toBe(true);
   });
 
   it('ends at end of input, the last line without a line end counting', () => {
@@ -54,8 +64,53 @@ describe('HeaderSectionReader', () => {
     ['Subject: x\rY\n\n', 'message-syntax', 1, /bare CR/],
     ['Subject: x\r', 'message-syntax', 1, /bare CR/],
     [`Subject: ${'x'.repeat(1000)}\n\n`, 'over-limit', 1, /line longer than 998/],
-  ] as const)('refuses %j', (input, outcome, line, detail) => {
-    expectSubmissionError(() => read(input), { outcome, line, detail });
+  ] as const)('with strictMessageSyntax refuses %j', (input, outcome, line, detail) => {
+    expectSubmissionError(() => read(input, { limits: STRICT }), { outcome, line, detail });
+  });
+
+  it('drops leading mbox From lines (after any number of >), as Postfix\'s sendmail does, and only those', () => {
+    const { section, rest } = read('From a@x.example Tue Nov 24 12:00:00 2026\n>From b\n>>From c\r\nSubject: x\n\nFrom body\n');
+    expect(section.droppedFromLines).toBe(3);
+    expect(section.lineCount).toBe(4);
+    expect(section.fields.map((f) => [f.name, f.line])).toEqual([['Subject', 4]]);
+    expect(rest).toBe('From body\n');
+    const later = read('Subject: x\nFrom y\n\nbody\n');
+    expect(later.section.droppedFromLines).toBe(0);
+    expect(later.section.separatorAdded).toBe(true);
+    expect(later.rest).toBe('From y\n\nbody\n');
+  });
+
+  it.each([
+    ['no empty line before the body', 'Subject: x\nbody line\nmore\n', ['Subject'], 'body line\nmore\n'],
+    ['no header section', 'just a body\nSubject: not a field here\n', [], 'just a body\nSubject: not a field here\n'],
+    ['a continuation first', ' continued\nSubject: x\n\nbody\n', [], ' continued\nSubject: x\n\nbody\n'],
+    ['a name without colon', 'Subject\n', [], 'Subject\n'],
+    ['a last line without line end', 'Subject: x\nno end', ['Subject'], 'no end'],
+  ] as const)('by default ends the section at the first line that is no header line (%s), adding the empty line', (_name, input, names, rest) => {
+    const result = read(input);
+    expect(result.section.fields.map((f) => f.name)).toEqual(names);
+    expect(result.section.separator?.toString()).toBe('\n');
+    expect(result.section.separatorAdded).toBe(true);
+    expect(result.rest).toBe(rest);
+  });
+
+  it('by default takes NUL, stray CRs, several CRs before the LF, and lines of any length', () => {
+    const long = 'x'.repeat(5000);
+    const { section, rest } = read(`Subject: a\0b\nX-Cr: a\rb\r\r\nX-Long: ${long}\n\rfolded\n\r\r\nbody\n`);
+    expect(section.fields.map((f) => [f.name, f.lines.length])).toEqual([['Subject', 1], ['X-Cr', 1], ['X-Long', 2]]);
+    expect(section.separator?.toString('latin1')).toBe('\r\r\n');
+    expect(section.separatorAdded).toBe(false);
+    expect(rest).toBe('body\n');
+  });
+
+  it('by default takes a first body line longer than the header limit without holding it, and refuses a field that is', () => {
+    const limits = withLimits({ maxHeaderOctets: 1024 });
+    const body = `${'y'.repeat(5000)}\nmore\n`;
+    const result = read(body, { limits, cuts: [100, 2000, 4000] });
+    expect(result.section.fields).toEqual([]);
+    expect(result.section.separatorAdded).toBe(true);
+    expect(result.rest).toBe(body);
+    expectSubmissionError(() => read(`Subject: ${'y'.repeat(5000)}\n\n`, { limits, cuts: [100, 2000] }), { outcome: 'over-limit', line: 1, detail: /header section larger than 1024/ });
   });
 
   it('holds no more than the header limit', () => {
@@ -65,20 +120,21 @@ describe('HeaderSectionReader', () => {
   });
 
   it('finds the same section however the input is cut', () => {
-    const line = fc.constantFrom('To: a@x.example\n', ' b@x.example\r\n', 'Bcc: c@x.example\n', '\n', '.\n', 'body\n', 'Subject: s');
+    const line = fc.constantFrom('To: a@x.example\n', ' b@x.example\r\n', 'Bcc: c@x.example\n', '\n', '.\n', 'body\n', 'Subject: s', 'From x\n', '>From y\n', 'A: b\r\r\n', '\r\r\n', '\rc\n', '.\r\r\n');
     fc.assert(
-      fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(120), { maxLength: 6 }), (lines, cuts) => {
+      fc.property(fc.array(line, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(120), { maxLength: 6 }), fc.boolean(), (lines, cuts, strict) => {
         const input = lines.join('');
+        const limits = strict ? STRICT : withLimits({ maxHeaderOctets: 40 });
         let whole: unknown;
         let cut: unknown;
         try {
-          const r = read(input);
+          const r = read(input, { limits });
           whole = { fields: r.section.fields.map((f) => [f.name, f.line, Buffer.concat(f.lines).toString()]), rest: r.rest, dot: r.section.endedByDot };
         } catch (error) {
           whole = (error as Error).message;
         }
         try {
-          const r = read(input, { cuts });
+          const r = read(input, { cuts, limits });
           cut = { fields: r.section.fields.map((f) => [f.name, f.line, Buffer.concat(f.lines).toString()]), rest: r.rest, dot: r.section.endedByDot };
         } catch (error) {
           cut = (error as Error).message;

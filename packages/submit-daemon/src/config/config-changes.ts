@@ -42,6 +42,7 @@ const KEYS: readonly KeySpec[] = [
   { key: 'downstream.xforward', effect: 'downstream', value: (c) => c.downstream.xforward },
   { key: 'limits.max_message_size', effect: 'next-submission', value: (c) => c.limits.maxMessageOctets },
   { key: 'limits.max_line_length', effect: 'next-submission', value: (c) => c.limits.maxLineOctets },
+  { key: 'limits.strict_message_syntax', effect: 'next-submission', value: (c) => c.limits.strictMessageSyntax },
   { key: 'limits.max_header_size', effect: 'next-submission', value: (c) => c.limits.maxHeaderOctets },
   { key: 'limits.max_recipients', effect: 'next-submission', value: (c) => c.limits.maxRecipients },
   { key: 'limits.max_envelope_size', effect: 'next-submission', value: (c) => c.limits.maxEnvelopeOctets },

@@ -27,7 +27,7 @@ const SCHEMA: Readonly<Record<string, readonly string[]>> = {
   daemon: ['socket', 'socket_mode', 'socket_group', 'install_mode', 'authorization_list', 'log_level', 'control_socket', 'metrics_listen', 'spool_directory'],
   downstream: ['transport', 'target', 'helo_name', 'sendmail_path', 'sendmail_config_directory', 'pool_size', 'xforward'],
   limits: [
-    'max_message_size', 'max_line_length', 'max_header_size', 'max_recipients', 'max_envelope_size',
+    'max_message_size', 'max_line_length', 'strict_message_syntax', 'max_header_size', 'max_recipients', 'max_envelope_size',
     'max_connections', 'max_per_uid', 'max_file_reads',
     // Spool space for qmail-queue messages held before their envelope.
     'spool_quota_per_uid', 'spool_quota_total', 'spool_min_free',
@@ -115,6 +115,7 @@ function readConfig(reader: KeyReader, source: string): DaemonConfig {
     limits: {
       maxMessageOctets: reader.integer('limits', 'max_message_size', DEFAULT_LIMITS.maxMessageOctets, 1, 2 ** 40),
       maxLineOctets: reader.integer('limits', 'max_line_length', DEFAULT_LIMITS.maxLineOctets, 78, 1_048_576),
+      strictMessageSyntax: reader.boolean('limits', 'strict_message_syntax', DEFAULT_LIMITS.strictMessageSyntax),
       maxHeaderOctets: reader.integer('limits', 'max_header_size', DEFAULT_LIMITS.maxHeaderOctets, 1024, 2 ** 30),
       maxRecipients: reader.integer('limits', 'max_recipients', DEFAULT_LIMITS.maxRecipients, 1, 100_000),
       maxEnvelopeOctets: reader.integer('limits', 'max_envelope_size', DEFAULT_LIMITS.maxEnvelopeOctets, 4096, 2 ** 30),

@@ -62,6 +62,8 @@ export async function readSendmailInput(source: Readable, options: SendmailIntak
       const next = await chunks.next();
       if (next.done === true) {
         reader.end();
+        // A last line that is not a header line, without a line end: the body.
+        rest = reader.takeBody();
         exhausted = true;
         break;
       }
@@ -89,7 +91,7 @@ export async function readSendmailInput(source: Readable, options: SendmailIntak
     unique: randomBytes(6).toString('hex'),
   });
   // The caller's header lines, the separator among them, against the lines sent for them.
-  const callerHeaderLines = section.lineCount + (section.separator !== null ? 1 : 0);
+  const callerHeaderLines = section.lineCount + (section.separator !== null && !section.separatorAdded ? 1 : 0);
   const shift = callerHeaderLines - header.lineCount;
   const sentHeaderLines = header.lineCount;
   const finished = section.endedByDot || exhausted;
@@ -97,6 +99,7 @@ export async function readSendmailInput(source: Readable, options: SendmailIntak
   async function* body(): AsyncGenerator<Buffer> {
     yield header.bytes;
     if (finished) {
+      if (exhausted && rest !== null && rest.length > 0) yield rest;
       await chunks.return?.();
       return;
     }
@@ -117,7 +120,8 @@ export async function readSendmailInput(source: Readable, options: SendmailIntak
         if (next.done === true) break;
         chunk = next.value;
       }
-      dots?.end();
+      const last = dots?.end();
+      if (last !== undefined && last.data.length > 0) yield last.data;
     } finally {
       await chunks.return?.();
     }
@@ -126,7 +130,7 @@ export async function readSendmailInput(source: Readable, options: SendmailIntak
   return {
     envelope,
     message: Readable.from(body(), { objectMode: false }),
-    addedOctets: header.addedOctets,
+    addedOctets: header.addedOctets + (section.separatorAdded ? 1 : 0),
     callerLine: (sentLine) => (sentLine > sentHeaderLines ? sentLine + shift : sentLine),
   };
 }
