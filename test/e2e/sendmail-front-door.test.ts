@@ -142,13 +142,13 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
     expect(withoutFirstHeaderField(delivered.data).equals(Buffer.from(crlf(head + body), 'latin1'))).toBe(true);
   });
 
-  it('encodes a non-ASCII -F name, and refuses one with a line break (64) so it cannot add a header', async () => {
+  it('encodes a non-ASCII -F name, and refuses one with a line break (75, as Postfix exits on a bad command line) so it cannot add a header', async () => {
     const result = await run(user, ['-F', 'Jörg Nightly', '-f', 'joerg@example.net', 'utf@example.org'], 'Subject: sm-utf-name\n\nbody\n');
     expect(result.code).toBe(0);
     const delivered = await arrival('sm-utf-name');
     expect(delivered.data.toString('latin1')).toContain('\r\nFrom: =?UTF-8?B?SsO2cmcgTmlnaHRseQ==?= <joerg@example.net>\r\n');
     const injected = await run(user, ['-F', 'Evil\nBcc: everyone@example.org', 'x@example.org'], 'Subject: x\n\nx\n');
-    expect(injected.code).toBe(64);
+    expect(injected.code).toBe(75);
     expect(injected.stderr).toMatch(/option -F: the name has a line feed/);
   });
 
@@ -164,18 +164,18 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
     expect(delivered.data.toString('utf8')).toMatch(/\r\nbackup: 3 files\r\n\.\r\nstill output\r\n$/);
   });
 
-  it('refuses an unknown option with 64, naming it, before reading any mail', async () => {
-    const result = await run(user, ['-bs'], 'Subject: x\n\nx\n');
-    expect(result.code).toBe(64);
-    expect(result.stderr).toBe('mailsubmit-sendmail: bad command line: option -bs is not supported (see mailsubmit-sendmail(8))\n');
+  it('refuses an unknown option with 75 (Postfix\'s sendmail exit on a bad command line), naming it, before reading any mail', async () => {
+    const result = await run(user, ['-z'], 'Subject: x\n\nx\n');
+    expect(result.code).toBe(75);
+    expect(result.stderr).toBe('mailsubmit-sendmail: bad command line: option -z is not supported (see mailsubmit-sendmail(8))\n');
     const clustered = await run(user, ['-tq', 'x@example.org'], 'Subject: x\n\nx\n');
-    expect(clustered.code).toBe(64);
-    expect(clustered.stderr).toMatch(/option -q is not supported/);
+    expect(clustered.code).toBe(75);
+    expect(clustered.stderr).toMatch(/option -qx is not supported/);
   });
 
-  it('refuses a message with no recipients at all with 64', async () => {
+  it('refuses a message with no recipients at all with 75, as Postfix does', async () => {
     const result = await run(user, ['-t'], 'To: undisclosed-recipients:;\nSubject: x\n\nx\n');
-    expect(result.code).toBe(64);
+    expect(result.code).toBe(75);
     expect(result.stderr).toMatch(/no recipients/);
   });
 

@@ -36,7 +36,7 @@ describe.skipIf(!SideBySide.isAvailable() && !process.env.CI)('side by side with
     const run = await sbs.run('postfix', ['/bin/sh', '-c', '/usr/sbin/sendmail -bv nobody 2>&1; echo "exit $?"'], {});
     expect(run.stdout.toString()).toMatch(/exit \d+/);
     const refused = await sbs.run('mailsubmit', ['/usr/sbin/sendmail', '-i'], { input: 'Subject: a\n\nno recipient\n' });
-    expect(refused.code).toBe(64);
+    expect(refused.code).toBe(75);
     expect(refused.stderr).toMatch(/^mailsubmit-sendmail|^sendmail|recipient/m);
     expect(refused.queued).toHaveLength(0);
   }, 60_000);

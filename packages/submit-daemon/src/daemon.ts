@@ -5,7 +5,9 @@
  * accept/ -> intake/ -> submission/ (validation) -> delivery/ -> reply/.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { decodeRequest, describeStatus, isSubmissionError, SubmissionError, type Outcome, type RequestMode } from '@mailsubmit/shared';
+import { senderPermitted, type SendmailCommand } from '@mailsubmit/shared';
 import { closeFd, listenSeqpacket, type FrameFlags, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission, type Admitted } from './accept/admission.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
@@ -23,6 +25,7 @@ import { setCleanupErrorHandler } from './intake/passed-fd-input.ts';
 import { exitStatus, sendReply } from './reply/reply-sender.ts';
 import { checkRequest, type CheckedRequest } from './submission/request-check.ts';
 import { SubmissionJob, type JobResult } from './submission/submission-job.ts';
+import { sendmailModeResult, serveSmtpMode } from './submission/sendmail-modes.ts';
 import { SubmissionLog } from './logging/submission-log.ts';
 import type { SubmissionEnd, SubmissionObserver } from './metrics/submission-observer.ts';
 import { assertRootOnlyWritable } from './util/safe-path.ts';
@@ -45,6 +48,8 @@ export type DaemonStatus = StatusReport;
 export class Daemon {
   private listener: SeqpacketListener | null = null;
   private readonly jobs = new Set<SubmissionJob>();
+  /** sendmail -bs sessions, stopped with the daemon (between messages they have no job). */
+  private readonly sessions = new Set<AbortController>();
   private readonly finished = new Set<Promise<void>>();
   private readonly byOutcome: Record<string, number> = {};
   private readonly lastErrors: { at: number; outcome: string; text: string }[] = [];
@@ -155,6 +160,7 @@ export class Daemon {
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.allSettled([...this.finished]), deadline]);
     for (const job of this.jobs) job.abort(new SubmissionError('shutting-down', 'the submission was stopped before the MTA had it'));
+    for (const session of this.sessions) session.abort(new SubmissionError('shutting-down', 'mailsubmitd is stopping'));
     await Promise.allSettled([...this.finished]);
     await this.downstream.close();
     this.log.info('mailsubmitd stopped');
@@ -279,6 +285,12 @@ export class Daemon {
     }
     const { inputFd, verbose, envelopeFd, qmailClient, sendmail } = checked;
     const mode = checked.request.mode;
+    if (sendmail !== undefined && sendmail.mode !== 'deliver') return { result: await this.runSendmailMode(connection, admitted, checked), mode };
+    const modeResult = sendmail !== undefined ? sendmailModeResult(sendmail) : null;
+    if (modeResult !== null) {
+      closeAll([inputFd]);
+      return { result: modeResult, mode };
+    }
     const qmail = envelopeFd !== undefined ? { envelopeFd, client: qmailClient ?? {} } : undefined;
     // Every wait for a file-read slot ends by the input deadline, or at once when the caller goes.
     const gone = new AbortController();
@@ -307,6 +319,60 @@ export class Daemon {
     }
   }
 
+  /**
+   * sendmail modes other than delivery (submission/sendmail-modes.ts): -bs
+   * runs an SMTP dialogue whose every transaction is a submission of its
+   * own, logged and counted as one; the MTA's tools and -bh answer at once.
+   */
+  private async runSendmailMode(connection: SeqpacketConnection, admitted: Admitted, checked: CheckedRequest): Promise<JobResult> {
+    const command = checked.sendmail as SendmailCommand;
+    const immediate = command.mode !== 'smtp' ? sendmailModeResult(command) : null;
+    if (immediate !== null || checked.outputFd === undefined) {
+      closeAll([checked.inputFd, ...(checked.outputFd !== undefined ? [checked.outputFd] : [])]);
+      return immediate ?? { outcome: 'internal', text: 'no answer for this sendmail mode' };
+    }
+    const gone = new AbortController();
+    const onGone = () => gone.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away during the SMTP session'));
+    connection.once('end', onGone);
+    this.sessions.add(gone);
+    const fileReads = this.fileReads.forWaiter({ signal: gone.signal, timeoutMs: this.config.timeouts.input, timeoutError: () => new SubmissionError('overload', 'busy: no file-read slot came free') });
+    const context = { config: this.config, downstream: this.downstream, fileReads, ...admitted };
+    try {
+      const result = await serveSmtpMode({
+        config: this.config,
+        inputFd: checked.inputFd,
+        outputFd: checked.outputFd,
+        fileReads,
+        hostName: hostname(),
+        signal: gone.signal,
+        senderAllowed: (sender) => senderPermitted(admitted.grant, admitted.caller, sender.text),
+        deliver: async (message, data) => {
+          const started = process.hrtime.bigint();
+          const job = new SubmissionJob(context, data, undefined, message);
+          this.jobs.add(job);
+          const abort = () => job.abort(gone.signal.reason as SubmissionError);
+          gone.signal.addEventListener('abort', abort, { once: true });
+          try {
+            const result = await job.run();
+            const status = exitStatus(result.outcome, checked.request.mode);
+            this.count(result.outcome, result.text);
+            this.submissions.record({ uid: admitted.caller.uid, user: admitted.caller.userName, door: 'sendmail -bs' }, result, status, Number(process.hrtime.bigint() - started) / 1e6, null);
+            this.notify({ outcome: result.outcome, text: result.text, durationMs: Number(process.hrtime.bigint() - started) / 1e6, octets: result.stats?.octets ?? null, at: Date.now() });
+            return result;
+          } finally {
+            gone.signal.removeEventListener('abort', abort);
+            this.jobs.delete(job);
+          }
+        },
+      });
+      this.log.info({ uid: admitted.caller.uid, user: admitted.caller.userName }, result.text);
+      return { ...result, text: '' };
+    } finally {
+      connection.off('end', onGone);
+      this.sessions.delete(gone);
+    }
+  }
+
   private failure(err: unknown): JobResult {
     const failure = isSubmissionError(err) ? err : new SubmissionError('internal', err instanceof Error ? err.message : String(err));
     return { outcome: failure.outcome, text: describeStatus(failure.outcome, failure.message) };
@@ -318,7 +384,7 @@ export class Daemon {
    * others nor escapes. The outcome was decided before; nothing here changes it.
    */
   private finish(connection: SeqpacketConnection, context: Record<string, unknown>, started: bigint, result: JobResult, mode: RequestMode | null): void {
-    const status = exitStatus(result.outcome, mode);
+    const status = result.exitCode ?? exitStatus(result.outcome, mode);
     let replyError: Error | null;
     try {
       replyError = sendReply(connection, status, result.outcome, result.text);

@@ -40,7 +40,8 @@
  *	group for good (setresgid) and verifies that it cannot be regained;
  * .IP \(bu
  *	sends one request frame (see frame.h) carrying its mode and argv,
- *	with fd 0 (and fd 1) attached as SCM_RIGHTS;
+ *	with fd 0 (and fd 1 in the sendmail and qmail-queue modes) attached
+ *	as SCM_RIGHTS;
  * .IP \(bu
  *	waits for the reply frame, with one deadline for the whole run
  *	(compiled in, default 600 seconds: the daemon bounds its own work),
@@ -643,7 +644,8 @@ static void send_request(int fd, size_t length)
         char buf[CMSG_SPACE(sizeof(int) * MSUB_MAX_REQUEST_FDS)];
     } control;
     int fds[MSUB_MAX_REQUEST_FDS] = {STDIN_FILENO, STDOUT_FILENO};
-    int nfds = mode == MSUB_MODE_QMAIL_QUEUE ? 2 : 1;
+    /* fd 1 too in qmail-queue mode (the envelope) and sendmail mode (where -bs replies); the daemon decides. */
+    int nfds = mode == MSUB_MODE_NATIVE ? 1 : 2;
     struct iovec iov = {request, length};
     struct msghdr msg;
     struct cmsghdr *cmsg;

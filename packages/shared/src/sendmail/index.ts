@@ -5,7 +5,7 @@
  * rewrite the daemon applies.
  */
 export { parseAddressList } from './address-list.ts';
-export { MAX_FULL_NAME_OCTETS, parseSendmailCommand, SENDMAIL_OPTION_LETTERS, SENDMAIL_PAGE, type SendmailCommand } from './sendmail-command.ts';
+export { MAX_FULL_NAME_OCTETS, parseSendmailCommand, SENDMAIL_OPTION_LETTERS, SENDMAIL_PAGE, type SendmailCommand, type SendmailMode } from './sendmail-command.ts';
 export { HeaderSectionReader, unfoldedValue, type HeaderField, type HeaderSection, type HeaderSectionOptions } from './header-section.ts';
 export { DotTerminator, type DotScan } from './dot-terminator.ts';
 export {

@@ -3,31 +3,48 @@
  * sendmail(1) callers write them, clustered or not (`-ti`, `-fuser@x`,
  * `-f user@x`, `-oi`), `--` ending them, then recipients.
  *
- * The reference is Postfix's sendmail(1): an option it accepts and ignores
- * (`-oem` and `-B8BITMIME` from cron, `-oem` from mutt, `-h`, `-L`, `-O`,
- * `-U`, ...) is accepted and ignored here too, so that a program that sent
- * mail through it still does. An option Postfix acts on and this front door
- * does not do (`-bs`, `-bv`, `-bp`, `-q`, `-XV`, ...) is refused by name
- * (usage, exit 64): a caller that asks for it expects something else than a
- * submission, and silently doing something else is how mail gets lost. As
- * in Postfix (getopt with "+"),
- * options end at the first recipient; an option-looking argument after a
- * recipient is refused too, instead of becoming a recipient named "-x".
+ * The reference is Postfix's sendmail(1), option by option (its getopt list
+ * "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx" and the checks after it):
+ * an option it accepts and ignores (`-oem` and `-B8BITMIME` from cron, `-h`,
+ * `-L`, `-O`, `-U`, -XV, ...) is accepted and ignored here too; an option it
+ * refuses is refused here, for the same reason (`-n`, `-bu`, `-qx`, `-t`
+ * outside delivery mode, `-bv` with `-t`, `-N` or `-v`, a recipient in a
+ * mode that takes none). The mode (`-b`, `-I`, `-q`) is the last one given,
+ * as in Postfix: delivery (`-bm`, the default), an SMTP dialogue on standard
+ * input and output (`-bs`), or one of the MTA's own tools (`-bp`, `-q`,
+ * `-bi`, `-bd`), which the daemon answers without reading any mail. As in
+ * Postfix (getopt with "+"), options end at the first recipient; an
+ * option-looking argument after a recipient is refused, instead of becoming
+ * a recipient named "-x" that the MTA would bounce.
  *
- * Every value is checked here with the envelope's own validators, so a
- * command line can give the daemon nothing a native envelope block could
- * not: -N, -R and -V by parseNotify, parseReturnOption and
- * parseEnvelopeId (a value they refuse is dropped, as Postfix drops it);
- * -f and the recipients by parseAddress.
+ * Every value is checked here: -N and -R by parseNotify and
+ * parseReturnOption, -V as Postfix checks it (at most 100 printable ASCII
+ * characters, spaces included: it goes out xtext-encoded), each ignored when
+ * it fails, as Postfix ignores them; -f and the recipients by parseAddress.
  */
 import type { Address, NotifyKeyword, ReturnOption } from '../envelope/envelope.ts';
 import { parseAddress } from '../envelope/address.ts';
-import { parseEnvelopeId, parseNotify, parseReturnOption } from '../envelope/dsn-values.ts';
+import { parseNotify, parseReturnOption } from '../envelope/dsn-values.ts';
 import { describeCharacter, findControl, utf8Octets } from '../envelope/characters.ts';
 import { isSubmissionError, SubmissionError } from '../errors.ts';
 import { parseAddressList } from './address-list.ts';
 
+/**
+ * What the command asks for (Postfix's modes):
+ * - deliver: a submission (-bm, the default; -bv too, see `verify`);
+ * - smtp: -bs, an SMTP dialogue on standard input and output;
+ * - list-queue: -bp, Postfix runs `postqueue -p`;
+ * - flush-queue: -q, -qR site, -qI id, Postfix runs `postqueue -f/-s/-i`;
+ * - aliases: -bi, -I, Postfix runs `postalias` (newaliases);
+ * - daemon: -bd, -bl, Postfix runs `postfix start`;
+ * - nothing: -bh, -bH, or -q with an interval outside -bd: Postfix exits 0 at once.
+ */
+export type SendmailMode = 'deliver' | 'smtp' | 'list-queue' | 'flush-queue' | 'aliases' | 'daemon' | 'nothing';
+
 export interface SendmailCommand {
+  readonly mode: SendmailMode;
+  /** -bv: verify the recipients instead of delivering (Postfix mails a report); mode stays deliver. */
+  readonly verify: boolean;
   /** -f; absent: the caller's login name is the sender. */
   readonly sender?: Address;
   /** -F: the full name for a From: header the daemon adds. */
@@ -45,7 +62,7 @@ export interface SendmailCommand {
   readonly recipients: readonly Address[];
 }
 
-/** Where each option takes its value from, if it takes one: Postfix's getopt list, less -I, -n, -q and -X. */
+/** Where each option takes its value from, if it takes one: Postfix's getopt list. */
 const OPTIONS: Readonly<Record<string, 'flag' | 'value'>> = {
   f: 'value',
   r: 'value',
@@ -59,7 +76,12 @@ const OPTIONS: Readonly<Record<string, 'flag' | 'value'>> = {
   B: 'value',
   b: 'value',
   G: 'flag',
+  I: 'flag',
+  q: 'value',
+  X: 'value',
   v: 'flag',
+  // Refused by Postfix's sendmail by name ("-n option not supported").
+  n: 'flag',
   // Accepted and ignored, as Postfix's sendmail ignores them.
   A: 'value',
   C: 'value',
@@ -83,6 +105,12 @@ export const SENDMAIL_OPTION_LETTERS: readonly string[] = Object.freeze(Object.k
 /** -F is a header value; anything longer than this is not a name. */
 export const MAX_FULL_NAME_OCTETS = 200;
 
+/** Postfix's limit on -V: a longer value is ignored. */
+export const MAX_SENDMAIL_ENVID_CHARS = 100;
+
+/** Postfix's verp_filter default: the characters -XV may name as delimiters. */
+const VERP_FILTER = '-=+';
+
 export const SENDMAIL_PAGE = 'mailsubmit-sendmail(8)';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -92,9 +120,9 @@ function usage(detail: string, attribute?: string): never {
 }
 
 /**
- * -N, -R and -V values the envelope's validators refuse are ignored, as
- * Postfix's sendmail ignores a bad -N or -V (with a warning) and every -R:
- * the message still goes, with the MTA's defaults for what was ignored.
+ * -N and -R values the envelope's validators refuse are ignored, as
+ * Postfix's sendmail ignores a bad -N (with a warning) and every -R: the
+ * message still goes, with the MTA's defaults for what was ignored.
  */
 function orIgnored<T>(check: () => T): T | undefined {
   try {
@@ -115,6 +143,12 @@ function decodeArgument(arg: string | Uint8Array, index: number): string {
 }
 
 interface Draft {
+  mode: SendmailMode;
+  verify: boolean;
+  /** -q with an interval: Postfix exits 0 at once unless in daemon mode. */
+  queueInterval: boolean;
+  /** -qR site or -qI id: only in delivery mode. */
+  flushWhat?: 'qR' | 'qI';
   sender?: Address;
   fullName?: string;
   ignoreDots: boolean;
@@ -122,28 +156,51 @@ interface Draft {
   notify?: readonly NotifyKeyword[];
   returnOption?: ReturnOption;
   envelopeId?: string;
-  verbose: boolean;
+  /** How often -v was given: once asks for the queue id, more is Postfix's verbose logging. */
+  verbose: number;
 }
+
+/** What Postfix names each mode in "... mode requires no recipient". */
+const MODE_NAMES: Readonly<Record<SendmailMode, string>> = {
+  deliver: 'delivery',
+  smtp: 'stand-alone',
+  'list-queue': 'display queue',
+  'flush-queue': 'flush queue',
+  aliases: 'alias initialization',
+  daemon: 'daemon',
+  nothing: 'this',
+};
 
 /**
  * Parses the arguments after argv[0]. Throws SubmissionError: usage for an
- * unknown option, a missing value or a bad option value; the address
- * outcomes (sender-syntax, recipient-syntax, address-too-long) for -f and
- * the recipients, as for a native envelope.
+ * unknown option, a missing value, a bad option value or options that
+ * conflict; the address outcomes (sender-syntax, recipient-syntax,
+ * address-too-long) for -f and the recipients, as for a native envelope.
  */
 export function parseSendmailCommand(args: readonly (string | Uint8Array)[]): SendmailCommand {
-  const draft: Draft = { ignoreDots: false, extractRecipients: false, verbose: false };
+  const draft: Draft = { mode: 'deliver', verify: false, queueInterval: false, ignoreDots: false, extractRecipients: false, verbose: 0 };
   const written = args.map((arg, index) => decodeArgument(arg, index + 1));
   let index = 0;
   let dashes = false;
   for (; index < written.length; index++) {
-    const arg = written[index] as string;
+    let arg = written[index] as string;
     if (arg === '--') {
       index++;
       dashes = true;
       break;
     }
     if (!arg.startsWith('-') || arg === '-') break;
+    // Postfix looks at these whole arguments before getopt does.
+    if (arg === '-q') {
+      if (draft.mode !== 'daemon') draft.mode = 'flush-queue';
+      continue;
+    }
+    if (arg === '-V' && index + 1 < written.length && (written[index + 1] as string).length === 2) {
+      // Postfix's old -V xy (VERP) becomes -XV, and xy is left to be read next: as a recipient.
+      continue;
+    }
+    if (arg.startsWith('-V') && arg.length === 4) arg = `-X${arg.slice(1)}`;
+    if (arg === '-XV') continue;
     for (let at = 1; at < arg.length; at++) {
       const letter = arg[at] as string;
       const kind = Object.hasOwn(OPTIONS, letter) ? OPTIONS[letter] : undefined;
@@ -173,10 +230,33 @@ export function parseSendmailCommand(args: readonly (string | Uint8Array)[]): Se
       recipients.push(parseAddress(spec, 'recipient', { attribute: 'recipient' }));
     }
   }
-  return Object.freeze({ ...draft, recipients: Object.freeze(recipients) });
+  checkConflicts(draft, written.length > index);
+  // -bv stays in delivery mode, so Postfix wants recipients for it as for a message.
+  if (draft.verify && draft.mode === 'deliver' && recipients.length === 0 && !draft.queueInterval) {
+    usage('recipient addresses must be specified on the command line or via the -t option');
+  }
+  const { queueInterval, flushWhat, verbose, ...command } = draft;
+  // -q with an interval outside daemon mode: Postfix's sendmail exits 0 before anything else;
+  // -qR and -qI in delivery mode flush (postqueue -s, postqueue -i).
+  const mode: SendmailMode = queueInterval && draft.mode !== 'daemon' ? 'nothing' : flushWhat !== undefined ? 'flush-queue' : draft.mode;
+  return Object.freeze({ ...command, mode, verbose: verbose > 0, recipients: Object.freeze(recipients) });
 }
 
-/** The refusal names the option as the caller wrote it: `-bs`, `-q1h`, `-x`. */
+/** Postfix's checks after its getopt loop, in its order. */
+function checkConflicts(draft: Draft, hasRecipients: boolean): void {
+  if (draft.extractRecipients && draft.mode !== 'deliver') usage('-t can be used only in delivery mode');
+  if (draft.flushWhat !== undefined && draft.mode !== 'deliver') usage(`-${draft.flushWhat} can be used only in delivery mode`);
+  if (draft.verify) {
+    if (draft.extractRecipients) usage('-t option cannot be used with -bv');
+    if (draft.notify !== undefined) usage('-N option cannot be used with -bv');
+    if (draft.verbose === 1) usage('-v option cannot be used with -bv');
+  }
+  if (draft.queueInterval && draft.mode !== 'daemon') return;
+  if (draft.flushWhat !== undefined && hasRecipients) usage(`flush ${draft.flushWhat === 'qR' ? 'site' : 'queue_id'} requires no recipient`);
+  if (draft.mode !== 'deliver' && draft.mode !== 'nothing' && hasRecipients) usage(`${MODE_NAMES[draft.mode]} mode requires no recipient`);
+}
+
+/** The refusal names the option as the caller wrote it: `-z`, or the letter of a cluster. */
 function refuseOption(arg: string, at: number): never {
   const option = at === 1 ? arg : `-${arg[at] as string}`;
   const shown = option.length > 40 ? `${option.slice(0, 40)}...` : option;
@@ -190,7 +270,9 @@ function printable(text: string): string {
 function applyFlag(draft: Draft, letter: string): void {
   if (letter === 'i') draft.ignoreDots = true;
   else if (letter === 't') draft.extractRecipients = true;
-  else if (letter === 'v') draft.verbose = true;
+  else if (letter === 'v') draft.verbose++;
+  else if (letter === 'I') draft.mode = 'aliases';
+  else if (letter === 'n') usage(`option -n is not supported (see ${SENDMAIL_PAGE})`);
   // -G (a gateway submission, sendmail may then fix less): nothing here fixes
   // up a message either way, so there is nothing for it to change. The
   // IGNORED_OPTION_LETTERS flags (-U, -c, -m, -x): Postfix ignores them too.
@@ -218,8 +300,15 @@ function applyValue(draft: Draft, letter: string, value: string): void {
       if (value !== '8BITMIME' && value !== '7BIT') usage(`option -B needs 8BITMIME or 7BIT (see ${SENDMAIL_PAGE})`);
       return;
     case 'b':
-      // -bm is the default mode, delivery; the other modes are not submissions.
-      if (value[0] !== 'm') usage(`option -b${printable(value.slice(0, 1))} is not supported (see ${SENDMAIL_PAGE})`);
+      applyMode(draft, value);
+      return;
+    case 'q':
+      applyQueue(draft, value);
+      return;
+    case 'X':
+      // -XV (VERP): checked as Postfix checks it, then ignored (mailsubmit-sendmail(8), COMPATIBILITY).
+      if (!value.startsWith('V')) usage(`option -X${printable(value.slice(0, 1))} is not supported (see ${SENDMAIL_PAGE})`);
+      if (!isVerpDelimiters(value.slice(1))) usage(`option -XV needs two characters from ${VERP_FILTER} (see ${SENDMAIL_PAGE})`);
       return;
     case 'N': {
       const notify = orIgnored(() => parseNotify(value, { attribute: 'dsn-notify-options' }));
@@ -232,15 +321,59 @@ function applyValue(draft: Draft, letter: string, value: string): void {
       if (returnOption !== undefined) draft.returnOption = returnOption;
       return;
     }
-    case 'V': {
-      const envelopeId = orIgnored(() => parseEnvelopeId(value, { attribute: 'dsn-envelope-id' }));
-      if (envelopeId !== undefined) draft.envelopeId = envelopeId;
+    case 'V':
+      // As Postfix: at most 100 printable ASCII characters (a space is one), or ignored.
+      if (value !== '' && value.length <= MAX_SENDMAIL_ENVID_CHARS && /^[\x20-\x7e]+$/.test(value)) draft.envelopeId = value;
       return;
-    }
     default:
       // IGNORED_OPTION_LETTERS: their values mean nothing to a submission.
       if (!IGNORED_OPTION_LETTERS.includes(letter)) usage(`option -${letter} is not supported (see ${SENDMAIL_PAGE})`);
   }
+}
+
+/** -b: Postfix reads the first character only (-bmx is -bm). */
+function applyMode(draft: Draft, value: string): void {
+  switch (value[0]) {
+    case 'm':
+      draft.mode = 'deliver';
+      return;
+    case 's':
+      draft.mode = 'smtp';
+      return;
+    case 'p':
+      draft.mode = 'list-queue';
+      return;
+    case 'i':
+      draft.mode = 'aliases';
+      return;
+    case 'd':
+    case 'l':
+      draft.mode = 'daemon';
+      return;
+    case 'h':
+    case 'H':
+      draft.mode = 'nothing';
+      return;
+    case 'v':
+      draft.verify = true;
+      return;
+    default:
+      usage(`option -b${printable(value.slice(0, 1))} is not supported (see ${SENDMAIL_PAGE})`);
+  }
+}
+
+/** -q with a value: an interval (-q1h), -qR site, -qI queue id. A bare -q is read before getopt. */
+function applyQueue(draft: Draft, value: string): void {
+  const first = value[0] ?? '';
+  if (first >= '0' && first <= '9') draft.queueInterval = true;
+  else if (first === 'R' || first === 'I') {
+    if (value.length === 1) usage(`option -q${first} needs a ${first === 'R' ? 'site name' : 'queue id'} (see ${SENDMAIL_PAGE})`);
+    draft.flushWhat = first === 'R' ? 'qR' : 'qI';
+  } else usage(`option -q${printable(first)} is not supported (see ${SENDMAIL_PAGE})`);
+}
+
+function isVerpDelimiters(value: string): boolean {
+  return value.length === 2 && [...value].every((char) => VERP_FILTER.includes(char));
 }
 
 /** -F goes into a header line: no control character (a LF would start a header of its own), bounded. */

@@ -51,7 +51,7 @@ describe('parseSendmailCommand', () => {
 
   it('ignores -N, -R and -V values the validators refuse, as Postfix ignores a bad -N or -V and every -R', () => {
     const plain = parseSendmailCommand(['a@y.example']);
-    for (const args of [['-N', 'sometimes'], ['-N', 'never,success'], ['-R', 'body'], ['-R', '100'], ['-V', 'has space'], ['-V', 'x'.repeat(101)]]) {
+    for (const args of [['-N', 'sometimes'], ['-N', 'never,success'], ['-R', 'body'], ['-R', '100'], ['-V', 'tab\there'], ['-V', 'é'], ['-V', 'x'.repeat(101)]]) {
       expect(parseSendmailCommand([...args, 'a@y.example']), args.join(' ')).toEqual(plain);
     }
     // A good value is still used, and a later bad one does not undo it.
@@ -79,15 +79,33 @@ describe('parseSendmailCommand', () => {
   });
 
   it.each([
-    [['-bs'], /^option -bs is not supported \(see mailsubmit-sendmail\(8\)\)$/],
-    [['-q1h'], /^option -q1h is not supported/],
-    [['-tq'], /^option -q is not supported/],
-    [['-bv', 'a@y.example'], /^option -bv is not supported/],
-    [['-bp'], /^option -bp is not supported/],
+    [['-bu'], /^option -bu is not supported \(see mailsubmit-sendmail\(8\)\)$/],
+    [['-b'], /^option -b needs a value/],
+    [['-qx'], /^option -qx is not supported/],
+    [['-tq', 'a@y.example'], /^option -qa is not supported/],
+    [['-qR'], /^option -qR needs a site name/],
+    [['-qI'], /^option -qI needs a queue id/],
+    [['-bs', 'a@y.example'], /^stand-alone mode requires no recipient$/],
+    [['-bp', 'a@y.example'], /^display queue mode requires no recipient$/],
+    [['-q', 'a@y.example'], /^flush queue mode requires no recipient$/],
+    [['-bi', 'a@y.example'], /^alias initialization mode requires no recipient$/],
+    [['-I', 'a@y.example'], /^alias initialization mode requires no recipient$/],
+    [['-bd', 'a@y.example'], /^daemon mode requires no recipient$/],
+    [['-qRsite', 'a@y.example'], /^flush site requires no recipient$/],
+    [['-qIABC', 'a@y.example'], /^flush queue_id requires no recipient$/],
+    [['-bp', '-qRsite'], /^-qR can be used only in delivery mode$/],
+    [['-t', '-bs'], /^-t can be used only in delivery mode$/],
+    [['-bv'], /^recipient addresses must be specified/],
+    [['-bv', '-t', 'a@y.example'], /^-t option cannot be used with -bv$/],
+    [['-bv', '-N', 'success', 'a@y.example'], /^-N option cannot be used with -bv$/],
+    [['-bv', '-v', 'a@y.example'], /^-v option cannot be used with -bv$/],
     [['-B', '8bitmime', 'a@y.example'], /^option -B needs 8BITMIME or 7BIT/],
     [['-oA', 'a@y.example'], /^option -oA needs a path name/],
-    [['-XV', 'a@y.example'], /^option -XV is not supported/],
+    [['-X', 'a@y.example'], /^option -Xa is not supported/],
+    [['-XVab', 'a@y.example'], /^option -XV needs two characters from -=\+/],
+    [['-Vab', 'a@y.example'], /^option -XV needs two characters/],
     [['-n', 'a@y.example'], /^option -n is not supported/],
+    [['-SMTPUTF8', 'a@y.example'], /^option -SMTPUTF8 is not supported/],
     [['-f'], /^option -f needs a value/],
     [['-t', '-N'], /^option -N needs a value/],
     [['a@y.example', '-f', 'b@y.example'], /^option -f after the recipient a@y\.example: options go before the recipients/],
@@ -106,5 +124,47 @@ describe('parseSendmailCommand', () => {
     expectSubmissionError(() => parseSendmailCommand(['a@y.example\r\nRCPT TO:<b@y.example>']), { outcome: 'recipient-syntax', attribute: 'recipient' });
     expectSubmissionError(() => parseSendmailCommand(['Nobody <>']), { outcome: 'recipient-syntax', detail: /null address/ });
     expectSubmissionError(() => parseSendmailCommand([`${'a'.repeat(300)}@y.example`]), { outcome: 'address-too-long' });
+  });
+
+  it('keeps a -V value with spaces, as Postfix does: printable ASCII, at most 100 characters', () => {
+    expect(parseSendmailCommand(['-V', 'an envid with spaces', 'a@y.example']).envelopeId).toBe('an envid with spaces');
+    expect(parseSendmailCommand(['-V', 'x'.repeat(100), 'a@y.example']).envelopeId).toBe('x'.repeat(100));
+  });
+
+  it('reads the mode as Postfix does: the last -b, -I or -q wins, -bm is delivery', () => {
+    const mode = (args: string[]) => parseSendmailCommand(args).mode;
+    expect(mode(['a@y.example'])).toBe('deliver');
+    expect(mode(['-bs'])).toBe('smtp');
+    expect(mode(['-bsx'])).toBe('smtp');
+    expect(mode(['-bp'])).toBe('list-queue');
+    expect(mode(['-q'])).toBe('flush-queue');
+    expect(mode(['-qRsite'])).toBe('flush-queue');
+    expect(mode(['-qIABC'])).toBe('flush-queue');
+    expect(mode(['-bi'])).toBe('aliases');
+    expect(mode(['-I'])).toBe('aliases');
+    expect(mode(['-bd'])).toBe('daemon');
+    expect(mode(['-bl'])).toBe('daemon');
+    expect(mode(['-bd', '-q'])).toBe('daemon');
+    expect(mode(['-q', '-bd'])).toBe('daemon');
+    expect(mode(['-bh'])).toBe('nothing');
+    expect(mode(['-bH', 'a@y.example'])).toBe('nothing');
+    expect(mode(['-q1h'])).toBe('nothing');
+    expect(mode(['-q30m', 'a@y.example'])).toBe('nothing');
+    expect(mode(['-bd', '-q1h'])).toBe('daemon');
+    expect(mode(['-bp', '-bm', 'a@y.example'])).toBe('deliver');
+    expect(mode(['-bs', '-bm', 'a@y.example'])).toBe('deliver');
+  });
+
+  it('-bv is delivery mode with verification asked; -vv (Postfix: verbose logging) goes with -bv', () => {
+    expect(parseSendmailCommand(['-bv', 'a@y.example'])).toMatchObject({ mode: 'deliver', verify: true });
+    expect(parseSendmailCommand(['-bv', '-vv', 'a@y.example'])).toMatchObject({ mode: 'deliver', verify: true, verbose: true });
+    expect(parseSendmailCommand(['a@y.example']).verify).toBe(false);
+  });
+
+  it('takes -XV, -XV with two delimiters and the old -V spellings of VERP, and ignores them', () => {
+    const plain = parseSendmailCommand(['a@y.example']);
+    for (const args of [['-XV'], ['-XV+='], ['-XV-='], ['-V+=']]) expect(parseSendmailCommand([...args, 'a@y.example']), args.join(' ')).toEqual(plain);
+    // -V followed by two characters is Postfix's old -XV, and the two characters are then the first recipient.
+    expect(texts(['-V', 'ab', 'c@y.example'])).toEqual(['ab', 'c@y.example']);
   });
 });

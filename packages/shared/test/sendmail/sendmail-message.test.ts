@@ -40,13 +40,13 @@ describe('headerRecipients (-t)', () => {
 
 describe('buildSendmailEnvelope', () => {
   it('puts the command line first, adds -t recipients, drops repeats, and applies -N to every recipient', () => {
-    const command = parseSendmailCommand(['-t', '-N', 'failure', '-V', 'e1', '-R', 'full', 'a@x.example', 'b@x.example']);
+    const command = parseSendmailCommand(['-t', '-N', 'failure', '-V', 'env1', '-R', 'full', 'a@x.example', 'b@x.example']);
     const envelope = buildSendmailEnvelope(command, section('To: b@x.example, c@x.example\n\n'), caller);
     expect(envelope.sender.text).toBe('alice');
     expect(envelope.sender.unqualified).toBe(true);
     expect(envelope.recipients.map((r) => r.address.text)).toEqual(['a@x.example', 'b@x.example', 'c@x.example']);
     expect(envelope.recipients.every((r) => r.notify?.join() === 'FAILURE')).toBe(true);
-    expect(envelope).toMatchObject({ envelopeId: 'e1', returnOption: 'FULL' });
+    expect(envelope).toMatchObject({ envelopeId: 'env1', returnOption: 'FULL' });
     expect(envelope.asserted).toEqual(['sender', 'recipient', 'dsn-notify-options', 'dsn-envelope-id', 'dsn-return-option']);
   });
 

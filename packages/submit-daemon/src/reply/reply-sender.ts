@@ -7,12 +7,15 @@
  * qmail's own codes, every other caller the sysexits code. This is the one
  * place that decides it; the submission log records what exitStatus returns.
  */
-import { encodeReply, MODE_QMAIL_QUEUE, statusOf, type Outcome, type RequestMode } from '@mailsubmit/shared';
+import { encodeReply, EX_TEMPFAIL, MODE_QMAIL_QUEUE, MODE_SENDMAIL, statusOf, type Outcome, type RequestMode } from '@mailsubmit/shared';
 import type { SeqpacketConnection } from '@mailsubmit/socket-addon';
 
 /** The status the helper exits with for `outcome` when started as `mode` (null: not known, native). */
 export function exitStatus(outcome: Outcome, mode: RequestMode | null): number {
   const status = statusOf(outcome);
+  // Postfix's sendmail exits 75, not 64, on a bad command line: its fatal errors run its
+  // clean-up routine, which exits EX_TEMPFAIL. Its callers see that code; so do ours.
+  if (mode === MODE_SENDMAIL && outcome === 'usage') return EX_TEMPFAIL;
   return mode === MODE_QMAIL_QUEUE ? status.qmailCode : status.exitCode;
 }
 

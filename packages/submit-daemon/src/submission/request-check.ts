@@ -3,7 +3,8 @@
  * the protocol version it speaks, a front door it serves, and exactly the
  * fds that front door passes. Whatever a direct client sends, the answer is
  * one of the documented outcomes, and every received fd is accounted for.
- * Served: the native front door (one fd), sendmail (one fd; argv is the
+ * Served: the native front door (one fd), sendmail (standard input and
+ * output; only -bs uses the second, any other mode closes it here; argv is the
  * command line, parsed here so that a bad one is refused before any mail is
  * read) and qmail-queue (message fd and envelope fd, plus the tcpserver
  * facts as environment entries).
@@ -22,6 +23,7 @@ import {
   type SendmailCommand,
   type Outcome,
 } from '@mailsubmit/shared';
+import { closeFd } from '@mailsubmit/socket-addon';
 
 export interface CheckedRequest {
   readonly request: FrameRequest;
@@ -35,6 +37,8 @@ export interface CheckedRequest {
   readonly qmailClient?: QmailClientFacts;
   /** sendmail mode: the parsed command line. */
   readonly sendmail?: SendmailCommand;
+  /** sendmail -bs: the caller's standard output, where the SMTP replies go. */
+  readonly outputFd?: number;
 }
 
 /** The environment names the qmail-queue front door forwards, and the fact each one is. */
@@ -83,8 +87,16 @@ function checkSendmailRequest(request: FrameRequest, fds: readonly number[]): Ch
   // Checked before the fds, so a bad command line is named whatever else is wrong.
   const sendmail = parseSendmailCommand(request.argv.slice(1));
   if (fds.length === 0) throw new SubmissionError('no-input', 'no standard input was passed');
-  if (fds.length > 1) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes one`);
-  return { request, inputFd: fds[0] as number, verbose: sendmail.verbose, sendmail };
+  // Standard output comes too (a helper before -bs passed only standard input); only -bs writes to it.
+  if (fds.length > 2) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes two`);
+  const inputFd = fds[0] as number;
+  const outputFd = fds[1];
+  if (sendmail.mode === 'smtp') {
+    if (outputFd === undefined) throw new SubmissionError('no-input', 'sendmail -bs needs standard output, and the helper did not pass it');
+    return { request, inputFd, outputFd, verbose: false, sendmail };
+  }
+  if (outputFd !== undefined) closeFd(outputFd);
+  return { request, inputFd, verbose: sendmail.verbose, sendmail };
 }
 
 /** qmail-queue(8): no arguments that matter, the message on the first fd and the envelope on the second. */

@@ -79,6 +79,8 @@ export interface JobResult {
   readonly queueId?: string;
   readonly omitted?: readonly string[];
   readonly mtaText?: string;
+  /** The helper's exit status when it is not the outcome's own (sendmail modes other than delivery). */
+  readonly exitCode?: number;
 }
 
 export class SubmissionJob {
@@ -94,10 +96,13 @@ export class SubmissionJob {
   /** sendmail mode: the message's lines as sent, back to the caller's (Bcc lines removed, fields added). */
   private callerLine: ((line: number) => number) | null = null;
 
-  /** Takes ownership of `inputFd` and of the qmail envelope fd: both are closed by run(). */
+  /**
+   * Takes ownership of `inputFd` and of the qmail envelope fd: both are closed by run().
+   * `inputFd` may instead be a stream already open (a message of a sendmail -bs session).
+   */
   constructor(
     private readonly context: JobContext,
-    private readonly inputFd: number,
+    private readonly inputFd: number | Readable,
     private readonly qmail?: QmailInput,
     private readonly sendmail?: SendmailCommand,
   ) {}
@@ -127,7 +132,7 @@ export class SubmissionJob {
       if (qmail !== undefined) {
         // A pipe is drained while the envelope is read (intake/held-message.ts); a file
         // waits, so that no submission holds one file-read slot while waiting for another.
-        const held = isRegularFile(this.inputFd) ? null : this.holdQmailMessage(await this.openInput(inputLimits));
+        const held = typeof this.inputFd === 'number' && isRegularFile(this.inputFd) ? null : this.holdQmailMessage(await this.openInput(inputLimits));
         this.held = held;
         this.envelopeFdTaken = true;
         envelope = await readQmailEnvelope(
@@ -207,7 +212,7 @@ export class SubmissionJob {
         () => this.held?.release(),
         () => this.input?.release(),
         // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
-        () => (this.inputOpened ? undefined : closeFd(this.inputFd)),
+        () => (this.inputOpened || typeof this.inputFd !== 'number' ? undefined : closeFd(this.inputFd)),
         // Likewise the envelope fd, until readQmailEnvelope has it (a caller refused before any reading).
         () => (this.qmail !== undefined && !this.envelopeFdTaken ? closeFd(this.qmail.envelopeFd) : undefined),
       ];
@@ -271,6 +276,8 @@ export class SubmissionJob {
   private async openInput(limits: InputLimits): Promise<Readable> {
     if (this.abortReason) throw this.abortReason;
     this.inputOpened = true;
+    // A -bs message: the session reading the caller's fd holds the limits and deadlines.
+    if (typeof this.inputFd !== 'number') return this.inputFd;
     this.input = await openPassedInput(this.inputFd, limits, this.context.fileReads);
     return this.input.stream;
   }
