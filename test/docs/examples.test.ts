@@ -296,7 +296,10 @@ describe.skipIf(process.getuid?.() !== 0)('the command examples, run on a staged
     const { code, output } = shell(`mailsubmit-sendmail ${option} </dev/null`, false, work);
     // The page breaks the one line in two: joined again, it is the line printed.
     expect(output).toBe(`${block.text.replace(/\n\s+/g, ' ').trimEnd()}\n`);
-    expect(code).toBe(64);
+    // With the exit status the page gives a bad command line.
+    const status = /^\* (\d+):\n {2}bad command line/m.exec(readFileSync(join(ROOT, block.file), 'utf8'))?.[1];
+    expect(status).toBeDefined();
+    expect(code).toBe(Number(status));
   });
 
   /** What each script needs around it: its arguments, variables and files. */
@@ -317,6 +320,75 @@ describe.skipIf(process.getuid?.() !== 0)('the command examples, run on a staged
     expect(code).toBe(0);
     const message = await sink.waitForMessage((m) => sink.messages.indexOf(m) >= before);
     expect(message.rcptTo.join(' ')).toContain('<ops@example.org>');
+  });
+
+  /**
+   * The output quoted in the text of mailsubmitctl(8) and mailsubmit.conf(5),
+   * each with the command that prints it on the staged install. FILE, LIST,
+   * LINE, PRINCIPAL, HELPER, PATH and N stand for any word, `...` and a
+   * closing `problem` for the rest of a line.
+   */
+  const INLINE: Record<string, () => string> = {
+    'ok: 3 recipients, 2154 octets, 8bit': () => {
+      const input = (padding: number) => `sender: <a@example.org>\nrecipient: b@example.org\nrecipient: c@example.org\nrecipient: d@example.org\n\nSubject: caf\u00e9\n\n${'x'.repeat(padding)}\n`;
+      const octets = Number(/ (\d+) octets/.exec(shell(`printf '%s' '${input(0)}' | mailsubmitctl validate`, true, work).output)?.[1]);
+      return shell(`printf '%s' '${input(2154 - octets)}' | mailsubmitctl validate`, true, work).output;
+    },
+    'mailsubmitctl: malformed recipient address: line 2: attribute "recipient": ...': () =>
+      shell(`printf 'sender: <a@example.org>\\nrecipient: two words@example.org\\n\\nSubject: x\\n' | mailsubmitctl validate`, true, work).output,
+    'allowed: LINE': () => shell('mailsubmitctl allow mstdocex', true, work).output,
+    'updated: LINE': () => shell('mailsubmitctl allow mstdocex client', true, work).output,
+    'denied: PRINCIPAL': () => shell('mailsubmitctl deny mstdocex', true, work).output,
+    'ok: FILE; authorization list LIST, N entries': () => {
+      writeFileSync(ms.authorizationList, 'mstdocex\nuid:4321\n', { mode: 0o644 });
+      return shell('mailsubmitctl config check', true, work).output;
+    },
+    'mailsubmitctl: /etc/mailsubmit/mailsubmit.conf:3: daemon.sokcet: unknown key: did you mean daemon.socket? (known in [daemon]: ...)': () => typoCheck(),
+    'FILE:3: daemon.sokcet: unknown key: did you mean daemon.socket?': () => typoCheck(),
+    'warning: the helper HELPER connects to PATH, but daemon.socket is PATH': () => otherHelperCheck(),
+    'warning: the helper HELPER checks callers against PATH, but daemon.authorization_list is PATH': () => otherHelperCheck(),
+    'authorization list: INVALID: /etc/mailsubmit/authorized:3: unknown capability "clinet" ... (fix it; submissions get 75 until then)': () => invalidListStatus(),
+    // mailsubmit.conf(5) on how an authorization list error reads, in the log and in status.
+    'FILE:LINE: problem': () => invalidListStatus(),
+  };
+  const PLACEHOLDERS = /\b(?:FILE|LIST|LINE|PRINCIPAL|HELPER|PATH|N)\b/g;
+
+  function invalidListStatus(): string {
+    writeFileSync(ms.authorizationList, '# two lines\n# of comment\nmstdocex clinet\n', { mode: 0o644 });
+    // The daemon reads the list again on a connection or a reload; status only reports.
+    shell('mailsubmitctl reload', true, work);
+    return shell('mailsubmitctl status', true, work).output;
+  }
+
+  function typoCheck(): string {
+    const typo = join(ms.dir, 'typo.conf');
+    writeFileSync(typo, `# mailsubmit.conf\n[daemon]\nsokcet = "${ms.socketPath}"\n`, { mode: 0o644 });
+    return shell(`mailsubmitctl config check ${typo}`, true, work).output.split(typo).join('/etc/mailsubmit/mailsubmit.conf');
+  }
+
+  function otherHelperCheck(): string {
+    const other = join(ms.dir, 'other-bin', 'mailsubmit');
+    mkdirSync(dirname(other), { recursive: true });
+    spawnSync('make', ['-s', '--no-print-directory', '-C', join(ROOT, 'packages', 'submit-helper'), 'SOCKET=/run/other/mailsubmit.sock', 'AUTH_LIST=/etc/other/authorized', `OUT=${other}`]);
+    return shell(`mailsubmitctl config check --helper ${other}`, true, work).output;
+  }
+
+  it('every output quoted in the text of mailsubmitctl(8) and mailsubmit.conf(5) is one the program prints', () => {
+    const quoted = ['docs/man/mailsubmitctl.8.md', 'docs/man/mailsubmit.conf.5.md'].flatMap((file) =>
+      [...readFileSync(join(ROOT, file), 'utf8').matchAll(/`((?:mailsubmitctl: |ok: |allowed: |updated: |denied: |warning: |note: |authorization list: |FILE:)[^`]*\s[^`]*)`/g)].map((m) => (m[1] as string).replace(/\s+/g, ' ')),
+    );
+    expect(quoted.length).toBeGreaterThan(8);
+    expect(quoted.filter((text) => INLINE[text] === undefined), 'add each to INLINE').toEqual([]);
+    for (const text of quoted) {
+      const pattern = text
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/\\\.\\\.\\\./g, '.*')
+        .replace(PLACEHOLDERS, '\\S+')
+        .replace(/\bproblem$/, '.+');
+      let printed = (INLINE[text] as () => string)();
+      for (const [staged, installed] of installedNames) printed = printed.split(staged).join(installed);
+      expect(printed.split('\n').filter((line) => new RegExp(`(^|: )${pattern}`).test(line)), `${text}\nnot in:\n${printed}`).not.toEqual([]);
+    }
   });
 
   it('the envelope-building script refuses a value with a line break (exit 65), as it says', () => {
