@@ -11,9 +11,14 @@
 BLOCK_BEGIN="# mailsubmit: Postfix's re-injection listener (see docs/postfix.md)."
 BLOCK_END='# mailsubmit: end'
 
-# render_listener_block SERVICE TYPE: the shipped block, on this listener.
+# render_listener_block SERVICE TYPE: the shipped block, on this listener,
+# with a cleanup service of its own (mailsubmit-cleanup, or
+# mailsubmit-cleanup-PORT for a loopback port, so that blocks for several
+# listeners can stand side by side).
 render_listener_block() {
-  sed -e "s|^@SERVICE@ @TYPE@ |$1 $2 |" install/files/postfix-master.cf
+  local cleanup=mailsubmit-cleanup
+  case $1 in *:*) cleanup="mailsubmit-cleanup-${1##*:}" ;; esac
+  sed -e "s|^@SERVICE@ @TYPE@ |$1 $2 |" -e "s|@CLEANUP@|$cleanup|g" install/files/postfix-master.cf
 }
 
 # Does master.cf have our block for this service name?

@@ -30,6 +30,10 @@ export interface PrivatePostfixOptions {
   readonly queueManager?: boolean;
 }
 
+/** The re-injection listener's own cleanup service, as install/ adds it: it removes no header field. */
+export const REINJECTION_CLEANUP = 'mailsubmit-cleanup';
+const REINJECTION_CLEANUP_SERVICE = `${REINJECTION_CLEANUP} unix n - n - 0 cleanup\n  -o message_drop_headers=\n`;
+
 /** The re-injection listener's options, as install/ adds them to master.cf. */
 export const REINJECTION_LISTENER_OPTIONS: readonly string[] = [
   'content_filter=',
@@ -42,6 +46,7 @@ export const REINJECTION_LISTENER_OPTIONS: readonly string[] = [
   'smtpd_relay_restrictions=permit_mynetworks,reject',
   'smtpd_recipient_restrictions=permit_mynetworks,reject',
   'smtpd_data_restrictions=',
+  `cleanup_service_name=${REINJECTION_CLEANUP}`,
 ];
 
 const SERVICES = `
@@ -92,7 +97,7 @@ export class PrivatePostfix {
     const listenerOptions = [...REINJECTION_LISTENER_OPTIONS, ...(options.listenerOptions ?? [])];
     const listener = [`127.0.0.1:${port} inet n - n - - smtpd`, ...listenerOptions.map((o) => `  -o ${o}`)];
     const services = options.queueManager === false ? SERVICES.replace(/^qmgr .*\n/m, '') : SERVICES;
-    writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${services}`);
+    writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${REINJECTION_CLEANUP_SERVICE}${services}`);
     writeFileSync(join(dir, 'maillog'), '');
     chownSync(join(dir, 'maillog'), 0, 0);
     const instance = new PrivatePostfix(dir, port);

@@ -45,6 +45,8 @@ export interface UserEntry {
   readonly name: string;
   readonly uid: number;
   readonly gid: number;
+  /** The GECOS field as the user database has it (chfn lets the user set it); invalid UTF-8 becomes U+FFFD. */
+  readonly gecos: string;
   readonly groupIds: readonly number[];
 }
 

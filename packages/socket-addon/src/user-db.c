@@ -73,7 +73,7 @@ static napi_value null_value(napi_env env)
     return value;
 }
 
-/* lookupUserById(uid) -> {name, uid, gid, groupIds} or null. */
+/* lookupUserById(uid) -> {name, uid, gid, gecos, groupIds} or null. */
 napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info)
 {
     struct passwd pw, *found = NULL;
@@ -143,6 +143,8 @@ napi_value js_lookup_user_by_id(napi_env env, napi_callback_info info)
         napi_set_named_property(env, result, "uid", value);
         napi_create_uint32(env, pw.pw_gid, &value);
         napi_set_named_property(env, result, "gid", value);
+        napi_create_string_utf8(env, pw.pw_gecos != NULL ? pw.pw_gecos : "", NAPI_AUTO_LENGTH, &value);
+        napi_set_named_property(env, result, "gecos", value);
         napi_create_array_with_length(env, (size_t)ngroups, &list);
         for (int i = 0; i < ngroups; i++) {
             napi_create_uint32(env, groups[i], &value);

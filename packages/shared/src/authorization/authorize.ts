@@ -12,6 +12,8 @@ export interface CallerIdentity {
   readonly userName: string | null;
   /** Names of every group the user is in, primary group included. */
   readonly groupNames: readonly string[];
+  /** The full name of the user database's entry, as Postfix's sendmail takes it (gecosFullName). */
+  readonly fullName?: string | null;
 }
 
 export interface Grant {

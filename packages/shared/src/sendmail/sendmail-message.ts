@@ -7,13 +7,14 @@
  *   Bcc, or, when the message has any Resent- field, of Resent-To, Resent-Cc
  *   and Resent-Bcc only (Postfix's cleanup does the same). Added, never
  *   subtracted. Each address goes through parseAddress, naming its line.
- * - Bcc and Resent-Bcc fields are removed whole, continuation lines
- *   included, with or without -t, as Postfix's cleanup removes them from
- *   locally submitted mail: a blind copy must stay blind whichever MTA or
- *   listener configuration is downstream.
- * - A missing From:, Date: or Message-ID: is added at the end of the
- *   section, as sendmail and Postfix's pickup do, so the message is complete
- *   whatever the downstream listener's header rewriting is set to.
+ * - Bcc, Resent-Bcc, Content-Length and Return-Path fields are removed
+ *   whole, continuation lines included, with or without -t, as Postfix's
+ *   cleanup removes them (message_drop_headers): a blind copy must stay
+ *   blind whichever MTA or listener configuration is downstream.
+ * - A missing Message-Id, Date or From (Resent-Message-Id, Resent-Date,
+ *   Resent-From when the message has Resent- fields) is added at the end of
+ *   the section as Postfix's cleanup adds it, by the MTA or by the daemon
+ *   (HeaderCompletion).
  */
 import type { Address, Envelope, Recipient } from '../envelope/envelope.ts';
 import { parseAddress } from '../envelope/address.ts';
@@ -25,13 +26,14 @@ import type { SendmailCommand } from './sendmail-command.ts';
 
 const RECIPIENT_FIELDS = ['to', 'cc', 'bcc'];
 const RESENT_RECIPIENT_FIELDS = ['resent-to', 'resent-cc', 'resent-bcc'];
-const REMOVED_FIELDS = new Set(['bcc', 'resent-bcc']);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface SendmailCaller {
   /** The caller's login name: the sender when there is no -f. */
   readonly userName: string | null;
   readonly uid: number;
+  /** The full name of the user database's entry (gecosFullName), for the From field. */
+  readonly fullName?: string | null;
 }
 
 /** The sender: -f, else the login name, unqualified for the MTA to qualify. */
@@ -84,7 +86,7 @@ export function buildSendmailEnvelope(
     if (seen.has(address.text)) continue;
     seen.add(address.text);
     if (recipients.length >= limits.maxRecipients) {
-      throw new SubmissionError('over-limit', `more than ${limits.maxRecipients} recipients`, line > 0 ? { line } : {});
+      throw new SubmissionError('over-limit', `more than ${limits.maxRecipients} recipients (limits.max_recipients in mailsubmit.conf)`, line > 0 ? { line } : {});
     }
     recipients.push(Object.freeze({ address, line, ...(command.notify !== undefined ? { notify: command.notify } : {}) }));
   }
@@ -113,12 +115,30 @@ export function buildSendmailEnvelope(
   });
 }
 
+/**
+ * Who completes a sendmail-door message's header section:
+ * - `mta`: Postfix's cleanup, told by XFORWARD SOURCE=LOCAL that the message
+ *   was submitted locally, adds the missing Message-Id, Date and From and
+ *   qualifies header addresses with myorigin, as for Postfix's own sendmail.
+ *   The daemon adds only what cleanup cannot know: a From with the full
+ *   name (SMTP has no way to carry it), and the Message-Id and Date that
+ *   Postfix would put before it.
+ * - `daemon`: a downstream that cannot be told (the sendmail transport runs
+ *   Postfix's sendmail -G, LMTP, downstream.xforward = false): the daemon
+ *   adds all three itself, in Postfix's order and forms, with the address
+ *   as the caller gave it (unqualified when the caller's was).
+ */
+export type HeaderCompletion = 'mta' | 'daemon';
+
 export interface AddedHeaderFacts {
   readonly now: Date;
   /** The host for Message-ID's right-hand side. */
   readonly hostName: string;
   /** Unique per submission: Message-ID's left-hand side ends with it. */
   readonly unique: string;
+  /** The caller's full name from the user database (gecosFullName); -F overrides it. */
+  readonly fullName?: string | null;
+  readonly completion?: HeaderCompletion;
 }
 
 export interface RewrittenHeader {
@@ -132,28 +152,43 @@ export interface RewrittenHeader {
   readonly removedLines: number;
 }
 
-/** The header section as it goes downstream: Bcc gone, missing fields added at the end. */
+/**
+ * The fields Postfix's cleanup removes from every message with its default
+ * message_drop_headers. The re-injection listener's cleanup removes none
+ * (its message_drop_headers is empty, so the native door's header section
+ * stays the caller's); the sendmail door removes them itself.
+ */
+const DROPPED_FIELDS = new Set(['bcc', 'content-length', 'resent-bcc', 'return-path']);
+/** The fields that put Postfix's cleanup in Resent- mode (HDR_OPT_RR in Postfix's header_opts.c). */
+const RESENT_FIELDS = new Set(['resent-bcc', 'resent-cc', 'resent-date', 'resent-from', 'resent-message-id', 'resent-reply-to', 'resent-sender', 'resent-to']);
+
+/**
+ * The header section as it goes downstream: Bcc, Resent-Bcc, Content-Length
+ * and Return-Path gone, missing fields added at the end (see
+ * HeaderCompletion), each as Postfix's cleanup writes it.
+ */
 export function rewriteHeader(section: HeaderSection, command: SendmailCommand, sender: Address, facts: AddedHeaderFacts): RewrittenHeader {
   const parts: Buffer[] = [];
   let lineCount = 0;
   let removedLines = 0;
   const present = new Set<string>();
+  let resent = false;
+  let resentKept = false;
   for (const field of section.fields) {
     const name = field.name.toLowerCase();
     present.add(name);
-    if (REMOVED_FIELDS.has(name)) {
+    if (RESENT_FIELDS.has(name)) resent = true;
+    if (DROPPED_FIELDS.has(name)) {
       removedLines += field.lines.length;
       continue;
     }
+    if (RESENT_FIELDS.has(name)) resentKept = true;
     parts.push(...field.lines);
     lineCount += field.lines.length;
   }
   const last = parts.at(-1);
   let addedOctets = 0;
-  const added: string[] = [];
-  if (!present.has('from')) added.push(`From: ${fromValue(command.fullName, sender)}`);
-  if (!present.has('date')) added.push(`Date: ${rfc5322Date(facts.now)}`);
-  if (!present.has('message-id')) added.push(`Message-ID: <${messageIdLeft(facts.now, facts.unique)}@${facts.hostName}>`);
+  const added = headerAdditions(present, resent, command, sender, facts, resent && !resentKept);
   // The caller's last line may end the input without a line end; what follows must start a line of its own.
   if (last !== undefined && last[last.length - 1] !== 0x0a && (added.length > 0 || section.separator !== null)) {
     parts.push(Buffer.from('\n'));
@@ -172,34 +207,95 @@ export function rewriteHeader(section: HeaderSection, command: SendmailCommand, 
   return { bytes: Buffer.concat(parts), lineCount, added, addedOctets, removedLines };
 }
 
-/** `Name <sender>`; the null sender is MAILER-DAEMON, as in Postfix's bounces. */
-export function fromValue(fullName: string | undefined, sender: Address): string {
-  const address = sender.text === '' ? 'MAILER-DAEMON' : sender.text;
-  if (fullName === undefined || fullName.trim() === '') return sender.text === '' ? address : `<${address}>`;
-  return `${displayName(fullName.trim())} <${address}>`;
+/**
+ * The fields to add, in the order Postfix's cleanup adds them: Message-Id,
+ * Date, From, each with `Resent-` when the message has a Resent- field.
+ * `resentHidden`: the only Resent- fields were removed, so cleanup would
+ * no longer see the message as resent and would add the wrong fields.
+ */
+function headerAdditions(
+  present: ReadonlySet<string>,
+  resent: boolean,
+  command: SendmailCommand,
+  sender: Address,
+  facts: AddedHeaderFacts,
+  resentHidden: boolean,
+): string[] {
+  const prefix = resent ? 'Resent-' : '';
+  const missing = (name: string) => !present.has(`${prefix}${name}`.toLowerCase());
+  const fullName = command.fullName ?? facts.fullName ?? null;
+  const named = sender.text !== '' && fullName !== null && fullName !== '';
+  if ((facts.completion ?? 'daemon') === 'mta' && !(named && missing('From')) && !resentHidden) return [];
+  const added: string[] = [];
+  if (missing('Message-Id')) added.push(`${prefix}Message-Id: <${messageIdLeft(facts.now, facts.unique)}@${facts.hostName}>`);
+  if (missing('Date')) added.push(`${prefix}Date: ${postfixDate(facts.now)}`);
+  if (missing('From')) added.push(`${prefix}From: ${fromValue(fullName ?? undefined, sender)}`);
+  return added;
 }
 
-const ATEXT_PHRASE = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/;
+/**
+ * The From value as Postfix's cleanup writes it (header_from_format =
+ * standard): `phrase <address>` with a full name, the bare address
+ * without one, `MAILER-DAEMON` for the null sender whatever the name.
+ */
+export function fromValue(fullName: string | undefined, sender: Address): string {
+  if (sender.text === '') return 'MAILER-DAEMON';
+  if (fullName === undefined || fullName === '') return sender.text;
+  const phrase = displayName(fullName);
+  return phrase === '' ? `<${sender.text}>` : `${phrase} <${sender.text}>`;
+}
+
+/** Quoted as a whole when the name has one of these (cleanup_message.c: "%!" and RFC 822's specials). */
+const QUOTE_WHOLE = /[%!()<>@,;:\\".[\]]/;
+/** Control characters: never written into a header, whatever the name holds. */
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g;
 
 /**
- * A phrase: atoms as they are, other ASCII as a quoted string, anything
- * with non-ASCII as RFC 2047 encoded words (at most 75 characters each), so
- * the header stays valid for any MTA, SMTPUTF8 or not.
+ * A full name as the phrase of Postfix's From field, for any text the
+ * caller controls (-F, or the GECOS field chfn lets every user set):
+ * CR and LF become spaces, as in Postfix; a name with specials, `%` or
+ * `!` is one quoted string with `"` and `\` escaped; otherwise its words
+ * are joined by single spaces, `|` kept as Postfix's tokenizer keeps it.
+ * Non-ASCII text stays as it is (UTF-8), as Postfix writes it. Unlike
+ * Postfix, control characters are dropped rather than written: a word
+ * that had one is still quoted, as Postfix quotes it.
  */
 export function displayName(name: string): string {
-  if (ATEXT_PHRASE.test(name)) return name;
-  if (/^[\x20-\x7e]+$/.test(name)) return `"${name.replace(/(["\\])/g, '\\$1')}"`;
-  const words: string[] = [];
-  let piece = '';
-  for (const char of name) {
-    if (Buffer.byteLength(piece + char, 'utf8') > 45) {
-      words.push(piece);
-      piece = '';
+  const spaced = name.replace(/[\r\n]/g, ' ');
+  if (QUOTE_WHOLE.test(spaced)) return `"${spaced.replace(CONTROL, '').replace(/(["\\])/g, '\\$1')}"`;
+  const tokens: { text: string; word: boolean }[] = [];
+  for (const piece of spaced.split(/([ \t|])/)) {
+    if (piece === '' || piece === ' ' || piece === '\t') continue;
+    if (piece === '|') tokens.push({ text: '|', word: false });
+    else {
+      const clean = piece.replace(CONTROL, '');
+      tokens.push({ text: clean === piece ? piece : `"${clean}"`, word: true });
     }
-    piece += char;
   }
-  if (piece !== '') words.push(piece);
-  return words.map((w) => `=?UTF-8?B?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
+  let phrase = '';
+  tokens.forEach((token, i) => {
+    const previous = tokens[i - 1];
+    if (previous !== undefined && previous.word && token.word) phrase += ' ';
+    phrase += token.text;
+  });
+  return phrase;
+}
+
+/**
+ * Postfix's fullname(): the GECOS field up to the first `,`, `;` or `%`
+ * (`Full Name,room,phone` gives `Full Name`), each `&` the login name with
+ * its first letter in capitals. Postfix's sendmail takes the NAME
+ * environment variable first; the daemon does not see the caller's
+ * environment, so NAME does not count here.
+ */
+export function gecosFullName(gecos: string, login: string): string {
+  const capitalized = login === '' ? '' : (login[0] as string).replace(/[a-z]/, (c) => c.toUpperCase()) + login.slice(1);
+  let name = '';
+  for (const char of gecos) {
+    if (char === ',' || char === ';' || char === '%') break;
+    name += char === '&' ? capitalized : char;
+  }
+  return name;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
@@ -217,9 +313,21 @@ export function rfc5322Date(now: Date): string {
   );
 }
 
+/**
+ * A Date value in the form of Postfix's mail_date(): the day of the month
+ * padded to two places with a space, and the zone's abbreviation in a
+ * comment when the system has one (`Sat,  5 Dec 2026 19:37:51 +0000 (UTC)`).
+ */
+export function postfixDate(now: Date): string {
+  const plain = rfc5322Date(now).replace(/^(\w{3}, )(\d) /, '$1 $2 ');
+  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(now).find((p) => p.type === 'timeZoneName')?.value;
+  return zone !== undefined && /^[A-Z]{2,6}$/.test(zone) ? `${plain} (${zone})` : plain;
+}
+
+/** Like Postfix's: the time in UTC to the second, then what makes it unique. */
 function messageIdLeft(now: Date, unique: string): string {
-  const stamp = now.toISOString().replace(/[-:TZ]/g, '').replace('.', '');
-  return `${stamp}.${unique}`;
+  const stamp = now.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, '');
+  return `${stamp}.${unique.toUpperCase()}`;
 }
 
 /** A host name fit for a Message-ID (dot-atom text); anything else becomes `localhost`. */

@@ -8,9 +8,15 @@
  * - values are xtext (as Postfix 2.3 and later expect), each at most 255
  *   characters once encoded (Postfix's smtpd answers 501 to a longer one);
  * - ADDR of an IPv6 client is `IPV6:addr`, as Postfix writes it;
- * - SOURCE=REMOTE when the caller gave any client attribute, else LOCAL
- *   (without REMOTE, Postfix treats re-injected mail as local and adds
- *   Message-Id, Date and From headers; see local_header_rewrite_clients);
+ * - SOURCE=REMOTE unless the caller says the message was submitted on
+ *   this host (the sendmail door: SOURCE=LOCAL). SOURCE sets the rewrite
+ *   context of Postfix's cleanup whatever local_header_rewrite_clients
+ *   says (smtpd.c FORWARD_DOMAIN): LOCAL adds a missing Message-Id, Date
+ *   and From and qualifies header addresses with myorigin, as for
+ *   Postfix's own sendmail; REMOTE leaves the header section alone (with
+ *   Postfix's default empty remote_header_rewrite_domain). Sent with or
+ *   without client attributes: without any, the message is still not
+ *   local mail;
  * - a command line stays within RFC 5321's 512 octets including CRLF: the
  *   attributes are packed in order into as many commands as needed, as the
  *   Postfix smtp client splits them over two commands.
@@ -25,7 +31,7 @@ import { encodeXtext } from './xtext.ts';
 export type XforwardSource = 'REMOTE' | 'LOCAL';
 
 export interface XforwardOptions {
-  /** Overrides the REMOTE/LOCAL choice made from the client attributes. */
+  /** LOCAL for a message submitted on this host (default REMOTE). */
   readonly source?: XforwardSource;
 }
 
@@ -60,12 +66,10 @@ function attributeValue(name: string, attribute: string, value: string): Attribu
   return { name, value: encoded };
 }
 
-function clientAttributes(client: ClientAttributes): { attributes: Attribute[]; given: boolean } {
+function clientAttributes(client: ClientAttributes): { attributes: Attribute[] } {
   const attributes: Attribute[] = [];
-  let given = false;
   const add = (name: string, attribute: string, value: string | undefined): void => {
     if (value === undefined || value === '') return;
-    given = true;
     attributes.push(attributeValue(name, attribute, value));
   };
 
@@ -86,7 +90,7 @@ function clientAttributes(client: ClientAttributes): { attributes: Attribute[]; 
   }
   add('PROTO', 'protocol_name', client.protocolName);
   add('HELO', 'helo_name', client.heloName);
-  return { attributes, given };
+  return { attributes };
 }
 
 /**
@@ -99,8 +103,8 @@ export function xforwardCommands(
   options: XforwardOptions = {},
 ): string[] {
   if (caps.xforward.size === 0) return [];
-  const { attributes, given } = clientAttributes(client);
-  const source = options.source ?? (given ? 'REMOTE' : 'LOCAL');
+  const { attributes } = clientAttributes(client);
+  const source = options.source ?? 'REMOTE';
   if (source !== 'REMOTE' && source !== 'LOCAL') {
     throw new SubmissionError('envelope-syntax', 'XFORWARD SOURCE is neither REMOTE nor LOCAL');
   }
@@ -129,7 +133,7 @@ export function xforwardCommands(
  * XFORWARD at all, `XFORWARD PORT (not announced)` when it lists XFORWARD
  * without that attribute. Exim and OpenSMTPD announce no XFORWARD.
  */
-export function xforwardOmitted(client: ClientAttributes, caps: ServerCapabilities): string[] {
+export function xforwardOmitted(client: ClientAttributes, caps: ServerCapabilities, options: XforwardOptions = {}): string[] {
   // Only which attributes were given matters here, not their encoding: a value
   // XFORWARD could not carry is no reason to refuse mail for a server without it.
   const given: readonly (readonly [string, unknown])[] = [
@@ -140,7 +144,10 @@ export function xforwardOmitted(client: ClientAttributes, caps: ServerCapabiliti
     ['HELO', client.heloName],
   ];
   const reason = caps.xforward.size === 0 ? 'no XFORWARD' : 'not announced';
-  return given
+  const omitted = given
     .filter(([name, value]) => value !== undefined && value !== '' && !caps.xforward.has(name))
     .map(([name]) => `XFORWARD ${name} (${reason})`);
+  // Locally submitted mail the server cannot be told about: it completes the header as for any client.
+  if (options.source === 'LOCAL' && !caps.xforward.has('SOURCE')) omitted.push(`XFORWARD SOURCE=LOCAL (${reason})`);
+  return omitted;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { withLimits } from '../../src/limits.ts';
 import { HeaderSectionReader, type HeaderSection } from '../../src/sendmail/header-section.ts';
 import { parseSendmailCommand } from '../../src/sendmail/sendmail-command.ts';
-import { buildSendmailEnvelope, displayName, fromValue, headerRecipients, rewriteHeader, rfc5322Date } from '../../src/sendmail/sendmail-message.ts';
+import { buildSendmailEnvelope, displayName, fromValue, gecosFullName, headerRecipients, postfixDate, rewriteHeader, rfc5322Date } from '../../src/sendmail/sendmail-message.ts';
 import { expectSubmissionError } from '../envelope/expect-submission-error.ts';
 
 function section(text: string): HeaderSection {
@@ -82,28 +82,62 @@ describe('buildSendmailEnvelope', () => {
 
 describe('rewriteHeader', () => {
   const sender = { text: 'alice@x.example', utf8: false, unqualified: false };
+  const nullSender = { text: '', utf8: false, unqualified: false };
+  const mta = { ...facts, completion: 'mta' as const };
 
-  it('removes Bcc and Resent-Bcc with their continuation lines, keeping every other byte', () => {
-    const text = 'To: a@x.example\r\nBcc: b@x.example,\n\tc@x.example\nResent-Bcc: d@x.example\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\n';
+  it('removes Bcc, Resent-Bcc, Content-Length and Return-Path with their continuation lines, keeping every other byte', () => {
+    const text = 'To: a@x.example\r\nBcc: b@x.example,\n\tc@x.example\nReturn-Path: <r@x>\nFrom: f@x.example\nContent-length: 12\nDate: d\nMessage-ID: <m@x>\n\n';
     const header = rewriteHeader(section(text), parseSendmailCommand(['-t']), sender, facts);
     expect(header.bytes.toString()).toBe('To: a@x.example\r\nFrom: f@x.example\nDate: d\nMessage-ID: <m@x>\n\n');
-    expect(header).toMatchObject({ added: [], addedOctets: 0, removedLines: 3, lineCount: 5 });
+    expect(header).toMatchObject({ added: [], addedOctets: 0, removedLines: 4, lineCount: 5 });
   });
 
-  it('adds From, Date and Message-ID at the end when missing', () => {
+  it('daemon completion: adds Message-Id, Date and From at the end, in Postfix\'s order and forms', () => {
     const header = rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['-F', 'Ann Example', 'a@x.example']), sender, facts);
     const lines = header.bytes.toString().split('\n');
     expect(lines[0]).toBe('Subject: s');
-    expect(lines[1]).toBe('From: Ann Example <alice@x.example>');
-    expect(lines[2]).toMatch(/^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} Nov 2026 \d\d:\d\d:00 [+-]\d{4}$/);
-    expect(lines[3]).toMatch(/^Message-ID: <20261124120000000\.abc123@host\.example>$/);
+    expect(lines[1]).toBe('Message-Id: <20261124120000.ABC123@host.example>');
+    expect(lines[2]).toMatch(/^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [ \d]\d Nov 2026 \d\d:\d\d:00 [+-]\d{4}( \([A-Z]+\))?$/);
+    expect(lines[3]).toBe('From: Ann Example <alice@x.example>');
     expect(header.lineCount).toBe(5);
     expect(header.addedOctets).toBe(header.bytes.length - 'Subject: s\n\n'.length);
   });
 
+  it('daemon completion: the bare address without a full name, MAILER-DAEMON for the null sender', () => {
+    expect(rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['a@x.example']), sender, facts).added[2]).toBe('From: alice@x.example');
+    const bounce = rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['-F', 'Name', 'a@x.example']), nullSender, facts);
+    expect(bounce.added[2]).toBe('From: MAILER-DAEMON');
+  });
+
+  it('mta completion: adds nothing without a full name, and nothing for the null sender', () => {
+    expect(rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['a@x.example']), sender, mta).added).toEqual([]);
+    expect(rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['-F', 'Name', 'a@x.example']), nullSender, mta).added).toEqual([]);
+    expect(rewriteHeader(section('Subject: s\n\n'), parseSendmailCommand(['-F', '', 'a@x.example']), sender, { ...mta, fullName: 'Gecos Name' }).added).toEqual([]);
+  });
+
+  it('mta completion: with a full name adds the From, and the Message-Id and Date that Postfix puts before it', () => {
+    const header = rewriteHeader(section('Subject: s\nDate: d\n\n'), parseSendmailCommand(['a@x.example']), sender, { ...mta, fullName: 'Gecos Name' });
+    expect(header.added).toEqual(['Message-Id: <20261124120000.ABC123@host.example>', 'From: Gecos Name <alice@x.example>']);
+    expect(rewriteHeader(section('From: me\n\n'), parseSendmailCommand(['a@x.example']), sender, { ...mta, fullName: 'Gecos Name' }).added).toEqual([]);
+    // -F wins over the user database.
+    expect(rewriteHeader(section('\n'), parseSendmailCommand(['-F', 'Given', 'a@x.example']), sender, { ...mta, fullName: 'Gecos' }).added[2]).toBe('From: Given <alice@x.example>');
+  });
+
+  it('adds the Resent- fields when the message has a Resent- field', () => {
+    const header = rewriteHeader(section('From: a@x\nDate: d\nResent-To: c\n\n'), parseSendmailCommand(['c@x']), sender, { ...mta, fullName: 'N' });
+    expect(header.added.map((l) => l.split(':')[0])).toEqual(['Resent-Message-Id', 'Resent-Date', 'Resent-From']);
+    expect(header.added[2]).toBe('Resent-From: N <alice@x.example>');
+  });
+
+  it('mta completion: a message whose only Resent- field was a removed Resent-Bcc still gets the Resent- fields', () => {
+    const header = rewriteHeader(section('From: a@x\nResent-Bcc: h@x\n\n'), parseSendmailCommand(['c@x']), sender, mta);
+    expect(header.added.map((l) => l.split(':')[0])).toEqual(['Resent-Message-Id', 'Resent-Date', 'Resent-From']);
+    expect(header.added[2]).toBe('Resent-From: alice@x.example');
+  });
+
   it('ends a last line written without a line end before adding fields', () => {
     const header = rewriteHeader(section('Subject: s'), parseSendmailCommand(['a@x.example']), sender, facts);
-    expect(header.bytes.toString()).toMatch(/^Subject: s\nFrom: <alice@x\.example>\nDate: /);
+    expect(header.bytes.toString()).toMatch(/^Subject: s\nMessage-Id: /);
   });
 
   it('recognizes the fields whatever their case', () => {
@@ -113,22 +147,45 @@ describe('rewriteHeader', () => {
 });
 
 describe('From, as added', () => {
-  it('quotes or encodes the -F name so it stays one phrase', () => {
+  it('writes the full name as Postfix\'s cleanup does (header_from_format = standard)', () => {
     expect(displayName('Ann Example')).toBe('Ann Example');
+    expect(displayName('  Ann \t  Example ')).toBe('Ann Example');
     expect(displayName('Example, Ann (ops)')).toBe('"Example, Ann (ops)"');
     expect(displayName('say "hi" \\ bye')).toBe('"say \\"hi\\" \\\\ bye"');
-    expect(displayName('Jörg')).toBe('=?UTF-8?B?SsO2cmc=?=');
-    const long = displayName('ö'.repeat(60));
-    for (const word of long.split(' ')) expect(word.length).toBeLessThanOrEqual(75);
-    expect(Buffer.concat(long.split(' ').map((w) => Buffer.from(w.slice(10, -2), 'base64'))).toString()).toBe('ö'.repeat(60));
+    expect(displayName('J. Doe')).toBe('"J. Doe"');
+    expect(displayName('50% off')).toBe('"50% off"');
+    expect(displayName('a | b')).toBe('a|b');
+    expect(displayName('Jörg Müller')).toBe('Jörg Müller');
+    expect(displayName('Müller, Jörg')).toBe('"Müller, Jörg"');
+    expect(displayName('   ')).toBe('');
   });
 
-  it('names MAILER-DAEMON for the null sender', () => {
+  it('never writes a line break or another control character into the header', () => {
+    expect(displayName('Ann\r\nBcc: x@y')).toBe('"Ann  Bcc: x@y"');
+    expect(displayName('Ann\nEve')).toBe('Ann Eve');
+    expect(displayName('a\x01b\x7fc d')).toBe('"abc" d');
+    expect(displayName('a\x1b[31m, b')).toBe('"a[31m, b"');
+    for (const name of ['\r\n\r\n', 'x\n.\n', '\u0085\u009b']) expect(fromValue(name, { text: 'a@x', utf8: false, unqualified: false })).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+  });
+
+  it('takes the full name from GECOS as Postfix\'s sendmail does', () => {
+    expect(gecosFullName('Full Name,room 1,555-1234,', 'ann')).toBe('Full Name');
+    expect(gecosFullName('& Example;x', 'ann')).toBe('Ann Example');
+    expect(gecosFullName('a%b', 'ann')).toBe('a');
+    expect(gecosFullName('', 'ann')).toBe('');
+    expect(gecosFullName('Jörg', 'j')).toBe('Jörg');
+  });
+
+  it('names MAILER-DAEMON alone for the null sender, the bare address without a name', () => {
     expect(fromValue(undefined, { text: '', utf8: false, unqualified: false })).toBe('MAILER-DAEMON');
-    expect(fromValue('Bounce', { text: '', utf8: false, unqualified: false })).toBe('Bounce <MAILER-DAEMON>');
+    expect(fromValue('Bounce', { text: '', utf8: false, unqualified: false })).toBe('MAILER-DAEMON');
+    expect(fromValue('', { text: 'a@x', utf8: false, unqualified: false })).toBe('a@x');
+    expect(fromValue(' ', { text: 'a@x', utf8: false, unqualified: false })).toBe('<a@x>');
   });
 
-  it('writes the date as RFC 5322 does', () => {
+  it('writes the date as RFC 5322 does, and as Postfix\'s mail_date() does', () => {
     expect(rfc5322Date(new Date(2026, 0, 5, 7, 8, 9))).toMatch(/^Mon, 5 Jan 2026 07:08:09 [+-]\d{4}$/);
+    expect(postfixDate(new Date(2026, 0, 5, 7, 8, 9))).toMatch(/^Mon,  5 Jan 2026 07:08:09 [+-]\d{4}( \([A-Z]+\))?$/);
+    expect(postfixDate(new Date(2026, 0, 15, 7, 8, 9))).toMatch(/^Thu, 15 Jan 2026 /);
   });
 });

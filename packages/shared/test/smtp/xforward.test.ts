@@ -23,12 +23,13 @@ describe('xforwardCommands', () => {
     expect(lines).toEqual(['XFORWARD ADDR=IPV6:2001:db8::1 SOURCE=REMOTE']);
   });
 
-  it('sends only SOURCE=LOCAL when no client attribute was given', () => {
-    expect(xforwardCommands({}, ALL_CAPABILITIES)).toEqual(['XFORWARD SOURCE=LOCAL']);
+  it('sends SOURCE=REMOTE when no client attribute was given: the message is passed on, not submitted here', () => {
+    expect(xforwardCommands({}, ALL_CAPABILITIES)).toEqual(['XFORWARD SOURCE=REMOTE']);
   });
 
-  it('lets the caller choose SOURCE', () => {
-    expect(xforwardCommands({}, ALL_CAPABILITIES, { source: 'REMOTE' })).toEqual(['XFORWARD SOURCE=REMOTE']);
+  it('sends SOURCE=LOCAL for a message submitted on this host, with or without client attributes', () => {
+    expect(xforwardCommands({}, ALL_CAPABILITIES, { source: 'LOCAL' })).toEqual(['XFORWARD SOURCE=LOCAL']);
+    expect(xforwardCommands({ heloName: 'h.example' }, ALL_CAPABILITIES, { source: 'LOCAL' })).toEqual(['XFORWARD HELO=h.example SOURCE=LOCAL']);
   });
 
   it('sends only the attributes the server announced', () => {
@@ -77,6 +78,13 @@ describe('xforwardCommands', () => {
 });
 
 describe('xforwardOmitted', () => {
+  it('lists SOURCE=LOCAL for local mail when the server cannot take SOURCE, nothing for passed-on mail', () => {
+    expect(xforwardOmitted({}, capabilities(), { source: 'LOCAL' })).toEqual(['XFORWARD SOURCE=LOCAL (no XFORWARD)']);
+    expect(xforwardOmitted({}, capabilities({ xforward: new Set(['NAME']) }), { source: 'LOCAL' })).toEqual(['XFORWARD SOURCE=LOCAL (not announced)']);
+    expect(xforwardOmitted({}, ALL_CAPABILITIES, { source: 'LOCAL' })).toEqual([]);
+    expect(xforwardOmitted({}, capabilities())).toEqual([]);
+  });
+
   it('lists every given attribute when the server announces no XFORWARD (Exim, OpenSMTPD)', () => {
     expect(xforwardOmitted(FULL_CLIENT, capabilities())).toEqual([
       'XFORWARD NAME (no XFORWARD)',

@@ -19,6 +19,13 @@ export interface DeliveryRequest {
    * once it has been read whole.
    */
   readonly signal?: AbortSignal;
+  /**
+   * The message was submitted on this host (the sendmail door): an SMTP
+   * downstream sends XFORWARD SOURCE=LOCAL, so Postfix completes and
+   * rewrites its header as for its own sendmail. Otherwise SOURCE=REMOTE:
+   * the header section passes unchanged.
+   */
+  readonly localSubmission?: boolean;
 }
 
 export interface Delivery {

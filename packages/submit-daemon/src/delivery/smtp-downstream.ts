@@ -80,6 +80,7 @@ export class SmtpDownstream implements Downstream {
       const result = await sendMessage(conn, request.envelope, request.body, {
         eightBit: request.eightBit,
         xforward: this.sendXforward,
+        xforwardSource: request.localSubmission === true ? 'LOCAL' : 'REMOTE',
         ...(request.sizeEstimate !== undefined ? { sizeEstimate: request.sizeEstimate } : {}),
         ...(request.signal !== undefined ? { signal: request.signal } : {}),
       });

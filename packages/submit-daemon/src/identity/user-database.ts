@@ -4,7 +4,7 @@
  * so NSS sources such as LDAP count the same as for the set-gid helper).
  * This is the only input to authorization besides the kernel's SO_PEERCRED.
  */
-import type { CallerIdentity } from '@mailsubmit/shared';
+import { gecosFullName, type CallerIdentity } from '@mailsubmit/shared';
 import { lookupGroupById, lookupGroupByName, lookupUserById } from '@mailsubmit/socket-addon';
 
 export function identityOf(uid: number): CallerIdentity {
@@ -15,7 +15,7 @@ export function identityOf(uid: number): CallerIdentity {
     const name = lookupGroupById(gid);
     if (name !== null && !groupNames.includes(name)) groupNames.push(name);
   }
-  return { uid, userName: user.name, groupNames };
+  return { uid, userName: user.name, groupNames, fullName: gecosFullName(user.gecos ?? '', user.name) };
 }
 
 /** The gid of a group name, or null when the group database has no such group. */

@@ -3,8 +3,9 @@
  * message, its envelope is the command line plus, with -t, the header
  * section. So the header section is read first, bounded by the header limit
  * (HeaderSectionReader), the envelope is built from it, and the message is
- * then streamed on: the rewritten header section (Bcc gone, missing From,
- * Date and Message-ID added), then the body as it arrives, cut at a
+ * then streamed on: the rewritten header section (Bcc gone, missing
+ * Message-Id, Date and From added where the MTA will not add them, see
+ * HeaderCompletion in shared/sendmail/sendmail-message.ts), then the body as it arrives, cut at a
  * single-dot line unless -i. The body is never buffered.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +19,7 @@ import {
   rewriteHeader,
   SubmissionError,
   type Envelope,
+  type HeaderCompletion,
   type Limits,
   type SendmailCaller,
   type SendmailCommand,
@@ -43,6 +45,8 @@ export interface SendmailIntakeOptions {
   readonly limits: Limits;
   readonly now?: Date;
   readonly hostName?: string;
+  /** Who adds the missing Message-Id, Date and From (default: the daemon). */
+  readonly completion?: HeaderCompletion;
   /** Stops the header read (caller gone, shutdown) with the abort reason. */
   readonly signal?: AbortSignal;
 }
@@ -89,6 +93,8 @@ export async function readSendmailInput(source: Readable, options: SendmailIntak
     now,
     hostName: messageIdHost(options.hostName ?? hostname()),
     unique: randomBytes(6).toString('hex'),
+    fullName: caller.fullName ?? null,
+    completion: options.completion ?? 'daemon',
   });
   // The caller's header lines, the separator among them, against the lines sent for them.
   const callerHeaderLines = section.lineCount + (section.separator !== null && !section.separatorAdded ? 1 : 0);

@@ -31,6 +31,7 @@ import {
   type CallerIdentity,
   type Envelope,
   type Grant,
+  type HeaderCompletion,
   type MessageStats,
   type Outcome,
   type QmailClientFacts,
@@ -55,6 +56,15 @@ export interface JobContext {
   readonly grant: Grant;
   /** The spool's ledger (quotas); the daemon's one by default. */
   readonly spool?: SpoolSpace;
+}
+
+/**
+ * Who completes a sendmail-door header (shared/sendmail/sendmail-message.ts):
+ * Postfix's cleanup where XFORWARD can tell smtpd the mail is local, the
+ * daemon where it cannot (LMTP, the sendmail transport's -G, xforward off).
+ */
+function headerCompletion(config: DaemonConfig): HeaderCompletion {
+  return config.downstream.transport === 'smtp' && config.downstream.xforward ? 'mta' : 'daemon';
 }
 
 /** The attribute each qmail-queue client fact becomes (shared/envelope/qmail-envelope.ts). */
@@ -148,8 +158,9 @@ export class SubmissionJob {
         this.checkSender(sendmailSender(sendmail, caller));
         const intake = await readSendmailInput(await this.openInput(inputLimits), {
           command: sendmail,
-          caller: { userName: caller.userName, uid: caller.uid },
+          caller: { userName: caller.userName, uid: caller.uid, fullName: caller.fullName ?? null },
           limits,
+          completion: headerCompletion(config),
           signal: this.aborted.signal,
         });
         envelope = intake.envelope;
@@ -184,6 +195,8 @@ export class SubmissionJob {
         ...(envelope.size !== undefined ? { sizeEstimate: envelope.size } : head.complete ? { sizeEstimate: head.octets } : {}),
         // A message read ahead in full no longer flows through the parser: the abort must reach the transaction itself.
         signal: this.aborted.signal,
+        // The sendmail door's message is locally submitted mail: Postfix completes its header as for its own sendmail.
+        ...(sendmail !== undefined ? { localSubmission: true } : {}),
       });
       const stats = parser.stats ?? undefined;
       return {

@@ -53,7 +53,7 @@ export interface SendOptions {
   readonly eightBit: boolean;
   /** Octets the DATA will carry, for SIZE=; defaults to the envelope's `size`. */
   readonly sizeEstimate?: number;
-  /** Overrides XFORWARD SOURCE (default: REMOTE when client attributes were given). */
+  /** XFORWARD SOURCE: LOCAL for mail submitted on this host (the sendmail door), else REMOTE (the default). */
   readonly xforwardSource?: XforwardSource;
   /** False: never send XFORWARD, even where the server offers it (downstream.xforward = false). */
   readonly xforward?: boolean;
@@ -106,7 +106,7 @@ export async function sendMessage(
   const mail = mailFromCommand(envelope, { eightBit: options.eightBit, sizeEstimate: options.sizeEstimate }, caps);
   const rcpts = envelope.recipients.map((recipient) => rcptToCommand(recipient, caps));
   // With downstream.xforward = false nothing is sent by choice (documented); otherwise what the server lacks is logged.
-  const notForwarded = options.xforward === false ? [] : xforwardOmitted(envelope.client, caps);
+  const notForwarded = options.xforward === false ? [] : xforwardOmitted(envelope.client, caps, options.xforwardSource ? { source: options.xforwardSource } : {});
   const omitted = [...new Set([...notForwarded, ...mail.omitted, ...rcpts.flatMap((r) => r.omitted)])];
 
   conn.busy = true;

@@ -70,14 +70,14 @@ describe('sendMessage over SMTP', () => {
   it('waits for each reply when the server does not announce PIPELINING', async () => {
     const { conn, session } = await setup({ extensions: NO_PIPELINING });
     await sendMessage(conn, envelope({ recipients: recipients('a@x', 'b@x') }), chunks(MESSAGE), { eightBit: false });
-    expect(session.commands.slice(1, 5)).toEqual(['XFORWARD SOURCE=LOCAL', 'MAIL FROM:<sender@example.org>', 'RCPT TO:<a@x>', 'RCPT TO:<b@x>']);
+    expect(session.commands.slice(1, 5)).toEqual(['XFORWARD SOURCE=REMOTE', 'MAIL FROM:<sender@example.org>', 'RCPT TO:<a@x>', 'RCPT TO:<b@x>']);
   });
 
   it('does not pipeline without PIPELINING (a server holding replies for a batch starves it)', async () => {
     const { conn, session } = await setup({ extensions: NO_PIPELINING, holdEnvelopeReplies: 2 }, { timeouts: { xforward: 50 } });
     const err = await rejection(sendMessage(conn, envelope(), chunks(MESSAGE), { eightBit: false }));
     expect(err).toMatchObject({ code: 'ERR_SMTP_TIMEOUT', stage: 'xforward', outcome: 'mta-timeout' });
-    expect(session.commands.slice(1)).toEqual(['XFORWARD SOURCE=LOCAL']);
+    expect(session.commands.slice(1)).toEqual(['XFORWARD SOURCE=REMOTE']);
   });
 
   it('adds a CRLF to a message that does not end with one', async () => {
@@ -156,7 +156,7 @@ describe('all or nothing', () => {
     });
     const err = await rejection(sendMessage(conn, envelope({ size: 99_999_999 }), chunks(MESSAGE), { eightBit: false }));
     expect(err.outcome).toBe('message-refused');
-    expect(session.commands.slice(1)).toEqual(['XFORWARD SOURCE=LOCAL', 'MAIL FROM:<sender@example.org> SIZE=99999999']);
+    expect(session.commands.slice(1)).toEqual(['XFORWARD SOURCE=REMOTE', 'MAIL FROM:<sender@example.org> SIZE=99999999']);
   });
 
   it('refuses a non-ASCII envelope before MAIL when the server lacks SMTPUTF8', async () => {
