@@ -13,6 +13,13 @@
 #   - libio-socket-ssl-perl, libnet-ssleay-perl, openssl: STARTTLS in the
 #     qpsmtpd tests (qpsmtpd's tls plugin, swaks --tls, a throwaway
 #     certificate); neither package above depends on them.
+#   - the programs test/compat/real-programs.test.ts runs side by side
+#     through Postfix's sendmail and mailsubmit-sendmail (cron, bsd-mailx,
+#     mailutils, mutt, neomutt, s-nail, nmh, the Perl mail modules, php-cli,
+#     git-email, python3, ruby-mail, logwatch), without recommends; refused
+#     if any of them would remove a package (another MTA replacing Postfix);
+#     cron's daemon and PHP's session-cleaning timer are left stopped and
+#     disabled: the test runs cron in a private mount namespace.
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
 #     tests unpack them into a temporary directory and run that MTA in a
@@ -51,16 +58,22 @@ install_missing_packages() {
     return 0
   fi
   say "installing ${missing[*]}"
-  # policy-rc.d keeps the packages' services from starting during the install.
+  apt_install_services_held "${missing[@]}"
+  stop_packaged_qpsmtpd
+}
+
+# apt_install_services_held PACKAGE...: policy-rc.d keeps the packages'
+# services from starting during the install.
+apt_install_services_held() {
   local policy=/usr/sbin/policy-rc.d created_policy=0
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
     created_policy=1
   fi
-  apt_install "${missing[@]}" || { [ "$created_policy" -eq 1 ] && rm -f "$policy"; die "apt-get could not install ${missing[*]}"; }
+  apt_install "$@" || { [ "$created_policy" -eq 1 ] && rm -f "$policy"; die "apt-get could not install $*"; }
   [ "$created_policy" -eq 1 ] && rm -f "$policy"
-  stop_packaged_qpsmtpd
+  return 0
 }
 
 # Debian's qpsmtpd package runs a service of its own; the tests need none.
@@ -101,6 +114,57 @@ install_second_mta_libraries() {
   say "installing ${wanted[*]} for the second MTA"
   apt_install "${wanted[@]}" || die "apt-get could not install ${wanted[*]}"
 }
+
+# --- The real programs (test/compat/real-programs.test.ts) ---
+# Debian packages; the test runs each program side by side through Postfix's
+# sendmail and mailsubmit-sendmail (nodemailer comes from npm, a devDependency).
+REAL_PROGRAM_PACKAGES=(cron bsd-mailx mailutils mutt neomutt s-nail nmh libmime-lite-perl libmailtools-perl
+  libemail-sender-perl php-cli git-email python3 ruby-mail logwatch)
+
+missing_real_programs() {
+  local package
+  for package in "${REAL_PROGRAM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || printf '%s\n' "$package"
+  done
+}
+
+install_real_programs() {
+  local missing removed
+  mapfile -t missing < <(missing_real_programs)
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "the programs run side by side with Postfix's sendmail are installed"
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "some programs of the compatibility suite are missing (${missing[*]}); run as root: it installs packages from Debian's archive"
+  [ -n "${apt_updated:-}" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1; }
+  # Another MTA would replace Postfix (they conflict): anything apt would remove stops the install.
+  removed=$(apt-get install -s --no-install-recommends "${missing[@]}" | sed -n 's/^Remv \([^ ]*\).*/\1/p' | tr '\n' ' ')
+  [ -z "$removed" ] || die "installing ${missing[*]} would remove ${removed% }: not installed"
+  say "installing ${missing[*]}"
+  apt_install_services_held "${missing[@]}"
+  local package
+  for package in "${missing[@]}"; do
+    case "$package" in
+      cron) hold_service cron.service /etc/init.d/cron ;;
+      php-cli) hold_service phpsessionclean.timer ;;
+    esac
+  done
+}
+
+# hold_service UNIT [INIT-SCRIPT]: stopped, and disabled for the next boot
+# too (systemctl disables a unit without a running systemd); the tests start
+# what they need themselves.
+hold_service() {
+  if systemd_running; then
+    systemctl disable --now "$1" >/dev/null 2>&1 || true
+  else
+    if command -v systemctl >/dev/null; then systemctl disable "$1" >/dev/null 2>&1 || true; fi
+    if [ -n "${2:-}" ] && [ -x "$2" ]; then "$2" stop >/dev/null 2>&1 || true; fi
+  fi
+}
+
+install_real_programs
+# --- end of the real programs ---
 
 # What is missing, in one look, so that a complete machine needs no root.
 nothing_missing() {

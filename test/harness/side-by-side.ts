@@ -22,7 +22,7 @@
  *   expect(comparable(mailsubmit.queued[0])).toEqual(comparable(postfix.queued[0]));
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MailsubmitUnderTest } from './mailsubmit-under-test.ts';
 import { PrivatePostfix } from './private-postfix.ts';
@@ -39,6 +39,8 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Kills the program after this long (it hangs, or waits for a terminal). */
   readonly timeoutMs?: number;
+  /** What to bind-mount at /usr/sbin/sendmail instead of the door's (e.g. a wrapper recording argv, then exec'ing the door's). */
+  readonly sendmail?: string;
 }
 
 export interface DoorRun {
@@ -89,6 +91,10 @@ export class SideBySide {
         mainCf: ['local_header_rewrite_clients = permit_inet_interfaces', ...(options.mainCf ?? [])],
         ...(options.listenerOptions !== undefined ? { listenerOptions: options.listenerOptions } : {}),
       });
+      // The instance's own empty value for that parameter goes: the later line wins anyway, but
+      // Postfix's sendmail and postdrop warn about the duplicate on standard error, which callers see.
+      const mainCfPath = join(postfix.dir, 'main.cf');
+      writeFileSync(mainCfPath, readFileSync(mainCfPath, 'utf8').replace(/^local_header_rewrite_clients =\n/m, ''));
       mailsubmit = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, ...(options.limits !== undefined ? { limits: options.limits } : {}) });
       mailsubmit.setAuthorizations(options.authorizations ?? ['root']);
       // A copy of Postfix's sendmail, started by a wrapper that names the private
@@ -122,7 +128,7 @@ export class SideBySide {
     if (program === undefined) throw new Error('side-by-side: empty command');
     const child = spawn(
       'unshare',
-      ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /usr/sbin/sendmail && exec "$@"', this.sendmailPath[door], program, ...args],
+      ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$0" /usr/sbin/sendmail && exec "$@"', options.sendmail ?? this.sendmailPath[door], program, ...args],
       { env: options.env ?? { PATH: DEFAULT_PATH, HOME: '/root' }, cwd: options.cwd ?? '/', stdio: ['pipe', 'pipe', 'pipe'] },
     );
     const stdout: Buffer[] = [];
