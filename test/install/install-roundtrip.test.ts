@@ -118,6 +118,15 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         expect(statSync(`/proc/${daemonPid}`).uid).toBe(uid);
       }, STEP_TIMEOUT);
 
+      it("has the installed mailsubmitctl config check find the installed helper through install.state, its compiled-in paths the configuration's", async () => {
+        // Not on PATH: config check must find the helper install.sh recorded beside the configuration.
+        const check = await runCommand(staged.ctl, ['config', 'check', '--daemon-user', mode.account, staged.configFile]);
+        expect(check.stderr).toBe('');
+        expect(check.stdout).toMatch(new RegExp(`^ok: ${staged.configFile}; authorization list ${staged.authorizationList}, `));
+        expect(check.stdout).not.toMatch(/helper|warning/);
+        expect(check.code).toBe(0);
+      }, STEP_TIMEOUT);
+
       it('lets an allowed user submit through the installed helper, and answers 77 once denied', async () => {
         const allowed = await staged.ctlCommand(['allow', caller.name]);
         expect(allowed.code).toBe(0);
