@@ -112,7 +112,9 @@ describe('the examples in docs/scripts.md', () => {
       expect(result.code).toBe(0);
       const message = await sink.waitForMessage((m) => sink.messages.indexOf(m) >= before && m.mailFrom.startsWith('MAIL FROM:<mstscripts>'));
       expect(message.rcptTo[0]).toMatch(/^RCPT TO:<ops@example\.org>/);
-      expect(message.data.toString()).toMatch(/^To: ops@example\.org\r\nSubject: disk usage on [^\r]+\r\nFrom: <mstscripts>\r\nDate: /);
+      // This downstream is a recording SMTP server, not Postfix: it takes no XFORWARD SOURCE=LOCAL, so nothing adds the
+      // Message-Id, Date and From Postfix's cleanup would add (the daemon adds only a From with a full name; this user has none).
+      expect(message.data.toString()).toMatch(/^To: ops@example\.org\r\nSubject: disk usage on [^\r]+\r\n(\r\n)?Filesystem/);
     });
 
     it('send-with-retry: retries a temporary failure (75) until the MTA takes the message', async () => {
