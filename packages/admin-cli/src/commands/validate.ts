@@ -22,6 +22,7 @@ interface ValidateOptions {
   maxMessageSize?: number;
   maxLineLength?: number;
   maxRecipients?: number;
+  strictMessageSyntax?: boolean;
 }
 
 export function registerValidate(program: Command): void {
@@ -33,6 +34,7 @@ export function registerValidate(program: Command): void {
     .option('--max-message-size <octets>', `message size limit (default ${DEFAULT_LIMITS.maxMessageOctets})`, parseOctetCount)
     .option('--max-line-length <octets>', `line length limit (default ${DEFAULT_LIMITS.maxLineOctets})`, parseOctetCount)
     .option('--max-recipients <count>', `recipient limit (default ${DEFAULT_LIMITS.maxRecipients})`, parseOctetCount)
+    .option('--strict-message-syntax', 'refuse a message RFC 5322 does not allow, as limits.strict_message_syntax = true does')
     .action(async (file: string | undefined, options: ValidateOptions) => {
       const verdict = await validateInput(file, limitsFrom(options));
       report(verdict, options.json === true);
@@ -53,6 +55,7 @@ function limitsFrom(options: ValidateOptions): Limits {
     ...(options.maxMessageSize !== undefined ? { maxMessageOctets: options.maxMessageSize } : {}),
     ...(options.maxLineLength !== undefined ? { maxLineOctets: options.maxLineLength } : {}),
     ...(options.maxRecipients !== undefined ? { maxRecipients: options.maxRecipients } : {}),
+    ...(options.strictMessageSyntax === true ? { strictMessageSyntax: true } : {}),
   });
 }
 
