@@ -17,7 +17,7 @@
  * themselves, and which Postfix adds where they do not).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const SUBJECT = 'Quarterly report: Grüße aus Köln';
@@ -297,4 +297,25 @@ export function maskGenerated(content: string, masks: readonly Mask[]): string {
   if (masks.includes('content-id')) out = out.replace(/^(Content-ID:\s*)<[^>\n]*>/gim, '$1(generated)');
   if (masks.includes('logwatch-start')) out = out.replace(/^(\s*Processing Initiated: ).*$/m, '$1(generated)');
   return out;
+}
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+function installedVersion(program: ProgramCase): string {
+  if (program.package.startsWith('npm:')) {
+    const name = program.package.slice('npm:'.length);
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
+    return `${name} ${manifest.version} (npm)`;
+  }
+  return `${program.package} ${execFileSync('dpkg-query', ['-W', '-f=${Version}', program.package], { encoding: 'utf8' })}`;
+}
+
+/** The table of docs/compatibility.md's "Programs" section, as the suite describes it. */
+export function programsTable(): string {
+  const rows = PROGRAM_CASES.map((program) => {
+    const call = ['sendmail', ...program.argv].join(' ').replace('{host}', '<host>');
+    const result = program.knownDifference === undefined ? 'same as Postfix' : `differs: ${program.knownDifference}`;
+    return `| ${program.name.replace(/\|/g, '\\|')} | ${installedVersion(program)} | \`${call}\` | ${result} |`;
+  });
+  return ['| program | version | how it calls sendmail | result |', '|---|---|---|---|', ...rows].join('\n');
 }
