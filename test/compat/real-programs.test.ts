@@ -61,7 +61,7 @@ describe.skipIf(!SideBySide.isAvailable() && !process.env.CI)('real programs thr
             ...(prepared.env !== undefined ? { env: prepared.env } : {}),
             ...(prepared.cwd !== undefined ? { cwd: prepared.cwd } : {}),
             ...(door === 'postfix' ? { sendmail: recorder } : {}),
-            timeoutMs: 60_000,
+            timeoutMs: 90_000,
           });
         }
         const argv = readFileSync(argvLog, 'utf8')

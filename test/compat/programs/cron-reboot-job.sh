@@ -4,7 +4,7 @@
 # absent and @reboot jobs run at start), empty /etc/cron.d and crontab
 # spool, and CRONTAB over /etc/crontab. The job touches DONE as its last
 # step; once cron has no child left (the job and the mail to sendmail are
-# done), the daemon is stopped.
+# done), the daemon is stopped; after a minute, it is stopped anyway (exit 1).
 # Usage: cron-reboot-job.sh CRONTAB DONE
 set -eu
 crontab=$1 done=$2
@@ -15,7 +15,10 @@ mount --bind "$crontab" /etc/crontab
 rm -f "$done"
 /usr/sbin/cron -f &
 cron=$!
-while [ ! -e "$done" ]; do sleep 0.1; done
-while pgrep -P "$cron" >/dev/null; do sleep 0.1; done
+# At most a minute for the job and its mail; then cron goes either way.
+tries=600
+while [ ! -e "$done" ] && [ "$tries" -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
+while pgrep -P "$cron" >/dev/null && [ "$tries" -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 kill "$cron"
 wait "$cron" || true
+[ "$tries" -gt 0 ] || { echo "cron-reboot-job: the job or its mail did not finish" >&2; exit 1; }
