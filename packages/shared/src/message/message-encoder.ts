@@ -13,13 +13,16 @@
  * is the caller's to send, and only after end() returned: nothing in the
  * output can end DATA early, and no CR or LF leaves except in a CRLF pair.
  *
- * What it refuses (SubmissionError): a message or header section over its
- * limit, a total that differs from the envelope's `size`. With
- * strictMessageSyntax also (RFC 5322): NUL anywhere; a CR not followed by LF;
- * a header line that is neither a field nor a continuation; a line over its
- * limit; an empty message. Without it, the first line that is neither a
- * field nor a continuation (after a field) ends the header section, as
- * Postfix's cleanup reads it, and is the body's first line.
+ * What it refuses (SubmissionError): a message over its limit, a total
+ * that differs from the envelope's `size`. With strictMessageSyntax also
+ * (RFC 5322): NUL anywhere; a CR not followed by LF; a header section over
+ * its limit; a header line that is neither a field nor a continuation; a
+ * line over its limit; an empty message. Without it, a header section of
+ * any size passes as written (Postfix's cleanup cuts a field over its own
+ * header_size_limit, the same whoever hands it the message), and the first
+ * line that is neither a field nor a continuation (after a field), or whose
+ * name has no colon in its first LINE_PIECE octets, ends the header
+ * section, as Postfix's cleanup reads it, and is the body's first line.
  *
  * It is a plain class so that the stream wrapper, tests and fuzzers drive the
  * same code with any chunking. It holds no input bytes: only counters, the
@@ -86,6 +89,12 @@ const STOP_NUL = 2;
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const CRLF: Buffer = Buffer.from([CR, LF]);
+/**
+ * Postfix's line_length_limit: its sendmail and smtpd store a line in
+ * pieces of this many octets, and its cleanup takes a line for a header
+ * field only when the name's colon is in the first piece.
+ */
+export const LINE_PIECE = 2048;
 /** Stray CRs held over a read boundary are looked at as the spaces they become, this many at a time. */
 const SPACES: Buffer = Buffer.alloc(64, SP);
 
@@ -411,7 +420,7 @@ export class MessageEncoder {
   }
 
   // The message as Postfix takes it (not strict). Same shape as #encode,
-  // #scan and #end; no refusal but the size limits.
+  // #scan and #end; no refusal but the message limit and the size attribute.
 
   #endAsPostfix(): Buffer {
     const held = this.#heldCRs;
@@ -570,22 +579,18 @@ export class MessageEncoder {
    * c[p, ce) is content of a line in the header section. Returns whether
    * the section goes on: a line that cannot be a field or a continuation
    * (Postfix's is_header) is the body's first line. A stray CR counts as
-   * the space it becomes.
+   * the space it becomes. Postfix looks for the name's colon only in a
+   * line's first piece (LINE_PIECE octets): a name still open there is no
+   * field, whatever comes after.
    */
   #headerContentAsPostfix(c: Buffer, p: number, ce: number): boolean {
-    // The first octet past the header limit, if it is in c[p, ce): whether
-    // the line is a field by then decides, so any chunking gives the same.
-    const over = p + (this.#maxHeader - this.#headerOctets - this.#headerLineOctets);
-    const end = over < ce ? over : ce;
     if (this.#headerState !== IN_VALUE) {
+      const window = p + (LINE_PIECE - this.#lineOctets);
+      const end = window < ce ? window : ce;
       const state = scanHeaderLine(c, p, end, this.#headerState, this.#headerLines === 0, true);
       if (state < 0) return this.#bodyStartsHere();
       this.#headerState = state as HeaderLineState;
-    }
-    if (over < ce) {
-      // A field name still open at the limit: no field, but text.
-      if (this.#headerState !== IN_VALUE) return this.#bodyStartsHere();
-      throw headerTooLarge(this.#line(), this.#maxHeader);
+      if (end < ce && state !== IN_VALUE) return this.#bodyStartsHere();
     }
     this.#headerLineOctets += ce - p;
     return true;
@@ -598,9 +603,7 @@ export class MessageEncoder {
       return false;
     }
     if (this.#headerState !== IN_VALUE) return this.#bodyStartsHere();
-    const octets = this.#headerOctets + this.#headerLineOctets + endOctets;
-    if (octets > this.#maxHeader) throw headerTooLarge(this.#line(), this.#maxHeader);
-    this.#headerOctets = octets;
+    this.#headerOctets += this.#headerLineOctets + endOctets;
     this.#headerLineOctets = 0;
     this.#headerLines++;
     this.#headerState = LINE_START;

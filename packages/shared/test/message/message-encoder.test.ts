@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { SubmissionError } from '../../src/errors.ts';
 import { DEFAULT_LIMITS, withLimits } from '../../src/limits.ts';
 import { MessageEncoder, type MessageEncoderOptions } from '../../src/message/message-encoder.ts';
-import { encodeChunks, octetByOctet } from './encode-chunks.ts';
+import { encodeChunks, octetByOctet, splitAt } from './encode-chunks.ts';
 
 /** Encodes whole and octet by octet; both must agree; returns the output as latin1 text. */
 function encode(input: string | Buffer, options: MessageEncoderOptions = {}): string {
@@ -286,11 +286,33 @@ describe('MessageEncoder, the message as Postfix takes it (strictMessageSyntax o
     expect(stats('')).toMatchObject({ octets: 0, lines: 0, headerLines: 0 });
   });
 
-  it('still refuses a header section over its limit, and a message over its limit', () => {
+  it('takes a header section of any size as written, max_header_size or not (Postfix\'s cleanup cuts a field over its own limit)', () => {
     const limits = withLimits({ maxHeaderOctets: 10 });
-    expect(encodeChunks([Buffer.from('Subject: 0123456789\n\nbody\n')], { limits })).toMatchObject({ ok: false, message: 'line 1: header section larger than 10 octets' });
-    // A field name still open at the limit is no field: the line is the body's first.
-    expect(encode('Abcdefghijklmnopqrstuvwxyz\n', { limits })).toBe('Abcdefghijklmnopqrstuvwxyz\r\n');
+    expect(encode('Subject: 0123456789\nA: b\n\nbody\n', { limits })).toBe('Subject: 0123456789\r\nA: b\r\n\r\nbody\r\n');
+    expect(stats('Subject: 0123456789\nA: b\n\nbody\n', { limits })).toMatchObject({ headerLines: 2, headerOctets: 25 });
+    const field = `X-Long: ${'h'.repeat(150_000)}\n`;
+    const many = Array.from({ length: 3000 }, (_, i) => `X-F${i}: ${'v'.repeat(70)}\n`).join('');
+    for (const header of [field, many]) {
+      const message = `${header}X-After: 1\n\nbody\n`;
+      const bytes = Buffer.from(message, 'latin1');
+      const whole = encodeChunks([bytes]);
+      expect(whole).toMatchObject({ ok: true, stats: { headerOctets: header.length + 11, headerLines: header.split('\n').length } });
+      if (whole.ok) expect(whole.output.toString('latin1')).toBe(message.replace(/\n/g, '\r\n'));
+      // Chunked anywhere, the same.
+      expect(encodeChunks(splitAt(bytes, [1, 4096, 102_399, 102_400, 102_401, 150_003]))).toEqual(whole);
+    }
+  });
+
+  it('takes a line for a field only when its colon is in the first 2048 octets, as Postfix\'s cleanup', () => {
+    for (const [length, headerLines] of [[2046, 3], [2047, 3], [2048, 1], [2500, 1]] as const) {
+      const message = `A: b\n${'N'.repeat(length)}: v\nX-After: 1\n\nbody\n`;
+      expect(stats(message)).toMatchObject({ headerLines });
+      const bytes = Buffer.from(message, 'latin1');
+      expect(encodeChunks(splitAt(bytes, [1000, 2000, 2050, 2053, 2054, 2055]))).toEqual(encodeChunks([bytes]));
+    }
+  });
+
+  it('still refuses a message over its limit', () => {
     expect(encodeChunks([Buffer.from('A: b\n\n12345')], { limits: withLimits({ maxMessageOctets: 8 }) })).toMatchObject({ ok: false, message: 'line 3: message larger than 8 octets' });
   });
 });

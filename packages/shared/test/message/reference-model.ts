@@ -137,12 +137,11 @@ export function referenceEncode(input: Uint8Array, options: ModelOptions = {}): 
  * split at LF; the CRs before an LF are the line end, any other CR is a
  * space; a line that starts with `.` gets one more; the header section is
  * the lines up to the first empty line or the first line that is neither a
- * field nor a continuation (looked at as far as the header limit reaches).
- * Only the header limit is checked here (the caller keeps the message limit
- * out of reach), and the size attribute.
+ * field nor a continuation (looked at in its first 2048 octets). No header
+ * limit; only the size attribute is checked (the caller keeps the message
+ * limit out of reach).
  */
 export function referenceEncodeAsPostfix(input: Uint8Array, options: ModelOptions = {}): ModelResult {
-  const limits = options.limits ?? DEFAULT_LIMITS;
   const firstLine = options.firstLine ?? 1;
   const out: number[] = [];
   let line = 0;
@@ -161,18 +160,9 @@ export function referenceEncodeAsPostfix(input: Uint8Array, options: ModelOption
     if (inHeader) {
       if (content.length === 0) inHeader = false;
       else {
-        const room = limits.maxHeaderOctets - headerOctets;
-        const tooLarge: ModelResult = {
-          ok: false,
-          outcome: 'over-limit',
-          message: `line ${firstLine + line}: header section larger than ${limits.maxHeaderOctets} octets`,
-        };
-        const kind = headerKind(content.slice(0, room), headerLines === 0);
-        if (content.length > room) {
-          if (kind === 'yes') return tooLarge;
-          inHeader = false;
-        } else if (kind !== 'yes') inHeader = false;
-        else if (headerOctets + content.length + endOctets > limits.maxHeaderOctets) return tooLarge;
+        // Postfix looks for the colon in the line's first 2048 octets only.
+        const kind = headerKind(content.slice(0, 2048), headerLines === 0);
+        if (kind !== 'yes') inHeader = false;
         else {
           headerOctets += content.length + endOctets;
           headerLines++;
