@@ -26,6 +26,10 @@
 #     private mount namespace on a loopback port (test/harness/second-mta.ts).
 #     The shared libraries it links against are ordinary packages that do not
 #     conflict with Postfix; those missing are installed.
+#   - the mail corpus: four packages whose test suites ship real messages
+#     (Python's email tests, flufl.bounce, enmime, SpamAssassin's samples);
+#     only the samples and copyright files are unpacked, into
+#     /var/cache/mailsubmit/corpus (test/compat/corpus.test.ts).
 # Idempotent; each step says what it did or that there was nothing to do.
 # 'npm test' runs it first (the pretest script): with everything present it
 # only says so, as any user; a missing piece needs root.
@@ -176,6 +180,71 @@ nothing_missing() {
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || return 1
   done
 }
+
+# --- The differential corpus (test/compat/corpus.test.ts) ---
+# Real messages from the test suites of Debian packages, unpacked from their
+# .deb files (never installed: only the sample files are wanted, not the
+# programs and their dependencies) into $MAIL_CORPUS_DIR/PACKAGE/, each with
+# its package's copyright file. test/compat/corpus/manifest names every file
+# and its sha256.
+MAIL_CORPUS_DIR=/var/cache/mailsubmit/corpus
+# package:directory-or-file-in-the-package ... (several per package, space-separated)
+MAIL_CORPUS_SOURCES=(
+  "libpython3.11-testsuite:./usr/lib/python3.11/test/test_email/data"
+  "python3-flufl.bounce:./usr/lib/python3/dist-packages/flufl/bounce/tests/data"
+  "golang-github-jhillyerd-enmime-dev:./usr/share/gocode/src/github.com/jhillyerd/enmime/testdata"
+  "spamassassin:./usr/share/doc/spamassassin/examples/sample-spam.txt ./usr/share/doc/spamassassin/examples/sample-nonspam.txt"
+)
+# A package whose /usr/share/doc entry is a link to another binary package of
+# the same source: that package's .deb holds the copyright file.
+declare -A MAIL_CORPUS_LICENCE_PACKAGE=([libpython3.11-testsuite]=python3.11)
+
+mail_corpus_present() {
+  local source package
+  for source in "${MAIL_CORPUS_SOURCES[@]}"; do
+    package=${source%%:*}
+    [ -f "$MAIL_CORPUS_DIR/$package/.unpacked" ] || return 1
+  done
+}
+
+unpack_mail_corpus() {
+  local source package paths deb licence
+  [ -n "${apt_updated:-}" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; apt_updated=1; }
+  mkdir -p "$DEB_CACHE"
+  for source in "${MAIL_CORPUS_SOURCES[@]}"; do
+    package=${source%%:*}
+    paths=${source#*:}
+    [ -f "$MAIL_CORPUS_DIR/$package/.unpacked" ] && continue
+    licence=${MAIL_CORPUS_LICENCE_PACKAGE[$package]:-$package}
+    download_corpus_deb "$package"
+    [ "$licence" = "$package" ] || download_corpus_deb "$licence"
+    deb=$(compgen -G "$DEB_CACHE/${package}_*.deb" | sort -V | tail -n 1)
+    say "unpacking the mail samples of $(basename "$deb") into $MAIL_CORPUS_DIR/$package"
+    rm -rf "$MAIL_CORPUS_DIR/$package"
+    mkdir -p "$MAIL_CORPUS_DIR/$package"
+    # shellcheck disable=SC2086 # paths is a space-separated list
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$MAIL_CORPUS_DIR/$package" $paths \
+      || die "could not unpack the mail samples of $deb"
+    dpkg-deb --fsys-tarfile "$(compgen -G "$DEB_CACHE/${licence}_*.deb" | sort -V | tail -n 1)" |
+      tar -x -O "./usr/share/doc/$licence/copyright" >"$MAIL_CORPUS_DIR/$package/copyright" \
+      || die "could not unpack the copyright file of $licence"
+    dpkg-deb -f "$deb" Version >"$MAIL_CORPUS_DIR/$package/.unpacked"
+  done
+}
+
+download_corpus_deb() {
+  compgen -G "$DEB_CACHE/${1}_*.deb" >/dev/null && return 0
+  say "downloading $1 into $DEB_CACHE (for the mail corpus)"
+  (cd "$DEB_CACHE" && apt-get download -qq -o APT::Sandbox::User=root "$1") || die "apt-get could not download $1"
+}
+
+if mail_corpus_present; then
+  say "the mail corpus is unpacked in $MAIL_CORPUS_DIR"
+else
+  [ "$(id -u)" -eq 0 ] || die "the mail corpus is missing; run as root: it downloads packages from Debian's archive"
+  unpack_mail_corpus
+fi
+# --- end of the differential corpus ---
 
 if nothing_missing; then
   say "the test tools are installed (qpsmtpd, swaks, perl, TLS tools, the second MTA's packages)"

@@ -37,7 +37,7 @@ export function incomingIds(postfixDir: string): string[] {
  * Waits until Postfix has nothing half-done (maildrop empty, every incoming
  * file complete) and returns the complete ones not in `before`.
  */
-export async function settledNewIds(postfixDir: string, before: ReadonlySet<string>, timeoutMs = 20_000): Promise<string[]> {
+export async function settledNewIds(postfixDir: string, before: ReadonlySet<string>, timeoutMs = 20_000, pollMs = 50): Promise<string[]> {
   const queue = join(postfixDir, 'queue');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -47,7 +47,7 @@ export async function settledNewIds(postfixDir: string, before: ReadonlySet<stri
       return complete.filter((id) => !before.has(id)).sort();
     }
     if (Date.now() > deadline) throw new Error(`postfix queue did not settle: maildrop or incoming files still open in ${queue}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
 
