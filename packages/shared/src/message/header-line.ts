@@ -9,6 +9,13 @@
  * where the previous read stopped.
  */
 
+/**
+ * Postfix's line_length_limit: its sendmail and smtpd store a line in
+ * pieces of this many octets, and its cleanup takes a line for a header
+ * field only when the name's colon is in the first piece.
+ */
+export const LINE_PIECE = 2048;
+
 /** Nothing of the line seen yet. */
 export const LINE_START = 0;
 /** Inside the field name. */

@@ -42,7 +42,7 @@
 import { isAscii } from 'node:buffer';
 import { isSubmissionError, SubmissionError } from '../errors.ts';
 import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
-import { IN_VALUE, LINE_START, scanHeaderLine, type HeaderLineState } from './header-line.ts';
+import { IN_VALUE, LINE_PIECE, LINE_START, scanHeaderLine, type HeaderLineState } from './header-line.ts';
 import {
   bareCr,
   continuationFirst,
@@ -89,12 +89,6 @@ const STOP_NUL = 2;
 
 const EMPTY: Buffer = Buffer.alloc(0);
 const CRLF: Buffer = Buffer.from([CR, LF]);
-/**
- * Postfix's line_length_limit: its sendmail and smtpd store a line in
- * pieces of this many octets, and its cleanup takes a line for a header
- * field only when the name's colon is in the first piece.
- */
-export const LINE_PIECE = 2048;
 /** Stray CRs held over a read boundary are looked at as the spaces they become, this many at a time. */
 const SPACES: Buffer = Buffer.alloc(64, SP);
 

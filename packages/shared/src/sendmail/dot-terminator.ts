@@ -9,14 +9,17 @@
  * It works on the body as it streams: a `.` and the CRs after it at the end
  * of a read are held until the next read says what they are, at most
  * MAX_DOT_LINE octets (Postfix's sendmail reads lines in pieces of
- * line_length_limit, 2048, and a longer line is no dot line).
+ * line_length_limit, 2048, LF included, and a longer line is no dot line:
+ * `.` and up to 2046 CRs before the LF).
  */
+import { LINE_PIECE } from '../message/header-line.ts';
+
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const LF_DOT = Buffer.from('\n.');
 const EMPTY = Buffer.alloc(0);
-const MAX_DOT_LINE = 2048;
+const MAX_DOT_LINE = LINE_PIECE;
 
 export interface DotScan {
   /** Message bytes before the dot line (or all of them). */
@@ -54,7 +57,8 @@ export class DotTerminator {
         this.#lineStart = true;
         return { data: buf.subarray(0, s), ended: false };
       }
-      if (a === LF) {
+      // Postfix's sendmail sees the dot line only when it fits, LF included, in one piece.
+      if (a === LF && j - s < MAX_DOT_LINE) {
         this.#ended = true;
         return { data: buf.subarray(0, s), ended: true };
       }

@@ -3,29 +3,38 @@
  * before anything goes downstream, because -t takes recipients from it, Bcc
  * lines must leave it, and a missing From:, Date: or Message-ID: is added.
  *
- * Bounded: it holds at most the header section (limits.maxHeaderOctets) and
- * one partial line; the body is never buffered, the caller streams it on
- * from `rest`.
+ * Bounded: it holds at most limits.maxHeaderOctets of the header section
+ * and one partial line (at most LINE_PIECE octets past the limit); the body
+ * is never buffered, the caller streams it on from `rest`. A section that
+ * goes on past the limit is, by default, not refused: the reader stops
+ * there (`unfinished`), hands the fields read so far, and the caller
+ * streams the rest of the section and the body (HeaderTail) without
+ * holding it, as Postfix's sendmail, which has no limit on the section
+ * (its header_size_limit is per field, and its cleanup cuts a field over
+ * it whichever way the message came).
  *
- * By default it reads the section as Postfix's sendmail and cleanup do:
+ * By default it reads the section as Postfix's sendmail and cleanup do,
+ * which read a line in pieces of LINE_PIECE octets (line_length_limit):
  * leading mbox lines (`From ` after any number of `>`) are dropped, as
- * Postfix's sendmail drops them; CRs before the LF do not count (they leave
- * with the line, and the encoder makes one line end of them); the first line
- * that is neither a field nor a continuation after one ends the section and
- * is the body's first line, and the section then gets the empty line
- * Postfix's cleanup puts there (`separatorAdded`). Nothing is refused but a
- * section over the header limit. With limits.strictMessageSyntax each line is
+ * Postfix's sendmail drops them, when the line with its LF fits in one
+ * piece; CRs before the LF do not count (they leave with the line, and the
+ * encoder makes one line end of them); the first line that is neither a
+ * field nor a continuation after one (a field's colon must be in the line's
+ * first piece) ends the section and is the body's first line, and the
+ * section then gets the empty line Postfix's cleanup puts there
+ * (`separatorAdded`). Nothing is refused. With limits.strictMessageSyntax each line is
  * checked with the message's own rules and the encoder's error functions
  * (NUL, bare CR, line length, header size, field or continuation), so an
  * error names the line as the caller wrote it, before any line was removed
  * or added.
  *
  * Without -i a line of a single dot ends the message, as in sendmail(1):
- * here it ends the header section and the message with it.
+ * here it ends the header section and the message with it. As in Postfix's
+ * sendmail, the dot and the CRs after it must fit in one piece with the LF.
  */
 import { SubmissionError } from '../errors.ts';
 import { DEFAULT_LIMITS, type Limits } from '../limits.ts';
-import { IN_VALUE, LINE_START, scanHeaderLine } from '../message/header-line.ts';
+import { IN_VALUE, LINE_PIECE, LINE_START, scanHeaderLine } from '../message/header-line.ts';
 import { bareCr, continuationFirst, headerTooLarge, lineTooLong, notAHeaderLine, nulOctet } from '../message/message-errors.ts';
 
 export interface HeaderField {
@@ -53,6 +62,12 @@ export interface HeaderSection {
   readonly droppedFromLines: number;
   /** A single-dot line ended the message (not with -i). */
   readonly endedByDot: boolean;
+  /**
+   * Not strict: the section goes on past limits.maxHeaderOctets. `fields`
+   * are those before the limit, `separator` is null, and the rest handed
+   * back starts with the section's next line (HeaderTail reads it on).
+   */
+  readonly unfinished: boolean;
 }
 
 export interface HeaderSectionOptions {
@@ -88,7 +103,7 @@ export class HeaderSectionReader {
   /** Still at the start, where Postfix's sendmail drops mbox `From ` lines. */
   #atStart = true;
   #droppedFromLines = 0;
-  /** Not strict: a line that is not a header line, the body's first, handed back with the rest. */
+  /** Not strict: a line handed back with the rest (the body's first, or the first past the header limit). */
   #firstBodyLine: Buffer | null = null;
 
   constructor(options: HeaderSectionOptions) {
@@ -163,22 +178,22 @@ export class HeaderSectionReader {
   }
 
   /**
-   * Not strict: a line is held up to the room left in the header section.
-   * Past it, a field is too large; anything else (a name still open, or no
-   * header line at all) is the body's first line and goes on unread.
+   * Not strict: a line is held up to the room left in the header section,
+   * and at least its first piece (what Postfix's sendmail looks at for a
+   * From_ line, a dot line and a field name). Past both, a header line is
+   * the first the section goes on with past the limit (`unfinished`);
+   * anything else is the body's first line. Either goes on unread.
    */
   #holdAsPostfix(piece: Buffer): boolean {
     this.#partial.push(piece);
     this.#partialLength += piece.length;
     const room = this.#limits.maxHeaderOctets - this.#octets;
     // Room for the line end's CR LF too, so that a line that just fits is read whole.
-    if (this.#partialLength <= room + 2) return false;
+    if (this.#partialLength <= room + 2 || this.#partialLength < LINE_PIECE) return false;
     const line = this.#takeLine();
-    const state = scanHeaderLine(line, 0, Math.min(line.length, room), LINE_START, this.#fields.length === 0, true);
-    const isField = state === IN_VALUE && !this.#startsMbox(line);
-    if (isField) throw headerTooLarge(this.#line, this.#limits.maxHeaderOctets);
     this.#firstBodyLine = line;
-    this.#finish(Buffer.from('\n'), false, true);
+    if (this.#isHeaderLine(line)) this.#finish(null, false, false, true);
+    else this.#finish(Buffer.from('\n'), false, true);
     return true;
   }
 
@@ -204,13 +219,15 @@ export class HeaderSectionReader {
     if (hasLf && end > 0 && line[end - 1] === CR) end--;
     if (!this.#strict && hasLf) while (end > 0 && line[end - 1] === CR) end--;
     const content = line.subarray(0, end);
-    if (!this.#strict && this.#startsMbox(content)) {
+    // Postfix's sendmail sees a From_ line, and a dot line, only in a line that fits in one piece.
+    const onePiece = hasLf && line.length <= LINE_PIECE;
+    if (!this.#strict && onePiece && this.#startsMbox(content)) {
       this.#droppedFromLines++;
       this.#line++;
       return false;
     }
     this.#atStart = false;
-    if (this.#dotEnds && content.length === 1 && content[0] === DOT) {
+    if (this.#dotEnds && content.length === 1 && content[0] === DOT && (onePiece || this.#strict || !hasLf)) {
       this.#finish(null, true);
       return true;
     }
@@ -228,7 +245,13 @@ export class HeaderSectionReader {
       if (content.length > this.#limits.maxLineOctets) throw lineTooLong(this.#line, this.#limits.maxLineOctets);
     }
     this.#octets += line.length;
-    if (this.#octets > this.#limits.maxHeaderOctets) throw headerTooLarge(this.#line, this.#limits.maxHeaderOctets);
+    if (this.#octets > this.#limits.maxHeaderOctets) {
+      if (this.#strict) throw headerTooLarge(this.#line, this.#limits.maxHeaderOctets);
+      this.#octets -= line.length;
+      this.#firstBodyLine = line;
+      this.#finish(null, false, false, true);
+      return true;
+    }
     this.#addLine(line, content);
     this.#line++;
     return false;
@@ -243,9 +266,9 @@ export class HeaderSectionReader {
     if (last && content.length > 0 && content[content.length - 1] === CR) throw bareCr(this.#line);
   }
 
-  /** Not strict: a field, or a continuation of one (a stray CR counts as the space it becomes). */
+  /** Not strict: a field, or a continuation of one (a stray CR counts as the space it becomes), by its first piece. */
   #isHeaderLine(content: Buffer): boolean {
-    return scanHeaderLine(content, 0, content.length, LINE_START, this.#fields.length === 0, true) === IN_VALUE;
+    return isHeaderLineStart(content, this.#fields.length === 0);
   }
 
   #addLine(line: Buffer, content: Buffer): void {
@@ -262,7 +285,7 @@ export class HeaderSectionReader {
     this.#fields.push({ name, line: this.#line, lines: [line] });
   }
 
-  #finish(separator: Buffer | null, endedByDot: boolean, separatorAdded = false): HeaderSection {
+  #finish(separator: Buffer | null, endedByDot: boolean, separatorAdded = false, unfinished = false): HeaderSection {
     this.#result = Object.freeze({
       fields: Object.freeze(this.#fields.map((f) => Object.freeze({ name: f.name, line: f.line, lines: Object.freeze(f.lines) }))),
       lineCount: this.#line - 1,
@@ -270,9 +293,19 @@ export class HeaderSectionReader {
       separatorAdded,
       droppedFromLines: this.#droppedFromLines,
       endedByDot,
+      unfinished,
     });
     return this.#result;
   }
+}
+
+/**
+ * Not strict: whether a line is a field or a continuation as Postfix's
+ * cleanup tells (is_header on the line's first piece; a stray CR counts as
+ * the space it becomes). `first`: no field came before it.
+ */
+export function isHeaderLineStart(line: Buffer, first: boolean): boolean {
+  return scanHeaderLine(line, 0, Math.min(line.length, LINE_PIECE), LINE_START, first, true) === IN_VALUE;
 }
 
 /** A field's value with the lines unfolded (RFC 5322 2.2.3: only the line ends go). */

@@ -6,7 +6,8 @@
  */
 export { parseAddressList } from './address-list.ts';
 export { MAX_FULL_NAME_OCTETS, parseSendmailCommand, SENDMAIL_OPTION_LETTERS, SENDMAIL_PAGE, type SendmailCommand, type SendmailMode } from './sendmail-command.ts';
-export { HeaderSectionReader, unfoldedValue, type HeaderField, type HeaderSection, type HeaderSectionOptions } from './header-section.ts';
+export { HeaderSectionReader, isHeaderLineStart, unfoldedValue, type HeaderField, type HeaderSection, type HeaderSectionOptions } from './header-section.ts';
+export { continueHeader, HeaderTail, type ContinuedHeader } from './header-tail.ts';
 export { DotTerminator, type DotScan } from './dot-terminator.ts';
 export {
   buildSendmailEnvelope,

@@ -158,9 +158,9 @@ export interface RewrittenHeader {
  * (its message_drop_headers is empty, so the native door's header section
  * stays the caller's); the sendmail door removes them itself.
  */
-const DROPPED_FIELDS = new Set(['bcc', 'content-length', 'resent-bcc', 'return-path']);
+export const DROPPED_FIELDS: ReadonlySet<string> = new Set(['bcc', 'content-length', 'resent-bcc', 'return-path']);
 /** The fields that put Postfix's cleanup in Resent- mode (HDR_OPT_RR in Postfix's header_opts.c). */
-const RESENT_FIELDS = new Set(['resent-bcc', 'resent-cc', 'resent-date', 'resent-from', 'resent-message-id', 'resent-reply-to', 'resent-sender', 'resent-to']);
+export const RESENT_FIELDS: ReadonlySet<string> = new Set(['resent-bcc', 'resent-cc', 'resent-date', 'resent-from', 'resent-message-id', 'resent-reply-to', 'resent-sender', 'resent-to']);
 
 /**
  * The header section as it goes downstream: Bcc, Resent-Bcc, Content-Length

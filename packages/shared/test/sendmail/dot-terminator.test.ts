@@ -51,6 +51,16 @@ describe('DotTerminator', () => {
     expect(run(input)).toEqual({ data, ended });
   });
 
+  it('takes a dot line only when it fits, LF included, in one 2048-octet piece, as Postfix\'s sendmail reads it', () => {
+    for (const cuts of [[], [7, 8, 1000, 2054, 2055]]) {
+      expect(run(`before\n.${'\r'.repeat(2046)}\nafter\n`, cuts)).toEqual({ data: 'before\n', ended: true });
+      const long = `before\n.${'\r'.repeat(2047)}\nafter\n`;
+      expect(run(long, cuts)).toEqual({ data: long, ended: false });
+      const dots = `before\n${'.'.repeat(3000)}\nafter\n`;
+      expect(run(dots, cuts)).toEqual({ data: dots, ended: false });
+    }
+  });
+
   it('gives the same result however the input is cut', () => {
     const text = fc.stringMatching(/^[a.\r\n]{0,40}$/);
     fc.assert(

@@ -103,20 +103,62 @@ describe('HeaderSectionReader', () => {
     expect(rest).toBe('body\n');
   });
 
-  it('by default takes a first body line longer than the header limit without holding it, and refuses a field that is', () => {
+  it('by default takes a first body line longer than the header limit without holding it, and stops before a field that is (unfinished)', () => {
     const limits = withLimits({ maxHeaderOctets: 1024 });
     const body = `${'y'.repeat(5000)}\nmore\n`;
     const result = read(body, { limits, cuts: [100, 2000, 4000] });
     expect(result.section.fields).toEqual([]);
     expect(result.section.separatorAdded).toBe(true);
+    expect(result.section.unfinished).toBe(false);
     expect(result.rest).toBe(body);
-    expectSubmissionError(() => read(`Subject: ${'y'.repeat(5000)}\n\n`, { limits, cuts: [100, 2000] }), { outcome: 'over-limit', line: 1, detail: /header section larger than 1024/ });
+    const field = `Subject: ${'y'.repeat(5000)}\n\nbody\n`;
+    const long = read(field, { limits, cuts: [100, 2000] });
+    expect(long.section).toMatchObject({ fields: [], unfinished: true, separator: null, separatorAdded: false, lineCount: 0 });
+    expect(long.rest).toBe(field);
+    // Strict: refused.
+    expectSubmissionError(() => read(field, { limits: withLimits({ maxHeaderOctets: 1024, maxLineOctets: 10_000, strictMessageSyntax: true }), cuts: [100, 2000] }), { outcome: 'over-limit', line: 1, detail: /header section larger than 1024/ });
   });
 
-  it('holds no more than the header limit', () => {
+  it('holds no more than the header limit: the section past it is handed back unread', () => {
     const limits = withLimits({ maxHeaderOctets: 100 });
-    const lines = Array.from({ length: 20 }, (_, i) => `X-Line-${i}: filler\n`).join('');
-    expectSubmissionError(() => read(lines, { limits }), { outcome: 'over-limit', detail: /header section larger than 100/ });
+    const lines = Array.from({ length: 20 }, (_, i) => `X-Line-${i}: filler\n`);
+    const input = `${lines.join('')}\nbody\n`;
+    for (const cuts of [[], [1, 50, 99, 100, 101, 150]]) {
+      const { section, rest } = read(input, { limits, cuts });
+      expect(section.fields.map((f) => f.name)).toEqual(['X-Line-0', 'X-Line-1', 'X-Line-2', 'X-Line-3', 'X-Line-4']);
+      expect(section).toMatchObject({ unfinished: true, separator: null, lineCount: 5 });
+      expect(rest).toBe(`${lines.slice(5).join('')}\nbody\n`);
+    }
+    expectSubmissionError(() => read(input, { limits: withLimits({ maxHeaderOctets: 100, strictMessageSyntax: true }) }), { outcome: 'over-limit', line: 6, detail: /header section larger than 100/ });
+    // A field of 2 MB, read 1000 octets at a time: handed back once the limit and a line's first piece are held.
+    const reader = new HeaderSectionReader({ dotEnds: true, limits: withLimits({ maxHeaderOctets: 10_240 }) });
+    const big = Buffer.from(`A: b\nX-Long: ${'h'.repeat(2_000_000)}\n\nbody\n`);
+    let writes = 0;
+    let rest: Buffer | null = null;
+    while (rest === null) rest = reader.write(big.subarray(writes * 1000, ++writes * 1000));
+    expect(writes).toBeLessThanOrEqual(Math.ceil((10_240 + 2048) / 1000) + 1);
+    expect(reader.section).toMatchObject({ unfinished: true, lineCount: 1 });
+    expect(Buffer.concat([rest, big.subarray(writes * 1000)]).equals(big.subarray(5))).toBe(true);
+  });
+
+  it('looks at a line\'s first 2048 octets, as Postfix\'s sendmail reads it: From_ lines, dot lines, field names', () => {
+    // A leading From_ line is dropped only when it fits, LF included, in 2048 octets, and only with its LF.
+    expect(read(`From ${'f'.repeat(2042)}\nA: b\n\nbody\n`).section).toMatchObject({ droppedFromLines: 1, fields: [{ name: 'A' }] });
+    const kept = read(`From ${'f'.repeat(2043)}\nA: b\n\nbody\n`);
+    expect(kept.section).toMatchObject({ droppedFromLines: 0, fields: [], separatorAdded: true });
+    expect(kept.rest).toBe(`From ${'f'.repeat(2043)}\nA: b\n\nbody\n`);
+    expect(read('From someone').section).toMatchObject({ droppedFromLines: 0, separatorAdded: true });
+    expect(read('From someone').rest).toBe('From someone');
+    // A dot line: the dot and up to 2046 CRs before the LF.
+    expect(read(`A: b\n.${'\r'.repeat(2046)}\nafter\n`).section.endedByDot).toBe(true);
+    const long = read(`A: b\n.${'\r'.repeat(2047)}\nafter\n`);
+    expect(long.section).toMatchObject({ endedByDot: false, separatorAdded: true });
+    expect(long.rest).toBe(`.${'\r'.repeat(2047)}\nafter\n`);
+    // A field's colon must be in the line's first 2048 octets.
+    expect(read(`A: b\n${'N'.repeat(2047)}: v\n\nbody\n`).section.fields.map((f) => f.name.length)).toEqual([1, 2047]);
+    const name = read(`A: b\n${'N'.repeat(2048)}: v\n\nbody\n`, { cuts: [1000, 2053, 2054] });
+    expect(name.section).toMatchObject({ fields: [{ name: 'A' }], separatorAdded: true });
+    expect(name.rest).toBe(`${'N'.repeat(2048)}: v\n\nbody\n`);
   });
 
   it('finds the same section however the input is cut', () => {
@@ -129,13 +171,13 @@ describe('HeaderSectionReader', () => {
         let cut: unknown;
         try {
           const r = read(input, { limits });
-          whole = { fields: r.section.fields.map((f) => [f.name, f.line, Buffer.concat(f.lines).toString()]), rest: r.rest, dot: r.section.endedByDot };
+          whole = { fields: r.section.fields.map((f) => [f.name, f.line, Buffer.concat(f.lines).toString()]), rest: r.rest, dot: r.section.endedByDot, unfinished: r.section.unfinished };
         } catch (error) {
           whole = (error as Error).message;
         }
         try {
           const r = read(input, { cuts, limits });
-          cut = { fields: r.section.fields.map((f) => [f.name, f.line, Buffer.concat(f.lines).toString()]), rest: r.rest, dot: r.section.endedByDot };
+          cut = { fields: r.section.fields.map((f) => [f.name, f.line, Buffer.concat(f.lines).toString()]), rest: r.rest, dot: r.section.endedByDot, unfinished: r.section.unfinished };
         } catch (error) {
           cut = (error as Error).message;
         }
