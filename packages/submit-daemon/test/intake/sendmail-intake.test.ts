@@ -49,11 +49,21 @@ describe('readSendmailInput', () => {
     expect(intake.callerLine(6)).toBe(3);
   });
 
-  it('refuses a header section over the limit without reading the body', async () => {
-    const big = `${'X-Filler: 0123456789\n'.repeat(20)}\n`;
-    await expect(
-      readSendmailInput(Readable.from([Buffer.from(big)]), { command: parseSendmailCommand(['a@x.example']), caller, limits: withLimits({ maxHeaderOctets: 200 }), ...fixed }),
-    ).rejects.toMatchObject({ outcome: 'over-limit' });
+  it('streams a header section past the limit on, Bcc removed and the fields added at its end; refuses it with -t or strict syntax', async () => {
+    const filler = 'X-Filler: 0123456789\n'.repeat(20);
+    const big = `${filler}Bcc: b@x.example\n c@x.example\nDate: d\n\nbody\n.\nafter\n`;
+    const limits = withLimits({ maxHeaderOctets: 1024 });
+    const small = withLimits({ maxHeaderOctets: 200 });
+    const sent = async (l: typeof limits, args: string[]) => {
+      const intake = await readSendmailInput(Readable.from([Buffer.from(big.slice(0, 150)), Buffer.from(big.slice(150))]), { command: parseSendmailCommand(args), caller, limits: l, ...fixed });
+      return (await collect(intake.message)).replace(/<\d+\.[0-9A-Fa-f]+@host\.example>/, '<id>');
+    };
+    const expected = await sent(limits, ['a@x.example']);
+    expect(expected).toBe(`${filler}Date: d\nMessage-Id: <id>\nFrom: alice\n\nbody\n`);
+    expect(await sent(small, ['a@x.example'])).toBe(expected);
+    expect(await sent(small, ['-i', 'a@x.example'])).toBe(`${filler}Date: d\nMessage-Id: <id>\nFrom: alice\n\nbody\n.\nafter\n`);
+    await expect(sent(small, ['-t'])).rejects.toMatchObject({ outcome: 'over-limit', message: /header section larger than 200 octets .*-t/ });
+    await expect(sent(withLimits({ maxHeaderOctets: 200, strictMessageSyntax: true }), ['a@x.example'])).rejects.toMatchObject({ outcome: 'over-limit' });
   });
 
   it('stops the header read when aborted', async () => {
