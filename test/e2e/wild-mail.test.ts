@@ -2,7 +2,8 @@
  * Wild mail end to end: messages RFC 5322 would refuse but Postfix takes
  * (long lines, mbox From lines, no header section or no empty line before
  * the body, NUL, stray CRs, several CRs before an LF, an empty message, a
- * last line without a line end, dot lines). Each goes through all three
+ * last line without a line end, dot lines, header fields and sections past
+ * max_header_size, lines Postfix's sendmail reads in 2048-octet pieces). Each goes through all three
  * doors of a mailsubmit whose downstream is a private Postfix without a
  * queue manager, and the same bytes go, side by side, to that Postfix's own
  * smtpd (over SMTP, as a client would send them) and to its own sendmail.
@@ -49,6 +50,18 @@ const CLASSES: ReadonlyArray<readonly [string, string | Buffer]> = [
   ['NUL in header and body', `Subject: a\0b\nFrom: wild@example.net\n\na\0b\n`],
   ['a last line without LF', `${HEAD}\nlast`],
   ['a lone dot line (data with -i)', `${HEAD}\nbefore\n.\nafter\n`],
+  // Past max_header_size (102400): Postfix's cleanup cuts a field over its header_size_limit, and has no limit on the section.
+  ['a header field of 150 KB', `${HEAD}X-Long: ${'h'.repeat(150_000)}\nX-After: 1\n\nbody\n`],
+  ['a header field of 2 MB', `${HEAD}X-Long: ${'h'.repeat(2_000_000)}\nX-After: 1\n\nbody\n`],
+  ['a folded header field of 150 KB', `${HEAD}X-Long: start\n${Array.from({ length: 2200 }, (_, i) => ` ${String(i).padStart(6, '0')}${'f'.repeat(62)}`).join('\n')}\nX-After: 1\n\nbody\n`],
+  ['a header section of 150 KB in short fields, Bcc and Date after the limit', `${HEAD}${Array.from({ length: 2000 }, (_, i) => `X-F${i}: ${'v'.repeat(70)}\n`).join('')}Bcc: hidden@example.org,\n more@example.org\nDate: Tue, 24 Nov 2026 12:00:00 +0000\n\nbody\n`],
+  ['a header section of 2 MB in short fields, then a line that is no header line', `${HEAD}${Array.from({ length: 27_000 }, (_, i) => `X-F${i}: ${'v'.repeat(70)}\n`).join('')}no header line\nbody\n`],
+  // Postfix's sendmail reads a line in 2048-octet pieces.
+  ['a leading From_ line of 3000 octets', `From ${'f'.repeat(2995)}\n${HEAD}\nbody\n`],
+  ['a leading From_ line of 2048 octets with its LF', `From ${'f'.repeat(2042)}\n${HEAD}\nbody\n`],
+  ['a line of 3000 dots', `${HEAD}\nbefore\n${'.'.repeat(3000)}\nafter\n`],
+  ['a dot and 2046 CRs before the LF', `${HEAD}\nbefore\n.${'\r'.repeat(2046)}\nafter\n`],
+  ['a field name whose colon is octet 2048, and one whose colon is octet 2049', `${HEAD}${'N'.repeat(2047)}: v\n${'M'.repeat(2048)}: w\nX-After: 1\n\nbody\n`],
 ];
 
 /** SMTP DATA as a client sends text: CRLF for LF (a CR before it kept), dot-stuffing, a line end after a last line without one. */
