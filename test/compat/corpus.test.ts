@@ -141,8 +141,7 @@ describe.skipIf(!SideBySide.isAvailable() && !process.env.CI)('differential corp
   const pairs: SideBySide[] = [];
 
   beforeAll(async () => {
-    // No queue manager hands cleanup flow-control tokens, so each message would wait in_flow_delay (1 s).
-    for (let n = 0; n < 2; n++) pairs.push(await SideBySide.start({ mainCf: ['in_flow_delay = 0s'] }));
+    for (let n = 0; n < 2; n++) pairs.push(await SideBySide.start());
   }, 120_000);
   afterAll(async () => {
     for (const sbs of pairs) await sbs.stop();

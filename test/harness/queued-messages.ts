@@ -30,7 +30,8 @@ export interface QueuedMessage {
 /** Queue ids of complete messages in the incoming queue. */
 export function incomingIds(postfixDir: string): string[] {
   const incoming = join(postfixDir, 'queue', 'incoming');
-  return listFiles(incoming).filter((id) => (statSync(join(incoming, id)).mode & 0o100) !== 0);
+  // A name can go between readdir and stat: cleanup renames its temporary file to the queue id.
+  return listFiles(incoming).filter((id) => ((statSync(join(incoming, id), { throwIfNoEntry: false })?.mode ?? 0) & 0o100) !== 0);
 }
 
 /**

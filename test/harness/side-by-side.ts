@@ -88,7 +88,9 @@ export class SideBySide {
         queueManager: false,
         // Header rewriting as Debian's Postfix does it out of the box: the private
         // instance turns it off for its other users, this comparison needs the default.
-        mainCf: ['local_header_rewrite_clients = permit_inet_interfaces', ...(options.mainCf ?? [])],
+        // in_flow_delay 0: cleanup waits up to that long (1 s) for a flow-control token
+        // only the queue manager hands out, and none runs here.
+        mainCf: ['local_header_rewrite_clients = permit_inet_interfaces', 'in_flow_delay = 0s', ...(options.mainCf ?? [])],
         ...(options.listenerOptions !== undefined ? { listenerOptions: options.listenerOptions } : {}),
       });
       // The instance's own empty value for that parameter goes: the later line wins anyway, but
