@@ -296,10 +296,10 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
     }
 
     const wrongVersion = Buffer.from(FRAME);
-    wrongVersion.writeUInt16LE(2, 4);
+    wrongVersion.writeUInt16LE(3, 4);
 
     const cases: readonly { name: string; frame: Uint8Array; fds: readonly PassedFd[]; status: number; outcome: string; text: RegExp; skip?: boolean }[] = [
-      { name: 'a frame of another protocol version', frame: wrongVersion, fds: [{ stdin: true }], status: 78, outcome: 'config', text: /frame version 2, this side speaks version 1/ },
+      { name: 'a frame of another protocol version', frame: wrongVersion, fds: [{ stdin: true }], status: 78, outcome: 'config', text: /frame version 3, this side speaks version 2/ },
       { name: 'a frame with no fd', frame: FRAME, fds: [], status: 66, outcome: 'no-input', text: /no standard input was passed/ },
       { name: 'a frame with two fds', frame: FRAME, fds: [{ stdin: true }, { open: '/dev/null', flags: 'read' }], status: 64, outcome: 'usage', text: /carried 2 file descriptors/ },
       { name: 'a directory', frame: FRAME, fds: [{ open: '/', flags: 'directory' }], status: 66, outcome: 'no-input', text: /standard input is a directory/ },

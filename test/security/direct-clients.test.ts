@@ -13,7 +13,7 @@
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeRequest, MAX_FRAME_OCTETS, MODE_NATIVE, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD } from '../../packages/shared/src/frame/index.ts';
+import { encodeRequest, MAX_FRAME_OCTETS, MAX_PACKET_OCTETS, MODE_NATIVE, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD, requestPackets } from '../../packages/shared/src/frame/index.ts';
 import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
 import { directRequest, type DirectResult, type PassedFd } from '../harness/direct-client.ts';
 import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
@@ -31,16 +31,19 @@ function withVersion(version: number): Buffer {
   return frame;
 }
 
-/** A well-formed request whose argv makes it one octet longer than a frame may be. */
-function oversizedFrame(): Uint8Array {
+/** A well-formed request one octet longer than a packet may be, sent as one packet. */
+function oversizedPacket(): Uint8Array {
   const fixed = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', ''] }).byteLength;
-  const frame = Buffer.from(encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(MAX_FRAME_OCTETS - fixed)] }));
-  expect(frame.byteLength).toBe(MAX_FRAME_OCTETS);
-  // Grow the last argument by one octet past the limit, keeping the frame self-consistent.
-  const grown = Buffer.concat([frame, Buffer.from('x')]);
-  const lastLengthAt = fixed - 2;
-  grown.writeUInt16LE(grown.readUInt16LE(lastLengthAt) + 1, lastLengthAt);
-  return grown;
+  const frame = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(MAX_PACKET_OCTETS + 1 - fixed)] });
+  expect(frame.byteLength).toBe(MAX_PACKET_OCTETS + 1);
+  return frame;
+}
+
+/** The first packet of a request whose length field says it is one octet longer than a request may be. */
+function oversizedRequest(): Uint8Array {
+  const packet = Buffer.from(encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(MAX_PACKET_OCTETS - 100)] }));
+  packet.writeUInt32LE(MAX_FRAME_OCTETS + 1, 8);
+  return packet;
 }
 
 interface Probe {
@@ -60,14 +63,17 @@ const devnull: PassedFd = { open: '/dev/null', flags: 'read' };
 
 const PROBES: readonly Probe[] = [
   { name: 'a request from a uid not on the list (with the helper\'s group)', frame: FRAME, fds: [{ stdin: true }], outsider: true, outcome: 'not-authorized', text: /is not on the authorization list/ },
-  { name: 'a frame of protocol version 2', frame: withVersion(2), fds: [{ stdin: true }], outcome: 'config', text: /frame version 2, this side speaks version 1/ },
+  { name: 'a frame of protocol version 3', frame: withVersion(3), fds: [{ stdin: true }], outcome: 'config', text: /frame version 3, this side speaks version 2/ },
+  { name: 'a frame of protocol version 1', frame: withVersion(1), fds: [{ stdin: true }], outcome: 'config', text: /frame version 1, this side speaks version 2/ },
   { name: 'a frame of protocol version 0', frame: withVersion(0), fds: [{ stdin: true }], outcome: 'config', text: /frame version 0/ },
   { name: 'a frame that is not a frame', frame: Buffer.from('EHLO x\r\n'), fds: [{ stdin: true }], outcome: 'usage', text: /malformed request/ },
   // SOCK_SEQPACKET cannot tell an empty message from the peer's end: it is taken as the caller going away.
   { name: 'an empty frame', frame: new Uint8Array(0), fds: [], outcome: 'caller-gone', text: /closed the connection without a request/ },
   { name: 'an empty frame carrying an fd', frame: new Uint8Array(0), fds: [{ stdin: true }], outcome: 'caller-gone', text: /closed the connection without a request/ },
-  { name: 'a frame one octet over the limit', frame: oversizedFrame(), fds: [{ stdin: true }], outcome: 'usage', text: /request frame is too large/ },
-  { name: 'a frame over the limit carrying two fds', frame: oversizedFrame(), fds: [{ stdin: true }, devnull], outcome: 'usage', text: /request frame is too large/ },
+  { name: 'a packet one octet over the limit', frame: oversizedPacket(), fds: [{ stdin: true }], outcome: 'usage', text: /request frame is too large/ },
+  { name: 'a packet over the limit carrying two fds', frame: oversizedPacket(), fds: [{ stdin: true }, devnull], outcome: 'usage', text: /request frame is too large/ },
+  { name: 'a request announcing one octet over the limit', frame: oversizedRequest(), fds: [{ stdin: true }], outcome: 'usage', text: /command line is too long: a request of 8388609 octets, mailsubmit takes at most 8388608/ },
+  { name: 'a request that never comes whole', frame: requestPackets(encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(3 * MAX_PACKET_OCTETS)] }))[0] as Uint8Array, fds: [{ stdin: true }], outcome: 'usage', text: /did not arrive whole within 10 s/ },
   { name: 'a frame with no fd', frame: FRAME, fds: [], outcome: 'no-input', text: /no standard input was passed/ },
   { name: 'a frame with two fds', frame: FRAME, fds: [{ stdin: true }, devnull], outcome: 'usage', text: /carried 2 file descriptors, this front door passes one/ },
   { name: 'a frame with three fds', frame: FRAME, fds: [{ stdin: true }, devnull, devnull], outcome: 'usage', text: /too many file descriptors/ },
@@ -115,7 +121,7 @@ describe('direct clients of the daemon\'s socket', () => {
     writeFileSync(writeOnlyFile, SUBMISSION, { mode: 0o600 });
     chownSync(writeOnlyFile, listed.uid, listed.gid);
     // The first request sets up what a daemon keeps for its lifetime (the addon's buffers, lazily loaded modules).
-    await send(PROBES[4] as Probe);
+    await send(PROBES.find((probe) => probe.name === 'an empty frame') as Probe);
   }, 30_000);
 
   afterAll(async () => {

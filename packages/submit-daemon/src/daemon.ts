@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { decodeRequest, describeStatus, isSubmissionError, SubmissionError, type Outcome, type RequestMode } from '@mailsubmit/shared';
+import { describeStatus, requestModeOf, isSubmissionError, SubmissionError, type Outcome, type RequestMode } from '@mailsubmit/shared';
 import { senderPermitted, type SendmailCommand } from '@mailsubmit/shared';
-import { closeFd, listenSeqpacket, type FrameFlags, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
+import { listenSeqpacket, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission, type Admitted } from './accept/admission.ts';
+import { closeAll, receiveRequest, RequestBudget, type ReceivedRequest } from './accept/request-frame.ts';
 import { AuthorizationStore } from './authorization/authorization-store.ts';
 import { changedKeys, reloadableMerge } from './config/config-changes.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
@@ -32,15 +33,13 @@ import { assertRootOnlyWritable } from './util/safe-path.ts';
 import { Semaphore } from './util/semaphore.ts';
 import { VERSION } from './version.ts';
 
-/** The helper sends its frame right after connecting; a silent peer is dropped. */
+/** The helper sends its request right after connecting; a silent peer (or one whose request does not come whole) is dropped. */
 const REQUEST_TIMEOUT_MS = 10_000;
 /**
  * A refused caller's frame is still read, briefly, for its front door alone:
  * a qmail-queue caller must get qmail's exit code for the refusal too.
  */
 const REFUSED_REQUEST_TIMEOUT_MS = 1_000;
-
-type Frame = { data: Buffer; fds: number[]; flags: FrameFlags };
 
 /** What `mailsubmitctl status` shows; the wire shape of the control protocol. */
 export type DaemonStatus = StatusReport;
@@ -60,6 +59,8 @@ export class Daemon {
   /** Replaced by a reload that changes the way to the MTA; jobs keep the one they started with. */
   private downstream: Downstream;
   private readonly fileReads: Semaphore;
+  /** Long requests (command lines over one packet) held by submissions in progress (accept/request-frame.ts). */
+  private readonly requestBudget = new RequestBudget();
   private readonly submissions: SubmissionLog;
   private readonly health = new DownstreamHealth();
   private readonly observers: SubmissionObserver[] = [this.health];
@@ -257,7 +258,7 @@ export class Daemon {
     try {
       let outcome: { result: JobResult; mode: RequestMode | null };
       try {
-        outcome = await this.handleRequest(connection, admitted);
+        outcome = await this.handleRequest(connection, admitted, credentials.uid);
       } catch (err) {
         outcome = { result: this.failure(err), mode: null };
       }
@@ -267,17 +268,26 @@ export class Daemon {
     }
   }
 
-  private async handleRequest(connection: SeqpacketConnection, admitted: Admitted): Promise<{ result: JobResult; mode: RequestMode | null }> {
-    let frame: Frame;
+  private async handleRequest(connection: SeqpacketConnection, admitted: Admitted, uid: number): Promise<{ result: JobResult; mode: RequestMode | null }> {
+    let frame: ReceivedRequest;
     try {
-      frame = await waitForFrame(connection, REQUEST_TIMEOUT_MS);
+      frame = await receiveRequest(connection, { timeoutMs: REQUEST_TIMEOUT_MS, uid, budget: this.requestBudget });
     } catch (err) {
       return { result: this.failure(err), mode: null };
     }
+    try {
+      return await this.runRequest(connection, admitted, frame);
+    } finally {
+      frame.release();
+    }
+  }
+
+  private async runRequest(connection: SeqpacketConnection, admitted: Admitted, frame: ReceivedRequest): Promise<{ result: JobResult; mode: RequestMode | null }> {
     let checked: CheckedRequest;
     try {
       // fds the kernel could not install here are the daemon's shortage, not a malformed request.
       if (frame.flags.fdsLost) throw new SubmissionError('overload', 'mailsubmitd is out of file descriptors; try again shortly');
+      if (frame.refusal !== null) throw frame.refusal;
       checked = checkRequest(frame.data, frame.fds, frame.flags);
     } catch (err) {
       closeAll(frame.fds);
@@ -422,16 +432,6 @@ export class Daemon {
   }
 }
 
-function closeAll(fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      closeFd(fd);
-    } catch {
-      // Closed whatever close(2) said (Linux): nothing to undo.
-    }
-  }
-}
-
 function closeQuietly(connection: SeqpacketConnection): void {
   try {
     connection.close();
@@ -440,52 +440,18 @@ function closeQuietly(connection: SeqpacketConnection): void {
   }
 }
 
-/** The front door a request frame names, when it can be read at all. */
-function modeOf(frame: Frame): RequestMode | null {
-  try {
-    return decodeRequest(frame.data).mode;
-  } catch {
-    return null;
-  }
+/** The front door a request names, when it can be read at all (its first packet is enough). */
+function modeOf(frame: { readonly data: Buffer }): RequestMode | null {
+  return requestModeOf(frame.data);
 }
 
 /** The front door of a caller refused before its request was read; its fds are closed unread. */
 async function refusedCallerMode(connection: SeqpacketConnection): Promise<RequestMode | null> {
   try {
-    const frame = await waitForFrame(connection, REFUSED_REQUEST_TIMEOUT_MS);
+    const frame = await receiveRequest(connection, { timeoutMs: REFUSED_REQUEST_TIMEOUT_MS });
     closeAll(frame.fds);
     return modeOf(frame);
   } catch {
     return null;
   }
-}
-
-function waitForFrame(connection: SeqpacketConnection, timeoutMs: number): Promise<Frame> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new SubmissionError('usage', `no request within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    const onFrame = (data: Buffer, fds: number[], flags: FrameFlags) => {
-      cleanup();
-      resolve({ data, fds, flags });
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new SubmissionError('caller-gone', 'the helper closed the connection without a request'));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(new SubmissionError('caller-gone', `connection error: ${err.message}`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      connection.off('frame', onFrame);
-      connection.off('end', onEnd);
-      connection.off('error', onError);
-    };
-    connection.on('frame', onFrame);
-    connection.once('end', onEnd);
-    connection.once('error', onError);
-  });
 }

@@ -10,13 +10,16 @@
  * (packages/shared/src/status/outcomes.ts) for the failures the helper
  * reports by itself, before or instead of a reply; the same test checks them.
  *
- * All integers on the wire are little-endian.
+ * All integers on the wire are little-endian. A request longer than
+ * MSUB_MAX_PACKET_OCTETS is sent as several SOCK_SEQPACKET messages in order,
+ * each full but the last, the fds with the first; its fixed part carries the
+ * whole request's length (constants.ts has the layout).
  */
 #ifndef MAILSUBMIT_FRAME_H
 #define MAILSUBMIT_FRAME_H
 
 #define MSUB_FRAME_MAGIC "MSUB"
-#define MSUB_FRAME_VERSION 1
+#define MSUB_FRAME_VERSION 2
 #define MSUB_FRAME_HEADER_OCTETS 8
 
 #define MSUB_KIND_REQUEST 1
@@ -29,10 +32,13 @@
 #define MSUB_REQUEST_FLAG_ENVELOPE_FD 0x01
 #define MSUB_REQUEST_FLAGS_KNOWN 0x01
 
-#define MSUB_MAX_FRAME_OCTETS 65536
+#define MSUB_MAX_FRAME_OCTETS 8388608
+#define MSUB_MAX_PACKET_OCTETS 65536
 #define MSUB_MAX_REQUEST_FDS 2
 
-#define MSUB_REQUEST_FIXED_OCTETS 14
+#define MSUB_REQUEST_FIXED_OCTETS 20
+#define MSUB_REQUEST_LENGTH_OFFSET 8
+#define MSUB_REQUEST_MODE_OFFSET 12
 #define MSUB_MAX_ENV_ENTRIES 8
 #define MSUB_MAX_ENV_NAME_OCTETS 64
 #define MSUB_MAX_ENV_VALUE_OCTETS 255

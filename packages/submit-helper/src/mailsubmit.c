@@ -41,7 +41,8 @@
  * .IP \(bu
  *	sends one request frame (see frame.h) carrying its mode and argv,
  *	with fd 0 (and fd 1 in the sendmail and qmail-queue modes) attached
- *	as SCM_RIGHTS;
+ *	as SCM_RIGHTS; a frame longer than one packet (64 KiB) goes as
+ *	several packets, the fds with the first;
  * .IP \(bu
  *	waits for the reply frame, with one deadline for the whole run
  *	(compiled in, default 600 seconds: the daemon bounds its own work),
@@ -87,12 +88,15 @@
  *	failure exits with a status and a message; the reply wait has its
  *	own deadline, and the connect and send share it (SO_SNDTIMEO).
  * .IP "argv"
- *	Only copied into the frame, bounded by its size; argc == 0 (an
- *	empty argv, where argv[1] would be the environment) is refused.
+ *	Only copied into the frame, bounded by its size (8 MiB, more than
+ *	the 6 MiB Linux allows argv and the environment together at any
+ *	stack limit); argc == 0 (an empty argv, where argv[1] would be the
+ *	environment) is refused.
  * .PP
  *	The group is held only while reading the authorization list and
  *	connecting. For root, regaining a group cannot be prevented, so that
- *	check is skipped. Memory use is fixed: static buffers, no malloc.
+ *	check is skipped. Memory use is fixed: static buffers, no malloc;
+ *	the request is built one 64 KiB packet at a time.
  * DIAGNOSTICS
  *	One line on stderr, "NAME: ...", unless the exit status is 0, where
  *	NAME is the front door's: mailsubmit, mailsubmit-sendmail or
@@ -196,7 +200,8 @@ _Static_assert(QMAIL_ENV_COUNT <= MSUB_MAX_ENV_ENTRIES, "more qmail environment 
 static int mode = MSUB_MODE_NATIVE;
 static char qmail_env_values[QMAIL_ENV_COUNT][MSUB_MAX_ENV_VALUE_OCTETS + 1];
 static int qmail_env_present[QMAIL_ENV_COUNT];
-static unsigned char request[MSUB_MAX_FRAME_OCTETS];
+/* One packet of the request (send_request). */
+static unsigned char request[MSUB_MAX_PACKET_OCTETS];
 /* Room for a reply over the maximum, to tell "too long" from "just fits". */
 static unsigned char reply[MSUB_MAX_REPLY_OCTETS + 64];
 /* NGROUPS_MAX is 65536 on Linux; static, so no allocation can fail. */
@@ -583,61 +588,39 @@ static void drop_group(void)
         fail(FAIL_CONFIG, "group privileges could be regained after giving them up");
 }
 
-static size_t put_u16(size_t at, size_t value)
-{
-    request[at] = (unsigned char)(value & 0xff);
-    request[at + 1] = (unsigned char)(value >> 8);
-    return at + 2;
-}
+/*
+ * The request goes out in packets of at most MSUB_MAX_PACKET_OCTETS, in
+ * order, each full but the last, the fds with the first (frame.h): a
+ * SOCK_SEQPACKET message must fit the socket's send buffer whole, and a
+ * command line may be as long as ARG_MAX. Nothing is held beyond one packet.
+ */
+static struct {
+    int fd;
+    size_t used;
+    int sent;      /* packets sent so far */
+    int peer_gone; /* the daemon answered and closed early: its reply waits */
+} out;
 
-static size_t put_bytes(size_t at, const void *data, size_t length)
+/* Octets of the request for this argv: the frame's own length field. */
+static size_t measure_request(int argc, char **argv)
 {
-    if (length > sizeof(request) - at)
-        fail(FAIL_USAGE, "the command line is too long (a request holds at most %d octets)", MSUB_MAX_FRAME_OCTETS);
-    memcpy(request + at, data, length);
-    return at + length;
-}
+    size_t length = MSUB_REQUEST_FIXED_OCTETS;
 
-static size_t build_request(int argc, char **argv)
-{
-    size_t at = 0, envc = 0;
-    const size_t envc_at = MSUB_REQUEST_FIXED_OCTETS - 2;
-
-    if (argc > 0xffff)
-        fail(FAIL_USAGE, "too many arguments");
-    at = put_bytes(at, MSUB_FRAME_MAGIC, 4);
-    at = put_u16(at, MSUB_FRAME_VERSION);
-    request[at++] = MSUB_KIND_REQUEST;
-    request[at++] = 0;
-    request[at++] = (unsigned char)mode;
-    request[at++] = mode == MSUB_MODE_QMAIL_QUEUE ? MSUB_REQUEST_FLAG_ENVELOPE_FD : 0;
-    at = put_u16(at, (size_t)argc);
-    at = put_u16(at, 0); /* envc, filled in below */
     for (int i = 0; i < argc; i++) {
-        size_t length = strlen(argv[i]);
-        if (length > 0xffff || sizeof(request) - at < 2)
+        /* Each argument takes 4 + strlen octets here and strlen + 1 + a pointer in ARG_MAX. */
+        length += 4 + strlen(argv[i]);
+        if (length > MSUB_MAX_FRAME_OCTETS)
             fail(FAIL_USAGE, "the command line is too long (a request holds at most %d octets)", MSUB_MAX_FRAME_OCTETS);
-        at = put_u16(at, length);
-        at = put_bytes(at, argv[i], length);
     }
-    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++) {
-        size_t name_length = strlen(qmail_env_names[i]), length = strlen(qmail_env_values[i]);
-        unsigned char name_octet = (unsigned char)name_length;
-        if (!qmail_env_present[i])
-            continue;
-        at = put_bytes(at, &name_octet, 1);
-        at = put_bytes(at, qmail_env_names[i], name_length);
-        if (sizeof(request) - at < 2)
-            fail(FAIL_USAGE, "the command line is too long (a request holds at most %d octets)", MSUB_MAX_FRAME_OCTETS);
-        at = put_u16(at, length);
-        at = put_bytes(at, qmail_env_values[i], length);
-        envc++;
-    }
-    put_u16(envc_at, envc);
-    return at;
+    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++)
+        if (qmail_env_present[i])
+            length += 1 + strlen(qmail_env_names[i]) + 2 + strlen(qmail_env_values[i]);
+    if (length > MSUB_MAX_FRAME_OCTETS)
+        fail(FAIL_USAGE, "the command line is too long (a request holds at most %d octets)", MSUB_MAX_FRAME_OCTETS);
+    return length;
 }
 
-static void send_request(int fd, size_t length)
+static void send_packet(void)
 {
     union {
         struct cmsghdr align;
@@ -646,39 +629,117 @@ static void send_request(int fd, size_t length)
     int fds[MSUB_MAX_REQUEST_FDS] = {STDIN_FILENO, STDOUT_FILENO};
     /* fd 1 too in qmail-queue mode (the envelope) and sendmail mode (where -bs replies); the daemon decides. */
     int nfds = mode == MSUB_MODE_NATIVE ? 1 : 2;
-    struct iovec iov = {request, length};
+    struct iovec iov = {request, out.used};
     struct msghdr msg;
     struct cmsghdr *cmsg;
+    struct timeval timeout;
     ssize_t n;
+    int ms;
 
+    if (out.peer_gone || out.used == 0) {
+        out.used = 0; /* the rest is not wanted: the reply is waiting */
+        return;
+    }
     memset(&msg, 0, sizeof(msg));
-    memset(&control, 0, sizeof(control));
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+    if (out.sent == 0) {
+        memset(&control, 0, sizeof(control));
+        msg.msg_control = control.buf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+    } else {
+        /* Every packet waits for room at most until the one deadline. */
+        ms = remaining_ms() > 0 ? remaining_ms() : 1;
+        timeout.tv_sec = ms / 1000;
+        timeout.tv_usec = (ms % 1000) * 1000;
+        setsockopt(out.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+    }
 
     do
-        n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        n = sendmsg(out.fd, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon did not take the request in time");
     /*
-     * The daemon decides admission at connect and may answer and close
-     * before the request arrives (not authorized, overload): its reply is
-     * then already queued here, so read it rather than report no reply.
+     * The daemon decides admission at connect, and the size of the request
+     * from its first packet, and may answer and close before the rest
+     * arrives (not authorized, overload, too long): its reply is then
+     * already queued here, so read it rather than report no reply.
      */
-    if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        out.peer_gone = 1;
+        out.used = 0;
         return;
+    }
     if (n < 0)
         fail(FAIL_INTERNAL, "cannot send the request: %s", strerror(errno));
-    if ((size_t)n != length)
-        fail(FAIL_INTERNAL, "sent %zd of %zu octets of the request", n, length);
+    if ((size_t)n != out.used)
+        fail(FAIL_INTERNAL, "sent %zd of %zu octets of the request", n, out.used);
+    out.sent++;
+    out.used = 0;
+}
+
+static void put_bytes(const void *data, size_t length)
+{
+    const unsigned char *from = data;
+
+    while (length > 0) {
+        size_t room = sizeof(request) - out.used, n = length < room ? length : room;
+        memcpy(request + out.used, from, n);
+        out.used += n;
+        from += n;
+        length -= n;
+        if (out.used == sizeof(request))
+            send_packet();
+    }
+}
+
+static void put_uint(uint32_t value, int octets)
+{
+    unsigned char bytes[4];
+
+    for (int i = 0; i < octets; i++)
+        bytes[i] = (unsigned char)(value >> (8 * i));
+    put_bytes(bytes, (size_t)octets);
+}
+
+/* Builds the request and sends it, packet by packet. */
+static void send_request(int fd, int argc, char **argv)
+{
+    size_t length = measure_request(argc, argv), envc = 0;
+    unsigned char fixed[4] = {MSUB_KIND_REQUEST, 0, (unsigned char)mode,
+                              mode == MSUB_MODE_QMAIL_QUEUE ? MSUB_REQUEST_FLAG_ENVELOPE_FD : 0};
+
+    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++)
+        envc += qmail_env_present[i] ? 1 : 0;
+    out.fd = fd;
+    put_bytes(MSUB_FRAME_MAGIC, 4);
+    put_uint(MSUB_FRAME_VERSION, 2);
+    put_bytes(fixed, 2); /* kind, reserved */
+    put_uint((uint32_t)length, 4);
+    put_bytes(fixed + 2, 2); /* mode, flags */
+    put_uint((uint32_t)envc, 2);
+    put_uint((uint32_t)argc, 4);
+    for (int i = 0; i < argc; i++) {
+        size_t arg_length = strlen(argv[i]);
+        put_uint((uint32_t)arg_length, 4);
+        put_bytes(argv[i], arg_length);
+    }
+    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++) {
+        size_t name_length = strlen(qmail_env_names[i]);
+        if (!qmail_env_present[i])
+            continue;
+        put_uint((uint32_t)name_length, 1);
+        put_bytes(qmail_env_names[i], name_length);
+        put_uint((uint32_t)strlen(qmail_env_values[i]), 2);
+        put_bytes(qmail_env_values[i], strlen(qmail_env_values[i]));
+    }
+    send_packet();
 }
 
 static size_t receive_reply(int fd)
@@ -790,8 +851,7 @@ int main(int argc, char **argv)
     fd = connect_daemon();
     drop_group();
 
-    length = build_request(argc, argv);
-    send_request(fd, length);
+    send_request(fd, argc, argv);
     length = receive_reply(fd);
     if (check_reply(length, &problem) != 0)
         fail(FAIL_INTERNAL, "garbled reply from the mailsubmit daemon (%s)", problem);

@@ -10,7 +10,7 @@ import { chmodSync, fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FrameRequest } from '../../shared/src/frame/request.ts';
-import { decodeRequest } from '../../shared/src/frame/request.ts';
+import { decodeRequest, requestLengthOf } from '../../shared/src/frame/request.ts';
 import { encodeReply } from '../../shared/src/frame/reply.ts';
 import type { FdInfo, PeerCredentials, SeqpacketListener } from '../../socket-addon/src/index.ts';
 import { closeFd, fdKind, listenSeqpacket } from '../../socket-addon/src/index.ts';
@@ -45,8 +45,10 @@ export function writeAuthList(build: HelperBuild, content: string, mode = 0o644)
 }
 
 export interface Captured {
-  /** The frame as received, for checks that must not depend on the codec. */
+  /** The frame as received (its packets joined), for checks that must not depend on the codec. */
   raw: Buffer;
+  /** The length of each packet the frame came in. */
+  packets: number[];
   request: FrameRequest;
   argv: string[];
   fds: FdInfo[];
@@ -65,16 +67,38 @@ export class FakeDaemon {
   readonly captured: Captured[] = [];
   // The daemon's silent success: no text unless the caller asked with -v.
   answer: (captured: Captured) => Answer = () => encodeReply({ status: 0, outcome: 'ok', text: '' });
+  /** When set: answered at the first packet of a request, and the connection closed, as the daemon refuses a request too long to take. */
+  answerEarly: (() => Uint8Array) | null = null;
   readonly #listener: SeqpacketListener;
 
   constructor(path: string, options: { mode?: number; gid?: number } = {}) {
     this.#listener = listenSeqpacket({ path, mode: options.mode ?? 0o666, ...(options.gid === undefined ? {} : { gid: options.gid }) });
     this.#listener.on('connection', (connection) => {
       connection.on('end', () => connection.close());
-      connection.on('frame', (data, fds) => {
+      // A request longer than one packet comes in several, the fds with the first.
+      const packets: Buffer[] = [];
+      let fds: number[] = [];
+      let expected = 0;
+      connection.on('frame', (packet, packetFds) => {
+        if (packets.length === 0) {
+          if (this.answerEarly !== null) {
+            packetFds.forEach(closeFd);
+            connection.send(this.answerEarly());
+            connection.close();
+            return;
+          }
+          fds = packetFds;
+          expected = requestLengthOf(packet) ?? packet.byteLength;
+        } else {
+          packetFds.forEach(closeFd);
+        }
+        packets.push(packet);
+        const data = Buffer.concat(packets);
+        if (data.byteLength < expected) return;
         const credentials = connection.peerCredentials();
         const captured: Captured = {
           raw: data,
+          packets: packets.map((p) => p.byteLength),
           request: decodeRequest(data),
           argv: [],
           fds: fds.map((fd) => fdKind(fd)),

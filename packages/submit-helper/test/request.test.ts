@@ -1,8 +1,9 @@
 /**
- * What the helper sends: a version-1 request frame with the mode from
+ * What the helper sends: a version-2 request frame with the mode from
  * argv[0]'s basename, argv as given, fd 0 (and fd 1 for qmail-queue) being
  * the caller's own, and only the TCPREMOTE* environment in qmail-queue mode.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -10,13 +11,14 @@ import {
   FRAME_VERSION,
   KIND_REQUEST,
   MAX_ENV_VALUE_OCTETS,
-  MAX_FRAME_OCTETS,
+  MAX_PACKET_OCTETS,
   MODE_NATIVE,
   MODE_QMAIL_QUEUE,
   MODE_SENDMAIL,
   REQUEST_FIXED_OCTETS,
   REQUEST_FLAG_ENVELOPE_FD,
 } from '../../shared/src/frame/constants.ts';
+import { encodeReply } from '../../shared/src/frame/reply.ts';
 import type { HelperBuild } from './harness.ts';
 import { FakeDaemon, buildHelper, identity, runHelper, writeAuthList } from './harness.ts';
 
@@ -49,6 +51,18 @@ function openRead(path: string): number {
   return fd;
 }
 
+/**
+ * Starts the helper straight from here, argv[0] as given: the launcher takes
+ * its plan as one argument, which a command line near ARG_MAX outgrows.
+ */
+async function runDirectly(argv: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(build.binary, argv.slice(1), { argv0: argv[0], stdio: [openRead(message), 'ignore', 'pipe'], env: {} });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stderr };
+}
+
 // Includes what a caller might try to redirect the helper with: it must change nothing.
 const env = {
   TCPREMOTEIP: '192.0.2.7',
@@ -60,7 +74,7 @@ const env = {
 };
 
 describe('the request frame', () => {
-  it('is version 1, native mode, with argv as given and no environment', async () => {
+  it('is version 2, native mode, with argv as given and no environment', async () => {
     const run = await runHelper(build.binary, { argv: ['mailsubmit', '-x', 'two words', ''], env, stdin: openRead(message) });
     expect(run).toEqual({ code: 0, stderr: '' });
     const [captured] = daemon.captured;
@@ -125,21 +139,49 @@ describe('the request frame', () => {
     ]);
   });
 
-  it('is refused with 64 when the command line does not fit in a frame', async () => {
-    const run = await runHelper(build.binary, { argv: ['sendmail', 'x'.repeat(MAX_FRAME_OCTETS)], stdin: openRead(message) });
-    expect(run.code).toBe(64);
-    expect(run.stderr).toMatch(/^mailsubmit-sendmail: the command line is too long/);
-    expect(daemon.captured).toEqual([]);
+  it('carries a command line as long as exec(2) allows, one 128 KiB argument included, in full packets', async () => {
+    // ARG_MAX counts each argument with its NUL and an 8-octet pointer; keep 16 KiB for the name and the environment.
+    const argMax = Number(execFileSync('getconf', ['ARG_MAX'], { encoding: 'utf8' }));
+    const longest = 'L'.repeat(128 * 1024 - 1); // MAX_ARG_STRLEN, its NUL included
+    const argv = ['sendmail', '-i', longest];
+    let used = argv.reduce((sum, arg) => sum + arg.length + 1 + 8, 0);
+    for (let i = 0; used < argMax - 16 * 1024; i++) {
+      const recipient = `recipient-${i}@example.org`;
+      argv.push(recipient);
+      used += recipient.length + 1 + 8;
+    }
+    expect(await runDirectly(argv)).toEqual({ code: 0, stderr: '' });
+    const [captured] = daemon.captured;
+    expect(captured?.request.mode).toBe(MODE_SENDMAIL);
+    expect(captured?.argv.length).toBe(argv.length);
+    expect(captured?.argv).toEqual(argv);
+    expect(captured?.raw.byteLength).toBeGreaterThan(argMax - 32 * 1024 - 8 * argv.length);
+    // Every packet full but the last, and the fds with the first (the harness closes any on later ones).
+    const packets = captured?.packets as number[];
+    expect(packets.length).toBe(Math.ceil((captured?.raw.byteLength as number) / MAX_PACKET_OCTETS));
+    expect(packets.slice(0, -1).every((n) => n === MAX_PACKET_OCTETS)).toBe(true);
+    expect(captured?.identities[0]).toBe(identity(statSync(message)));
   });
 
-  it('starts with the magic, version 1 and the request kind, read without the codec', async () => {
+  it('stops sending and reports the daemon\'s answer when it refuses after the first packet', async () => {
+    daemon.answerEarly = () => encodeReply({ status: 64, outcome: 'usage', text: 'the command line is too long' });
+    const argv = Array.from({ length: 20_000 }, (_, i) => `recipient-${i}@example.org`);
+    expect(await runDirectly(['sendmail', ...argv])).toEqual({ code: 64, stderr: 'mailsubmit-sendmail: the command line is too long\n' });
+  });
+
+  it('starts with the magic, version 2 and the request kind, read without the codec', async () => {
     await runHelper(build.binary, { argv: ['mailsubmit'], stdin: openRead(message) });
     const raw = daemon.captured[0]?.raw as Buffer;
     expect(raw.subarray(0, 4).toString('latin1')).toBe('MSUB');
-    expect(raw.readUInt16LE(4)).toBe(FRAME_VERSION);
-    expect([raw[6], raw[7], raw[8], raw[9]]).toEqual([KIND_REQUEST, 0, MODE_NATIVE, 0]);
-    expect(raw.readUInt16LE(10)).toBe(1);
-    expect(raw.readUInt16LE(12)).toBe(0);
-    expect(raw.byteLength).toBe(REQUEST_FIXED_OCTETS + 2 + 'mailsubmit'.length);
+    expect(FRAME_VERSION).toBe(2);
+    expect(raw.readUInt16LE(4)).toBe(2);
+    expect([raw[6], raw[7]]).toEqual([KIND_REQUEST, 0]);
+    expect(raw.readUInt32LE(8)).toBe(raw.byteLength);
+    expect([raw[12], raw[13]]).toEqual([MODE_NATIVE, 0]);
+    expect(raw.readUInt16LE(14)).toBe(0);
+    expect(raw.readUInt32LE(16)).toBe(1);
+    expect(raw.readUInt32LE(20)).toBe('mailsubmit'.length);
+    expect(raw.byteLength).toBe(REQUEST_FIXED_OCTETS + 4 + 'mailsubmit'.length);
+    expect(daemon.captured[0]?.packets).toEqual([raw.byteLength]);
   });
 });

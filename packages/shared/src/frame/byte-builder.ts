@@ -25,6 +25,12 @@ export class ByteBuilder {
     return this;
   }
 
+  u32(value: number): this {
+    this.view.setUint32(this.position, value, true);
+    this.position += 4;
+    return this;
+  }
+
   put(data: Uint8Array): this {
     this.bytes.set(data, this.position);
     this.position += data.byteLength;

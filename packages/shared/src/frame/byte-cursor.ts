@@ -37,6 +37,13 @@ export class ByteCursor {
     return value;
   }
 
+  u32(field: string): number {
+    this.need(4, field);
+    const value = this.view.getUint32(this.position, true);
+    this.position += 4;
+    return value;
+  }
+
   /**
    * A copy in a plain Uint8Array, so a decoded frame never aliases or pins the
    * receive buffer. (Buffer#slice would return a view, hence the constructor.)

@@ -18,7 +18,7 @@ function codeOf(action: () => unknown): FrameErrorCode | 'no error' {
 
 /** A reply frame built by hand, to reach states the encoder never produces. */
 function rawReply(status: number, outcome: Buffer, text: Buffer): Buffer {
-  const fixed = Buffer.from([0x4d, 0x53, 0x55, 0x42, 1, 0, 2, 0, status, outcome.length, 0, 0]);
+  const fixed = Buffer.from([0x4d, 0x53, 0x55, 0x42, 2, 0, 2, 0, status, outcome.length, 0, 0]);
   fixed.writeUInt16LE(text.length, 10);
   return Buffer.concat([fixed, outcome, text]);
 }

@@ -5,6 +5,7 @@ import {
   MAX_ENV_ENTRIES,
   MAX_ENV_VALUE_OCTETS,
   MAX_FRAME_OCTETS,
+  MAX_PACKET_OCTETS,
   MODE_NATIVE,
   MODE_QMAIL_QUEUE,
   MODE_SENDMAIL,
@@ -13,7 +14,7 @@ import {
 } from '../../src/frame/constants.ts';
 import type { FrameErrorCode } from '../../src/frame/frame-error.ts';
 import { FrameError } from '../../src/frame/frame-error.ts';
-import { decodeRequest, encodeRequest } from '../../src/frame/request.ts';
+import { decodeRequest, encodeRequest, requestLengthOf, requestModeOf, requestPackets } from '../../src/frame/request.ts';
 
 const text = (octets: Uint8Array): string => Buffer.from(octets).toString('utf8');
 
@@ -37,11 +38,12 @@ describe('encodeRequest', () => {
     });
     const expected = Buffer.concat([
       Buffer.from('MSUB'),
-      Buffer.from([1, 0, 1, 0]),
-      Buffer.from([3, 1, 2, 0, 1, 0]),
-      Buffer.from([11, 0]),
+      Buffer.from([2, 0, 1, 0]),
+      Buffer.from([63, 0, 0, 0]),
+      Buffer.from([3, 1, 1, 0, 2, 0, 0, 0]),
+      Buffer.from([11, 0, 0, 0]),
       Buffer.from('qmail-queue'),
-      Buffer.from([1, 0]),
+      Buffer.from([1, 0, 0, 0]),
       Buffer.from('x'),
       Buffer.from([11]),
       Buffer.from('TCPREMOTEIP'),
@@ -49,6 +51,16 @@ describe('encodeRequest', () => {
       Buffer.from('192.0.2.1'),
     ]);
     expect(Buffer.from(frame)).toEqual(expected);
+    expect(expected.byteLength).toBe(63);
+  });
+
+  it('carries an argument of 128 KiB (MAX_ARG_STRLEN) and more than 65535 arguments', () => {
+    const long = 'L'.repeat(128 * 1024 - 1);
+    const many = Array.from({ length: 70_000 }, (_, i) => `r${i}@example.org`);
+    const decoded = decodeRequest(encodeRequest({ mode: MODE_SENDMAIL, argv: ['sendmail', long, ...many] }));
+    expect(decoded.argv.length).toBe(70_002);
+    expect(text(decoded.argv[1] as Uint8Array)).toBe(long);
+    expect(text(decoded.argv[70_001] as Uint8Array)).toBe('r69999@example.org');
   });
 
   it('round-trips through decodeRequest', () => {
@@ -66,7 +78,8 @@ describe('encodeRequest', () => {
   });
 
   it('accepts a request of exactly the maximum size and refuses one octet more', () => {
-    const fill = MAX_FRAME_OCTETS - REQUEST_FIXED_OCTETS - 2;
+    expect(MAX_FRAME_OCTETS).toBe(8 * 1024 * 1024);
+    const fill = MAX_FRAME_OCTETS - REQUEST_FIXED_OCTETS - 4;
     expect(encodeRequest({ mode: MODE_NATIVE, argv: ['a'.repeat(fill)] }).byteLength).toBe(MAX_FRAME_OCTETS);
     expect(codeOf(() => encodeRequest({ mode: MODE_NATIVE, argv: ['a'.repeat(fill + 1)] }))).toBe('ERR_FRAME_TOO_LARGE');
   });
@@ -120,9 +133,10 @@ describe('decodeRequest', () => {
 
   it.each([
     ['the reserved header octet', 7, 1, 'ERR_FRAME_RESERVED'],
-    ['the mode', 8, 0, 'ERR_FRAME_MODE'],
-    ['the flags', 9, 0x80, 'ERR_FRAME_RESERVED'],
-    ['the environment count', 12, MAX_ENV_ENTRIES + 1, 'ERR_FRAME_LIMIT'],
+    ['the mode', 12, 0, 'ERR_FRAME_MODE'],
+    ['the flags', 13, 0x80, 'ERR_FRAME_RESERVED'],
+    ['the environment count', 14, MAX_ENV_ENTRIES + 1, 'ERR_FRAME_LIMIT'],
+    ['the argument count', 16, 200, 'ERR_FRAME_TRUNCATED'],
   ] as const)('refuses a bad value in %s', (_name, offset, value, code) => {
     const frame = good();
     frame[offset] = value;
@@ -142,9 +156,18 @@ describe('decodeRequest', () => {
     expect(codeOf(() => decodeRequest(Buffer.concat([good(), Buffer.from([0])])))).toBe('ERR_FRAME_TRAILING');
   });
 
+  it('refuses a length field that does not match the frame', () => {
+    const longer = good();
+    longer.writeUInt32LE(longer.byteLength + 1, 8);
+    expect(codeOf(() => decodeRequest(longer))).toBe('ERR_FRAME_TRUNCATED');
+    const shorter = good();
+    shorter.writeUInt32LE(shorter.byteLength - 1, 8);
+    expect(codeOf(() => decodeRequest(shorter))).toBe('ERR_FRAME_TRAILING');
+  });
+
   it('refuses a NUL inside an argument and reports where', () => {
     const frame = good();
-    const at = REQUEST_FIXED_OCTETS + 2 + 3;
+    const at = REQUEST_FIXED_OCTETS + 4 + 3;
     frame[at] = 0;
     let caught: unknown;
     try {
@@ -167,5 +190,38 @@ describe('decodeRequest', () => {
     const decoded = decodeRequest(frame);
     frame.fill(0x41);
     expect(decoded.argv.map(text)).toEqual(['mailsubmit', 'x']);
+  });
+});
+
+describe('packets', () => {
+  const frame = encodeRequest({ mode: MODE_SENDMAIL, argv: ['sendmail', ...Array.from({ length: 10_000 }, (_, i) => `recipient-${i}@example.org`)] });
+
+  it('cut a request into full packets but the last, joined back into the same octets', () => {
+    const packets = requestPackets(frame);
+    expect(frame.byteLength).toBeGreaterThan(4 * MAX_PACKET_OCTETS);
+    expect(packets.length).toBe(Math.ceil(frame.byteLength / MAX_PACKET_OCTETS));
+    expect(packets.slice(0, -1).map((p) => p.byteLength)).toEqual(Array(packets.length - 1).fill(MAX_PACKET_OCTETS));
+    expect(Buffer.concat(packets)).toEqual(Buffer.from(frame));
+  });
+
+  it('leave a request of one packet whole', () => {
+    const small = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit'] });
+    expect(requestPackets(small)).toEqual([small]);
+  });
+
+  it('tell the whole length and the mode from the first packet alone', () => {
+    const first = requestPackets(frame)[0] as Uint8Array;
+    expect(requestLengthOf(first)).toBe(frame.byteLength);
+    expect(requestModeOf(first)).toBe(MODE_SENDMAIL);
+  });
+
+  it('tell nothing from what is not a request of this version', () => {
+    const other = Buffer.from(frame.subarray(0, 100));
+    other.writeUInt16LE(FRAME_VERSION - 1, 4);
+    expect(requestLengthOf(other)).toBeNull();
+    expect(requestModeOf(other)).toBeNull();
+    expect(requestLengthOf(frame.subarray(0, 11))).toBeNull();
+    expect(requestModeOf(frame.subarray(0, 12))).toBeNull();
+    expect(requestLengthOf(Buffer.from('XSUB\u0002\u0000\u0001\u0000\u0010\u0000\u0000\u0000'))).toBeNull();
   });
 });
