@@ -21,6 +21,14 @@ render_listener_block() {
   sed -e "s|^@SERVICE@ @TYPE@ |$1 $2 |" -e "s|@CLEANUP@|$cleanup|g" install/files/postfix-master.cf
 }
 
+# listener_block MASTER_CF SERVICE: our block for SERVICE as it stands, markers included.
+listener_block() {
+  awk -v begin="$BLOCK_BEGIN" -v end="$BLOCK_END" -v addr="$2" '
+    $0 == begin { n = 0; ours = 0; inside = 1 }
+    inside { line[++n] = $0; split($0, field, /[ \t]+/); if ($0 !~ /^#/ && field[1] == addr) ours = 1 }
+    $0 == end && inside { if (ours) { for (i = 1; i <= n; i++) print line[i]; exit } inside = 0 }' "$1"
+}
+
 # Does master.cf have our block for this service name?
 has_listener_block() {
   awk -v begin="$BLOCK_BEGIN" -v end="$BLOCK_END" -v addr="$2" '
@@ -46,6 +54,10 @@ add_reinjection_listener() {
     # one that kept no record): uninstall.sh takes it out again.
     record listener_added "$LISTENER_SERVICE"
     [ -f "$MASTER_CF.mailsubmit-backup" ] && record file "$MASTER_CF.mailsubmit-backup"
+    if [ "$(listener_block "$MASTER_CF" "$LISTENER_SERVICE")" != "$(render_listener_block "$LISTENER_SERVICE" "$LISTENER_TYPE")" ]; then
+      update_reinjection_listener
+      return
+    fi
     [ "$changed" -eq 1 ] && pf_postfix reload >/dev/null 2>&1
     say "Postfix ($MASTER_CF) already has the re-injection listener $LISTENER_SERVICE"
     return
@@ -64,6 +76,25 @@ add_reinjection_listener() {
   pf_postfix reload >/dev/null 2>&1 || true
   wait_for_listener
   say "added the re-injection listener $LISTENER_SERVICE to $MASTER_CF (backup: $MASTER_CF.mailsubmit-backup)"
+}
+
+# An earlier release's block for this listener (other -o options, such as
+# the smtpd_recipient_limit of this one): replaced by this release's, at the
+# end of master.cf, where a first install puts it. The backup of master.cf
+# as it was before any install stays as it is.
+update_reinjection_listener() {
+  local before="$MASTER_CF.mailsubmit-update"
+  cp -p "$MASTER_CF" "$before"
+  remove_reinjection_listener "$MASTER_CF" "$LISTENER_SERVICE"
+  { printf '\n'; render_listener_block "$LISTENER_SERVICE" "$LISTENER_TYPE"; } >>"$MASTER_CF"
+  if ! pf_postfix check; then
+    mv -f "$before" "$MASTER_CF"
+    die "postfix check failed with the listener updated; $MASTER_CF restored"
+  fi
+  rm -f "$before"
+  pf_postfix reload >/dev/null 2>&1 || true
+  wait_for_listener
+  say "updated the re-injection listener $LISTENER_SERVICE in $MASTER_CF to this release's settings"
 }
 
 # The private listener's directory: postfix (which binds the socket there,

@@ -46,6 +46,7 @@ export const REINJECTION_LISTENER_OPTIONS: readonly string[] = [
   'smtpd_relay_restrictions=permit_mynetworks,reject',
   'smtpd_recipient_restrictions=permit_mynetworks,reject',
   'smtpd_data_restrictions=',
+  'smtpd_recipient_limit=100000',
   `cleanup_service_name=${REINJECTION_CLEANUP}`,
 ];
 

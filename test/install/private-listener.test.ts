@@ -9,7 +9,8 @@
  * the old attack finds nothing listening; a listed user's mail still goes
  * through, with its XFORWARD client in Postfix's log. Also: the modes of
  * the list, the log directory and the logrotate file; a link the daemon's
- * user plants in its log directory is never written through by root; and
+ * user plants in its log directory is never written through by root; an
+ * earlier release's block is brought up to date by install.sh; and
  * uninstall leaves master.cf byte for byte as before the first install.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -185,6 +186,24 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the private re-injection listene
     const log = lstatSync(staged.logFile);
     expect([log.isFile(), log.uid]).toEqual([true, user]);
     rmSync(target);
+  }, STEP_TIMEOUT);
+
+  it('install.sh over the block of an earlier release brings it up to date (smtpd_recipient_limit), once', async () => {
+    const masterPath = join(postfix.dir, 'master.cf');
+    const current = readFileSync(masterPath, 'utf8');
+    expect(current).toContain('\n  -o smtpd_recipient_limit=100000\n');
+    writeFileSync(masterPath, current.replace('\n  -o smtpd_recipient_limit=100000\n', '\n'));
+    const result = await staged.install();
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`updated the re-injection listener ${staged.listenerService}`);
+    const master = readFileSync(masterPath, 'utf8');
+    expect(master.split('# mailsubmit: end').length).toBe(2);
+    const service = await runCommand('postconf', ['-c', postfix.dir, '-P', `${staged.listenerService}/unix/smtpd_recipient_limit`]);
+    expect(service.stdout.trim()).toBe(`${staged.listenerService}/unix/smtpd_recipient_limit = 100000`);
+    const again = await staged.install();
+    expect(again.stdout).toContain(`already has the re-injection listener ${staged.listenerService}`);
+    expect(readFileSync(masterPath, 'utf8')).toBe(master);
   }, STEP_TIMEOUT);
 
   it('uninstall.sh leaves master.cf byte for byte as before the first install, and no directory or group behind', async () => {

@@ -6,9 +6,18 @@
 export interface Limits {
   /** Longest envelope attribute line, without its line end. */
   readonly maxEnvelopeLineOctets: number;
-  /** Whole envelope block, including line ends and the empty line. */
+  /**
+   * Whole envelope block, including line ends and the empty line (the
+   * native door), and the qmail-queue envelope.
+   */
   readonly maxEnvelopeOctets: number;
-  /** Recipient lines in one submission (Postfix's smtpd_recipient_limit is 1000). */
+  /**
+   * Recipients in one submission, whatever the door. Postfix's sendmail has
+   * no such limit; the default is above what a command line of ARG_MAX
+   * (2 MiB) holds with addresses of ordinary length. The re-injection
+   * listener's smtpd_recipient_limit (install/files/postfix-master.cf) is
+   * above every value this may take.
+   */
   readonly maxRecipients: number;
   /** The message as written by the caller (after the envelope's empty line). */
   readonly maxMessageOctets: number;
@@ -34,8 +43,8 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxEnvelopeLineOctets: 4096,
-  maxEnvelopeOctets: 1024 * 1024,
-  maxRecipients: 1000,
+  maxEnvelopeOctets: 8 * 1024 * 1024,
+  maxRecipients: 100_000,
   maxMessageOctets: 50 * 1024 * 1024,
   maxLineOctets: 998,
   maxHeaderOctets: 102_400,

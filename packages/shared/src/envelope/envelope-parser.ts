@@ -182,7 +182,7 @@ export class EnvelopeParser {
 
   #addRecipient(value: string, at: Position): void {
     if (this.#recipients.length >= this.#limits.maxRecipients) {
-      throw new SubmissionError('over-limit', `more than ${this.#limits.maxRecipients} recipients`, at);
+      throw new SubmissionError('over-limit', `more than ${this.#limits.maxRecipients} recipients (limits.max_recipients in mailsubmit.conf)`, at);
     }
     const address = parseAddress(value, 'recipient', at);
     this.#recipients.push({ address, line: at.line, seen: new Map() });

@@ -151,11 +151,37 @@ export async function sendMessage(
   }
 }
 
-/** Sends the envelope commands (pipelined when announced) and reads their replies, in order. */
+/**
+ * Envelope commands written ahead of their replies. RFC 2920 sets no bound,
+ * but a bounded window keeps a submission to 100,000 recipients linear: the
+ * connection's queue of expected replies stays short (taking from the head
+ * of a long array costs its length), and the writes stay small.
+ */
+export const PIPELINE_WINDOW = 500;
+
+/**
+ * Sends the envelope commands (pipelined when announced) and reads their
+ * replies, in order. Pipelined, the next window is written before this
+ * one's replies are read, so the server always has commands to work on.
+ * Once a reply in a window is negative the transaction is lost (all or
+ * nothing): beyond the window already written ahead, nothing more is
+ * written, the replies to what was written are read, and fewer replies
+ * than steps come back.
+ */
 async function envelopeReplies(conn: SmtpConnection, steps: readonly Step[]): Promise<SmtpReply[]> {
   const replies: SmtpReply[] = [];
   if (conn.capabilities.pipelining) {
-    for (const promise of conn.pipeline(steps)) replies.push(await promise);
+    let pending = conn.pipeline(steps.slice(0, PIPELINE_WINDOW));
+    let refused = false;
+    for (let next = PIPELINE_WINDOW; pending.length > 0; next += PIPELINE_WINDOW) {
+      const ahead = !refused && next < steps.length ? conn.pipeline(steps.slice(next, next + PIPELINE_WINDOW)) : [];
+      for (const promise of pending) {
+        const reply = await promise;
+        replies.push(reply);
+        if (!isPositive(reply)) refused = true;
+      }
+      pending = ahead;
+    }
     return replies;
   }
   for (const step of steps) {

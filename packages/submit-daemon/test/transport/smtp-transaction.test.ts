@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SubmissionError } from '../../../shared/src/errors.ts';
 import { SmtpConnection, type SmtpConnectionOptions } from '../../src/transport/smtp-connection.ts';
 import { SmtpError } from '../../src/transport/smtp-error.ts';
-import { sendMessage } from '../../src/transport/smtp-transaction.ts';
+import { PIPELINE_WINDOW, sendMessage } from '../../src/transport/smtp-transaction.ts';
 import { FakeSmtpServer, POSTFIX_EXTENSIONS, type FakeServerOptions } from './fake-smtp-server.ts';
 import { address, chunks, envelope, failing, MESSAGE, recipients } from './test-envelopes.ts';
 
@@ -65,6 +65,40 @@ describe('sendMessage over SMTP', () => {
     expect(result.octets).toBe(MESSAGE.length);
     expect(conn.usable).toBe(true);
     expect(conn.sawError).toBe(false);
+  });
+
+  it('pipelines 50,000 recipients in windows: each RCPT once, in order, then the message', async () => {
+    const { conn, session } = await setup();
+    const many = Array.from({ length: 50_000 }, (_, i) => `r${i}@example.com`);
+    const result = await sendMessage(conn, envelope({ recipients: recipients(...many) }), chunks(MESSAGE), { eightBit: false });
+    expect(result.reply.code).toBe(250);
+    const rcpts = session.commands.filter((line) => line.startsWith('RCPT TO:'));
+    expect(rcpts).toEqual(many.map((text) => `RCPT TO:<${text}>`));
+    expect(session.commands.at(-1)).toBe('DATA');
+    expect(session.messages.length).toBe(1);
+    expect(conn.usable).toBe(true);
+  }, 60_000);
+
+  it('writes at most two windows ahead of the replies (a server holding more replies starves it)', async () => {
+    const many = Array.from({ length: 3 * PIPELINE_WINDOW }, (_, i) => `r${i}@example.com`);
+    // XFORWARD and MAIL go in the first window, so two windows are 2 * PIPELINE_WINDOW commands.
+    const starved = await setup({ holdEnvelopeReplies: 2 * PIPELINE_WINDOW + 1 }, { timeouts: { xforward: 200 } });
+    const err = await rejection(sendMessage(starved.conn, envelope({ recipients: recipients(...many) }), chunks(MESSAGE), { eightBit: false }));
+    expect(err).toMatchObject({ code: 'ERR_SMTP_TIMEOUT', outcome: 'mta-timeout' });
+    expect(starved.session.commands.slice(1).length).toBe(2 * PIPELINE_WINDOW);
+  });
+
+  it('writes no more windows once a recipient is refused with 452, and sends RSET, no DATA', async () => {
+    const many = Array.from({ length: 5_000 }, (_, i) => `r${i}@example.com`);
+    const { conn, session } = await setup({ onCommand: (line) => (/^RCPT TO:<r(\d+)@/.exec(line) && Number(/^RCPT TO:<r(\d+)@/.exec(line)?.[1]) >= 10 ? '452 4.5.3 Error: too many recipients' : undefined) });
+    const err = (await rejection(sendMessage(conn, envelope({ recipients: recipients(...many) }), chunks(MESSAGE), { eightBit: false }))) as SmtpError;
+    expect(err.outcome).toBe('mta-tempfail');
+    expect(err.message).toContain('RCPT TO:<r10@example.com> answered: 452 4.5.3 Error: too many recipients');
+    const rcpts = session.commands.filter((line) => line.startsWith('RCPT TO:'));
+    expect(rcpts.length).toBe(2 * PIPELINE_WINDOW - 2);
+    expect(session.commands.at(-1)).toBe('RSET');
+    expect(session.commands).not.toContain('DATA');
+    expect(session.messages).toEqual([]);
   });
 
   it('waits for each reply when the server does not announce PIPELINING', async () => {
