@@ -4,11 +4,16 @@
  * get (line 1) and a fragment its verdict must contain (line 2). Each input
  * is also run split into small chunks, because a verdict must never depend
  * on how a pipe delivers the bytes.
+ *
+ * The message-strict group is checked as `limits.strict_message_syntax = true`
+ * checks (the RFC 5322 refusals); every other group with the defaults, which
+ * take a message as Postfix takes it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { withLimits } from '../packages/shared/src/limits.ts';
 import { validateSubmission } from '../packages/shared/src/submission/index.ts';
 
 const ROOT = join(import.meta.dirname, 'fixtures', 'validate');
@@ -41,6 +46,8 @@ function chunked(input: Buffer, size: number): Readable {
 }
 
 const cases = loadCases();
+const STRICT = { limits: withLimits({ strictMessageSyntax: true }) };
+const optionsFor = (group: string) => (group === 'message-strict' ? STRICT : {});
 
 describe('golden corpus', () => {
   it('is large enough to mean something', () => {
@@ -56,11 +63,11 @@ describe('golden corpus', () => {
 
   describe.each([...new Set(cases.map((c) => c.group))])('%s', (group) => {
     it.each(cases.filter((c) => c.group === group).map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-      const whole = await validateSubmission(Readable.from([c.input]));
+      const whole = await validateSubmission(Readable.from([c.input]), optionsFor(c.group));
       expect(whole.text).toContain(c.fragment);
       expect(whole.exitCode).toBe(c.exitCode);
 
-      const split = await validateSubmission(chunked(c.input, 3));
+      const split = await validateSubmission(chunked(c.input, 3), optionsFor(c.group));
       expect(split.text).toBe(whole.text);
       expect(split.exitCode).toBe(whole.exitCode);
     });

@@ -10,6 +10,11 @@
  * path early), no second `@`, no control character. Whatever survives is a
  * mailbox a careful MTA parses the same way we do.
  *
+ * A local part with a leading, trailing or doubled dot (`a..b`, `.a`, `a.`) is
+ * not a dot-string, but Postfix takes it (SRS and list-bounce addresses have
+ * them): it is kept, written as the quoted string it is equivalent to
+ * (`"a..b"@example.org`), which every MTA reads back as the same mailbox.
+ *
  * Refused with their own message because callers do write them: source
  * routes (`<@a,@b:u@c>`, RFC 5321 C: to be ignored, but an MTA could honour
  * them), general address literals (`[tag:...]`, nothing defines one), zone ids
@@ -100,15 +105,26 @@ function parse(written: string, role: AddressRole): Address {
         : 'no local part before the @',
     );
   }
-  const localEnd = inner.startsWith('"') ? scanQuotedLocalPart(inner) : scanDotString(inner);
+  const quoted = inner.startsWith('"');
+  const localEnd = quoted ? scanQuotedLocalPart(inner) : scanDotString(inner);
+  // Atext and dots only, so the quoted form needs no backslash; it is at most two octets longer.
+  const text = !quoted && !isDotAtom(inner.slice(0, localEnd)) ? `"${inner.slice(0, localEnd)}"${inner.slice(localEnd)}` : inner;
+  if (utf8Octets(text) > MAX_ADDRESS_OCTETS) {
+    throw new AddressProblem(`longer than ${MAX_ADDRESS_OCTETS} octets once its local part is quoted (${utf8Octets(text)})`, true);
+  }
   if (localEnd === inner.length) {
-    return Object.freeze({ text: inner, utf8: hasNonAscii(inner), unqualified: true });
+    return Object.freeze({ text, utf8: hasNonAscii(text), unqualified: true });
   }
   if (inner.charCodeAt(localEnd) !== 0x40) {
     problem(`${describeCharacter(inner.codePointAt(localEnd) ?? 0)} after the quoted local part`);
   }
   checkDomainPart(inner.slice(localEnd + 1));
-  return Object.freeze({ text: inner, utf8: hasNonAscii(inner), unqualified: false });
+  return Object.freeze({ text, utf8: hasNonAscii(text), unqualified: false });
+}
+
+/** Atoms joined by single dots: what may stand unquoted (RFC 5321 Dot-string). */
+function isDotAtom(local: string): boolean {
+  return !local.startsWith('.') && !local.endsWith('.') && !local.includes('..');
 }
 
 /** The address without its brackets; the brackets must be balanced. */
@@ -133,24 +149,16 @@ function stripBrackets(written: string): string {
   return written;
 }
 
-/** Dot-string local part; returns the index of the `@` or the end. */
+/** Unquoted local part, atext and dots (misplaced dots included); returns the index of the `@` or the end. */
 function scanDotString(text: string): number {
-  let atomStart = true;
   let i = 0;
   while (i < text.length) {
     const cp = text.codePointAt(i) as number;
     if (cp === 0x40) break;
-    if (cp === 0x2e) {
-      if (atomStart) problem(i === 0 ? 'the local part starts with a dot' : 'two dots in a row in the local part');
-      atomStart = true;
-    } else if (isAtext(cp)) {
-      atomStart = false;
-    } else {
-      problem(unexpected(cp, 'the local part'));
-    }
+    if (cp !== 0x2e && !isAtext(cp)) problem(unexpected(cp, 'the local part'));
     i += cp > 0xffff ? 2 : 1;
   }
-  if (atomStart) problem('the local part ends with a dot');
+  if (i === 0) problem('no local part before the @');
   return i;
 }
 

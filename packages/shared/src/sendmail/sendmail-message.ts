@@ -4,8 +4,8 @@
  * HeaderSectionReader, the command line and the caller.
  *
  * - Recipients: the command line's, plus with -t the addresses of To, Cc and
- *   Bcc, or, when the message has any Resent- field, of Resent-To, Resent-Cc
- *   and Resent-Bcc only (Postfix's cleanup does the same). Added, never
+ *   Bcc, or, when the message has a Resent-To, Resent-Cc or Resent-Bcc
+ *   field, of those only (Postfix's sendmail does the same). Added, never
  *   subtracted. Each address goes through parseAddress, naming its line.
  * - Bcc, Resent-Bcc, Content-Length and Return-Path fields are removed
  *   whole, continuation lines included, with or without -t, as Postfix's
@@ -47,7 +47,9 @@ export function sendmailSender(command: SendmailCommand, caller: SendmailCaller)
 
 /** -t: the addresses of the recipient fields, in order, validated. */
 export function headerRecipients(section: HeaderSection): { address: Address; line: number }[] {
-  const resent = section.fields.some((f) => f.name.toLowerCase().startsWith('resent-'));
+  // As Postfix's sendmail: a Resent- recipient field (even one naming nobody) switches to
+  // the Resent- recipients; Resent-From or Resent-Date alone does not.
+  const resent = section.fields.some((f) => RESENT_RECIPIENT_FIELDS.includes(f.name.toLowerCase()));
   const names = resent ? RESENT_RECIPIENT_FIELDS : RECIPIENT_FIELDS;
   const found: { address: Address; line: number }[] = [];
   for (const field of section.fields) {

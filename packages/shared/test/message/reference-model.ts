@@ -142,7 +142,6 @@ export function referenceEncode(input: Uint8Array, options: ModelOptions = {}): 
  * limit out of reach).
  */
 export function referenceEncodeAsPostfix(input: Uint8Array, options: ModelOptions = {}): ModelResult {
-  const firstLine = options.firstLine ?? 1;
   const out: number[] = [];
   let line = 0;
   let inHeader = true;

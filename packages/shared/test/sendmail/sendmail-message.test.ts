@@ -25,7 +25,14 @@ describe('headerRecipients (-t)', () => {
     ]);
   });
 
-  it('takes only the Resent- recipient fields once any Resent- field is there', () => {
+  it('keeps To, Cc and Bcc when the Resent- fields name no recipient field, as Postfix does', () => {
+    const found = headerRecipients(section('To: old@x.example\nResent-From: r@x.example\nResent-Date: now\n\n'));
+    expect(found.map((f) => f.address.text)).toEqual(['old@x.example']);
+    const none = headerRecipients(section('To: old@x.example\nResent-To: undisclosed:;\n\n'));
+    expect(none).toEqual([]);
+  });
+
+  it('takes only the Resent- recipient fields once a Resent- recipient field is there', () => {
     const found = headerRecipients(section('To: old@x.example\nResent-Date: now\nResent-Cc: new@x.example\nResent-Bcc: hidden@x.example\n\n'));
     expect(found.map((r) => r.address.text)).toEqual(['new@x.example', 'hidden@x.example']);
   });
