@@ -88,6 +88,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'docs/integrations.md', starts: '[downstream]', kind: 'toml' },
   { file: 'docs/integrations.md', starts: 'swaks --server', kind: 'not-run', why: 'probes a second MTA the reader sets up' },
   { file: 'docs/integrations.md', starts: 'listen on 127.0.0.1 port 10027', kind: 'not-run', why: "an OpenSMTPD smtpd.conf snippet; test/harness/second-mta.ts uses it" },
+  { file: 'docs/compatibility.md', starts: 'npx vitest run test/compat/corpus.test.ts', kind: 'elsewhere', why: 'the command that runs test/compat/corpus.test.ts, which the suite runs; that test checks the page names it' },
   { file: 'docs/performance.md', starts: 'npx tsx bench/', kind: 'not-run', why: 'the benchmarks: minutes of load, not a test' },
   { file: 'docs/performance.md', starts: 'mailsubmit:   run-timed', kind: 'not-run', why: 'the benchmark driver command lines it reports' },
   { file: 'docs/postfix.md', starts: '../mailsubmit/smtpd unix', kind: 'not-run', why: 'a master.cf excerpt; test/install checks the listener install.sh adds' },

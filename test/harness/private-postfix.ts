@@ -31,7 +31,8 @@ export interface PrivatePostfixOptions {
 }
 
 /** The re-injection listener's own cleanup service, as install/ adds it: it removes no header field. */
-export const REINJECTION_CLEANUP = 'mailsubmit-cleanup';
+// Named apart from install.sh's mailsubmit-cleanup: a staged install adds its own block to this master.cf.
+export const REINJECTION_CLEANUP = 'reinjection-cleanup';
 const REINJECTION_CLEANUP_SERVICE = `${REINJECTION_CLEANUP} unix n - n - 0 cleanup\n  -o message_drop_headers=\n`;
 
 /** The re-injection listener's options, as install/ adds them to master.cf. */
