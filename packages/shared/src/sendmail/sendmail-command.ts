@@ -25,7 +25,7 @@
 import type { Address, NotifyKeyword, ReturnOption } from '../envelope/envelope.ts';
 import { parseAddress } from '../envelope/address.ts';
 import { parseNotify, parseReturnOption } from '../envelope/dsn-values.ts';
-import { describeCharacter, findControl, utf8Octets } from '../envelope/characters.ts';
+import { utf8Octets } from '../envelope/characters.ts';
 import { isSubmissionError, SubmissionError } from '../errors.ts';
 import { parseAddressList } from './address-list.ts';
 
@@ -378,8 +378,8 @@ function isVerpDelimiters(value: string): boolean {
 
 /** -F goes into a header line: no control character (a LF would start a header of its own), bounded. */
 function checkFullName(value: string): string {
-  const control = findControl(value);
-  if (control !== undefined) usage(`option -F: the name has ${describeCharacter(control)}`);
+  // Any text, as Postfix's sendmail takes it: the From field writer turns CR and LF into
+  // spaces and drops other control characters (sendmail-message.ts displayName).
   if (utf8Octets(value) > MAX_FULL_NAME_OCTETS) usage(`option -F: the name is longer than ${MAX_FULL_NAME_OCTETS} octets`);
   return value;
 }

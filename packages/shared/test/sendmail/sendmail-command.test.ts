@@ -63,6 +63,10 @@ describe('parseSendmailCommand', () => {
     expect(parseSendmailCommand(['-oitrue', 'a@y.example']).ignoreDots).toBe(true);
   });
 
+  it('takes any -F text, control characters included, as Postfix does (the From writer neutralises them)', () => {
+    expect(parseSendmailCommand(['-F', 'Tab\there\nBcc: all@x.example', 'a@y.example']).fullName).toBe('Tab\there\nBcc: all@x.example');
+  });
+
   it('accepts -G and -v; -F keeps the name', () => {
     const command = parseSendmailCommand(['-G', '-v', '-F', 'Nightly Job', 'a@y.example']);
     expect(command.verbose).toBe(true);
@@ -109,7 +113,6 @@ describe('parseSendmailCommand', () => {
     [['-f'], /^option -f needs a value/],
     [['-t', '-N'], /^option -N needs a value/],
     [['a@y.example', '-f', 'b@y.example'], /^option -f after the recipient a@y\.example: options go before the recipients/],
-    [['-F', 'Evil\nBcc: all@x.example', 'a@y.example'], /^option -F: the name has a line feed/],
     [['-F', 'x'.repeat(201), 'a@y.example'], /^option -F: the name is longer than 200 octets/],
   ])('refuses %j as a bad command line', (args, detail) => {
     expectSubmissionError(() => parseSendmailCommand(args), { outcome: 'usage', detail });

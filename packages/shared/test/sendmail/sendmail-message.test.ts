@@ -156,6 +156,7 @@ describe('rewriteHeader', () => {
 describe('From, as added', () => {
   it('writes the full name as Postfix\'s cleanup does (header_from_format = standard)', () => {
     expect(displayName('Ann Example')).toBe('Ann Example');
+    expect(displayName('Evil\r\nBcc: all@x.example\u0007')).toBe('"Evil  Bcc: all@x.example"');
     expect(displayName('  Ann \t  Example ')).toBe('Ann Example');
     expect(displayName('Example, Ann (ops)')).toBe('"Example, Ann (ops)"');
     expect(displayName('say "hi" \\ bye')).toBe('"say \\"hi\\" \\\\ bye"');
