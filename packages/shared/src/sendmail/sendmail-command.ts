@@ -221,11 +221,11 @@ export function parseSendmailCommand(args: readonly (string | Uint8Array)[]): Se
     }
   }
   const recipients: Address[] = [];
+  // Everything from the first recipient on is a recipient, an argument that looks like an
+  // option included: Postfix's sendmail stops reading options there too (`a@b -x` sends to
+  // `-x`, which the MTA then bounces).
   for (let at = index; at < written.length; at++) {
     const arg = written[at] as string;
-    if (!dashes && at > index && arg.startsWith('-') && arg !== '-') {
-      usage(`option ${printable(arg)} after the recipient ${printable(written[at - 1] as string)}: options go before the recipients (see ${SENDMAIL_PAGE})`);
-    }
     for (const spec of parseAddressList(arg, { attribute: 'recipient' })) {
       recipients.push(parseAddress(spec, 'recipient', { attribute: 'recipient' }));
     }

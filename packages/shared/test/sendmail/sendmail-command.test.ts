@@ -63,6 +63,12 @@ describe('parseSendmailCommand', () => {
     expect(parseSendmailCommand(['-oitrue', 'a@y.example']).ignoreDots).toBe(true);
   });
 
+  it('takes an argument after the first recipient as a recipient, option-like or not, as Postfix does', () => {
+    const command = parseSendmailCommand(['a@y.example', '-f', 'b@y.example']);
+    expect(command.recipients.map((r) => r.text)).toEqual(['a@y.example', '-f', 'b@y.example']);
+    expect(command.sender).toBeUndefined();
+  });
+
   it('takes any -F text, control characters included, as Postfix does (the From writer neutralises them)', () => {
     expect(parseSendmailCommand(['-F', 'Tab\there\nBcc: all@x.example', 'a@y.example']).fullName).toBe('Tab\there\nBcc: all@x.example');
   });
@@ -112,7 +118,6 @@ describe('parseSendmailCommand', () => {
     [['-SMTPUTF8', 'a@y.example'], /^option -SMTPUTF8 is not supported/],
     [['-f'], /^option -f needs a value/],
     [['-t', '-N'], /^option -N needs a value/],
-    [['a@y.example', '-f', 'b@y.example'], /^option -f after the recipient a@y\.example: options go before the recipients/],
     [['-F', 'x'.repeat(201), 'a@y.example'], /^option -F: the name is longer than 200 octets/],
   ])('refuses %j as a bad command line', (args, detail) => {
     expectSubmissionError(() => parseSendmailCommand(args), { outcome: 'usage', detail });
