@@ -1,8 +1,9 @@
 /**
  * Things going wrong on the way, end to end: the daemon not running, the MTA
  * down, the caller killing its helper or going silent mid-message, a size
- * attribute that does not match, an invalid line deep in a large body, a
- * message over the configured limit. The contract's guarantees under test:
+ * attribute that does not match, an invalid line deep in a large body (with
+ * strict_message_syntax; by default the same line is delivered), a message
+ * over the configured limit. The contract's guarantees under test:
  * the caller gets the documented exit code and one line saying why, and
  * nothing partial is ever delivered; where the transaction was already open,
  * Postfix's own log shows it was abandoned in DATA without the final dot.
@@ -247,22 +248,53 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     await expectNothingDelivered();
   });
 
+  describe('with strict_message_syntax = true', () => {
+    // By default a NUL or a bare CR is taken as Postfix takes it (below); the
+    // strict refusals still abandon an open DATA without the dot.
+    let strict: MailsubmitUnderTest;
+    beforeAll(async () => {
+      strict = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP, limits: 'strict_message_syntax = true' });
+      strict.setAuthorizations([USER]);
+    }, HOOK_TIMEOUT_MS);
+    afterAll(async () => strict?.stop(), HOOK_TIMEOUT_MS);
+
+    it.each([
+      ['a NUL octet', '\0', 'NUL octet'],
+      ['a bare CR', '\r', 'bare CR'],
+    ])('%s in the body after 1 MB: 65 naming the line, the open DATA abandoned without the dot', async (_, octet, words) => {
+      const head = ENVELOPE + '\n' + message(MIB);
+      const badLine = head.split('\n').length;
+      const input = `${head}a line with ${octet} in it\n${BODY_LINE.repeat(100)}`;
+      const { result, logged } = await submitAndLog(strict, input);
+      expectOneLine(result.stderr, new RegExp(`line ${badLine}: ${words}`));
+      expect(result.code).toBe(65);
+      expect(logged.status).toBe('message-syntax');
+      // The transaction was open (Postfix had taken more than what is read
+      // before MAIL) and the connection was dropped before the dot.
+      const lost = await waitForLogSince(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/);
+      expect(Number(/\((\d+) bytes\)/.exec(lost)?.[1])).toBeGreaterThan(LOOKAHEAD_OCTETS);
+      await expectNothingDelivered();
+    });
+  });
+
   it.each([
-    ['a NUL octet', '\0', 'NUL octet'],
-    ['a bare CR', '\r', 'bare CR'],
-  ])('%s in the body after 1 MB: 65 naming the line, the open DATA abandoned without the dot', async (_, octet, words) => {
+    ['a NUL octet', '\0', '\0'],
+    ['a bare CR', '\r', ' '],
+  ])('%s in the body after 1 MB, by default: delivered whole as Postfix takes it (a NUL kept, a bare CR a space)', async (_, octet, leaves) => {
     const head = ENVELOPE + '\n' + message(MIB);
-    const badLine = head.split('\n').length;
-    const input = `${head}a line with ${octet} in it\n${BODY_LINE.repeat(100)}`;
-    const { result, logged } = await submitAndLog(ms, input);
-    expectOneLine(result.stderr, new RegExp(`line ${badLine}: ${words}`));
-    expect(result.code).toBe(65);
-    expect(logged.status).toBe('message-syntax');
-    // The transaction was open (Postfix had taken more than what is read
-    // before MAIL) and the connection was dropped before the dot.
-    const lost = await waitForLogSince(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/);
-    expect(Number(/\((\d+) bytes\)/.exec(lost)?.[1])).toBeGreaterThan(LOOKAHEAD_OCTETS);
-    await expectNothingDelivered();
+    const tail = `a line with ${octet} in it\n${BODY_LINE.repeat(100)}`;
+    const { result, logged } = await submitAndLog(ms, head + tail);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(logged.status).toBe('ok');
+    await postfix.flush();
+    const [arrived] = (await sink.waitForMessages(delivered + 1)).slice(delivered);
+    expect(sink.messages.length).toBe(delivered + 1);
+    const body = `${message(MIB).slice(HEADER.length)}a line with ${leaves} in it\n${BODY_LINE.repeat(100)}`.replace(/\n/g, '\r\n');
+    const data = arrived?.data.toString('latin1') ?? '';
+    expect(data).toContain(`\r\n${'x'.repeat(76)}\r\na line with ${leaves} in it\r\n${'x'.repeat(76)}\r\n`);
+    // The whole body, every line of it and nothing else after the header section.
+    expect(data.endsWith(`\r\n\r\n${body}`)).toBe(true);
   });
 
   describe('with input_idle = 2 s', () => {

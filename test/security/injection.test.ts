@@ -7,11 +7,17 @@
  * whose downstream is a RecordingSink directly, so the sink's command log is
  * exactly the command stream the daemon wrote.
  *
- * The contract: each such value is refused with its documented outcome,
- * a refused submission opens no transaction at all, and the injected command
- * text never appears in the command stream. Command text that is legal
- * message content (a header continuation, body lines, a lone "." line) is
- * delivered inside DATA, dot-stuffed, and still never becomes a command.
+ * The contract: each envelope value, qmail-queue field and variable is
+ * refused with its documented outcome, a refused submission opens no
+ * transaction at all, and the injected command text never appears in the
+ * command stream. A message is taken as Postfix takes it: by default the
+ * header lines with the payloads are delivered as one message in one
+ * transaction, the would-be commands inside DATA as text (a stray CR a space,
+ * a NUL kept, CRs before an LF one line end, a lone "." dot-stuffed); with
+ * strict_message_syntax they are refused (65, no transaction). Command text
+ * that is legal message content (a header continuation, body lines, a lone
+ * "." line) is delivered inside DATA in both modes. Either way nothing the
+ * caller writes becomes a command or ends DATA early.
  */
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
 import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
-import { RecordingSink, unstuff } from '../harness/recording-sink.ts';
+import { RecordingSink, type RecordedMessage } from '../harness/recording-sink.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
@@ -77,11 +83,24 @@ function envelopeInput(tag: string, attributes: readonly (readonly [string, stri
   return `${attributes.map(([name, value]) => `${name}: ${name === 'sender' ? value.replace('base@', `${tag}@`) : value}`).join('\n')}\n\n${MESSAGE}`;
 }
 
+/**
+ * What the message encoder makes of a message by default (docs/compatibility.md,
+ * "Message content"), as the sink records it (dot-stuffing undone): CRs before
+ * an LF are one line end, any other CR a space, every line end CRLF, a CRLF
+ * after a last line without one.
+ */
+function asDelivered(message: string): string {
+  const lines = message.replace(/\r+\n/g, '\n').replace(/\r/g, ' ');
+  return (lines.endsWith('\n') ? lines : `${lines}\n`).replace(/\n/g, '\r\n');
+}
+
 const HEADERS = ['From: base@example.net', 'To: rcpt@example.org', 'Subject: hello', 'Message-ID: <probe@example.net>', 'X-Scanner: clean', ' folded continuation'];
 
 describe('SMTP command injection', () => {
   const sink = new RecordingSink();
   let ms: MailsubmitUnderTest;
+  /** The same downstream with limits.strict_message_syntax = true: the RFC 5322 refusals. */
+  let strict: MailsubmitUnderTest;
   let user: TestUser;
   let qmailQueue: string;
   let files: string;
@@ -89,17 +108,23 @@ describe('SMTP command injection', () => {
   let serial = 0;
 
   beforeAll(async () => {
-    ms = await MailsubmitUnderTest.start({ downstreamPort: await sink.listen() });
+    const sinkPort = await sink.listen();
+    ms = await MailsubmitUnderTest.start({ downstreamPort: sinkPort });
     user = ensureUser('mstinject');
     // Every capability, so each attribute is judged on its value alone.
     ms.setAuthorizations(['mstinject client sasl tls']);
+    strict = await MailsubmitUnderTest.start({ downstreamPort: sinkPort, limits: 'strict_message_syntax = true' });
+    strict.setAuthorizations(['mstinject client sasl tls']);
     qmailQueue = join(dirname(ms.helperPath), 'mailsubmit-qmail-queue');
     symlinkSync(ms.helperPath, qmailQueue);
     files = mkdtempSync(join(ms.dir, 'inject-'));
     chmodSync(files, 0o755);
   }, 30_000);
 
-  afterAll(() => tearDown(ms, undefined, sink));
+  afterAll(async () => {
+    await strict?.stop();
+    await tearDown(ms, undefined, sink);
+  });
 
   /** No command line the daemon wrote carries injected text. */
   function expectCleanCommandStream(): void {
@@ -108,14 +133,14 @@ describe('SMTP command injection', () => {
     expect(sink.commandLog.filter((line) => /^MAIL FROM:/i.test(line))).toHaveLength(accepted);
   }
 
-  async function submitRefused(tag: string, input: string, outcome: string): Promise<SubmitResult> {
-    const logged = ms.submissions().length;
-    const result = await ms.submit(user, input);
+  async function submitRefused(tag: string, input: string, outcome: string, instance: MailsubmitUnderTest = ms): Promise<SubmitResult> {
+    const logged = instance.submissions().length;
+    const result = await instance.submit(user, input);
     expect(result.stderr).toMatch(new RegExp(`^mailsubmit: ${statusOf(outcome).text}: `));
     expect(result.code).toBe(statusOf(outcome).exitCode);
     // Submissions run one at a time here, so the next line logged is this one's.
-    await ms.waitForSubmission(() => ms.submissions().length > logged);
-    const line = ms.submissions()[logged];
+    await instance.waitForSubmission(() => instance.submissions().length > logged);
+    const line = instance.submissions()[logged];
     expect(line).toMatchObject({ status: outcome, uid: user.uid });
     expect(line).not.toHaveProperty('queue_id');
     expect(sink.commandLog.some((l) => l.includes(`${tag}@`))).toBe(false);
@@ -147,32 +172,68 @@ describe('SMTP command injection', () => {
     });
   }
 
+  /** The submission's one transaction at the sink: MAIL, one RCPT, DATA, and no other command in it. */
+  async function expectOneTransaction(tag: string): Promise<RecordedMessage> {
+    const delivered = await sink.waitForMessage((m) => m.mailFrom.startsWith(`MAIL FROM:<${tag}@`));
+    expect(sink.messages.filter((m) => m.mailFrom.startsWith(`MAIL FROM:<${tag}@`))).toHaveLength(1);
+    expect(sink.commandLog.filter((line) => line.startsWith(`MAIL FROM:<${tag}@`))).toHaveLength(1);
+    expect(delivered.commands.map((command) => command.slice(0, 4).toUpperCase())).toEqual(['MAIL', 'RCPT', 'DATA']);
+    expect(delivered.rcptTo).toEqual([expect.stringMatching(/^RCPT TO:<rcpt@example\.org>/)]);
+    // No CR or LF left the daemon except as CRLF.
+    expect(delivered.data.toString('latin1')).not.toMatch(/\r(?!\n)|(?<!\r)\n/);
+    return delivered;
+  }
+
   for (const header of HEADERS) {
-    it(`refuses the header line ${JSON.stringify(header)} with CR, LF, NUL or command text in it: 65, no transaction`, async () => {
+    const messageWith = (payload: PayloadName) => `${HEADERS.map((h) => (h === header ? h + PAYLOADS[payload] : h)).join('\n')}\n\nbody\n`;
+
+    it(`delivers the header line ${JSON.stringify(header)} with CR, LF, NUL or command text in it as one message, the commands inside DATA as text`, async () => {
       for (const payload of Object.keys(PAYLOADS) as PayloadName[]) {
         const tag = `inj-${++serial}`;
-        const lines = HEADERS.map((h) => (h === header ? h + PAYLOADS[payload] : h));
-        const input = `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${lines.join('\n')}\n\nbody\n`;
-        const result = await submitRefused(tag, input, 'message-syntax');
+        const message = messageWith(payload);
+        const result = await ms.submit(user, `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${message}`);
+        expect(result.stderr, `${header} + ${payload}`).toBe('');
+        expect(result.code, `${header} + ${payload}`).toBe(0);
+        accepted++;
+        const delivered = await expectOneTransaction(tag);
+        const text = delivered.data.toString('latin1');
+        expect(text, `${header} + ${payload}`).toBe(asDelivered(message));
+        // The would-be command is there, as message text.
+        expect(text).toContain(payload === 'CRLF . CRLF + MAIL' ? `MAIL FROM:<${SMUGGLED}>` : `RCPT TO:<${EVIL}>`);
+        await ms.waitForSubmission((l) => l.sender === `${tag}@example.net` && l.status === 'ok');
+      }
+      expectCleanCommandStream();
+    });
+
+    it(`refuses the header line ${JSON.stringify(header)} with CR, LF, NUL or command text in it with strict_message_syntax: 65, no transaction`, async () => {
+      for (const payload of Object.keys(PAYLOADS) as PayloadName[]) {
+        const tag = `inj-${++serial}`;
+        const input = `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${messageWith(payload)}`;
+        const result = await submitRefused(tag, input, 'message-syntax', strict);
         expect(result.stderr, `${header} + ${payload}`).toMatch(/line \d+: /);
       }
       expectCleanCommandStream();
     });
   }
 
-  it('delivers command text that is legal message content inside DATA only: a folded header, body lines, lone dots', async () => {
-    const tag = `inj-${++serial}`;
-    const body = [`RCPT TO:<${EVIL}>`, '.', `MAIL FROM:<${SMUGGLED}>`, 'DATA', '.', 'QUIT', ''].join('\r\n');
-    const message = `Subject: probe\r\n\tRCPT TO:<${EVIL}>\r\n\r\n${body}`;
-    const result = await ms.submit(user, `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${message}`, ['-v']);
-    expect(result.code).toBe(0);
-    accepted++;
-    const delivered = await sink.waitForMessage((m) => m.mailFrom.startsWith(`MAIL FROM:<${tag}@`));
-    expect(unstuff(delivered.data).toString('latin1')).toBe(message);
-    expect(delivered.rcptTo).toEqual([expect.stringMatching(/^RCPT TO:<rcpt@example\.org>/)]);
-    await ms.waitForSubmission((l) => l.sender === `${tag}@example.net` && l.status === 'ok');
-    expectCleanCommandStream();
-  });
+  for (const [mode, instance] of [
+    ['by default', () => ms],
+    ['with strict_message_syntax', () => strict],
+  ] as const) {
+    it(`delivers command text that is legal message content inside DATA only, ${mode}: a folded header, body lines, lone dots`, async () => {
+      const tag = `inj-${++serial}`;
+      const body = [`RCPT TO:<${EVIL}>`, '.', `MAIL FROM:<${SMUGGLED}>`, 'DATA', '.', 'QUIT', ''].join('\r\n');
+      const message = `Subject: probe\r\n\tRCPT TO:<${EVIL}>\r\n\r\n${body}`;
+      const result = await instance().submit(user, `sender: ${tag}@example.net\nrecipient: rcpt@example.org\n\n${message}`, ['-v']);
+      expect(result.stderr).toBe('mailsubmit: queued\n');
+      expect(result.code).toBe(0);
+      accepted++;
+      const delivered = await expectOneTransaction(tag);
+      expect(delivered.data.toString('latin1')).toBe(message);
+      await instance().waitForSubmission((l) => l.sender === `${tag}@example.net` && l.status === 'ok');
+      expectCleanCommandStream();
+    });
+  }
 
   /** mailsubmit-qmail-queue as the user: the message written to fd 0 and closed, then the envelope to fd 1, as qmail.c does. */
   function qmailSubmit(message: string, envelope: string, env: Record<string, string> = {}): Promise<SubmitResult> {
