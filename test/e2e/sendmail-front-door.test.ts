@@ -25,6 +25,9 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
   let postfix: PrivatePostfix;
   let ms: MailsubmitUnderTest;
   let sendmail: string;
+  /** A second daemon with `[limits] strict_message_syntax = true`, and its mailsubmit-sendmail. */
+  let strict: MailsubmitUnderTest | undefined;
+  let strictSendmail: string;
   let user: TestUser;
   let ownOnly: TestUser;
 
@@ -36,13 +39,20 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
     user = ensureUser('mstsmuser');
     ownOnly = ensureUser('mstsmown');
     ms.setAuthorizations(['mstsmuser', 'mstsmown sender=own']);
+    strict = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, limits: 'strict_message_syntax = true' });
+    strictSendmail = join(dirname(strict.helperPath), 'mailsubmit-sendmail');
+    symlinkSync(strict.helperPath, strictSendmail);
+    strict.setAuthorizations(['mstsmuser']);
   }, 30_000);
 
-  afterAll(() => tearDown(ms, postfix, sink));
+  afterAll(async () => {
+    await strict?.stop();
+    await tearDown(ms, postfix, sink);
+  });
 
-  /** Runs mailsubmit-sendmail as `who` with `args`, `input` on a pipe. */
-  function run(who: TestUser, args: readonly string[], input: string | Buffer, options: { keepOpen?: boolean } = {}): Promise<SubmitResult> {
-    const child = spawn(sendmail, args, { uid: who.uid, gid: who.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+  /** Runs mailsubmit-sendmail (`strict`: the strict_message_syntax daemon's) as `who` with `args`, `input` on a pipe. */
+  function run(who: TestUser, args: readonly string[], input: string | Buffer, options: { keepOpen?: boolean; strict?: boolean } = {}): Promise<SubmitResult> {
+    const child = spawn(options.strict === true ? strictSendmail : sendmail, args, { uid: who.uid, gid: who.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
     // The daemon stops reading at a dot line: the rest of a write may meet a closed pipe (ignored by childOutput).
     const output = childOutput(child).finally(() => child.stdin.destroy());
     if (options.keepOpen === true) child.stdin.write(input);
@@ -143,14 +153,19 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
     expect(withoutFirstHeaderField(delivered.data).equals(Buffer.from(crlf(head + body), 'latin1'))).toBe(true);
   });
 
-  it('writes a non-ASCII -F name as Postfix does (UTF-8 as it is), and refuses one with a line break (75, as Postfix exits on a bad command line) so it cannot add a header', async () => {
+  it('writes a non-ASCII -F name as Postfix does (UTF-8 as it is), and one with a line break as one quoted name (LF as a space), so it cannot add a header', async () => {
     const result = await run(user, ['-F', 'Jörg Nightly', '-f', 'joerg@example.net', 'utf@example.org'], 'Subject: sm-utf-name\n\nbody\n');
     expect(result.code).toBe(0);
     const delivered = await arrival('sm-utf-name');
     expect(delivered.data.toString('utf8')).toContain('\r\nFrom: Jörg Nightly <joerg@example.net>\r\n');
-    const injected = await run(user, ['-F', 'Evil\nBcc: everyone@example.org', 'x@example.org'], 'Subject: x\n\nx\n');
-    expect(injected.code).toBe(75);
-    expect(injected.stderr).toMatch(/option -F: the name has a line feed/);
+    const injected = await run(user, ['-F', 'Evil\nBcc: everyone@example.org', '-f', 'evil@example.net', 'x@example.org'], 'Subject: sm-lf-name\n\nx\n');
+    expect(injected.stderr).toBe('');
+    expect(injected.code).toBe(0);
+    const named = await arrival('sm-lf-name');
+    expect(named.rcptTo.map((r) => r.split(' ')[1])).toEqual(['TO:<x@example.org>']);
+    const text = withoutFirstHeaderField(named.data).toString('latin1');
+    expect(text).toContain('\r\nFrom: "Evil Bcc: everyone@example.org" <evil@example.net>\r\n');
+    expect(text).not.toMatch(/^Bcc:/im);
   });
 
   it("takes cron's own command line (-FCronDaemon -i -B8BITMIME -oem), ignoring what Postfix's sendmail ignores", async () => {
@@ -190,14 +205,31 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
     expect((await arrival('sm-own')).mailFrom).toMatch(/^MAIL FROM:<mstsmown@example\.net>/);
   });
 
-  it('refuses a malformed header line with 65, naming the caller\'s line', async () => {
-    const result = await run(user, ['x@example.org'], 'Subject: x\nBcc: gone@example.org\nnot a header\n\nx\n');
+  it('takes a line that is not a header field as the body\'s first, and a bare CR as a space, as Postfix\'s sendmail', async () => {
+    const result = await run(user, ['x@example.org'], 'Subject: sm-not-a-field\nBcc: gone@example.org\nnot a header\n\nx\n');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const added = 'Message-Id: <[^@>\\s]+@[^>\\s]+>\r\nDate: [^\r\n]+\r\nFrom: mstsmuser@[^\r\n]+\r\n';
+    // Bcc removed; the added fields end the header section, then the empty line cleanup puts before the body.
+    const cut = withoutFirstHeaderField((await arrival('sm-not-a-field')).data).toString('latin1');
+    expect(cut).toMatch(new RegExp(`^Subject: sm-not-a-field\r\n${added}\r\nnot a header\r\n\r\nx\r\n$`));
+    const body = await run(user, ['-i', 'x@example.org'], 'Subject: sm-bare-cr\nBcc: gone@example.org\n\nbare\rCR\n');
+    expect(body.stderr).toBe('');
+    expect(body.code).toBe(0);
+    const spaced = withoutFirstHeaderField((await arrival('sm-bare-cr')).data).toString('latin1');
+    expect(spaced).toMatch(new RegExp(`^Subject: sm-bare-cr\r\n${added}\r\nbare CR\r\n$`));
+  });
+
+  it('with strict_message_syntax refuses a malformed header line with 65, naming the caller\'s line', async () => {
+    const before = sink.messages.length;
+    const result = await run(user, ['x@example.org'], 'Subject: x\nBcc: gone@example.org\nnot a header\n\nx\n', { strict: true });
     expect(result.code).toBe(65);
     expect(result.stderr).toMatch(/malformed message: line 3: header line is neither a field/);
-    const body = await run(user, ['-i', 'x@example.org'], 'Subject: x\nBcc: gone@example.org\n\nbare\rCR\n');
+    const body = await run(user, ['-i', 'x@example.org'], 'Subject: x\nBcc: gone@example.org\n\nbare\rCR\n', { strict: true });
     expect(body.code).toBe(65);
     // The Bcc line is removed before sending, but the error names the line as the caller wrote it.
     expect(body.stderr).toMatch(/line 4: bare CR/);
+    expect(sink.messages.slice(before).some((m) => m.data.includes('Subject: x\r\n'))).toBe(false);
   });
 
   it('refuses a recipient argument with a CR LF in it with 65, and nothing reaches the sink', async () => {

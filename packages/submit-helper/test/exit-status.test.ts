@@ -7,7 +7,7 @@
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_REPLY_TEXT_OCTETS } from '../../shared/src/frame/constants.ts';
+import { FRAME_VERSION, MAX_REPLY_TEXT_OCTETS } from '../../shared/src/frame/constants.ts';
 import { encodeReply } from '../../shared/src/frame/reply.ts';
 import { statusOf } from '../../shared/src/status/outcomes.ts';
 import type { Answer, HelperBuild } from './harness.ts';
@@ -46,8 +46,8 @@ function answering(answer: Answer | ((raw: Buffer) => Answer)): FakeDaemon {
   return daemon;
 }
 
-/** A reply frame with a chosen version, kind or text, built by hand. */
-function rawReply({ version = 1, kind = 2, status = 65, outcome = 'internal', text = Buffer.from('x') } = {}): Buffer {
+/** A reply frame with a chosen version, kind or text, built by hand (the current version unless told). */
+function rawReply({ version = FRAME_VERSION, kind = 2, status = 65, outcome = 'internal', text = Buffer.from('x') } = {}): Buffer {
   const head = Buffer.from([0x4d, 0x53, 0x55, 0x42, 0, 0, kind, 0, status, outcome.length, 0, 0]);
   head.writeUInt16LE(version, 4);
   head.writeUInt16LE(text.length, 10);
@@ -122,7 +122,8 @@ describe('without a usable reply', () => {
 
   it.each([
     ['not a frame at all', Buffer.from('250 ok, honest')],
-    ['a reply of another version', rawReply({ version: 2 })],
+    ['a reply of the previous version', rawReply({ version: FRAME_VERSION - 1 })],
+    ['a reply of a later version', rawReply({ version: FRAME_VERSION + 1 })],
     ['a request where a reply belongs', rawReply({ kind: 1 })],
     ['a newline in the text', rawReply({ text: Buffer.from('first\nsecond') })],
     ['an escape sequence in the text', rawReply({ text: Buffer.from('\x1b[2J') })],
@@ -138,10 +139,16 @@ describe('without a usable reply', () => {
     expect(run.stderr).toMatch(/^mailsubmit: garbled reply from the mailsubmit daemon \(.+\)\n$/);
   });
 
+  it('takes a hand-built reply of this version, so each garbled one above fails for its own fault', async () => {
+    answering(rawReply());
+    expect(await runHelper(build.binary, { argv: ['mailsubmit'], stdin: stdin() })).toEqual({ code: 65, stderr: 'mailsubmit: x\n' });
+  });
+
   it('names a version mismatch as an installation problem', async () => {
-    answering(rawReply({ version: 2 }));
+    answering(rawReply({ version: FRAME_VERSION - 1 }));
     const run = await runHelper(build.binary, { argv: ['mailsubmit'], stdin: stdin() });
-    expect(run.stderr).toContain('install the helper and the daemon from one release');
+    expect(run.code).toBe(statusOf('internal').exitCode);
+    expect(run.stderr).toContain('another protocol version: install the helper and the daemon from one release');
   });
 });
 

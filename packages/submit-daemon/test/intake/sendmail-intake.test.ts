@@ -36,7 +36,7 @@ describe('readSendmailInput', () => {
     expect(source.destroyed).toBe(true);
   });
 
-  it('adds From, Date and Message-ID and counts their octets', async () => {
+  it('adds Message-Id, Date and From in Postfix\'s order and forms, and counts their octets', async () => {
     const intake = await readSendmailInput(Readable.from([Buffer.from('Subject: s\n\nbody\n')]), {
       command: parseSendmailCommand(['-F', 'Job', 'a@x.example']),
       caller,
@@ -44,7 +44,10 @@ describe('readSendmailInput', () => {
       ...fixed,
     });
     const text = await collect(intake.message);
-    expect(text).toMatch(/^Subject: s\nFrom: Job <alice>\nDate: [^\n]+\nMessage-ID: <20261124120000000\.[0-9a-f]{12}@host\.example>\n\nbody\n$/);
+    // As Postfix's cleanup: Message-Id <UTC stamp.unique@host>, Date as mail_date() writes it, From last.
+    expect(text).toMatch(
+      /^Subject: s\nMessage-Id: <20261124120000\.[0-9A-F]{12}@host\.example>\nDate: [A-Z][a-z]{2}, [ \d]\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}( \([A-Z]+\))?\nFrom: Job <alice>\n\nbody\n$/,
+    );
     expect(intake.addedOctets).toBe(Buffer.byteLength(text) - 'Subject: s\n\nbody\n'.length);
     expect(intake.callerLine(6)).toBe(3);
   });
