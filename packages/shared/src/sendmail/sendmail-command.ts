@@ -181,12 +181,10 @@ export function parseSendmailCommand(args: readonly (string | Uint8Array)[]): Se
   const draft: Draft = { mode: 'deliver', verify: false, queueInterval: false, ignoreDots: false, extractRecipients: false, verbose: 0 };
   const written = args.map((arg, index) => decodeArgument(arg, index + 1));
   let index = 0;
-  let dashes = false;
   for (; index < written.length; index++) {
     let arg = written[index] as string;
     if (arg === '--') {
       index++;
-      dashes = true;
       break;
     }
     if (!arg.startsWith('-') || arg === '-') break;
