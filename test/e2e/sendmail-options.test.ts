@@ -78,14 +78,13 @@ describe.skipIf(!SideBySide.isAvailable() && !process.env.CI)('sendmail options,
     if (code !== 0) expect([postfix.stderr !== '', mailsubmit.stderr !== '']).toEqual([true, true]);
   }, 60_000);
 
-  // The MTA's own tools and -bv: Postfix runs them, mailsubmit-sendmail says which tool to run (69).
+  // The MTA's own tools: Postfix runs them, mailsubmit-sendmail says which tool to run (69).
   it.each([
     [['-bp'], 0],
     // -q: postqueue -f; the harness's Postfix runs no queue manager (no public/qmgr), so postqueue
     // answers "Cannot flush mail queue - mail system is down" with EX_UNAVAILABLE (69).
     [['-q'], 69, /^postqueue: fatal: Cannot flush mail queue - mail system is down$/m],
     [['-bi'], 0],
-    [['-bv', 'a@example.org'], 0],
   ] as const)('sendmail %j: Postfix exits %i, mailsubmit-sendmail 69 naming the MTA\'s tool, nothing queued', async (args, postfixCode, postfixSays?: RegExp) => {
     const { postfix, mailsubmit } = await both(args, MESSAGE);
     expect(postfix.code, postfix.stderr).toBe(postfixCode);
@@ -95,11 +94,68 @@ describe.skipIf(!SideBySide.isAvailable() && !process.env.CI)('sendmail options,
     expect(mailsubmit.queued).toHaveLength(0);
   }, 60_000);
 
+  it('-bv: exit 0 and the same line on standard output; the report goes to the sender, nothing to the address', async () => {
+    const { postfix, mailsubmit } = await both(['-bv', 'a@example.org'], MESSAGE);
+    expect([postfix.code, mailsubmit.code], postfix.stderr + mailsubmit.stderr).toEqual([0, 0]);
+    expect(postfix.stdout.toString()).toBe('Mail Delivery Status Report will be mailed to <root>.\n');
+    expect(mailsubmit.stdout.toString()).toBe(postfix.stdout.toString());
+    expect(mailsubmit.stderr).toBe('');
+    // Postfix queued its probe (trace only); mailsubmit the report it wrote from the MTA's RCPT reply.
+    expect(postfix.queued).toHaveLength(1);
+    expect(mailsubmit.queued).toHaveLength(1);
+    const report = mailsubmit.queued[0]!;
+    expect(report.sender).toBe('');
+    expect(report.recipients).toEqual([expect.stringMatching(/^root(@|$)/)]);
+    const content = report.content.toString('utf8');
+    expect(content).toMatch(/^Subject: Mail Delivery Status Report$/m);
+    expect(content).toMatch(/^<a@example\.org>: deliverable: the MTA accepted the address \(250 /m);
+    expect(content).toMatch(/^Final-Recipient: rfc822; a@example\.org\nAction: deliverable\nStatus: 2\./m);
+  }, 60_000);
+
   it('keeps an -V envelope id with spaces, as Postfix does', async () => {
     const { postfix, mailsubmit } = await both(['-V', 'an envid with spaces', 'a@example.org'], MESSAGE);
     const envid = (run: DoorRun) => [...(run.queued[0]?.envelope.values() ?? [])].flat().join('\n');
     expect(envid(postfix)).toContain('an envid with spaces');
     expect(envid(mailsubmit)).toContain('an envid with spaces');
+  }, 60_000);
+});
+
+describe.skipIf(!SideBySide.isAvailable() && !process.env.CI)('sendmail -bv, with an address the MTA refuses', () => {
+  let sbs: SideBySide;
+  beforeAll(async () => {
+    // The listener refuses one address, as a Postfix refuses an unknown local user.
+    sbs = await SideBySide.start({
+      listenerOptions: ['{ smtpd_recipient_restrictions = check_recipient_access inline:{{bad@example.org = 550 5.1.1 User unknown in local recipient table}} permit_mynetworks reject }'],
+    });
+  }, 60_000);
+  afterAll(() => sbs?.stop());
+
+  it('reports each address with its verdict to the -f sender, and delivers nothing to either', async () => {
+    const args = ['/usr/sbin/sendmail', '-bv', '-f', 'asker@example.net', 'a@example.org', 'bad@example.org'];
+    const { postfix, mailsubmit } = await sbs.runBoth(args, { input: MESSAGE, timeoutMs: 30_000 });
+    expect([postfix.code, mailsubmit.code], postfix.stderr + mailsubmit.stderr).toEqual([0, 0]);
+    expect(mailsubmit.stdout.toString()).toBe('Mail Delivery Status Report will be mailed to <asker@example.net>.\n');
+    expect(mailsubmit.stdout.toString()).toBe(postfix.stdout.toString());
+    // One message only, the report, from <> to the sender: none for a@example.org or bad@example.org.
+    expect(mailsubmit.queued.map((m) => [m.sender, [...m.recipients]])).toEqual([['', ['asker@example.net']]]);
+    const content = mailsubmit.queued[0]!.content.toString('utf8');
+    expect(content).toMatch(/^<a@example\.org>: deliverable: the MTA accepted the address \(250 /m);
+    expect(content).toMatch(/^<bad@example\.org>: undeliverable: the MTA refused the address \(550 5\.1\.1 <bad@example\.org>: Recipient address rejected: User unknown in local recipient table\)$/m);
+    expect(content).toMatch(/^Final-Recipient: rfc822; a@example\.org\nAction: deliverable\n/m);
+    expect(content).toMatch(/^Final-Recipient: rfc822; bad@example\.org\nAction: undeliverable\nStatus: 5\.1\.1\nDiagnostic-Code: smtp; 550 5\.1\.1 /m);
+  }, 60_000);
+
+  it('refuses a sender the caller may not use, before asking the MTA (77), and queues nothing', async () => {
+    sbs.mailsubmit.setAuthorizations(['root sender=own']);
+    try {
+      const run = await sbs.run('mailsubmit', ['/usr/sbin/sendmail', '-bv', '-f', 'someone@example.net', 'a@example.org'], { input: '', timeoutMs: 30_000 });
+      expect(run.code).toBe(77);
+      expect(run.stdout.toString()).toBe('');
+      expect(run.stderr).toMatch(/may not use the envelope sender <someone@example\.net>/);
+      expect(run.queued).toHaveLength(0);
+    } finally {
+      sbs.mailsubmit.setAuthorizations(['root']);
+    }
   }, 60_000);
 });
 

@@ -26,7 +26,7 @@ import { setCleanupErrorHandler } from './intake/passed-fd-input.ts';
 import { exitStatus, sendReply } from './reply/reply-sender.ts';
 import { checkRequest, type CheckedRequest } from './submission/request-check.ts';
 import { SubmissionJob, type JobResult } from './submission/submission-job.ts';
-import { sendmailModeResult, serveSmtpMode } from './submission/sendmail-modes.ts';
+import { sendmailModeResult, serveSmtpMode, serveVerifyMode } from './submission/sendmail-modes.ts';
 import { SubmissionLog } from './logging/submission-log.ts';
 import type { SubmissionEnd, SubmissionObserver } from './metrics/submission-observer.ts';
 import { assertRootOnlyWritable } from './util/safe-path.ts';
@@ -295,7 +295,7 @@ export class Daemon {
     }
     const { inputFd, verbose, envelopeFd, qmailClient, sendmail } = checked;
     const mode = checked.request.mode;
-    if (sendmail !== undefined && sendmail.mode !== 'deliver') return { result: await this.runSendmailMode(connection, admitted, checked), mode };
+    if (sendmail !== undefined && (sendmail.mode !== 'deliver' || sendmail.verify)) return { result: await this.runSendmailMode(connection, admitted, checked), mode };
     const modeResult = sendmail !== undefined ? sendmailModeResult(sendmail) : null;
     if (modeResult !== null) {
       closeAll([inputFd]);
@@ -336,6 +336,7 @@ export class Daemon {
    */
   private async runSendmailMode(connection: SeqpacketConnection, admitted: Admitted, checked: CheckedRequest): Promise<JobResult> {
     const command = checked.sendmail as SendmailCommand;
+    if (command.mode === 'deliver' && command.verify) return this.runVerification(connection, admitted, checked);
     const immediate = command.mode !== 'smtp' ? sendmailModeResult(command) : null;
     if (immediate !== null || checked.outputFd === undefined) {
       closeAll([checked.inputFd, ...(checked.outputFd !== undefined ? [checked.outputFd] : [])]);
@@ -380,6 +381,24 @@ export class Daemon {
     } finally {
       connection.off('end', onGone);
       this.sessions.delete(gone);
+    }
+  }
+
+  /** -bv (submission/address-verification.ts): nothing is read; the report goes by mail, one line to standard output. */
+  private async runVerification(connection: SeqpacketConnection, admitted: Admitted, checked: CheckedRequest): Promise<JobResult> {
+    closeAll([checked.inputFd]);
+    const gone = new AbortController();
+    const onGone = () => gone.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away during address verification'));
+    connection.once('end', onGone);
+    try {
+      const context = { config: this.config, downstream: this.downstream, ...admitted, hostName: hostname(), signal: gone.signal };
+      const result = await serveVerifyMode(context, checked.sendmail as SendmailCommand, checked.outputFd);
+      if (result.outcome !== 'ok') return result;
+      this.log.info({ uid: admitted.caller.uid, user: admitted.caller.userName, queueId: result.queueId }, result.text);
+      // Success is the line on standard output, as from Postfix's sendmail -bv.
+      return { ...result, text: '' };
+    } finally {
+      connection.off('end', onGone);
     }
   }
 

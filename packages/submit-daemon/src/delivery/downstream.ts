@@ -4,7 +4,7 @@
  * resolve only once the MTA has committed it; otherwise reject with a
  * SubmissionError whose outcome says what the caller should do.
  */
-import type { Envelope } from '@mailsubmit/shared';
+import type { Envelope, Recipient, SmtpReply } from '@mailsubmit/shared';
 
 export interface DeliveryRequest {
   readonly envelope: Envelope;
@@ -37,10 +37,25 @@ export interface Delivery {
   readonly omitted: readonly string[];
 }
 
+/**
+ * What the MTA made of each address of an envelope (mailsubmit-sendmail
+ * -bv), without a message: either the MTA's reply to each RCPT, for the
+ * daemon to report, or, for the sendmail transport, the MTA's own
+ * verification under way, whose report the MTA mails itself.
+ */
+export type Verification =
+  | { readonly reportedBy: 'daemon'; readonly verdicts: readonly { readonly recipient: Recipient; readonly reply: SmtpReply }[]; readonly omitted: readonly string[] }
+  | { readonly reportedBy: 'mta'; readonly omitted: readonly string[] };
+
 export interface Downstream {
   /** For logs and `mailsubmitctl status`: `smtp 127.0.0.1:10026`. */
   readonly description: string;
   deliver(request: DeliveryRequest): Promise<Delivery>;
+  /**
+   * Verifies the envelope's recipients, delivering nothing; rejects with a
+   * SubmissionError as deliver() does (MTA unreachable, sender refused).
+   */
+  verify(envelope: Envelope): Promise<Verification>;
   /** Closes idle connections; deliveries under way finish first. */
   close(): Promise<void>;
 }

@@ -3,10 +3,10 @@
  * Postfix's sendmail queues through postdrop; it tells no queue id, and it
  * cannot carry ORCPT (logged as omitted). See transport/sendmail-transport.ts.
  */
-import { SubmissionError } from '@mailsubmit/shared';
+import { SubmissionError, type Envelope } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../config/daemon-config.ts';
-import { sendViaSendmail } from '../transport/sendmail-transport.ts';
-import type { Delivery, DeliveryRequest, Downstream } from './downstream.ts';
+import { sendViaSendmail, verifyViaSendmail } from '../transport/sendmail-transport.ts';
+import type { Delivery, DeliveryRequest, Downstream, Verification } from './downstream.ts';
 
 export class SendmailDownstream implements Downstream {
   readonly description: string;
@@ -26,6 +26,18 @@ export class SendmailDownstream implements Downstream {
     });
     if (result.outcome !== 'ok') throw new SubmissionError(result.outcome, result.text);
     return { text: result.text, omitted: result.dropped };
+  }
+
+  /** Postfix's own sendmail -bv: the MTA verifies and mails the report itself. */
+  async verify(envelope: Envelope): Promise<Verification> {
+    const { sendmailPath, sendmailConfigDirectory } = this.config.downstream;
+    const result = await verifyViaSendmail(envelope, {
+      sendmailPath,
+      timeoutMs: this.config.timeouts.sendmail,
+      ...(sendmailConfigDirectory !== null ? { configDirectory: sendmailConfigDirectory } : {}),
+    });
+    if (result.outcome !== 'ok') throw new SubmissionError(result.outcome, result.text);
+    return { reportedBy: 'mta', omitted: result.dropped };
   }
 
   async close(): Promise<void> {}

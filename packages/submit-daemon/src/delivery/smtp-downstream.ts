@@ -8,10 +8,10 @@
  * failure is retried once on a fresh connection instead of costing the
  * caller a temporary failure.
  */
-import { describeReply } from '@mailsubmit/shared';
+import { describeReply, type Envelope } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../config/daemon-config.ts';
-import { isSmtpError, sendMessage, SmtpConnectionPool, type SmtpError } from '../transport/index.ts';
-import type { Delivery, DeliveryRequest, Downstream } from './downstream.ts';
+import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpError } from '../transport/index.ts';
+import type { Delivery, DeliveryRequest, Downstream, Verification } from './downstream.ts';
 
 const RETRYABLE_CODES = new Set(['ERR_SMTP_CLOSED', 'ERR_SMTP_SOCKET', 'ERR_SMTP_NOT_USABLE']);
 const RETRYABLE_STAGES = new Set([undefined, 'xforward', 'mail', 'rcpt']);
@@ -67,6 +67,29 @@ export class SmtpDownstream implements Downstream {
     } catch (err) {
       if (bodyTaken || !isRetryable(err)) throw err;
       return this.attempt(once);
+    }
+  }
+
+  /**
+   * MAIL with the caller's sender, every RCPT, RSET: the MTA's verdicts, no
+   * message. Nothing was sent that a retry could repeat, so a pooled
+   * connection found closed is retried once, as before DATA in deliver().
+   */
+  async verify(envelope: Envelope): Promise<Verification> {
+    const attempt = async (): Promise<Verification> => {
+      const conn = await this.pool.acquire();
+      try {
+        const result = await verifyRecipients(conn, envelope, { xforward: this.sendXforward, xforwardSource: 'LOCAL' });
+        return { reportedBy: 'daemon', verdicts: result.verdicts, omitted: result.omitted };
+      } finally {
+        void this.pool.release(conn);
+      }
+    };
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isRetryable(err)) throw err;
+      return attempt();
     }
   }
 

@@ -4,10 +4,10 @@
  * fds that front door passes. Whatever a direct client sends, the answer is
  * one of the documented outcomes, and every received fd is accounted for.
  * Served: the native front door (one fd), sendmail (standard input and
- * output; only -bs uses the second, any other mode closes it here; argv is the
- * command line, parsed here so that a bad one is refused before any mail is
- * read) and qmail-queue (message fd and envelope fd, plus the tcpserver
- * facts as environment entries).
+ * output; only -bs and -bv use the second, any other mode closes it here;
+ * argv is the command line, parsed here so that a bad one is refused before
+ * any mail is read) and qmail-queue (message fd and envelope fd, plus the
+ * tcpserver facts as environment entries).
  */
 import {
   decodeRequest,
@@ -37,7 +37,7 @@ export interface CheckedRequest {
   readonly qmailClient?: QmailClientFacts;
   /** sendmail mode: the parsed command line. */
   readonly sendmail?: SendmailCommand;
-  /** sendmail -bs: the caller's standard output, where the SMTP replies go. */
+  /** sendmail -bs and -bv: the caller's standard output, where the SMTP replies (-bv: its one line) go. */
   readonly outputFd?: number;
 }
 
@@ -95,6 +95,8 @@ function checkSendmailRequest(request: FrameRequest, fds: readonly number[]): Ch
     if (outputFd === undefined) throw new SubmissionError('no-input', 'sendmail -bs needs standard output, and the helper did not pass it');
     return { request, inputFd, outputFd, verbose: false, sendmail };
   }
+  // -bv prints one line there when it can (a caller with standard output closed gets its report all the same).
+  if (sendmail.verify && sendmail.mode === 'deliver') return { request, inputFd, ...(outputFd !== undefined ? { outputFd } : {}), verbose: false, sendmail };
   if (outputFd !== undefined) closeFd(outputFd);
   return { request, inputFd, verbose: sendmail.verbose, sendmail };
 }

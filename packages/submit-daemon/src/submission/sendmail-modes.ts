@@ -9,9 +9,12 @@
  *   the client read each verdict in the dialogue.
  * - `-bh`, `-bH`, `-q` with an interval: Postfix's sendmail exits 0 at once
  *   and does nothing; so does this one.
+ * - `-bv`: address verification, reported by mail
+ *   (address-verification.ts). Nothing is read; on success the caller's
+ *   standard output gets Postfix's line, `Mail Delivery Status Report will
+ *   be mailed to <sender>.`, and the helper exits 0.
  * - the MTA's own tools (`-bp` mailq, `-q`/`-qR`/`-qI` flush, `-bi`/`-I`
- *   newaliases, `-bd`/`-bl` start) and `-bv` (Postfix's address
- *   verification, reported by mail): not a submission, and not something a
+ *   newaliases, `-bd`/`-bl` start): not a submission, and not something a
  *   submission daemon may do for a caller. The helper exits 69
  *   (EX_UNAVAILABLE) with one line naming the MTA's tool, and nothing is read.
  */
@@ -24,9 +27,10 @@ import type { DaemonConfig } from '../config/daemon-config.ts';
 import { openPassedInput } from '../intake/passed-fd-input.ts';
 import { runSmtpSession, type SessionDelivery } from '../intake/smtp-session.ts';
 import type { Semaphore } from '../util/semaphore.ts';
+import { verifyAddresses, type VerificationContext } from './address-verification.ts';
 import type { JobResult } from './submission-job.ts';
 
-/** What a mode that is the MTA's own tool answers, by mode; -bv has its own line. */
+/** What a mode that is the MTA's own tool answers, by mode. */
 const TOOL_MODES: Readonly<Partial<Record<SendmailCommand['mode'], string>>> = {
   'list-queue': 'showing the mail queue (-bp) is the MTA\'s: run mailq (Postfix: postqueue -p)',
   'flush-queue': 'flushing the mail queue (-q, -qR, -qI) is the MTA\'s: run postqueue -f (or -s site, -i queue_id)',
@@ -34,17 +38,44 @@ const TOOL_MODES: Readonly<Partial<Record<SendmailCommand['mode'], string>>> = {
   daemon: 'starting the MTA (-bd, -bl) is not a submission: run postfix start as root',
 };
 
-const VERIFY_TEXT = 'address verification (-bv) is the MTA\'s: mailsubmit-sendmail only submits mail (Postfix: sendmail -bv with its own sendmail, or postmap -q for a table)';
-
 /**
- * The answer for a command that is not a submission nor a -bs dialogue, or
- * null for one that is (delivery, -bs).
+ * The answer for a command that is not a submission, a verification nor a
+ * -bs dialogue, or null for one that is (delivery, -bv, -bs).
  */
 export function sendmailModeResult(command: SendmailCommand): JobResult | null {
   if (command.mode === 'nothing') return { outcome: 'ok', text: '', exitCode: EX_OK };
-  if (command.mode === 'deliver') return command.verify ? { outcome: 'usage', text: VERIFY_TEXT, exitCode: EX_UNAVAILABLE } : null;
   const tool = TOOL_MODES[command.mode];
   return tool === undefined ? null : { outcome: 'usage', text: tool, exitCode: EX_UNAVAILABLE };
+}
+
+/**
+ * -bv, start to end; owns the output fd (absent when the caller's standard
+ * output was closed). The line goes out before the helper's exit status,
+ * as Postfix's sendmail prints it before exiting; a standard output that
+ * cannot take it changes nothing (Postfix's sendmail ignores a failed
+ * print too).
+ */
+export async function serveVerifyMode(context: VerificationContext, command: SendmailCommand, outputFd: number | undefined): Promise<JobResult> {
+  // Never throws: every failure is an outcome.
+  const outcome = await verifyAddresses(context, command);
+  if (outputFd === undefined) return outcome.result;
+  if (outcome.stdoutLine === undefined) {
+    closeFd(outputFd);
+    return outcome.result;
+  }
+  let output: PassedOutput;
+  try {
+    output = openPassedOutput(outputFd);
+  } catch {
+    return outcome.result;
+  }
+  try {
+    output.stream.write(outcome.stdoutLine);
+    await output.flush();
+  } finally {
+    output.release();
+  }
+  return outcome.result;
 }
 
 export interface SmtpModeOptions {
@@ -127,7 +158,7 @@ function openPassedOutput(fd: number): PassedOutput {
   const info = fdKind(fd);
   if (info.access !== 'write-only' && info.access !== 'read-write') {
     closeFd(fd);
-    throw new SubmissionError('no-input', 'standard output is not open for writing: -bs writes its SMTP replies there');
+    throw new SubmissionError('no-input', 'standard output is not open for writing: -bs writes its SMTP replies there, -bv its one line');
   }
   const savedNonBlock = getFileStatusFlags(fd) & O_NONBLOCK;
   const copy = dupFd(fd);

@@ -309,25 +309,32 @@ export class SubmissionJob {
     return callerLine === line ? error : new SubmissionError(error.outcome, error.detail, { line: callerLine });
   }
 
-  /** What the caller asserted must be covered by its capabilities (authorization list). */
   private checkRights(envelope: Envelope): void {
-    const { grant, caller } = this.context;
-    const unpermitted = firstUnpermittedAttribute(grant, envelope.asserted);
-    if (unpermitted !== null) {
-      throw new SubmissionError(
-        'attribute-not-permitted',
-        `asserting ${unpermitted.attribute} needs the "${unpermitted.capability}" capability (mailsubmitctl allow ${caller.userName ?? `uid:${caller.uid}`} ${unpermitted.capability})`,
-        { attribute: unpermitted.attribute },
-      );
-    }
-    this.checkSender(envelope.sender);
+    checkEnvelopeRights(this.context.grant, this.context.caller, envelope);
   }
 
   private checkSender(sender: Envelope['sender']): void {
-    const { grant, caller } = this.context;
-    if (!senderPermitted(grant, caller, sender.text)) {
-      throw new SubmissionError('attribute-not-permitted', `may not use the envelope sender <${sender.text}>`, { attribute: 'sender' });
-    }
+    checkSenderRight(this.context.grant, this.context.caller, sender);
+  }
+}
+
+/** What the caller asserted must be covered by its capabilities (authorization list), the sender included. */
+export function checkEnvelopeRights(grant: Grant, caller: CallerIdentity, envelope: Envelope): void {
+  const unpermitted = firstUnpermittedAttribute(grant, envelope.asserted);
+  if (unpermitted !== null) {
+    throw new SubmissionError(
+      'attribute-not-permitted',
+      `asserting ${unpermitted.attribute} needs the "${unpermitted.capability}" capability (mailsubmitctl allow ${caller.userName ?? `uid:${caller.uid}`} ${unpermitted.capability})`,
+      { attribute: unpermitted.attribute },
+    );
+  }
+  checkSenderRight(grant, caller, envelope.sender);
+}
+
+/** The sender must be one the caller may use. */
+export function checkSenderRight(grant: Grant, caller: CallerIdentity, sender: Envelope['sender']): void {
+  if (!senderPermitted(grant, caller, sender.text)) {
+    throw new SubmissionError('attribute-not-permitted', `may not use the envelope sender <${sender.text}>`, { attribute: 'sender' });
   }
 }
 

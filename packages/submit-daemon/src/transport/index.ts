@@ -16,3 +16,4 @@ export {
 } from './smtp-connection.ts';
 export { isSmtpError, SmtpError, summarizeCommand, type SmtpErrorCode, type SmtpErrorDetails } from './smtp-error.ts';
 export { sendMessage, type MessageSource, type SendOptions, type SendResult } from './smtp-transaction.ts';
+export { verifyRecipients, type RecipientVerdict, type VerifyOptions, type VerifyResult } from './smtp-verify.ts';

@@ -68,7 +68,7 @@ export interface SendmailPlan {
 
 /** One option before `--`: a flag of our own, with its value as a separate element. */
 interface Option {
-  readonly flag: '-C' | '-G' | '-i' | '-B' | '-f' | '-N' | '-R' | '-iV';
+  readonly flag: '-C' | '-G' | '-i' | '-B' | '-f' | '-N' | '-R' | '-iV' | '-bv';
   readonly value?: string;
 }
 
@@ -86,13 +86,25 @@ const CLIENT_ATTRIBUTE_NAMES: readonly (readonly [keyof Envelope['client'], stri
   ['clientPort', 'client_port'],
 ];
 
-/** The runs for `envelope`; a SubmissionError for a sender or recipient that cannot be passed safely. */
-export function sendmailPlan(envelope: Envelope, options: SendmailArgumentOptions = {}): SendmailPlan {
+/**
+ * Address verification (mailsubmit-sendmail -bv through the sendmail
+ * transport): Postfix's own `sendmail -bv`, which reads no message, queues
+ * a probe that delivers nothing and mails its report to the sender:
+ *
+ *     sendmail [-C DIR] -bv -f <SENDER> -- RCPT...
+ */
+export function sendmailVerifyArguments(envelope: Envelope, options: Pick<SendmailArgumentOptions, 'configDirectory'> = {}): string[] {
+  checkPassable(envelope);
+  const list: Option[] = [...configOption(options), { flag: '-bv' }, { flag: '-f', value: `<${envelope.sender.text}>` }];
+  return commandLine(list, envelope.recipients.map((r) => r.address.text));
+}
+
+/** The sender and recipients can go on a command line: none is read as an option, none is empty. */
+function checkPassable(envelope: Envelope): void {
   if (envelope.recipients.length === 0) {
     throw new SubmissionError('envelope-syntax', 'no recipient', { attribute: 'recipient' });
   }
-  const sender = envelope.sender.text;
-  if (sender.startsWith('-')) {
+  if (envelope.sender.text.startsWith('-')) {
     throw new SubmissionError('sender-syntax', 'a sender address starting with "-" cannot be passed to sendmail', {
       attribute: 'sender',
     });
@@ -105,15 +117,23 @@ export function sendmailPlan(envelope: Envelope, options: SendmailArgumentOption
       });
     }
   }
+}
 
-  const dropped: string[] = [];
-  const before: Option[] = [];
-  if (options.configDirectory !== undefined) {
-    if (!options.configDirectory.startsWith('/')) {
-      throw new SubmissionError('config', `the sendmail configuration directory must be an absolute path: ${options.configDirectory}`);
-    }
-    before.push({ flag: '-C', value: options.configDirectory });
+/** `-C DIR`, when the instance is not the default one. */
+function configOption(options: Pick<SendmailArgumentOptions, 'configDirectory'>): Option[] {
+  if (options.configDirectory === undefined) return [];
+  if (!options.configDirectory.startsWith('/')) {
+    throw new SubmissionError('config', `the sendmail configuration directory must be an absolute path: ${options.configDirectory}`);
   }
+  return [{ flag: '-C', value: options.configDirectory }];
+}
+
+/** The runs for `envelope`; a SubmissionError for a sender or recipient that cannot be passed safely. */
+export function sendmailPlan(envelope: Envelope, options: SendmailArgumentOptions = {}): SendmailPlan {
+  checkPassable(envelope);
+  const dropped: string[] = [];
+  const before: Option[] = [...configOption(options)];
+  const sender = envelope.sender.text;
   before.push({ flag: '-G' }, { flag: '-i' });
   if (options.eightBit === true) before.push({ flag: '-B', value: '8BITMIME' });
   before.push({ flag: '-f', value: `<${sender}>` });

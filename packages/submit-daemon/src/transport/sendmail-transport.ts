@@ -51,7 +51,7 @@ import { SubmissionError } from '../../../shared/src/errors.ts';
 import { sendmailExitOutcome } from '../../../shared/src/smtp/reply-outcome.ts';
 import type { Outcome } from '../../../shared/src/status/outcomes.ts';
 import { LfMessageTransform } from './lf-message-transform.ts';
-import { sendmailPlan, type SendmailPlan, type SendmailRun } from './sendmail-arguments.ts';
+import { sendmailPlan, sendmailVerifyArguments, type SendmailPlan, type SendmailRun } from './sendmail-arguments.ts';
 import { ChildGoneError, SendmailChild, type ChildExit } from './sendmail-child.ts';
 
 export interface SendmailOptions {
@@ -155,8 +155,29 @@ export async function sendViaSendmail(envelope: Envelope, message: SendmailMessa
   return { outcome: 'ok', text: 'queued', dropped };
 }
 
+/**
+ * Address verification through Postfix's `sendmail -bv`: it reads no
+ * message (its input is closed at once), queues a probe that delivers
+ * nothing, and mails the report to the sender itself. Exit 0 means the
+ * probe is queued; anything else is described as for a delivery.
+ */
+export async function verifyViaSendmail(envelope: Envelope, options: Omit<SendmailOptions, 'eightBit' | 'signal'>): Promise<SendmailResult> {
+  const args = sendmailVerifyArguments(envelope, options.configDirectory !== undefined ? { configDirectory: options.configDirectory } : {});
+  if (!isAbsolute(options.sendmailPath)) return { outcome: 'config', text: `the sendmail path must be absolute: ${options.sendmailPath}`, dropped: [] };
+  let child: SendmailChild;
+  try {
+    child = new SendmailChild(options.sendmailPath, args, options.timeoutMs);
+  } catch (error) {
+    return { outcome: 'internal', text: `cannot start ${options.sendmailPath}: ${reason(error)}`, dropped: [] };
+  }
+  const exit = await child.commit();
+  // -bv reads nothing, so an exit before its input was closed is no sign of a lost message.
+  const described = describeExit({ ...exit, early: false }, options);
+  return { outcome: described.outcome, text: described.outcome === 'ok' ? 'verification probe queued' : described.text, dropped: [] };
+}
+
 /** The outcome and text for one run's exit. */
-function describeExit(exit: ChildExit, options: SendmailOptions): { outcome: Outcome; text: string } {
+function describeExit(exit: ChildExit, options: Pick<SendmailOptions, 'sendmailPath' | 'timeoutMs'>): { outcome: Outcome; text: string } {
   const program = options.sendmailPath;
   if (exit.spawnError !== undefined) {
     const code = exit.spawnError.code ?? '';

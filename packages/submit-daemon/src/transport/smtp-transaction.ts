@@ -76,12 +76,50 @@ export interface SendResult {
 
 export type MessageSource = AsyncIterable<Uint8Array> | Readable;
 
-interface Step {
+export interface Step {
   readonly line: string;
   readonly stage: SmtpStage;
 }
 
 const isPositive = (reply: SmtpReply): boolean => reply.code >= 200 && reply.code <= 299;
+
+/** The envelope commands of a transaction, built before anything is sent. */
+export interface EnvelopeSteps {
+  /** XFORWARD..., MAIL, RCPT... in order. */
+  readonly steps: readonly Step[];
+  /** Where MAIL is among the steps (after the XFORWARD commands). */
+  readonly mailIndex: number;
+  /** DSN and other parameters the server could not take, for the log. */
+  readonly omitted: readonly string[];
+}
+
+/**
+ * XFORWARD, MAIL and the RCPTs for `envelope` as this server takes them;
+ * throws (sending nothing) for an envelope the server cannot carry.
+ */
+export function envelopeSteps(conn: SmtpConnection, envelope: Envelope, options: Omit<SendOptions, 'signal'>): EnvelopeSteps {
+  const caps = conn.capabilities;
+  if (envelope.recipients.length === 0) {
+    throw new SubmissionError('envelope-syntax', 'no recipient', { attribute: 'recipient' });
+  }
+  if (needsSmtpUtf8(envelope) && !caps.smtpUtf8) {
+    throw new SmtpError('ERR_SMTP_NO_SMTPUTF8', 'smtputf8-unsupported', 'the envelope has non-ASCII addresses and the MTA does not announce SMTPUTF8', {
+      stage: 'mail',
+    });
+  }
+  const source = options.xforwardSource ? { source: options.xforwardSource } : {};
+  const xforward = options.xforward === false ? [] : xforwardCommands(envelope.client, caps, source);
+  const mail = mailFromCommand(envelope, { eightBit: options.eightBit, sizeEstimate: options.sizeEstimate }, caps);
+  const rcpts = envelope.recipients.map((recipient) => rcptToCommand(recipient, caps));
+  // With downstream.xforward = false nothing is sent by choice (documented); otherwise what the server lacks is logged.
+  const notForwarded = options.xforward === false ? [] : xforwardOmitted(envelope.client, caps, source);
+  const steps: Step[] = [
+    ...xforward.map((line) => ({ line, stage: 'xforward' as const })),
+    { line: mail.line, stage: 'mail' },
+    ...rcpts.map((r) => ({ line: r.line, stage: 'rcpt' as const })),
+  ];
+  return { steps, mailIndex: xforward.length, omitted: [...new Set([...notForwarded, ...mail.omitted, ...rcpts.flatMap((r) => r.omitted)])] };
+}
 
 /** Runs one transaction; resolves only when the MTA has taken the message for every recipient. */
 export async function sendMessage(
@@ -93,34 +131,15 @@ export async function sendMessage(
   if (!conn.usable) throw new SmtpError('ERR_SMTP_NOT_USABLE', 'mta-protocol', 'the connection to the MTA is not usable');
   // Everything is built before anything is sent: a refusal here leaves the
   // connection clean (and reusable).
-  const caps = conn.capabilities;
-  if (envelope.recipients.length === 0) {
-    throw new SubmissionError('envelope-syntax', 'no recipient', { attribute: 'recipient' });
-  }
-  if (needsSmtpUtf8(envelope) && !caps.smtpUtf8) {
-    throw new SmtpError('ERR_SMTP_NO_SMTPUTF8', 'smtputf8-unsupported', 'the envelope has non-ASCII addresses and the MTA does not announce SMTPUTF8', {
-      stage: 'mail',
-    });
-  }
-  const xforward = options.xforward === false ? [] : xforwardCommands(envelope.client, caps, options.xforwardSource ? { source: options.xforwardSource } : {});
-  const mail = mailFromCommand(envelope, { eightBit: options.eightBit, sizeEstimate: options.sizeEstimate }, caps);
-  const rcpts = envelope.recipients.map((recipient) => rcptToCommand(recipient, caps));
-  // With downstream.xforward = false nothing is sent by choice (documented); otherwise what the server lacks is logged.
-  const notForwarded = options.xforward === false ? [] : xforwardOmitted(envelope.client, caps, options.xforwardSource ? { source: options.xforwardSource } : {});
-  const omitted = [...new Set([...notForwarded, ...mail.omitted, ...rcpts.flatMap((r) => r.omitted)])];
+  const { steps, omitted, mailIndex } = envelopeSteps(conn, envelope, options);
 
   conn.busy = true;
   try {
-    const steps: Step[] = [
-      ...xforward.map((line) => ({ line, stage: 'xforward' as const })),
-      { line: mail.line, stage: 'mail' },
-      ...rcpts.map((r) => ({ line: r.line, stage: 'rcpt' as const })),
-    ];
     const replies = await envelopeReplies(conn, steps);
     const refusal = envelopeRefusal(envelope, steps, replies);
     if (refusal !== null) {
       conn.markError();
-      const mailReply = replies[xforward.length];
+      const mailReply = replies[mailIndex];
       if (mailReply !== undefined && isPositive(mailReply)) await resetQuietly(conn);
       throw refusal;
     }
@@ -168,7 +187,7 @@ export const PIPELINE_WINDOW = 500;
  * written, the replies to what was written are read, and fewer replies
  * than steps come back.
  */
-async function envelopeReplies(conn: SmtpConnection, steps: readonly Step[]): Promise<SmtpReply[]> {
+export async function envelopeReplies(conn: SmtpConnection, steps: readonly Step[], every: 'until-refused' | 'every-recipient' = 'until-refused'): Promise<SmtpReply[]> {
   const replies: SmtpReply[] = [];
   if (conn.capabilities.pipelining) {
     let pending = conn.pipeline(steps.slice(0, PIPELINE_WINDOW));
@@ -177,8 +196,9 @@ async function envelopeReplies(conn: SmtpConnection, steps: readonly Step[]): Pr
       const ahead = !refused && next < steps.length ? conn.pipeline(steps.slice(next, next + PIPELINE_WINDOW)) : [];
       for (const promise of pending) {
         const reply = await promise;
+        // Verification wants a reply to every RCPT; a refused MAIL still ends it.
+        if (!isPositive(reply) && (every === 'until-refused' || steps[replies.length]?.stage !== 'rcpt')) refused = true;
         replies.push(reply);
-        if (!isPositive(reply)) refused = true;
       }
       pending = ahead;
     }
@@ -226,7 +246,7 @@ function envelopeRefusal(envelope: Envelope, steps: readonly Step[], replies: re
   );
 }
 
-async function resetQuietly(conn: SmtpConnection): Promise<void> {
+export async function resetQuietly(conn: SmtpConnection): Promise<void> {
   try {
     await conn.command('RSET', 'rset');
   } catch {

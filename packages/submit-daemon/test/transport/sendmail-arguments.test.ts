@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseEnvelopeBlock } from '../../../shared/src/envelope/index.ts';
 import { SubmissionError } from '../../../shared/src/errors.ts';
-import { notifyArgument, sendmailPlan } from '../../src/transport/sendmail-arguments.ts';
+import { notifyArgument, sendmailPlan, sendmailVerifyArguments } from '../../src/transport/sendmail-arguments.ts';
 import { address, envelope, recipients } from './test-envelopes.ts';
 
 const block = (...lines: string[]) => parseEnvelopeBlock(`${lines.join('\n')}\n\n`);
@@ -126,5 +126,19 @@ describe('notifyArgument', () => {
     expect(notifyArgument(['SUCCESS', 'FAILURE', 'DELAY'])).toBe('success,failure,delay');
     expect(notifyArgument(['NEVER'])).toBe('never');
     expect(notifyArgument(undefined)).toBeUndefined();
+  });
+});
+
+describe('sendmailVerifyArguments', () => {
+  it('asks Postfix\'s sendmail for -bv with the sender in brackets, recipients after --', () => {
+    const env = block('sender: s@example.org', 'recipient: a@example.com', 'recipient: b@example.com');
+    expect(sendmailVerifyArguments(env)).toEqual(['-bv', '-f', '<s@example.org>', '--', 'a@example.com', 'b@example.com']);
+    expect(sendmailVerifyArguments(env, { configDirectory: '/etc/postfix-x' })).toEqual(['-C', '/etc/postfix-x', '-bv', '-f', '<s@example.org>', '--', 'a@example.com', 'b@example.com']);
+  });
+
+  it('refuses what the delivery runs refuse: a sender read as an option, a null recipient', () => {
+    expect(refusal(() => sendmailVerifyArguments(envelope({ sender: address('-oQ/tmp@x') }))).outcome).toBe('sender-syntax');
+    expect(refusal(() => sendmailVerifyArguments(envelope({ recipients: recipients('') }))).outcome).toBe('recipient-syntax');
+    expect(refusal(() => sendmailVerifyArguments(envelope(), { configDirectory: 'relative' })).outcome).toBe('config');
   });
 });

@@ -10,7 +10,7 @@ import type { Envelope } from '../../../shared/src/envelope/envelope.ts';
 import { parseEnvelopeBlock } from '../../../shared/src/envelope/index.ts';
 import { SubmissionError } from '../../../shared/src/errors.ts';
 import { MessageEncoder } from '../../../shared/src/message/message-encoder.ts';
-import { sendViaSendmail, stderrLine, type SendmailOptions } from '../../src/transport/sendmail-transport.ts';
+import { sendViaSendmail, stderrLine, verifyViaSendmail, type SendmailOptions } from '../../src/transport/sendmail-transport.ts';
 
 const SENDMAIL = '/usr/sbin/sendmail';
 const block = (...lines: string[]): Envelope => parseEnvelopeBlock(`${lines.join('\n')}\n\n`);
@@ -131,6 +131,18 @@ describe.skipIf(!PrivatePostfix.isAvailable())('sendViaSendmail with Postfix', (
       'RCPT TO:<p1@example.com> ORCPT=rfc822;p1@example.com NOTIFY=SUCCESS,DELAY',
     ]);
   });
+
+  it('verifies with Postfix\'s own sendmail -bv: the report reaches the sender, nothing reaches the address', async () => {
+    const result = await verifyViaSendmail(block('sender: asker@example.org', 'recipient: verified@example.com'), options);
+    expect(result).toEqual({ outcome: 'ok', text: 'verification probe queued', dropped: [] });
+    const report = await arrival('asker@example.org');
+    expect(report.mailFrom).toMatch(/^MAIL FROM:<>/);
+    const text = report.data.toString('latin1');
+    expect(text).toMatch(/^Subject: Mail Delivery Status Report\r$/m);
+    expect(text).toMatch(/^Final-Recipient: rfc822; verified@example\.com\r$/m);
+    await postfix.flush();
+    expect(sink.messages.filter((m) => m.rcptTo.some((line) => line.includes('<verified@example.com>')))).toEqual([]);
+  }, 60_000);
 
   it('sends the null sender as MAIL FROM:<>', async () => {
     const result = await sendViaSendmail(block('sender: <>', 'recipient: bounce@example.com'), source('Subject: null\n\nx\n'), options);
