@@ -1,8 +1,8 @@
 /**
  * The differential corpus's moving parts: the manifest of real messages
  * (test/compat/corpus/manifest, files unpacked from Debian's packages by
- * install/test-tools.sh), each door run directly on one message, and a small
- * SMTP client that hands the same bytes to the private Postfix's smtpd.
+ * install/test-tools.sh) and each door run directly on one message (the
+ * same bytes go to the private Postfix's smtpd by test/harness/smtp-client.ts).
  *
  * The doors run one after the other, with no mount namespace per run (unlike
  * SideBySide.run): the program under test is sendmail itself, so it is
@@ -14,10 +14,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { settledNewIds, type QueuedMessage } from '../harness/queued-messages.ts';
+import { queuedMessage, settledNewIds, type QueuedMessage } from '../harness/queued-messages.ts';
 import type { Door, SideBySide } from '../harness/side-by-side.ts';
 
 const run = promisify(execFile);
@@ -202,112 +201,10 @@ export async function readHeld(postfixDir: string, paths: readonly string[]): Pr
         if (begin === -1 || end === -1) throw new Error(`postcat printed no ${name} for ${path}`);
         return stdout.subarray(begin + `*** ${name} ${path} ***\n`.length, end);
       };
-      const envelope = new Map<string, string[]>();
       // Records come before the content and after it (those cleanup extracted from the header: -t's recipients).
       const records = `${section('ENVELOPE RECORDS', 'MESSAGE CONTENTS').toString('utf8')}${section('HEADER EXTRACTED', 'MESSAGE FILE END').toString('utf8')}`;
-      for (const line of records.split('\n')) {
-        const match = /^([a-z_]+): ?(.*)$/.exec(line);
-        if (match === null) continue;
-        const [, name, value] = match as unknown as [string, string, string];
-        envelope.set(name, [...(envelope.get(name) ?? []), value]);
-      }
-      messages.set(path, {
-        queueId: path.slice(path.lastIndexOf('-') + 1),
-        sender: envelope.get('sender')?.[0] ?? '',
-        recipients: envelope.get('recipient') ?? [],
-        envelope,
-        content: Buffer.from(section('MESSAGE CONTENTS', 'HEADER EXTRACTED')),
-      });
+      messages.set(path, queuedMessage(path.slice(path.lastIndexOf('-') + 1), records, Buffer.from(section('MESSAGE CONTENTS', 'HEADER EXTRACTED'))));
     }
   }
   return messages;
-}
-
-export interface SmtpResult {
-  /** Every reply's code, in order: greeting, EHLO, XFORWARD, MAIL, RCPT, DATA, end of data. */
-  readonly replies: readonly number[];
-  /** True when the end of data got a 250: smtpd queued the message. */
-  readonly queued: boolean;
-  readonly last: string;
-}
-
-/**
- * Sends `message` over SMTP as a mail client would write it: LF line ends
- * as CRLF (a CR already before the LF stays one), lines starting with a dot
- * doubled, a line end added after an unterminated last line; everything else,
- * bare CR and NUL included, byte for byte.
- */
-export async function sendOverSmtp(port: number, sender: string, recipient: string, message: Buffer): Promise<SmtpResult> {
-  const socket = connect(port, '127.0.0.1');
-  const replies: number[] = [];
-  let buffered = '';
-  let last = '';
-  let waiting: ((reply: string) => void) | undefined;
-  let failed: Error | undefined;
-  socket.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('latin1');
-    for (;;) {
-      // A reply ends with a line whose code is followed by a space (or nothing).
-      const match = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(buffered);
-      if (match === null) return;
-      buffered = buffered.slice(match[0].length);
-      const resolve = waiting;
-      waiting = undefined;
-      resolve?.(match[0]);
-    }
-  });
-  socket.on('error', (error) => {
-    failed = error;
-    waiting?.('');
-  });
-  const reply = () =>
-    new Promise<number>((resolve, reject) => {
-      if (failed !== undefined) return reject(failed);
-      waiting = (text) => {
-        if (text === '') return reject(failed ?? new Error('smtp: connection closed'));
-        last = text.trimEnd().split('\n').at(-1) as string;
-        const code = Number(text.slice(0, 3));
-        replies.push(code);
-        resolve(code);
-      };
-    });
-  const command = (line: string) => {
-    socket.write(`${line}\r\n`);
-    return reply();
-  };
-  try {
-    await reply();
-    await command('EHLO corpus.test');
-    // As the native door hands mail over (docs/postfix.md): a remote client's
-    // message, which cleanup leaves as written (no added Date, Message-ID or
-    // From, no address rewriting in the header).
-    if ((await command('XFORWARD SOURCE=REMOTE')) !== 250) throw new Error(`smtp: XFORWARD refused: ${last}`);
-    const eightBit = message.some((byte) => byte >= 0x80);
-    if ((await command(`MAIL FROM:<${sender}>${eightBit ? ' BODY=8BITMIME' : ''}`)) !== 250) return { replies, queued: false, last };
-    if ((await command(`RCPT TO:<${recipient}>`)) !== 250) return { replies, queued: false, last };
-    if ((await command('DATA')) !== 354) return { replies, queued: false, last };
-    socket.write(smtpData(message));
-    const code = await reply();
-    socket.end('QUIT\r\n');
-    return { replies, queued: code === 250, last };
-  } finally {
-    socket.destroy();
-  }
-}
-
-/** The DATA section for `message`, up to and including the final dot line. */
-export function smtpData(message: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let start = 0;
-  while (start < message.length) {
-    const lf = message.indexOf(0x0a, start);
-    const end = lf === -1 ? message.length : lf;
-    let line = message.subarray(start, end);
-    if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, -1);
-    if (line[0] === 0x2e) out.push(Buffer.from('.'));
-    out.push(line, Buffer.from('\r\n'));
-    start = end + 1;
-  }
-  out.push(Buffer.from('.\r\n'));
-  return Buffer.concat(out);
 }

@@ -18,7 +18,6 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childOutput } from '../harness/child-output.ts';
@@ -27,6 +26,7 @@ import { PrivatePostfix } from '../harness/private-postfix.ts';
 import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
 import { incomingIds, readQueued, settledNewIds } from '../harness/queued-messages.ts';
 import { RecordingSink } from '../harness/recording-sink.ts';
+import { sendOverSmtp } from '../harness/smtp-client.ts';
 import { tearDown } from '../harness/tear-down.ts';
 import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
 
@@ -63,44 +63,6 @@ const CLASSES: ReadonlyArray<readonly [string, string | Buffer]> = [
   ['a dot and 2046 CRs before the LF', `${HEAD}\nbefore\n.${'\r'.repeat(2046)}\nafter\n`],
   ['a field name whose colon is octet 2048, and one whose colon is octet 2049', `${HEAD}${'N'.repeat(2047)}: v\n${'M'.repeat(2048)}: w\nX-After: 1\n\nbody\n`],
 ];
-
-/** SMTP DATA as a client sends text: CRLF for LF (a CR before it kept), dot-stuffing, a line end after a last line without one. */
-function asSmtpData(message: Buffer): Buffer {
-  const out: number[] = [];
-  let lineStart = true;
-  for (let i = 0; i < message.length; i++) {
-    const b = message[i] as number;
-    if (lineStart && b === 0x2e) out.push(0x2e);
-    if (b === 0x0a && message[i - 1] !== 0x0d) out.push(0x0d);
-    out.push(b);
-    lineStart = b === 0x0a;
-  }
-  if (!lineStart) out.push(0x0d, 0x0a);
-  return Buffer.from(out);
-}
-
-/** One SMTP transaction with raw DATA octets; resolves with the reply to the end of data. */
-function smtpDirect(port: number, data: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const steps = ['EHLO wild.example\r\n', 'MAIL FROM:<wild@example.net>\r\n', 'RCPT TO:<rcpt@example.org>\r\n', 'DATA\r\n'];
-    let step = 0;
-    let text = '';
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-      if (!/(^|\n)\d{3} [^\n]*\r\n$/.test(text)) return;
-      const reply = text;
-      text = '';
-      if (step < steps.length) socket.write(steps[step++] as string);
-      else if (step++ === steps.length) socket.write(Buffer.concat([data, Buffer.from('.\r\n')]));
-      else {
-        socket.end('QUIT\r\n');
-        resolve(reply.trim());
-      }
-    });
-    socket.on('error', reject);
-  });
-}
 
 /** The queued content without the Received field (and its continuation lines) that starts it. */
 function withoutReceived(content: Buffer): Buffer {
@@ -184,7 +146,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('wild mail thr
 
   it.each(CLASSES)('%s: the native and qmail-queue doors queue what Postfix\'s smtpd queues from the same text', async (_name, input) => {
     const message = Buffer.from(input as string, 'latin1');
-    const reference = withoutReceived(await queuedBy(() => smtpDirect(postfix.port, asSmtpData(message))));
+    const reference = withoutReceived(await queuedBy(async () => (await sendOverSmtp(postfix.port, 'wild@example.net', 'rcpt@example.org', message)).last));
     expect(withoutReceived(await queuedBy(native(message))).toString('latin1')).toBe(reference.toString('latin1'));
     expect(withoutReceived(await queuedBy(qmail(message))).toString('latin1')).toBe(reference.toString('latin1'));
   }, 60_000);
@@ -247,7 +209,7 @@ describe.each(['no', 'yes'])('SMTP smuggling stays closed with smtpd_forbid_bare
     // Postfix's smtpd, fed the text as one message with every line end made CRLF, queues the same.
     const text = message.toString('latin1').replace(/\r+\n/g, '\n').replace(/\r/g, ' ');
     const before2 = new Set(incomingIds(postfix.dir));
-    expect(await smtpDirect(postfix.port, asSmtpData(Buffer.from(text, 'latin1')))).toMatch(/^250 /);
+    expect((await sendOverSmtp(postfix.port, 'wild@example.net', 'rcpt@example.org', Buffer.from(text, 'latin1'))).last).toMatch(/^250 /);
     const [referenceId] = await settledNewIds(postfix.dir, before2);
     expect(content).toBe(withoutReceived((await readQueued(postfix.dir, referenceId as string)).content).toString('latin1'));
   }, 60_000);

@@ -56,20 +56,19 @@ export async function settledNewIds(postfixDir: string, before: ReadonlySet<stri
 export async function readQueued(postfixDir: string, queueId: string): Promise<QueuedMessage> {
   const envelopeText = await run('/usr/sbin/postcat', ['-c', postfixDir, '-e', '-q', queueId], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const content = await run('/usr/sbin/postcat', ['-c', postfixDir, '-h', '-b', '-q', queueId], { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 });
+  return queuedMessage(queueId, envelopeText.stdout, stripSectionMarkers(content.stdout));
+}
+
+/** A QueuedMessage from postcat's envelope record lines (`name: value`) and the content. */
+export function queuedMessage(queueId: string, records: string, content: Buffer): QueuedMessage {
   const envelope = new Map<string, string[]>();
-  for (const line of envelopeText.stdout.split('\n')) {
+  for (const line of records.split('\n')) {
     const match = /^([a-z_]+): ?(.*)$/.exec(line);
     if (match === null) continue;
     const [, name, value] = match as unknown as [string, string, string];
     envelope.set(name, [...(envelope.get(name) ?? []), value]);
   }
-  return {
-    queueId,
-    sender: envelope.get('sender')?.[0] ?? '',
-    recipients: envelope.get('recipient') ?? [],
-    envelope,
-    content: stripSectionMarkers(content.stdout),
-  };
+  return { queueId, sender: envelope.get('sender')?.[0] ?? '', recipients: envelope.get('recipient') ?? [], envelope, content };
 }
 
 /** postcat -h -b prints `*** ... ***` lines around the sections; the message is what is between. */
