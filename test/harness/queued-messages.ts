@@ -42,9 +42,14 @@ export async function settledNewIds(postfixDir: string, before: ReadonlySet<stri
   const queue = join(postfixDir, 'queue');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // Maildrop first: pickup removes a maildrop file only after cleanup has
+    // finished its incoming file, so an empty maildrop seen before incoming
+    // is read means that file is already there. Read the other way round,
+    // the file can leave maildrop between the two reads and be missed.
+    const maildropEmpty = listFiles(join(queue, 'maildrop')).length === 0;
     const incoming = listFiles(join(queue, 'incoming'));
     const complete = incomingIds(postfixDir);
-    if (listFiles(join(queue, 'maildrop')).length === 0 && complete.length === incoming.length) {
+    if (maildropEmpty && complete.length === incoming.length) {
       return complete.filter((id) => !before.has(id)).sort();
     }
     if (Date.now() > deadline) throw new Error(`postfix queue did not settle: maildrop or incoming files still open in ${queue}`);
