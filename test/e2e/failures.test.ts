@@ -12,13 +12,13 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOOKAHEAD_OCTETS } from '../../packages/submit-daemon/src/submission/message-lookahead.ts';
-import { freePort } from '../harness/free-port.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { LOOKAHEAD_OCTETS } from '../../packages/submit-daemon/src/4-validate/message-lookahead.ts';
+import { freePort } from '../support/free-port.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /** Starting Postfix and a daemon (the helper is compiled each time) is slow on a busy machine. */
 const HOOK_TIMEOUT_MS = 60_000;

@@ -10,7 +10,7 @@ export type { DaemonConfig } from '../../submit-daemon/src/config/daemon-config.
 export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from '../../submit-daemon/src/config/load-config.ts';
 export { controlSocketOfBrokenConfig } from '../../submit-daemon/src/config/control-socket-path.ts';
 export { assertRootOnlyWritable, UnsafePathError } from '../../submit-daemon/src/util/safe-path.ts';
-export { identityOf } from '../../submit-daemon/src/identity/user-database.ts';
+export { identityOf } from '../../submit-daemon/src/2-authorize/user-database.ts';
 export {
   ControlProtocolError,
   encodeRequest,

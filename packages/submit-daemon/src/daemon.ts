@@ -9,24 +9,24 @@ import { hostname } from 'node:os';
 import { describeStatus, requestModeOf, isSubmissionError, SubmissionError, type Outcome, type RequestMode } from '@mailsubmit/shared';
 import { senderPermitted, type SendmailCommand } from '@mailsubmit/shared';
 import { listenSeqpacket, type SeqpacketConnection, type SeqpacketListener } from '@mailsubmit/socket-addon';
-import { Admission, type Admitted } from './accept/admission.ts';
-import { closeAll, receiveRequest, RequestBudget, type ReceivedRequest } from './accept/request-frame.ts';
-import { AuthorizationStore } from './authorization/authorization-store.ts';
+import { Admission, type Admitted } from './1-accept/admission.ts';
+import { closeAll, receiveRequest, RequestBudget, type ReceivedRequest } from './1-accept/request-frame.ts';
+import { AuthorizationStore } from './2-authorize/authorization-store.ts';
 import { changedKeys, reloadableMerge } from './config/config-changes.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
 import { ConfigError } from './config/load-config.ts';
 import { loadConfig } from './config/load-config.ts';
 import type { ReloadReport, StatusReport } from './control/control-protocol.ts';
-import { createDownstream } from './delivery/create-downstream.ts';
-import type { Downstream } from './delivery/downstream.ts';
-import { DownstreamHealth } from './delivery/downstream-health.ts';
-import { groupIdOf } from './identity/user-database.ts';
+import { createDownstream } from './5-transport/create-downstream.ts';
+import type { Downstream } from './5-transport/downstream.ts';
+import { DownstreamHealth } from './5-transport/downstream-health.ts';
+import { groupIdOf } from './2-authorize/user-database.ts';
 import type { Logger } from './logging/logger.ts';
-import { setCleanupErrorHandler } from './intake/passed-fd-input.ts';
-import { exitStatus, sendReply } from './reply/reply-sender.ts';
-import { checkRequest, type CheckedRequest } from './submission/request-check.ts';
-import { SubmissionJob, type JobResult } from './submission/submission-job.ts';
-import { sendmailModeResult, serveSmtpMode, serveVerifyMode } from './submission/sendmail-modes.ts';
+import { setCleanupErrorHandler } from './3-intake/passed-fd-input.ts';
+import { exitStatus, sendReply } from './6-reply/reply-sender.ts';
+import { checkRequest, type CheckedRequest } from './3-intake/request-check.ts';
+import { SubmissionJob, type JobResult } from './submission-job.ts';
+import { sendmailModeResult, serveSmtpMode, serveVerifyMode } from './3-intake/sendmail/sendmail-modes.ts';
 import { SubmissionLog } from './logging/submission-log.ts';
 import type { SubmissionEnd, SubmissionObserver } from './metrics/submission-observer.ts';
 import { assertRootOnlyWritable } from './util/safe-path.ts';
@@ -59,7 +59,7 @@ export class Daemon {
   /** Replaced by a reload that changes the way to the MTA; jobs keep the one they started with. */
   private downstream: Downstream;
   private readonly fileReads: Semaphore;
-  /** Long requests (command lines over one packet) held by submissions in progress (accept/request-frame.ts). */
+  /** Long requests (command lines over one packet) held by submissions in progress (1-accept/request-frame.ts). */
   private readonly requestBudget = new RequestBudget();
   private readonly submissions: SubmissionLog;
   private readonly health = new DownstreamHealth();
@@ -330,7 +330,7 @@ export class Daemon {
   }
 
   /**
-   * sendmail modes other than delivery (submission/sendmail-modes.ts): -bs
+   * sendmail modes other than delivery (3-intake/sendmail/sendmail-modes.ts): -bs
    * runs an SMTP dialogue whose every transaction is a submission of its
    * own, logged and counted as one; the MTA's tools and -bh answer at once.
    */
@@ -384,7 +384,7 @@ export class Daemon {
     }
   }
 
-  /** -bv (submission/address-verification.ts): nothing is read; the report goes by mail, one line to standard output. */
+  /** -bv (3-intake/sendmail/address-verification.ts): nothing is read; the report goes by mail, one line to standard output. */
   private async runVerification(connection: SeqpacketConnection, admitted: Admitted, checked: CheckedRequest): Promise<JobResult> {
     closeAll([checked.inputFd]);
     const gone = new AbortController();

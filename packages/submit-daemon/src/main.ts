@@ -20,7 +20,7 @@ import type { DaemonConfig } from './config/daemon-config.ts';
 import { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
 import { ControlServer } from './control/control-server.ts';
 import { Daemon } from './daemon.ts';
-import { groupIdOf } from './identity/user-database.ts';
+import { groupIdOf } from './2-authorize/user-database.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { MetricsServer } from './metrics/metrics-server.ts';
 import { SubmissionMetrics } from './metrics/submission-metrics.ts';

@@ -48,7 +48,7 @@ export interface DaemonConfig {
     readonly maxConnections: number;
     readonly maxPerUid: number;
     readonly maxFileReads: number;
-    // Spool space (intake/held-message.ts, submission/spool-space.ts): octets.
+    // Spool space (3-intake/held-message.ts, 3-intake/spool-space.ts): octets.
     /** Held in the spool directory for one uid at a time. */
     readonly spoolQuotaPerUid: number;
     /** Held in the spool directory for everybody at a time. */

@@ -5,7 +5,7 @@
  * took. Never message content.
  */
 import { statusOf, type Envelope } from '@mailsubmit/shared';
-import type { JobResult } from '../submission/submission-job.ts';
+import type { JobResult } from '../submission-job.ts';
 import type { Logger } from './logger.ts';
 
 export class SubmissionLog {

@@ -49,7 +49,7 @@ describe('assertPrivateSpoolDirectory', () => {
 describe('mailsubmitd with a shared spool directory', () => {
   it('refuses to start with 78, naming the path and the fix', async () => {
     const { spawnSync } = await import('node:child_process');
-    const { DAEMON_BUNDLE } = await import('../../../../test/harness/mailsubmit-under-test.ts');
+    const { DAEMON_BUNDLE } = await import('../../../../test/support/mailsubmit-under-test.ts');
     const shared = dir('world', 0o1777);
     const run = dir('run', 0o755);
     writeFileSync(join(base, 'authorized'), '', { mode: 0o644 });

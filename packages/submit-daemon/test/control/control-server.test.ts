@@ -8,10 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../../../test/harness/mailsubmit-under-test.ts';
-import { freePort } from '../../../../test/harness/free-port.ts';
-import { RecordingSink } from '../../../../test/harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../../../../test/harness/test-accounts.ts';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../../../test/support/mailsubmit-under-test.ts';
+import { freePort } from '../../../../test/support/free-port.ts';
+import { RecordingSink } from '../../../../test/support/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../../../../test/support/test-accounts.ts';
 import { ask, askRaw, reload, status, waitForStatus } from './ask-control.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;

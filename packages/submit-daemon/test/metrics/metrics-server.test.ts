@@ -9,10 +9,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../../test/harness/free-port.ts';
-import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../../../test/harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../../../../test/harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../../../../test/harness/test-accounts.ts';
+import { freePort } from '../../../../test/support/free-port.ts';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../../../test/support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../../../../test/support/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../../../../test/support/test-accounts.ts';
 import { waitForStatus } from '../control/ask-control.ts';
 
 function submission(body: string): string {
