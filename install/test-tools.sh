@@ -23,7 +23,7 @@
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
 #     tests unpack them into a temporary directory and run that MTA in a
-#     private mount namespace on a loopback port (test/harness/second-mta.ts).
+#     private mount namespace on a loopback port (test/support/second-mta.ts).
 #     The shared libraries it links against are ordinary packages that do not
 #     conflict with Postfix; those missing are installed.
 #   - the mail corpus: four packages whose test suites ship real messages

@@ -17,10 +17,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sampleMessage } from '../validate/sample-message.ts';
-import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../../test/harness/private-postfix.ts';
-import { RecordingSink } from '../../test/harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../../test/harness/test-accounts.ts';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../../test/support/private-postfix.ts';
+import { RecordingSink } from '../../test/support/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../../test/support/test-accounts.ts';
 
 const run = promisify(execFile);
 const PARALLEL = 8;

@@ -2,7 +2,7 @@
  * The differential corpus's moving parts: the manifest of real messages
  * (test/compat/corpus/manifest, files unpacked from Debian's packages by
  * install/test-tools.sh) and each door run directly on one message (the
- * same bytes go to the private Postfix's smtpd by test/harness/smtp-client.ts).
+ * same bytes go to the private Postfix's smtpd by test/support/smtp-client.ts).
  *
  * The doors run one after the other, with no mount namespace per run (unlike
  * SideBySide.run): the program under test is sendmail itself, so it is
@@ -16,8 +16,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { queuedMessage, settledNewIds, type QueuedMessage } from '../harness/queued-messages.ts';
-import type { Door, SideBySide } from '../harness/side-by-side.ts';
+import { queuedMessage, settledNewIds, type QueuedMessage } from '../support/queued-messages.ts';
+import type { Door, SideBySide } from '../support/side-by-side.ts';
 
 const run = promisify(execFile);
 

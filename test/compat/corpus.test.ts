@@ -20,8 +20,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QueuedMessage } from '../harness/queued-messages.ts';
-import { comparable, SideBySide } from '../harness/side-by-side.ts';
+import type { QueuedMessage } from '../support/queued-messages.ts';
+import { comparable, SideBySide } from '../support/side-by-side.ts';
 import {
   checkManifest,
   corpusFile,
@@ -36,7 +36,7 @@ import {
   type CorpusMessage,
   type Exit,
 } from './corpus-run.ts';
-import { sendOverSmtp, type SmtpResult } from '../harness/smtp-client.ts';
+import { sendOverSmtp, type SmtpResult } from '../support/smtp-client.ts';
 
 const RECIPIENT = 'rcpt@example.org';
 const SENDER = 'corpus@example.org';

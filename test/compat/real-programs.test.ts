@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { comparable, SideBySide, type Door, type DoorRun } from '../harness/side-by-side.ts';
+import { comparable, SideBySide, type Door, type DoorRun } from '../support/side-by-side.ts';
 import { maskGenerated, PROGRAM_CASES, writeMessageFiles, type ProgramCase } from './programs.ts';
 
 interface CaseRuns {

@@ -33,10 +33,10 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuthorizationList } from '../../packages/shared/src/authorization/authorization-list.ts';
 import { parseConfig } from '../../packages/submit-daemon/src/config/load-config.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CTL = join(ROOT, 'packages', 'admin-cli', 'dist', 'mailsubmitctl.cjs');
@@ -79,7 +79,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'README.md', starts: '$ node_modules/.bin/mailsubmitctl validate', kind: 'transcript' },
   { file: 'README.md', starts: 'npm run build', kind: 'not-run', why: 'the developer commands: build, typecheck and the test suite this file is part of' },
   { file: 'docs/integrations.md', starts: '# /etc/mailsubmit/authorized', kind: 'authorization-list' },
-  { file: 'docs/integrations.md', starts: 'queue/qmail-queue', kind: 'not-run', why: 'a qpsmtpd config line; test/e2e runs qpsmtpd with it (test/harness/private-qpsmtpd.ts)' },
+  { file: 'docs/integrations.md', starts: 'queue/qmail-queue', kind: 'not-run', why: 'a qpsmtpd config line; test/e2e runs qpsmtpd with it (test/support/private-qpsmtpd.ts)' },
   { file: 'docs/integrations.md', starts: 'install -d /usr/local/share/qpsmtpd/plugins', kind: 'not-run', why: 'installs into qpsmtpd, which this machine does not run' },
   { file: 'docs/integrations.md', starts: 'queue_mailsubmit', kind: 'not-run', why: 'a qpsmtpd plugins line' },
   { file: 'docs/integrations.md', starts: '250 2.0.0 queued as', kind: 'not-run', why: 'an SMTP reply excerpt' },
@@ -87,7 +87,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'docs/integrations.md', starts: 'Received: from localhost', kind: 'not-run', why: 'a header excerpt' },
   { file: 'docs/integrations.md', starts: '[downstream]', kind: 'toml' },
   { file: 'docs/integrations.md', starts: 'swaks --server', kind: 'not-run', why: 'probes a second MTA the reader sets up' },
-  { file: 'docs/integrations.md', starts: 'listen on 127.0.0.1 port 10027', kind: 'not-run', why: "an OpenSMTPD smtpd.conf snippet; test/harness/second-mta.ts uses it" },
+  { file: 'docs/integrations.md', starts: 'listen on 127.0.0.1 port 10027', kind: 'not-run', why: "an OpenSMTPD smtpd.conf snippet; test/support/second-mta.ts uses it" },
   { file: 'docs/compatibility.md', starts: 'npx vitest run test/compat/corpus.test.ts', kind: 'elsewhere', why: 'the command that runs test/compat/corpus.test.ts, which the suite runs; that test checks the page names it' },
   { file: 'docs/performance.md', starts: 'npx tsx bench/', kind: 'not-run', why: 'the benchmarks: minutes of load, not a test' },
   { file: 'docs/performance.md', starts: 'mailsubmit:   run-timed', kind: 'not-run', why: 'the benchmark driver command lines it reports' },

@@ -12,12 +12,12 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_NATIVE } from '../../packages/shared/src/frame/index.ts';
-import { directRequest, type DirectResult, type PassedFd } from '../harness/direct-client.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { directRequest, type DirectResult, type PassedFd } from '../support/direct-client.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 
 const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', '-v'] });

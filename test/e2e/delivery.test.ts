@@ -14,11 +14,11 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../harness/recording-sink.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /** Sender that the private Postfix puts on hold, so its queue file can be read with postcat. */
 const HELD_SENDER = 'held@example.net';

@@ -1,6 +1,6 @@
 /**
  * The header section that reaches Postfix's queue, read with postcat from a
- * private Postfix without a queue manager (test/harness/side-by-side.ts),
+ * private Postfix without a queue manager (test/support/side-by-side.ts),
  * whose re-injection listener is set up as install/ sets it up and whose
  * main.cf rewrites headers as Debian's does out of the box
  * (local_header_rewrite_clients = permit_inet_interfaces).
@@ -17,11 +17,11 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { childOutput } from '../harness/child-output.ts';
-import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
-import { incomingIds, readQueued, settledNewIds, type QueuedMessage } from '../harness/queued-messages.ts';
-import { comparable, SideBySide } from '../harness/side-by-side.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { childOutput } from '../support/child-output.ts';
+import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
+import { incomingIds, readQueued, settledNewIds, type QueuedMessage } from '../support/queued-messages.ts';
+import { comparable, SideBySide } from '../support/side-by-side.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /** A header section meant to tempt every rewrite Postfix has for local mail. */
 const VARIED_HEADER = [

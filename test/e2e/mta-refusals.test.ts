@@ -7,11 +7,11 @@
  * nothing: a refused recipient means no DATA for the accepted ones either).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /** Starting Postfix and a daemon (the helper is compiled each time) is slow on a busy machine. */
 const HOOK_TIMEOUT_MS = 60_000;

@@ -10,14 +10,14 @@ import { mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD } from '../../packages/shared/src/frame/index.ts';
-import { childOutput } from '../harness/child-output.ts';
-import { directRequest } from '../harness/direct-client.ts';
-import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink, unstuff, withoutFirstHeaderField } from '../harness/recording-sink.ts';
-import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { childOutput } from '../support/child-output.ts';
+import { directRequest } from '../support/direct-client.ts';
+import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink, unstuff, withoutFirstHeaderField } from '../support/recording-sink.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /**
  * Both fds are pipe read ends: the message pipe comes in as the brace

@@ -1,7 +1,7 @@
 /**
  * The downstream interface is not Postfix's: the same daemon, through the
  * same set-gid helper, delivers into OpenSMTPD (Debian's package, unpacked
- * and run in a private mount namespace, see test/harness/second-mta.ts),
+ * and run in a private mount namespace, see test/support/second-mta.ts),
  * which relays to the recording sink. OpenSMTPD announces 8BITMIME, SIZE
  * and DSN but neither XFORWARD nor SMTPUTF8, so this file checks that what
  * it cannot take degrades as docs/integrations.md (an MTA other than Postfix) says:
@@ -9,11 +9,11 @@
  * SMTPUTF8 gets a clear 69 and nothing is sent, and DSN parameters pass.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink, type RecordedMessage } from '../harness/recording-sink.ts';
-import { SECOND_MTA_HOSTNAME, SecondMta } from '../harness/second-mta.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
+import { SECOND_MTA_HOSTNAME, SecondMta } from '../support/second-mta.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const CLIENT_ENVELOPE = [
   'protocol_name: ESMTP',

@@ -11,12 +11,12 @@ import { spawn } from 'node:child_process';
 import { symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childOutput } from '../harness/child-output.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../harness/recording-sink.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { childOutput } from '../support/child-output.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const crlf = (text: string) => text.replace(/\n/g, '\r\n');
 

@@ -7,7 +7,7 @@
  * docs/compatibility.md ("Command-line options") is the table these rows check.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SideBySide, type DoorRun } from '../harness/side-by-side.ts';
+import { SideBySide, type DoorRun } from '../support/side-by-side.ts';
 
 const MESSAGE = 'Subject: options\n\nbody\n';
 

@@ -11,11 +11,11 @@
  * arrivals at the sink.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../harness/recording-sink.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /** The message in SMTP form: every line end CRLF, an unterminated last line terminated. */
 function crlfForm(message: Buffer): Buffer {

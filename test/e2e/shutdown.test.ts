@@ -5,11 +5,11 @@
  * and exits 0.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tearDown } from '../harness/tear-down.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const HOOK_TIMEOUT_MS = 60_000;
 const head = (tag: string) =>

@@ -20,15 +20,15 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childOutput } from '../harness/child-output.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
-import { incomingIds, readQueued, settledNewIds } from '../harness/queued-messages.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { sendOverSmtp } from '../harness/smtp-client.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { childOutput } from '../support/child-output.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
+import { incomingIds, readQueued, settledNewIds } from '../support/queued-messages.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { sendOverSmtp } from '../support/smtp-client.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const HEAD = 'From: wild@example.net\nTo: rcpt@example.org\nSubject: wild\n';
 

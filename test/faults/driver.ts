@@ -12,10 +12,10 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../harness/test-accounts.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { FaultSchedule, seededRandom, type FaultKind, type FaultRates } from './fault-schedule.ts';
 import { Ledger, type Attempt, type Classification } from './ledger.ts';

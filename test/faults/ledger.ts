@@ -16,7 +16,7 @@
  * field written) to the end; what precedes it must be Postfix's own
  * Received: fields and nothing else.
  */
-import type { RecordedMessage } from '../harness/recording-sink.ts';
+import type { RecordedMessage } from '../support/recording-sink.ts';
 import { AFTER_COMMIT_FAULTS, type FaultKind } from './fault-schedule.ts';
 import type { FaultRecord, TransactionRecord } from './fault-proxy.ts';
 

@@ -8,7 +8,7 @@
  * runs the long campaigns.
  */
 import { describe, expect, it } from 'vitest';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
 import { runCampaign, type CampaignResult } from './driver.ts';
 import { ALL_FAULTS, injectedCode } from './fault-schedule.ts';
 import { expectContractKept } from './campaign-checks.ts';

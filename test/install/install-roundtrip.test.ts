@@ -14,9 +14,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../harness/free-port.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
+import { freePort } from '../support/free-port.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import { accountExists, createGroup, createUser, deleteAccount, idOf, type Account } from './accounts.ts';
 import { processesRunning, runCommand, StagedInstall, UNINSTALL_SCRIPT } from './staged-install.ts';
 

@@ -10,12 +10,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectedRssKb, fdCount, settled, vmRssKb, withHeapSnapshotSignal } from '../harness/daemon-footprint.ts';
-import { MailsubmitUnderTest, HELPER_SOURCE, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { collectedRssKb, fdCount, settled, vmRssKb, withHeapSnapshotSignal } from '../support/daemon-footprint.ts';
+import { MailsubmitUnderTest, HELPER_SOURCE, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const CALLERS = 500;
 
@@ -35,7 +35,7 @@ const CALLER_DEADLINE_MS = (HELPER_TIMEOUT_S + 30) * 1000;
 /**
  * How far a second burst may raise the daemon's RSS above where the first
  * left it, both measured after a full garbage collection
- * (test/harness/daemon-footprint.ts). Without it, what a burst leaves is mostly garbage until V8
+ * (test/support/daemon-footprint.ts). Without it, what a burst leaves is mostly garbage until V8
  * decides on a major GC (measured: 6 to 27 MB per burst of 500, back down
  * after a major GC), and no bound both holds and catches a leak. The young
  * generation, which V8 grows to 3 x 16 MB under such a burst and keeps, is

@@ -15,13 +15,13 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeReply, encodeRequest, MODE_NATIVE, MODE_QMAIL_QUEUE, MODE_SENDMAIL, REQUEST_FLAG_ENVELOPE_FD } from '../../packages/shared/src/frame/index.ts';
-import { childOutput } from '../harness/child-output.ts';
-import { collectedRssKb, fdCount, settled, withHeapSnapshotSignal } from '../harness/daemon-footprint.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
-import { restartAsUser, type UserDaemon } from '../harness/daemon-as-user.ts';
+import { childOutput } from '../support/child-output.ts';
+import { collectedRssKb, fdCount, settled, withHeapSnapshotSignal } from '../support/daemon-footprint.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { restartAsUser, type UserDaemon } from '../support/daemon-as-user.ts';
 
 /** MAILSUBMIT_HOSTILE_RUNS overrides it for a longer campaign; MAILSUBMIT_HOSTILE_KINDS=pipe,file limits the mix. */
 const RUNS = Number(process.env.MAILSUBMIT_HOSTILE_RUNS ?? 10_000);
@@ -86,7 +86,7 @@ describe('hostile callers', () => {
       timeouts: 'input_idle = 1',
     });
     // As installed: info level, and an unprivileged user of its own (some attacks, such as a flag it
-    // may not set back, only bite such a daemon); a full GC on demand (test/harness/daemon-footprint.ts).
+    // may not set back, only bite such a daemon); a full GC on demand (test/support/daemon-footprint.ts).
     writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
     const daemonUser = ensureUser('msthostiled');
     snapshotDir = mkdtempSync('/tmp/mailsubmit-hostile-heap-');

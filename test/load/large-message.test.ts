@@ -15,11 +15,11 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { PrivatePostfix } from '../harness/private-postfix.ts';
-import { RecordingSink, withoutFirstHeaderField } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink, withoutFirstHeaderField } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const MESSAGE_OCTETS = 100 * 1024 * 1024;
 /** The architecture's bound for one message of any size. */

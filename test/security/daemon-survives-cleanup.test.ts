@@ -14,12 +14,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { childOutput } from '../harness/child-output.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
-import { restartAsUser, type UserDaemon } from '../harness/daemon-as-user.ts';
+import { childOutput } from '../support/child-output.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { restartAsUser, type UserDaemon } from '../support/daemon-as-user.ts';
 
 const CALLER = join(import.meta.dirname, 'noatime-caller.py');
 

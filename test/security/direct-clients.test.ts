@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MAX_FRAME_OCTETS, MAX_PACKET_OCTETS, MODE_NATIVE, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD, requestPackets } from '../../packages/shared/src/frame/index.ts';
 import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
-import { directRequest, type DirectResult, type PassedFd } from '../harness/direct-client.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { directRequest, type DirectResult, type PassedFd } from '../support/direct-client.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit'] });
 

@@ -13,9 +13,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { status } from '../../packages/submit-daemon/test/control/ask-control.ts';
-import { childOutput, type ChildOutput } from '../harness/child-output.ts';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { removeAll, ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { childOutput, type ChildOutput } from '../support/child-output.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { removeAll, ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const INPUT_DEADLINE_S = 3;
 

@@ -9,10 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 describe('descriptors inherited at start', () => {
   const sink = new RecordingSink();

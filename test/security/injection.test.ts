@@ -23,11 +23,11 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
-import { MailsubmitUnderTest, type SubmitResult } from '../harness/mailsubmit-under-test.ts';
-import { runQmailQueueMessageFirst } from '../harness/qmail-queue-caller.ts';
-import { RecordingSink, type RecordedMessage } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
+import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const EVIL = 'evil@example.org';
 const SMUGGLED = 'smuggled@example.org';

@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

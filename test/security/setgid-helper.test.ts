@@ -19,10 +19,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailsubmitUnderTest } from '../harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../harness/recording-sink.ts';
-import { tearDown } from '../harness/tear-down.ts';
-import { ensureGroup, ensureUser, type TestUser } from '../harness/test-accounts.ts';
+import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 import {
   CONNECT_SYSCALL,
   fdsOf,

@@ -5,7 +5,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureGroup, ensureUser, removeAll, type TestUser } from '../../../test/harness/test-accounts.ts';
+import { ensureGroup, ensureUser, removeAll, type TestUser } from '../../../test/support/test-accounts.ts';
 import { ctl } from './run-ctl.ts';
 
 describe('mailsubmitctl check', () => {

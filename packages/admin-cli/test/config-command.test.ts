@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureGroup, ensureUser, removeAll } from '../../../test/harness/test-accounts.ts';
+import { ensureGroup, ensureUser, removeAll } from '../../../test/support/test-accounts.ts';
 import { ctl } from './run-ctl.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');

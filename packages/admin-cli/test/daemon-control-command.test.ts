@@ -6,9 +6,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailsubmitUnderTest } from '../../../test/harness/mailsubmit-under-test.ts';
-import { RecordingSink } from '../../../test/harness/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../../../test/harness/test-accounts.ts';
+import { MailsubmitUnderTest } from '../../../test/support/mailsubmit-under-test.ts';
+import { RecordingSink } from '../../../test/support/recording-sink.ts';
+import { ensureUser, removeAll, type TestUser } from '../../../test/support/test-accounts.ts';
 import { ctl } from './run-ctl.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'submit-daemon', 'package.json'), 'utf8')) as { version: string }).version;

@@ -9,7 +9,7 @@
  * override the seed and the size.
  */
 import { describe, expect, it } from 'vitest';
-import { PrivatePostfix } from '../../harness/private-postfix.ts';
+import { PrivatePostfix } from '../../support/private-postfix.ts';
 import { expectContractKept } from '../campaign-checks.ts';
 import { runCampaign, type CampaignOptions } from '../driver.ts';
 import { ALL_FAULTS } from '../fault-schedule.ts';

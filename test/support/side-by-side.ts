@@ -6,7 +6,7 @@
  *
  * Both feed one private Postfix started without its queue manager, so every
  * message stays in the incoming queue exactly as cleanup wrote it, and
- * postcat shows it (test/harness/queued-messages.ts). Postfix's sendmail
+ * postcat shows it (test/support/queued-messages.ts). Postfix's sendmail
  * reaches that instance through MAIL_CONFIG; mailsubmit through its daemon,
  * whose downstream is the instance's re-injection listener.
  *

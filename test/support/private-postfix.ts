@@ -25,7 +25,7 @@ export interface PrivatePostfixOptions {
   readonly listenerOptions?: readonly string[];
   /**
    * false: no queue manager runs, so every message stays in the incoming
-   * queue as cleanup wrote it, for postcat (test/harness/queued-messages.ts).
+   * queue as cleanup wrote it, for postcat (test/support/queued-messages.ts).
    */
   readonly queueManager?: boolean;
 }
