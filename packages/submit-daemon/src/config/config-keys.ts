@@ -1,0 +1,186 @@
+/**
+ * Every key of mailsubmit.conf, once: its table and name, the kind of value
+ * it takes (config-value-types.ts, with the range or the allowed values),
+ * its default as it would be written in the file, the field of DaemonConfig
+ * it fills, whether a reload applies it, and the sentence that opens its
+ * entry in mailsubmit.conf(5). The parser (load-config.ts), the unknown-key
+ * hints, the reload classification (config-changes.ts) and, through tests,
+ * the man page and the file install.sh writes all follow this table.
+ *
+ * The order is the order of the man page and of the file: it is the order
+ * of `known in [table]: ...` in an unknown-key error and of the keys a
+ * reload names.
+ */
+import { DEFAULT_LIMITS } from '@mailsubmit/shared';
+import type { DaemonConfig } from './daemon-config.ts';
+import {
+  ABSOLUTE_PATH,
+  BOOLEAN,
+  DOWNSTREAM_TARGET,
+  FILE_MODE,
+  GROUP_NAME,
+  HOST_NAME,
+  integer,
+  LOOPBACK_LISTEN,
+  oneOf,
+  SECONDS,
+  type ValueType,
+} from './config-value-types.ts';
+
+/** Where a new value takes effect on reload. next-submission: read per submission; downstream: the way
+ *  to the MTA is rebuilt; log: the logger's level; restart: ignored until the daemon restarts. */
+export type Effect = 'next-submission' | 'downstream' | 'log' | 'restart';
+
+/** A value as mailsubmit.conf writes it. */
+export type Written = string | number | boolean;
+
+/** `socket.path`, `limits.maxRecipients`, `installMode`: a field of DaemonConfig, one level deep at most. */
+type FieldPath<T> = { [K in keyof T & string]: T[K] extends object ? `${K}.${keyof T[K] & string}` : K }[keyof T & string];
+/** Every field but the file's name and the envelope line limit, which is not configurable. */
+export type SettingPath = Exclude<FieldPath<DaemonConfig>, 'source' | 'limits.maxEnvelopeLineOctets'>;
+type FieldAt<P extends string> = P extends `${infer A extends keyof DaemonConfig}.${infer B}`
+  ? B extends keyof DaemonConfig[A] ? DaemonConfig[A][B] : never
+  : P extends keyof DaemonConfig ? DaemonConfig[P] : never;
+
+export interface ConfigKey {
+  /** `table.name`, as errors and reload reports name it. */
+  readonly key: string;
+  readonly table: string;
+  readonly name: string;
+  readonly type: ValueType<unknown>;
+  /** null: the key has no default, and its field is null while the key is absent. */
+  readonly default: Written | null;
+  readonly into: SettingPath;
+  readonly applies: Effect;
+  readonly doc: string;
+}
+
+/** One row; the types make `type` produce, and `default` allow, what the field `into` holds. */
+function setting<P extends SettingPath>(
+  key: `${string}.${string}`,
+  into: P,
+  type: ValueType<NonNullable<FieldAt<P>>>,
+  defaultValue: null extends FieldAt<P> ? null : Written,
+  applies: Effect,
+  doc: string,
+): ConfigKey & { readonly into: P } {
+  const [table, name] = key.split('.') as [string, string];
+  return { key, table, name, type, default: defaultValue, into, applies, doc };
+}
+
+const LOG_LEVELS = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace');
+
+// Sockets, the install mode and the list's path are fixed at start: the listening sockets are bound then (and
+// the daemon may no longer have the right to bind them again), and the list's path is compiled into every helper.
+export const CONFIG_KEYS = [
+  setting('daemon.socket', 'socket.path', ABSOLUTE_PATH, '/run/mailsubmit/mailsubmit.sock', 'restart',
+    'The socket mailsubmit(1) connects to.'),
+  setting('daemon.socket_mode', 'socket.mode', FILE_MODE, '0660', 'restart',
+    'The socket\'s permissions, such as "0660".'),
+  setting('daemon.socket_group', 'socket.group', GROUP_NAME, 'mailsubmit', 'restart',
+    'The socket\'s group and, with install_mode = "setgid", the group a peer must carry; it must then exist.'),
+  setting('daemon.install_mode', 'installMode', oneOf('setgid', 'open'), 'setgid', 'restart',
+    'Who may connect.'),
+  setting('daemon.authorization_list', 'authorizationList', ABSOLUTE_PATH, '/etc/mailsubmit/authorized', 'restart',
+    'Who may submit mail, and what they may assert: the authorization list (see THE AUTHORIZATION LIST).'),
+  setting('daemon.log_level', 'log.level', LOG_LEVELS, 'info', 'log',
+    'How much the daemon logs; "info" logs one line per submission.'),
+  setting('daemon.control_socket', 'control.path', ABSOLUTE_PATH, '/run/mailsubmit/control.sock', 'restart',
+    'The control socket mailsubmitctl status and mailsubmitctl reload use; created mode 0600, owned by the daemon\'s user.'),
+  setting('daemon.metrics_listen', 'metrics', LOOPBACK_LISTEN, null, 'restart',
+    'Serve Prometheus metrics over HTTP at /metrics on this address, such as "127.0.0.1:9465" or "[::1]:9465".'),
+  // Checked (owner, mode) at start only: a reload must not switch to a directory nobody checked.
+  setting('daemon.spool_directory', 'spoolDirectory', ABSOLUTE_PATH, '/var/lib/mailsubmit/spool', 'restart',
+    'Where the qmail-queue front door holds a message that arrives before its envelope (qmail\'s callers write the whole message first), beyond the first 256 KiB, which are held in memory.'),
+
+  setting('downstream.transport', 'downstream.transport', oneOf('smtp', 'lmtp', 'sendmail'), 'smtp', 'downstream',
+    'How mail goes to the MTA: SMTP or LMTP to target, or by running sendmail_path.'),
+  setting('downstream.target', 'downstream.target', DOWNSTREAM_TARGET, 'unix:/var/spool/postfix/mailsubmit/smtpd', 'downstream',
+    'Where to connect.'),
+  setting('downstream.helo_name', 'downstream.heloName', HOST_NAME, 'localhost', 'downstream',
+    'The name sent in EHLO or LHLO.'),
+  setting('downstream.sendmail_path', 'downstream.sendmailPath', ABSOLUTE_PATH, '/usr/sbin/sendmail', 'downstream',
+    'The sendmail program for transport = "sendmail".'),
+  setting('downstream.sendmail_config_directory', 'downstream.sendmailConfigDirectory', ABSOLUTE_PATH, null, 'downstream',
+    'Run sendmail with -C and this directory, for a Postfix instance other than the system\'s (Postfix then needs it in alternate_config_directories).'),
+  setting('downstream.pool_size', 'downstream.poolSize', integer(0, 64), 4, 'downstream',
+    'SMTP or LMTP connections kept open between submissions for reuse; 0 opens a new one each time.'),
+  setting('downstream.xforward', 'downstream.xforward', BOOLEAN, true, 'downstream',
+    'Pass the caller\'s client attributes to the MTA with XFORWARD, where the server offers it.'),
+
+  setting('limits.max_message_size', 'limits.maxMessageOctets', integer(1, 2 ** 40), DEFAULT_LIMITS.maxMessageOctets, 'next-submission',
+    'Octets of the message as the caller wrote it.'),
+  setting('limits.max_line_length', 'limits.maxLineOctets', integer(78, 1_048_576), DEFAULT_LIMITS.maxLineOctets, 'next-submission',
+    'Octets per message line, without the line end, with strict_message_syntax only.'),
+  setting('limits.strict_message_syntax', 'limits.strictMessageSyntax', BOOLEAN, DEFAULT_LIMITS.strictMessageSyntax, 'next-submission',
+    'Enforce RFC 5322 on the message, with exit 65 naming the line.'),
+  setting('limits.max_header_size', 'limits.maxHeaderOctets', integer(1024, 2 ** 30), DEFAULT_LIMITS.maxHeaderOctets, 'next-submission',
+    'Octets of the header section.'),
+  setting('limits.max_recipients', 'limits.maxRecipients', integer(1, 100_000), DEFAULT_LIMITS.maxRecipients, 'next-submission',
+    'Recipients in one submission, whatever the door (command line and -t together for mailsubmit-sendmail).'),
+  setting('limits.max_envelope_size', 'limits.maxEnvelopeOctets', integer(4096, 2 ** 30), DEFAULT_LIMITS.maxEnvelopeOctets, 'next-submission',
+    'Octets of the envelope block (native door) or of the qmail-queue envelope.'),
+  setting('limits.max_connections', 'limits.maxConnections', integer(1, 100_000), 256, 'next-submission',
+    'Submissions in progress at once; more are answered 75 at once.'),
+  setting('limits.max_per_uid', 'limits.maxPerUid', integer(1, 100_000), 64, 'next-submission',
+    'Submissions in progress at once for one caller uid; more are answered 75.'),
+  // The file-read semaphore is sized once, at start.
+  setting('limits.max_file_reads', 'limits.maxFileReads', integer(1, 64), 4, 'restart',
+    'Callers whose standard input is a regular file read at the same time (each read may hold a thread).'),
+  // Spool space: one uid may hold two messages of the default 50 MiB at once, everybody 1 GiB, and spooling
+  // stops while the file system has less than 256 MiB free (the MTA's queue may share it). A quota of 0
+  // spools nothing: a qmail-queue message must then fit the memory hold.
+  setting('limits.spool_quota_per_uid', 'limits.spoolQuotaPerUid', integer(0, 2 ** 50), 134_217_728, 'next-submission',
+    'The most one caller uid may have held in spool_directory at once (qmail-queue messages waiting for their envelope, past the 256 KiB held in memory).'),
+  setting('limits.spool_quota_total', 'limits.spoolQuotaTotal', integer(0, 2 ** 50), 1_073_741_824, 'next-submission',
+    'The most held in spool_directory for everybody at once; over it, as for spool_quota_per_uid.'),
+  setting('limits.spool_min_free', 'limits.spoolMinFree', integer(0, 2 ** 50), 268_435_456, 'next-submission',
+    'Free space the file system of spool_directory keeps (statfs, checked once per MiB a held file grows): a message that would cut into it is refused as for spool_quota_per_uid.'),
+
+  setting('timeouts.input', 'timeouts.input', SECONDS, 600, 'next-submission',
+    'The whole input must have arrived within this time.'),
+  setting('timeouts.input_idle', 'timeouts.inputIdle', SECONDS, 120, 'next-submission',
+    'The longest pause between two writes of the caller.'),
+  setting('timeouts.connect', 'timeouts.connect', SECONDS, 10, 'downstream',
+    'Connecting to target.'),
+  setting('timeouts.command', 'timeouts.command', SECONDS, 60, 'downstream',
+    'Waiting for the MTA\'s reply to each command but the end of the data (greeting, EHLO, XFORWARD, MAIL, RCPT, DATA, RSET, QUIT).'),
+  setting('timeouts.data_block', 'timeouts.dataBlock', SECONDS, 120, 'downstream',
+    'The longest the MTA may take no data while the message is sent.'),
+  setting('timeouts.data_end', 'timeouts.dataEnd', SECONDS, 300, 'downstream',
+    'Waiting for the reply after the end of the data, when the MTA writes the message to its queue.'),
+  setting('timeouts.sendmail', 'timeouts.sendmail', SECONDS, 300, 'downstream',
+    'How long one sendmail run may keep the daemon waiting, for its input to drain or for its exit.'),
+  setting('timeouts.shutdown', 'timeouts.shutdown', SECONDS, 30, 'next-submission',
+    'On SIGTERM, how long submissions in progress may take to finish before they are aborted without the final dot and their callers get 75.'),
+] as const;
+
+// A field of DaemonConfig that no key fills fails to compile here.
+const everyFieldFilled: Exclude<SettingPath, (typeof CONFIG_KEYS)[number]['into']> extends never ? true : never = true;
+void everyFieldFilled;
+
+/** The tables, in file order, each with its key names. */
+export const CONFIG_TABLES: ReadonlyMap<string, readonly string[]> = (() => {
+  const tables = new Map<string, string[]>();
+  for (const { table, name } of CONFIG_KEYS) tables.set(table, [...(tables.get(table) ?? []), name]);
+  return tables;
+})();
+
+/** A default as mailsubmit.conf(5) and install.sh's file write it: `"0660"`, `600`, `true`. */
+export function writtenDefault(key: ConfigKey): string | null {
+  return key.default === null ? null : typeof key.default === 'string' ? JSON.stringify(key.default) : String(key.default);
+}
+
+/** The field `path` names in a configuration. */
+export function fieldOf(config: DaemonConfig, path: SettingPath): unknown {
+  const [outer, inner] = path.split('.') as [keyof DaemonConfig, string | undefined];
+  const value = config[outer];
+  return inner === undefined ? value : (value as Record<string, unknown>)[inner];
+}
+
+/** A copy of `config` with the field `path` set; the objects on the way are copied, not changed. */
+export function withField<T extends Partial<DaemonConfig>>(config: T, path: SettingPath, value: unknown): T {
+  const [outer, inner] = path.split('.') as [keyof DaemonConfig, string | undefined];
+  if (inner === undefined) return { ...config, [outer]: value };
+  return { ...config, [outer]: { ...(config[outer] as object | undefined), [inner]: value } };
+}

@@ -1,0 +1,155 @@
+/**
+ * The kinds of value a mailsubmit.conf key takes: how each is read from the
+ * TOML document, what it becomes in DaemonConfig, and how mailsubmit.conf(5)
+ * names it. A reader refuses a bad value by calling `refuse` with the text
+ * that follows `FILE:LINE: KEY: ` in the error.
+ */
+import type { DownstreamTarget } from './daemon-config.ts';
+
+export type Refuse = (problem: string) => never;
+
+export interface ValueType<T> {
+  /** What mailsubmit.conf(5) writes in parentheses after the key, without its emphasis. */
+  readonly described: string;
+  /** Reads a value as TOML gives it (a default is read the same way). */
+  read(value: unknown, refuse: Refuse): T;
+}
+
+function string(value: unknown, refuse: Refuse): string {
+  if (typeof value !== 'string') refuse(`expected a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export const ABSOLUTE_PATH: ValueType<string> = {
+  described: 'string, an absolute path',
+  read(value: unknown, refuse: Refuse) {
+    const path = string(value, refuse);
+    if (!path.startsWith('/') || path.includes('\0')) refuse(`expected an absolute path, got ${JSON.stringify(path)}`);
+    return path;
+  },
+};
+
+export const FILE_MODE: ValueType<number> = {
+  described: 'string, an octal mode',
+  read(value: unknown, refuse: Refuse) {
+    const mode = string(value, refuse);
+    if (!/^0?[0-7]{3}$/.test(mode)) refuse(`expected an octal mode such as "0660", got ${JSON.stringify(mode)}`);
+    return parseInt(mode, 8);
+  },
+};
+
+export const GROUP_NAME: ValueType<string> = {
+  described: 'string, a group name',
+  read(value: unknown, refuse: Refuse) {
+    const name = string(value, refuse);
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/i.test(name)) refuse(`expected a user or group name, got ${JSON.stringify(name)}`);
+    return name;
+  },
+};
+
+export const HOST_NAME: ValueType<string> = {
+  described: 'string, a host name',
+  read(value: unknown, refuse: Refuse) {
+    const name = string(value, refuse);
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$/.test(name)) refuse(`expected a host name, got ${JSON.stringify(name)}`);
+    return name;
+  },
+};
+
+/** A string from a fixed list; described as `string, "a", "b" or "c"`. */
+export function oneOf<T extends string>(...choices: readonly T[]): ValueType<T> & { readonly choices: readonly T[] } {
+  const quoted = choices.map((choice) => JSON.stringify(choice));
+  return {
+    choices,
+    described: `string, ${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`,
+    read(value: unknown, refuse: Refuse) {
+      const choice = string(value, refuse);
+      if (!(choices as readonly string[]).includes(choice)) refuse(`expected one of ${choices.join(', ')}, got ${JSON.stringify(choice)}`);
+      return choice as T;
+    },
+  };
+}
+
+export const BOOLEAN: ValueType<boolean> = {
+  described: 'boolean',
+  read(value: unknown, refuse: Refuse) {
+    if (typeof value !== 'boolean') refuse(`expected true or false, got ${JSON.stringify(value)}`);
+    return value;
+  },
+};
+
+/** A whole number from min to max; a bound of 2^30 or more that is a power of two is written as one. */
+export function integer(min: number, max: number): ValueType<number> & { readonly min: number; readonly max: number } {
+  return {
+    min,
+    max,
+    described: `integer, ${bound(min)} to ${bound(max)}`,
+    read(value: unknown, refuse: Refuse) {
+      const number = typeof value === 'bigint' ? Number(value) : value;
+      if (typeof number !== 'number' || !Number.isInteger(number) || number < min || number > max) {
+        const unquote = typeof value === 'string' && /^[0-9_]+$/.test(value) ? '; write it without quotes' : '';
+        refuse(`expected a whole number from ${min} to ${max}, got ${JSON.stringify(String(value))}${unquote}`);
+      }
+      return number;
+    },
+  };
+}
+
+function bound(n: number): string {
+  const exponent = Math.log2(n);
+  return exponent >= 30 && Number.isInteger(exponent) ? `2^${exponent}` : String(n);
+}
+
+const WHOLE_SECONDS = integer(1, 86_400);
+
+/** Written in whole seconds, kept in milliseconds. */
+export const SECONDS: ValueType<number> & { readonly min: number; readonly max: number } = {
+  min: WHOLE_SECONDS.min,
+  max: WHOLE_SECONDS.max,
+  described: 'seconds',
+  read: (value, refuse) => WHOLE_SECONDS.read(value, refuse) * 1000,
+};
+
+/**
+ * host:port for an unauthenticated HTTP endpoint: a literal loopback
+ * address only (a name could resolve elsewhere), so nothing but local
+ * processes can read it.
+ */
+export const LOOPBACK_LISTEN: ValueType<{ host: string; port: number }> = {
+  described: 'string, address:port',
+  read(value: unknown, refuse: Refuse) {
+    const text = string(value, refuse);
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):([0-9]{1,5})$/.exec(text);
+    const port = Number(match?.[3]);
+    if (match === null || port < 1 || port > 65535) {
+      refuse(`expected address:port such as "127.0.0.1:9465" or "[::1]:9465", got ${JSON.stringify(text)}`);
+    }
+    const host = (match[1] ?? match[2]) as string;
+    if (!isLoopbackAddress(host)) {
+      refuse(`${host} is not a loopback address: the metrics endpoint has no authentication, so it listens on 127.0.0.0/8 or [::1] only`);
+    }
+    return { host, port };
+  },
+};
+
+function isLoopbackAddress(host: string): boolean {
+  if (host === '::1') return true;
+  const octets = host.split('.');
+  return octets.length === 4 && octets[0] === '127' && octets.every((o) => /^(?:0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255);
+}
+
+export const DOWNSTREAM_TARGET: ValueType<DownstreamTarget> = {
+  described: 'string, host:port, [ipv6]:port or unix:path',
+  read(value: unknown, refuse: Refuse) {
+    const text = string(value, refuse);
+    if (text.startsWith('unix:')) {
+      const path = text.slice(5);
+      if (!path.startsWith('/')) refuse(`expected unix:/absolute/path, got ${JSON.stringify(text)}`);
+      return { kind: 'unix', path };
+    }
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(text);
+    const port = Number(match?.[3]);
+    if (match === null || port < 1 || port > 65535) refuse(`expected host:port, [ipv6]:port or unix:/path, got ${JSON.stringify(text)}`);
+    return { kind: 'tcp', host: (match[1] ?? match[2]) as string, port };
+  },
+};
