@@ -171,6 +171,13 @@ export function writtenDefault(key: ConfigKey): string | null {
   return key.default === null ? null : typeof key.default === 'string' ? JSON.stringify(key.default) : String(key.default);
 }
 
+/** The row of `table.name`; a name not in the table is a programming error. */
+export function configKey(key: string): ConfigKey {
+  const found = CONFIG_KEYS.find((k) => k.key === key);
+  if (found === undefined) throw new Error(`${key} is not a key of mailsubmit.conf`);
+  return found;
+}
+
 /** The field `path` names in a configuration. */
 export function fieldOf(config: DaemonConfig, path: SettingPath): unknown {
   const [outer, inner] = path.split('.') as [keyof DaemonConfig, string | undefined];

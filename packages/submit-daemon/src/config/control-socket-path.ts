@@ -9,14 +9,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
-import { parseConfig } from './load-config.ts';
+import { configKey } from './config-keys.ts';
+
+const CONTROL_SOCKET = configKey('daemon.control_socket');
 
 export function controlSocketOfBrokenConfig(path: string): string | null {
   try {
-    const document = parseToml(readFileSync(path, 'utf8')) as { daemon?: { control_socket?: unknown } };
-    const value = document.daemon?.control_socket;
-    if (value === undefined) return parseConfig('', 'defaults').control.path;
-    return typeof value === 'string' && value.startsWith('/') && !value.includes('\0') ? value : null;
+    const document = parseToml(readFileSync(path, 'utf8')) as { daemon?: Record<string, unknown> };
+    const value = document.daemon?.[CONTROL_SOCKET.name] ?? CONTROL_SOCKET.default;
+    return CONTROL_SOCKET.type.read(value, (problem) => {
+      throw new Error(problem);
+    }) as string;
   } catch {
     return null;
   }
