@@ -13,13 +13,14 @@
  * counts for throughput only when the sink has received it.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sampleMessage } from '../validate/sample-message.ts';
 import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { RecordingSink } from '../../test/support/recording-sink.ts';
+import { submissionInput } from '../../test/support/submission-input.ts';
 import { ensureUser, removeAll, type TestUser } from '../../test/support/test-accounts.ts';
 
 const run = promisify(execFile);
@@ -87,11 +88,7 @@ class Bench {
       // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon is started here, as the harness would.
       const profiled = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
       undo.push(() => void profiled.kill('SIGTERM'));
-      const deadline = Date.now() + 10_000;
-      while (!existsSync(ms.socketPath) || !existsSync(ms.controlSocketPath)) {
-        if (profiled.exitCode !== null || Date.now() > deadline) throw new Error('profiled mailsubmitd did not start');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await ms.waitForSockets(profiled, () => 'profiled mailsubmitd did not start');
       return new Bench(dir, runner, sink, postfix, ms, user, profiled);
     } catch (error) {
       for (const step of undo.reverse()) {
@@ -177,7 +174,7 @@ function clockTicks(): number {
 }
 
 function submission(message: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`sender: ${SENDER}\nrecipient: ${RECIPIENT}\n\n`), message]);
+  return submissionInput([`sender: ${SENDER}`, `recipient: ${RECIPIENT}`], message);
 }
 
 const fmt = (value: number, digits = 1): string => value.toFixed(digits);

@@ -8,7 +8,7 @@
  * to malformed requests (wrong version, missing or extra fds, fds that are
  * no message), none of which may leak a file descriptor.
  */
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_NATIVE } from '../../packages/shared/src/frame/index.ts';
@@ -18,6 +18,8 @@ import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-un
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { fdCount } from '../support/daemon-footprint.ts';
+import { heldWithin } from '../support/until.ts';
 import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 
 const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', '-v'] });
@@ -283,15 +285,14 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
       rmSync(scratch, { recursive: true, force: true });
     });
 
-    const openFds = (): number => readdirSync(`/proc/${probed.daemonPid}/fd`).length;
+    const openFds = (): number => fdCount(Number(probed.daemonPid));
 
     /** Sends a request as the listed user with the helper's group, and waits until the daemon's fd table is back where it was. */
     async function probe(frame: Uint8Array, fds: readonly PassedFd[]): Promise<{ result: DirectResult; leaked: number }> {
       const before = openFds();
       const result = await directRequest({ socketPath: probed.socketPath, uid: listed.uid, gid: helperGid, frame, fds, input: input('probe') });
       // The connection is closed just after the reply is sent; give that a moment.
-      const deadline = Date.now() + 2000;
-      while (openFds() > before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      await heldWithin(2000, () => openFds() <= before, 10);
       return { result, leaked: openFds() - before };
     }
 

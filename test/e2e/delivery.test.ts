@@ -17,18 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
-import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
+import { crlfForm, RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
+import { submissionInput } from '../support/submission-input.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 /** Sender that the private Postfix puts on hold, so its queue file can be read with postcat. */
 const HELD_SENDER = 'held@example.net';
 const FINGERPRINT = createHash('sha256').update('client certificate').digest('hex').toUpperCase().match(/../g)?.join(':') ?? '';
-
-/** The message in SMTP form: every line end CRLF, an unterminated last line terminated. */
-function crlfForm(message: Buffer): Buffer {
-  const text = message.toString('latin1').replace(/\r?\n/g, '\r\n');
-  return Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`, 'latin1');
-}
 
 function headers(id: string): string {
   return [
@@ -38,11 +33,6 @@ function headers(id: string): string {
     'Date: Tue, 24 Nov 2026 09:30:00 +0000',
     `Message-ID: <${id}@example.net>`,
   ].join('\n');
-}
-
-/** Envelope lines (UTF-8), the empty line, and the message octets. */
-function submission(envelope: readonly string[], message: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${envelope.join('\n')}\n\n`, 'utf8'), message]);
 }
 
 /**
@@ -111,7 +101,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
 
   it('delivers a small message byte for byte, and logs it with the queue id Postfix gave it', async () => {
     const message = Buffer.from(`${headers('small')}\n\nHello Bob,\n\nthree lines of body.\n`, 'latin1');
-    const queueId = await submitOk(submission(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
+    const queueId = await submitOk(submissionInput(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
     const delivered = await arrival(queueId);
     expect(withoutFirstHeaderField(delivered.data).equals(crlfForm(message))).toBe(true);
     expect(delivered.data.toString('latin1')).toMatch(/^Received: from localhost \(localhost \[127\.0\.0\.1\]\)\r\n/);
@@ -132,7 +122,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
 
   it('records no original client in Postfix for a submission without client attributes', async () => {
     const message = Buffer.from(`${headers('no-client')}\n\nbody\n`, 'latin1');
-    const queueId = await submitOk(submission(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
+    const queueId = await submitOk(submissionInput(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
     const line = await postfix.waitForLog(new RegExp(`${queueId}: client=`));
     expect(line).toMatch(new RegExp(`${queueId}: client=localhost\\[127\\.0\\.0\\.1\\]:\\d+$`));
     expect(line).not.toContain('orig_client');
@@ -146,7 +136,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
       Buffer.from([0xc4, 0xd6, 0xdc, 0xe4, 0xf6, 0xfc, 0xff]),
       Buffer.from('\nUTF-8: naïve café — 日本語\n', 'utf8'),
     ]);
-    const queueId = await submitOk(submission(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
+    const queueId = await submitOk(submissionInput(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
     const delivered = await arrival(queueId);
     expect(withoutFirstHeaderField(delivered.data).equals(crlfForm(message))).toBe(true);
     // Postfix relays BODY=8BITMIME only when it was declared to it: an
@@ -159,7 +149,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
 
   it('delivers lines that start with dots, and a last line "." without a line end, unchanged', async () => {
     const message = Buffer.from(`${headers('dots')}\n\n.\n..\n.x\n...\nx.\n \n.`, 'latin1');
-    const queueId = await submitOk(submission(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
+    const queueId = await submitOk(submissionInput(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
     const delivered = await arrival(queueId);
     const body = withoutFirstHeaderField(delivered.data);
     expect(body.equals(crlfForm(message))).toBe(true);
@@ -170,8 +160,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
     const lf = Buffer.from(`${headers('line-ends')}\n\nfirst\n\n.leading dot\nlast\n`, 'latin1');
     const crlf = Buffer.from(lf.toString('latin1').replace(/\n/g, '\r\n'), 'latin1');
     const envelope = ['sender: sender@example.net', 'recipient: rcpt@example.org'];
-    const fromLf = await arrival(await submitOk(submission(envelope, lf)));
-    const fromCrlf = await arrival(await submitOk(Buffer.from(submission(envelope, lf).toString('latin1').replace(/\n/g, '\r\n'), 'latin1')));
+    const fromLf = await arrival(await submitOk(submissionInput(envelope, lf)));
+    const fromCrlf = await arrival(await submitOk(Buffer.from(submissionInput(envelope, lf).toString('latin1').replace(/\n/g, '\r\n'), 'latin1')));
     expect(withoutFirstHeaderField(fromLf.data).equals(crlf)).toBe(true);
     expect(withoutFirstHeaderField(fromCrlf.data).equals(crlf)).toBe(true);
     expect(fromLf.mailFrom.replace(/SIZE=\d+/, '')).toBe(fromCrlf.mailFrom.replace(/SIZE=\d+/, ''));
@@ -180,7 +170,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
   it('delivers a 20 MB message intact (sha256 of the delivered CRLF form)', async () => {
     const message = Buffer.concat([Buffer.from(`${headers('twenty-megabytes')}\n\n`, 'latin1'), printableLines(20 * 1024 * 1024)]);
     const expected = crlfForm(message);
-    const queueId = await submitOk(submission(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
+    const queueId = await submitOk(submissionInput(['sender: sender@example.net', 'recipient: rcpt@example.org'], message));
     const delivered = await arrival(queueId, 40_000);
     const body = withoutFirstHeaderField(delivered.data);
     expect(body.length).toBe(expected.length);
@@ -192,7 +182,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
   it('passes sender, ENVID, RET and each recipient\'s NOTIFY and ORCPT as given', async () => {
     const message = Buffer.from(`${headers('dsn')}\n\nbody\n`, 'latin1');
     const queueId = await submitOk(
-      submission(
+      submissionInput(
         [
           'sender: <dsn-sender@example.net>',
           'dsn-envelope-id: id+1=x/2026',
@@ -226,7 +216,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
 
   it('passes the null sender <>', async () => {
     const message = Buffer.from(`${headers('null-sender')}\n\nA bounce.\n`, 'latin1');
-    const queueId = await submitOk(submission(['sender: <>', 'dsn-return-option: headers', 'recipient: rcpt@example.org'], message));
+    const queueId = await submitOk(submissionInput(['sender: <>', 'dsn-return-option: headers', 'recipient: rcpt@example.org'], message));
     const delivered = await arrival(queueId);
     expect(delivered.mailFrom).toMatch(/^MAIL FROM:<> SIZE=\d+ RET=HDRS$/);
     expect(withoutFirstHeaderField(delivered.data).equals(crlfForm(message))).toBe(true);
@@ -237,7 +227,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
 
   it('sends SMTPUTF8 for a UTF-8 recipient, and Postfix relays it so', async () => {
     const message = Buffer.from(`${headers('smtputf8')}\n\nbody\n`, 'latin1');
-    const queueId = await submitOk(submission(['sender: sender@example.net', 'recipient: jörg@例え.example'], message));
+    const queueId = await submitOk(submissionInput(['sender: sender@example.net', 'recipient: jörg@例え.example'], message));
     const delivered = await arrival(queueId);
     // "with UTF8SMTP" is Postfix's record that the daemon's MAIL carried SMTPUTF8.
     expect(utf8(delivered.data.toString('latin1').split('\r\n\r\n')[0] ?? '')).toMatch(/^Received: from localhost \(localhost \[127\.0\.0\.1\]\)\r\n\tby postfix\.test\.localdomain \(Postfix\) with UTF8SMTP id /);
@@ -249,7 +239,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
   it('forwards client facts with XFORWARD: in orig_client= and the queue file; SASL and TLS facts are logged', async () => {
     const message = Buffer.from(`${headers('xforward')}\n\nbody\n`, 'latin1');
     const queueId = await submitOk(
-      submission(
+      submissionInput(
         [
           'protocol_name: ESMTPSA',
           'helo_name: helo.example.net',

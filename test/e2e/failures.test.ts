@@ -126,16 +126,6 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     delivered = sink.messages.length;
   });
 
-  const logSinceStart = () => postfix.log().slice(logMark);
-
-  async function waitForLogSince(pattern: RegExp): Promise<string> {
-    let found: string | undefined;
-    await expect
-      .poll(() => (found = logSinceStart().split('\n').find((line) => pattern.test(line))), { timeout: 10_000 })
-      .toBeDefined();
-    return found ?? '';
-  }
-
   /** The daemon's log line for the next submission of `instance`, once written. */
   async function nextLogLine(instance: MailsubmitUnderTest, before: number): Promise<Record<string, unknown>> {
     await expect.poll(() => instance.submissions().length, { timeout: 10_000 }).toBe(before + 1);
@@ -229,7 +219,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     } finally {
       pipeline.stop();
     }
-    const lost = await waitForLogSince(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/);
+    const lost = await postfix.waitForLog(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/, 10_000, logMark);
     expect(Number(/\((\d+) bytes\)/.exec(lost)?.[1])).toBeGreaterThanOrEqual(STREAMED);
     await expectNothingDelivered();
   });
@@ -271,7 +261,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
       expect(logged.status).toBe('message-syntax');
       // The transaction was open (Postfix had taken more than what is read
       // before MAIL) and the connection was dropped before the dot.
-      const lost = await waitForLogSince(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/);
+      const lost = await postfix.waitForLog(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/, 10_000, logMark);
       expect(Number(/\((\d+) bytes\)/.exec(lost)?.[1])).toBeGreaterThan(LOOKAHEAD_OCTETS);
       await expectNothingDelivered();
     });
@@ -317,7 +307,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
       } finally {
         pipeline.stop();
       }
-      await waitForLogSince(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/);
+      await postfix.waitForLog(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/, 10_000, logMark);
       await expectNothingDelivered();
     });
   });
@@ -338,7 +328,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
       expectOneLine(result.stderr, new RegExp(`larger than ${limit} octets`));
       expect(result.code).toBe(65);
       expect(logged.status).toBe('over-limit');
-      await waitForLogSince(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/);
+      await postfix.waitForLog(/lost connection after DATA \(\d+ bytes\) from localhost\[127\.0\.0\.1\]/, 10_000, logMark);
       await expectNothingDelivered();
     });
   });

@@ -133,7 +133,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     expect(result.stderr).toContain('sender greylisted for now');
     expect(result.code).toBe(75);
     expect(logged.status).toBe('mta-tempfail');
-    await waitForLogSince(/reject: MAIL from localhost\[127\.0\.0\.1\]: 450 4\.7\.1 <mail-tempfail@example\.org>/);
+    await postfix.waitForLog(/reject: MAIL from localhost\[127\.0\.0\.1\]: 450 4\.7\.1 <mail-tempfail@example\.org>/, 10_000, logMark);
     await expectNothingDelivered(delivered);
   });
 
@@ -144,7 +144,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     expect(result.stderr).toContain('sender blocked by policy');
     expect(result.code).toBe(69);
     expect(logged.status).toBe('message-refused');
-    await waitForLogSince(/reject: MAIL from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <mail-refused@example\.org>/);
+    await postfix.waitForLog(/reject: MAIL from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <mail-refused@example\.org>/, 10_000, logMark);
     await expectNothingDelivered(delivered);
   });
 
@@ -155,7 +155,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     expect(result.stderr).toContain('no such user here');
     expect(result.code).toBe(67);
     expect(logged.status).toBe('recipient-refused');
-    await waitForLogSince(/reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <no-such-user@example\.org>/);
+    await postfix.waitForLog(/reject: RCPT from localhost\[127\.0\.0\.1\]: 550 5\.1\.1 <no-such-user@example\.org>/, 10_000, logMark);
     await expectNothingDelivered(delivered);
   });
 
@@ -170,7 +170,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     await expectNothingDelivered(delivered);
     // Postfix's own account of the session: three RCPTs, one accepted, then
     // RSET, and no DATA command at all.
-    const disconnect = await waitForLogSince(/disconnect from localhost\[127\.0\.0\.1\].* rcpt=1\/3/);
+    const disconnect = await postfix.waitForLog(/disconnect from localhost\[127\.0\.0\.1\].* rcpt=1\/3/, 10_000, logMark);
     expect(disconnect).toMatch(/ rset=1\b/);
     expect(disconnect).not.toMatch(/ data=/);
     expect(logSinceStart()).not.toMatch(/lost connection after DATA/);
@@ -183,7 +183,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     expect(result.stderr).toContain('no DATA from this sender');
     expect(result.code).toBe(69);
     expect(logged.status).toBe('message-refused');
-    await waitForLogSince(/reject: DATA from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <data-refused@example\.org>/);
+    await postfix.waitForLog(/reject: DATA from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <data-refused@example\.org>/, 10_000, logMark);
     await expectNothingDelivered(delivered);
   });
 
@@ -194,7 +194,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     expect(result.stderr).toContain('content check unavailable');
     expect(result.code).toBe(75);
     expect(logged.status).toBe('mta-tempfail');
-    await waitForLogSince(/reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 451 4\.7\.1 <eod-tempfail@example\.org>/);
+    await postfix.waitForLog(/reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 451 4\.7\.1 <eod-tempfail@example\.org>/, 10_000, logMark);
     await expectNothingDelivered(delivered);
   });
 
@@ -205,15 +205,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
     expect(result.stderr).toContain('content refused by policy');
     expect(result.code).toBe(69);
     expect(logged.status).toBe('message-refused');
-    await waitForLogSince(/reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <eod-refused@example\.org>/);
+    await postfix.waitForLog(/reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: 554 5\.7\.1 <eod-refused@example\.org>/, 10_000, logMark);
     await expectNothingDelivered(delivered);
   });
-
-  async function waitForLogSince(pattern: RegExp): Promise<string> {
-    let found: string | undefined;
-    await expect
-      .poll(() => (found = logSinceStart().split('\n').find((line) => pattern.test(line))), { timeout: 10_000 })
-      .toBeDefined();
-    return found ?? '';
-  }
 });

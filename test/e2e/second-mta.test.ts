@@ -10,8 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
-import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
+import { crlfForm, RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
 import { SECOND_MTA_HOSTNAME, SecondMta } from '../support/second-mta.ts';
+import { submissionInput } from '../support/submission-input.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
@@ -39,14 +40,6 @@ function message(id: string, body = 'The figures are attached.\n.\nA line with o
     ].join('\n'),
     'utf8',
   );
-}
-
-function submission(envelope: readonly string[], content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${envelope.join('\n')}\n\n`, 'utf8'), content]);
-}
-
-function crlfForm(content: Buffer): Buffer {
-  return Buffer.from(content.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
 }
 
 /** The header fields in front of `tail` in `delivered`, one string per field (continuations joined). */
@@ -85,7 +78,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
 
   it('delivers a plain message byte for byte behind the MTA\'s own Received: field', async () => {
     const content = message('second-mta-plain');
-    const result = await ms.submit(user, submission(['sender: <alice@example.net>', 'recipient: <bob@example.org>'], content), ['-v']);
+    const result = await ms.submit(user, submissionInput(['sender: <alice@example.net>', 'recipient: <bob@example.org>'], content), ['-v']);
     // OpenSMTPD's reply names its message id, which its own log uses: the caller, the daemon's log and the MTA's log meet there.
     const msgid = /^mailsubmit: queued as ([0-9a-f]{8})\n$/.exec(result.stderr)?.[1];
     expect(result.stderr).toBe(`mailsubmit: queued as ${msgid}\n`);
@@ -107,7 +100,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
   it('accepts client attributes without XFORWARD: logged, listed as omitted, never sent', async () => {
     const content = message('second-mta-client');
     const envelope = [...CLIENT_ENVELOPE, 'sender: <client@example.net>', 'recipient: <bob@example.org>'];
-    const result = await ms.submit(user, submission(envelope, content));
+    const result = await ms.submit(user, submissionInput(envelope, content));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const delivered = await arrived('second-mta-client');
@@ -144,7 +137,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
       'recipient: <carol@example.org>',
       'dsn-notify-options: success',
     ];
-    const result = await ms.submit(user, submission(envelope, content));
+    const result = await ms.submit(user, submissionInput(envelope, content));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const delivered = await arrived('second-mta-dsn');
@@ -171,7 +164,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
 
   it('sends 8-bit mail with BODY=8BITMIME and it arrives unchanged', async () => {
     const content = message('second-mta-8bit', 'Grüße aus Köln, 5 € das Stück.\n');
-    const result = await ms.submit(user, submission(['sender: <eight@example.net>', 'recipient: <bob@example.org>'], content));
+    const result = await ms.submit(user, submissionInput(['sender: <eight@example.net>', 'recipient: <bob@example.org>'], content));
     expect(result.code).toBe(0);
     const delivered = await arrived('second-mta-8bit');
     expect(addedFields(delivered.data, crlfForm(content))).toHaveLength(1);
@@ -191,7 +184,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
       'recipient: <carol@example.org>',
       'dsn-notify-options: never',
     ];
-    const result = await ms.submit(user, submission(envelope, content));
+    const result = await ms.submit(user, submissionInput(envelope, content));
     // 553 without an enhanced code at RCPT is a recipient refusal by the documented mapping.
     expect(result.stderr).toMatch(/^mailsubmit: the MTA refused a recipient permanently: line 4: attribute "recipient": RCPT TO:<carol@example\.org> answered: 553 .*NEVER.*\n$/);
     expect(result.code).toBe(67);
@@ -202,14 +195,14 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
     expect(transaction).toContain('<<< RCPT TO:<carol@example.org> NOTIFY=NEVER');
     expect(transaction).not.toContain('<<< DATA');
     const marker = message('second-mta-after-never');
-    expect((await ms.submit(user, submission(['sender: <after-never@example.net>', 'recipient: <bob@example.org>'], marker))).code).toBe(0);
+    expect((await ms.submit(user, submissionInput(['sender: <after-never@example.net>', 'recipient: <bob@example.org>'], marker))).code).toBe(0);
     await arrived('second-mta-after-never');
     expect(sink.messages.filter((m) => m.data.includes('Subject: second-mta-never\r\n'))).toEqual([]);
   });
 
   it('handles internationalized addresses as the MTA\'s SMTPUTF8 allows', async () => {
     const content = message('second-mta-utf8');
-    const input = submission(['sender: <jörg@example.net>', 'recipient: <bob@example.org>'], content);
+    const input = submissionInput(['sender: <jörg@example.net>', 'recipient: <bob@example.org>'], content);
     const result = await ms.submit(user, input);
     const line = await ms.waitForSubmission((l) => l.sender === 'jörg@example.net');
     if (keywords.includes('SMTPUTF8')) {
@@ -227,7 +220,7 @@ describe.skipIf(!SecondMta.isAvailable() && !process.env.CI)('mailsubmit into a 
     expect(line).toMatchObject({ status: 'smtputf8-unsupported', exit: 69 });
     // Nothing delivered: a message sent after it arrives, the refused one does not.
     const marker = message('second-mta-after-utf8');
-    expect((await ms.submit(user, submission(['sender: <after@example.net>', 'recipient: <bob@example.org>'], marker))).code).toBe(0);
+    expect((await ms.submit(user, submissionInput(['sender: <after@example.net>', 'recipient: <bob@example.org>'], marker))).code).toBe(0);
     await arrived('second-mta-after-utf8');
     expect(sink.messages.filter((m) => m.data.includes('Subject: second-mta-utf8\r\n'))).toEqual([]);
     expect(Buffer.from(mta.log(), 'utf8').includes(Buffer.from('jörg', 'utf8'))).toBe(false);

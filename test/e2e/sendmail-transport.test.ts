@@ -14,14 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
-import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
+import { crlfForm, RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
-
-/** The message in SMTP form: every line end CRLF, an unterminated last line terminated. */
-function crlfForm(message: Buffer): Buffer {
-  const text = message.toString('latin1').replace(/\r?\n/g, '\r\n');
-  return Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`, 'latin1');
-}
 
 function message(id: string, eightBit: boolean): Buffer {
   return Buffer.concat([

@@ -16,7 +16,7 @@
  * field written) to the end; what precedes it must be Postfix's own
  * Received: fields and nothing else.
  */
-import type { RecordedMessage } from '../support/recording-sink.ts';
+import { crlfForm, type RecordedMessage } from '../support/recording-sink.ts';
 import { AFTER_COMMIT_FAULTS, type FaultKind } from './fault-schedule.ts';
 import type { FaultRecord, TransactionRecord } from './fault-proxy.ts';
 
@@ -130,7 +130,7 @@ export class Ledger {
   readonly daemonKills: DaemonKill[] = [];
 
   add(id: string, message: Buffer): LedgerEntry {
-    const entry: LedgerEntry = { id, expected: toCrlf(message), attempts: [] };
+    const entry: LedgerEntry = { id, expected: crlfForm(message), attempts: [] };
     this.entries.set(id, entry);
     return entry;
   }
@@ -255,11 +255,6 @@ export class Ledger {
       notDeliveredByFinalExit,
     };
   }
-}
-
-/** LF line ends to CRLF, as the daemon sends them (lines already ending in CRLF stay). */
-export function toCrlf(message: Buffer): Buffer {
-  return Buffer.from(message.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
 }
 
 export function ledgerIdOf(data: Buffer): string | null {

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
-import { accountExists, createGroup, createUser, deleteAccount, idOf, type Account } from './accounts.ts';
+import { accountExists, createGroup, createUser, deleteAccount, idOf, type TestUser } from '../support/test-accounts.ts';
 import { processesRunning, runCommand, StagedInstall, UNINSTALL_SCRIPT } from './staged-install.ts';
 
 const STEP_TIMEOUT = 120_000;
@@ -33,7 +33,7 @@ const MODES = [
 ] as const;
 
 describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, staged', () => {
-  let caller: Account;
+  let caller: TestUser;
 
   beforeAll(() => {
     caller = createUser('mstinstcaller');

@@ -18,10 +18,11 @@ import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childOutput } from '../support/child-output.ts';
 import { freePort } from '../support/free-port.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
-import { accountExists, createUser, deleteAccount, idOf, type Account } from './accounts.ts';
+import { accountExists, createUser, deleteAccount, idOf, type TestUser } from '../support/test-accounts.ts';
 import { processesRunning, runCommand, StagedInstall } from './staged-install.ts';
 
 const ACCOUNT = 'mstpriv';
@@ -30,13 +31,8 @@ const STEP_TIMEOUT = 120_000;
 /** connect(2) to a Unix socket as uid/gid (no supplementary groups): 'connected' or the errno code. */
 function connectAs(uid: number, gid: number, path: string): Promise<string> {
   const script = "require('net').connect({ path: process.argv[1] }).on('connect', function () { console.log('connected'); this.destroy(); }).on('error', (e) => console.log(e.code));";
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, path], { uid, gid, stdio: ['ignore', 'pipe', 'inherit'], env: {} });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', () => resolve(out.trim()));
-  });
+  const child = spawn(process.execPath, ['-e', script, path], { uid, gid, stdio: ['ignore', 'pipe', 'inherit'], env: {} });
+  return childOutput(child).then(({ stdout }) => stdout.trim());
 }
 
 /** The old attack: straight to a TCP re-injection listener, XFORWARD, MAIL, RCPT, DATA. Returns the last reply or the errno code. */
@@ -71,8 +67,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the private re-injection listene
   let tcp: StagedInstall;
   let staged: StagedInstall;
   let masterBefore: Buffer;
-  let caller: Account;
-  let outsider: Account;
+  let caller: TestUser;
+  let outsider: TestUser;
   let port: number;
 
   beforeAll(async () => {

@@ -10,7 +10,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Account } from './accounts.ts';
+import { childOutput } from '../support/child-output.ts';
+import type { TestUser } from '../support/test-accounts.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const INSTALL_SCRIPT = join(ROOT, 'install', 'install.sh');
@@ -182,18 +183,11 @@ export class StagedInstall {
   }
 
   /** Runs the installed helper as `user` (uid and primary gid only, empty environment). */
-  submit(user: Pick<Account, 'uid' | 'gid'>, input: string, args: readonly string[] = []): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.helper, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    });
+  submit(user: Pick<TestUser, 'uid' | 'gid'>, input: string, args: readonly string[] = []): Promise<RunResult> {
+    const child = spawn(this.helper, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    const result = childOutput(child);
+    child.stdin.end(input);
+    return result;
   }
 }
 

@@ -10,7 +10,7 @@
  * The daemon's downstream is a RecordingSink directly: none of these
  * requests may reach it, which is checked as well.
  */
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MAX_FRAME_OCTETS, MAX_PACKET_OCTETS, MODE_NATIVE, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD, requestPackets } from '../../packages/shared/src/frame/index.ts';
@@ -20,6 +20,8 @@ import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { fdCount } from '../support/daemon-footprint.ts';
+import { heldWithin } from '../support/until.ts';
 
 const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit'] });
 
@@ -129,7 +131,7 @@ describe('direct clients of the daemon\'s socket', () => {
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   });
 
-  const openFds = (): number => readdirSync(`/proc/${ms.daemonPid}/fd`).length;
+  const openFds = (): number => fdCount(Number(ms.daemonPid));
 
   async function send(probe: Probe): Promise<DirectResult> {
     const fds = probe.fds.map((fd) => ('open' in fd && fd.open === '<write-only>' ? { ...fd, open: writeOnlyFile } : fd));
@@ -139,8 +141,7 @@ describe('direct clients of the daemon\'s socket', () => {
 
   /** Waits until the daemon's fd table is back at `before` (the connection closes just after the reply), or gives up. */
   async function fdsSettle(before: number): Promise<number> {
-    const deadline = Date.now() + 5000;
-    while (openFds() !== before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await heldWithin(5000, () => openFds() === before);
     return openFds() - before;
   }
 

@@ -19,6 +19,8 @@ import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { fdCount } from '../support/daemon-footprint.ts';
+import { heldWithin } from '../support/until.ts';
 
 const SUBMISSION = (n: number) => `sender: exhaust@example.net\nrecipient: rcpt@example.org\n\nSubject: step ${n}\n\nbody\n`;
 const HEADROOMS = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -32,7 +34,7 @@ describe('a daemon out of file descriptors', () => {
   let softLimit: string;
   let baseline: number;
 
-  const openFds = (): number => readdirSync(`/proc/${pid}/fd`).length;
+  const openFds = (): number => fdCount(pid);
   /** The soft limit at which exactly `free` fd numbers are left (new fds take the lowest free numbers). */
   const limitLeaving = (free: number): number => {
     const open = new Set(readdirSync(`/proc/${pid}/fd`).map(Number));
@@ -96,8 +98,7 @@ describe('a daemon out of file descriptors', () => {
     await sink.waitForMessages(delivered + 1);
     expect(ms.daemonPid).toBe(pid);
     expect(() => process.kill(pid, 0)).not.toThrow();
-    const deadline = Date.now() + 5000;
-    while (openFds() !== baseline && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await heldWithin(5000, () => openFds() === baseline);
     expect(openFds()).toBe(baseline);
   });
 });

@@ -26,7 +26,7 @@
  * which then starts the helper with it as fd 0.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
@@ -35,6 +35,8 @@ import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { fdCount } from '../support/daemon-footprint.ts';
+import { heldWithin } from '../support/until.ts';
 
 const CALLER = join(import.meta.dirname, 'fd-kind-caller.py');
 const MESSAGE = 'Subject: fd kinds\n\nbody\n';
@@ -96,7 +98,7 @@ describe('every fd kind through every front door', () => {
   let pid: number | undefined;
   let baseline: number;
 
-  const openFds = (): number => readdirSync(`/proc/${ms.daemonPid}/fd`).length;
+  const openFds = (): number => fdCount(Number(ms.daemonPid));
 
   beforeAll(async () => {
     ms = await MailsubmitUnderTest.start({ downstreamPort: await sink.listen() });
@@ -173,8 +175,7 @@ describe('every fd kind through every front door', () => {
   it('is served by the same daemon, with its starting fd table, after the whole matrix, and delivered each accepted kind exactly once', async () => {
     expect(ms.daemonPid).toBe(pid);
     expect(() => process.kill(pid as number, 0)).not.toThrow();
-    const deadline = Date.now() + 5000;
-    while (openFds() !== baseline && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await heldWithin(5000, () => openFds() === baseline);
     expect(openFds()).toBe(baseline);
     const accepted = FD_KINDS.filter(([, verdict]) => verdict.outcome === 'ok').length;
     expect(sink.messages).toHaveLength(1 + accepted * DOORS.length);

@@ -16,16 +16,9 @@ import { status } from '../../packages/submit-daemon/test/control/ask-control.ts
 import { childOutput, type ChildOutput } from '../support/child-output.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { removeAll, ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { until } from '../support/until.ts';
 
 const INPUT_DEADLINE_S = 3;
-
-async function until(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('waiting for a file-read slot', () => {
   // An MTA that accepts the connection and never says a word: the submission holding the slot stays in delivery.

@@ -6,13 +6,14 @@
  * of them is in its fd table, and it still serves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { heldWithin } from '../support/until.ts';
 
 describe('descriptors inherited at start', () => {
   const sink = new RecordingSink();
@@ -41,11 +42,7 @@ describe('descriptors inherited at start', () => {
     ].join('\n');
     daemon = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     daemon.stdout?.on('data', (chunk: Buffer) => log.push(chunk.toString()));
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(ms.socketPath) || !existsSync(ms.controlSocketPath)) {
-      if (daemon.exitCode !== null || Date.now() > deadline) throw new Error('mailsubmitd did not start');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await ms.waitForSockets(daemon, () => 'mailsubmitd did not start');
     inherited = readFileSync(targets, 'utf8').trim().split('\n');
   }, 30_000);
 
@@ -83,8 +80,7 @@ describe('descriptors inherited at start', () => {
     expect(result.code).toBe(0);
     expect(daemon?.exitCode).toBeNull();
     // The log says what was closed (log lines are written in batches: wait for it).
-    const deadline = Date.now() + 5000;
-    while (!/closed descriptors inherited at start/.test(log.join('')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await heldWithin(5000, () => /closed descriptors inherited at start/.test(log.join('')));
     expect(log.join('')).toMatch(/closed descriptors inherited at start.*secret-file|secret-file.*closed descriptors inherited at start/);
   });
 });

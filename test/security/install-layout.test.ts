@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
-import { createUser, deleteAccount, idOf, type Account } from '../install/accounts.ts';
+import { createUser, deleteAccount, idOf, type TestUser } from '../support/test-accounts.ts';
 import { processesRunning, StagedInstall } from '../install/staged-install.ts';
 import { runAsCaller } from './setgid-probes.ts';
 import { ATTACK_PATHS } from './socket-path-attacks.ts';
@@ -26,7 +26,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the socket pa
   const sink = new RecordingSink();
   let postfix: PrivatePostfix;
   let staged: StagedInstall;
-  let caller: Account;
+  let caller: TestUser;
   let group: number;
 
   beforeAll(async () => {

@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { childOutput, type ChildOutput } from '../support/child-output.ts';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -28,7 +29,7 @@ export interface HelperRun {
    * A signal meant for the helper must wait for it: see WRAPPER.
    */
   readonly execed: Promise<void>;
-  readonly result: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  readonly result: Promise<ChildOutput>;
   write(chunk: string | Buffer): void;
   end(chunk?: string | Buffer): void;
 }
@@ -71,15 +72,7 @@ export function startHelper(helper: string, caller: Caller, options: { env?: Rec
     execNotice.on('error', () => undefined);
     execNotice.resume();
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.on('error', () => undefined);
-  const result = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
+  const result = childOutput(child);
   if (child.pid === undefined) throw new Error('the helper did not start');
   return {
     child,
@@ -159,17 +152,10 @@ export async function waitUntilStopped(pid: number, timeoutMs = 10_000): Promise
 
 /** Runs a small Python program as `caller` and returns its last stdout line, parsed as JSON. */
 export function runAsCaller<T>(caller: Caller, program: string, args: readonly string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, ['-c', program, ...args], { uid: caller.uid, gid: caller.gid, stdio: ['ignore', 'pipe', 'pipe'], env: {}, cwd: '/' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code !== 0) reject(new Error(`python as uid ${caller.uid} exited ${code}: ${stderr}`));
-      else resolve(JSON.parse(stdout.trim().split('\n').pop() ?? 'null') as T);
-    });
+  const child = spawn(PYTHON, ['-c', program, ...args], { uid: caller.uid, gid: caller.gid, stdio: ['ignore', 'pipe', 'pipe'], env: {}, cwd: '/' });
+  return childOutput(child).then(({ code, stdout, stderr }) => {
+    if (code !== 0) throw new Error(`python as uid ${caller.uid} exited ${code}: ${stderr}`);
+    return JSON.parse(stdout.trim().split('\n').pop() ?? 'null') as T;
   });
 }
 

@@ -20,6 +20,8 @@ import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { fdCount } from '../support/daemon-footprint.ts';
+import { until } from '../support/until.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -85,18 +87,6 @@ function mountTmpfs(parent: string, name: string, size: string): string {
 function usedOctets(dir: string): number {
   const s = statfsSync(dir);
   return (s.blocks - s.bfree) * s.bsize;
-}
-
-function openFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe.skipIf(!PrivatePostfix.isAvailable())('the spool: limits that hold, rights before bytes', () => {
@@ -205,7 +195,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the spool: limits that hold, rig
     const warm = await qmailCall(qmailQueue, alice, message(4 * KiB, 'warm')).result;
     expect(warm.code).toBe(0);
     await until(() => usedOctets(spool) === 0, 'the spool to be empty');
-    const baseline = openFds(pid);
+    const baseline = fdCount(pid);
 
     const full = await qmailCall(qmailQueue, alice, message(3 * MiB, 'too-big-for-the-disk')).result;
     expect(full.code).toBe(53);
@@ -216,8 +206,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the spool: limits that hold, rig
 
     expect(readdirSync(spool)).toEqual([]);
     await until(() => usedOctets(spool) === 0, 'the held file to be freed');
-    await until(() => openFds(pid) <= baseline, 'the daemon to close what it opened');
-    expect(openFds(pid)).toBeLessThanOrEqual(baseline);
+    await until(() => fdCount(pid) <= baseline, 'the daemon to close what it opened');
+    expect(fdCount(pid)).toBeLessThanOrEqual(baseline);
   }, 60_000);
 
   it('the native and sendmail front doors never hold a message in the spool, so a full spool does not stop them', async () => {

@@ -7,6 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 
 export interface ChildOutput {
   readonly code: number | null;
+  /** The signal that ended it, or null when it exited. */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -21,6 +23,6 @@ export function childOutput(child: ChildProcess): Promise<ChildOutput> {
   child.stdin?.on('error', () => undefined);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }

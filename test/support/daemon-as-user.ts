@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { collectLogLines } from './daemon-log.ts';
 import { DAEMON_BUNDLE, type MailsubmitUnderTest } from './mailsubmit-under-test.ts';
 import type { TestUser } from './test-accounts.ts';
 
@@ -34,25 +35,10 @@ export async function restartAsUser(ms: MailsubmitUnderTest, user: TestUser, gid
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logLines: Record<string, unknown>[] = [];
-  let rest = '';
+  collectLogLines(child.stdout, logLines);
   let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const lines = (rest + chunk.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logLines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logLines.push({ msg: 'unparsed', line });
-      }
-    }
-  });
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const deadline = Date.now() + 10_000;
-  while (!existsSync(ms.socketPath) || !existsSync(ms.controlSocketPath)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mailsubmitd as ${user.name} did not start: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await ms.waitForSockets(child, () => `mailsubmitd as ${user.name} did not start: ${stderr}`);
   return {
     pid: child.pid as number,
     logLines,

@@ -12,7 +12,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { childOutput } from './child-output.ts';
+import { collectLogLines } from './daemon-log.ts';
 import { ensureGroup, type TestUser } from './test-accounts.ts';
+import { heldWithin, sleep } from './until.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const DAEMON_BUNDLE = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
@@ -50,7 +52,6 @@ export interface SubmitResult {
 export class MailsubmitUnderTest {
   readonly logLines: Record<string, unknown>[] = [];
   private daemon: ChildProcess | null = null;
-  private stdoutRest = '';
 
   private constructor(
     readonly dir: string,
@@ -116,14 +117,23 @@ export class MailsubmitUnderTest {
   async startDaemon(): Promise<void> {
     const child = spawn(process.execPath, [DAEMON_BUNDLE, '-c', this.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = child;
-    child.stdout?.on('data', (chunk: Buffer) => this.collect(chunk));
+    collectLogLines(child.stdout, this.logLines);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await this.waitForSockets(child, () => `mailsubmitd did not start: ${stderr}`);
+  }
+
+  /**
+   * Waits until a daemon on this configuration (started here, or by a test
+   * its own way) has both its sockets; throws `failure()` when `child` ends
+   * first or 10 s pass. The control socket comes up right after the
+   * submission socket; tests may use either at once.
+   */
+  async waitForSockets(child: ChildProcess, failure: () => string): Promise<void> {
     const deadline = Date.now() + 10_000;
-    // The control socket comes up right after the submission socket; tests may use either at once.
     while (!existsSync(this.socketPath) || !existsSync(this.controlSocketPath)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mailsubmitd did not start: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(failure());
+      await sleep(20);
     }
   }
 
@@ -194,31 +204,15 @@ export class MailsubmitUnderTest {
 
   /** Waits for any log line of the daemon's (written in batches, so possibly well after what caused it). */
   async waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.logLines.find(match);
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) throw new Error(`mailsubmitd logged no matching line in ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    let line: Record<string, unknown> | undefined;
+    if (!(await heldWithin(timeoutMs, () => (line = this.logLines.find(match)) !== undefined))) {
+      throw new Error(`mailsubmitd logged no matching line in ${timeoutMs} ms`);
     }
+    return line as Record<string, unknown>;
   }
 
   async stop(): Promise<void> {
     await this.stopDaemon();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private collect(chunk: Buffer): void {
-    const text = this.stdoutRest + chunk.toString('utf8');
-    const lines = text.split('\n');
-    this.stdoutRest = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      try {
-        this.logLines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        this.logLines.push({ msg: 'unparsed', line });
-      }
-    }
   }
 }

@@ -13,6 +13,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
+import { matchingLine } from './until.ts';
 
 const run = promisify(execFile);
 
@@ -119,15 +120,9 @@ export class PrivatePostfix {
     return readFileSync(join(this.dir, 'maillog'), 'utf8');
   }
 
-  /** Waits until a log line matches, and returns it. */
-  async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.log().split('\n').find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) throw new Error(`postfix log has no line matching ${pattern}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  /** Waits until a log line matches, and returns it; `since`: only lines after that offset of `log()`. */
+  waitForLog(pattern: RegExp, timeoutMs = 20_000, since = 0): Promise<string> {
+    return matchingLine(() => this.log().slice(since), pattern, timeoutMs, `postfix log has no line matching ${pattern}`);
   }
 
   /** Number of messages in the queue (postqueue -p), for "nothing delivered" checks. */

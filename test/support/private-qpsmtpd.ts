@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
 import type { TestUser } from './test-accounts.ts';
+import { matchingLine } from './until.ts';
 
 const run = promisify(execFile);
 const FORKSERVER = '/usr/bin/qpsmtpd-forkserver';
@@ -113,14 +114,8 @@ export class PrivateQpsmtpd {
   }
 
   /** Waits until a line of `log()` matches, and returns it. */
-  async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.log().split('\n').find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) throw new Error(`qpsmtpd logged no line matching ${pattern}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+    return matchingLine(() => this.log(), pattern, timeoutMs, `qpsmtpd logged no line matching ${pattern}`);
   }
 
   /** Stops the forkserver (it stops its children) and removes its directory. */

@@ -180,3 +180,9 @@ export function withoutFirstHeaderField(data: Buffer): Buffer {
   while (end !== -1 && (data[end + 2] === 0x20 || data[end + 2] === 0x09)) end = data.indexOf('\r\n', end + 2);
   return end === -1 ? Buffer.alloc(0) : data.subarray(end + 2);
 }
+
+/** A message in the form the sink records it: every line end CRLF, an unterminated last line terminated. */
+export function crlfForm(message: Buffer): Buffer {
+  const text = message.toString('latin1').replace(/\r?\n/g, '\r\n');
+  return Buffer.from(text.endsWith('\r\n') ? text : `${text}\r\n`, 'latin1');
+}

@@ -27,6 +27,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
+import { matchingLine } from './until.ts';
 
 const run = promisify(execFile);
 
@@ -122,14 +123,8 @@ export class SecondMta {
   }
 
   /** Waits until a log line matches, and returns it. */
-  async waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.log().split('\n').find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (Date.now() > deadline) throw new Error(`opensmtpd log has no line matching ${pattern}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  waitForLog(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+    return matchingLine(() => this.log(), pattern, timeoutMs, `opensmtpd log has no line matching ${pattern}`);
   }
 
   /** The EHLO reply's keywords, as a client on the listener sees them. */

@@ -1,7 +1,14 @@
 /**
  * Real users and groups for end-to-end tests (as root): the set-gid helper
  * and the daemon's SO_PEERCRED check are only tested for real with real
- * uids. Names start with "mst" and are removed again by `removeAll`.
+ * uids. Names start with "mst". `ensureUser` and `ensureGroup` remember what
+ * they made for `removeAll`; the install tests make and delete their
+ * accounts themselves (`deleteAccount`), around install.sh's own.
+ *
+ * Like install.sh, every change retries while another process holds the
+ * account files' lock: useradd and friends give up at once ("cannot lock
+ * /etc/passwd; try again later"), and test files running in parallel create
+ * and delete their own accounts all the time.
  */
 import { execFileSync } from 'node:child_process';
 
@@ -11,9 +18,27 @@ export interface TestUser {
   readonly gid: number;
 }
 
+const LOCK_RETRIES = 100;
+const LOCK_RETRY_MS = 100;
+
 const created: { users: string[]; groups: string[] } = { users: [], groups: [] };
 
-function exists(database: 'passwd' | 'group', name: string): boolean {
+function changeAccounts(command: string, args: readonly string[]): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      return;
+    } catch (err) {
+      const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+      if (!/cannot lock|try again later/.test(stderr) || attempt >= LOCK_RETRIES) {
+        throw new Error(`${command} ${args.join(' ')}: ${stderr.trim() || String(err)}`);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, LOCK_RETRY_MS);
+    }
+  }
+}
+
+export function accountExists(database: 'passwd' | 'group', name: string): boolean {
   try {
     execFileSync('getent', [database, name], { stdio: 'ignore' });
     return true;
@@ -22,31 +47,54 @@ function exists(database: 'passwd' | 'group', name: string): boolean {
   }
 }
 
+export function idOf(database: 'passwd' | 'group', name: string): number {
+  return Number(execFileSync('getent', [database, name], { encoding: 'utf8' }).split(':')[2]);
+}
+
+/** The group, made if missing (and then removed by `removeAll`); returns its gid. */
 export function ensureGroup(name: string): number {
-  if (!exists('group', name)) {
-    execFileSync('groupadd', ['--system', name]);
+  if (!accountExists('group', name)) {
+    changeAccounts('groupadd', ['--system', name]);
     created.groups.push(name);
   }
-  return Number(execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2]);
+  return idOf('group', name);
 }
 
-/** A user with its own primary group and, optionally, supplementary groups. */
+/** A system group, made afresh (not removed by `removeAll`); returns its gid. */
+export function createGroup(name: string): number {
+  deleteAccount(name);
+  changeAccounts('groupadd', ['--system', name]);
+  return idOf('group', name);
+}
+
+/** A system user made afresh, with its own primary group and, optionally, supplementary groups. */
 export function ensureUser(name: string, supplementaryGroups: readonly string[] = []): TestUser {
-  if (exists('passwd', name)) execFileSync('userdel', [name], { stdio: 'ignore' });
-  if (exists('group', name)) execFileSync('groupdel', [name], { stdio: 'ignore' });
+  const user = createUser(name, supplementaryGroups);
+  created.users.push(name);
+  return user;
+}
+
+/** As `ensureUser`, but left for the test to delete (`deleteAccount`), not `removeAll`. */
+export function createUser(name: string, supplementaryGroups: readonly string[] = []): TestUser {
+  deleteAccount(name);
   const args = ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin'];
   if (supplementaryGroups.length > 0) args.push('--groups', supplementaryGroups.join(','));
-  execFileSync('useradd', [...args, name]);
-  created.users.push(name);
-  const [, , uid, gid] = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).split(':');
-  return { name, uid: Number(uid), gid: Number(gid) };
+  changeAccounts('useradd', [...args, name]);
+  return { name, uid: idOf('passwd', name), gid: idOf('group', name) };
 }
 
+/** Removes the user and the group of this name, where they exist. */
+export function deleteAccount(name: string): void {
+  if (accountExists('passwd', name)) changeAccounts('userdel', [name]);
+  if (accountExists('group', name)) changeAccounts('groupdel', [name]);
+}
+
+/** Removes every user and group `ensureUser` and `ensureGroup` made in this process. */
 export function removeAll(): void {
-  for (const user of created.users.splice(0)) execFileSync('userdel', [user], { stdio: 'ignore' });
+  for (const user of created.users.splice(0)) changeAccounts('userdel', [user]);
   for (const group of created.groups.splice(0)) {
     try {
-      execFileSync('groupdel', [group], { stdio: 'ignore' });
+      changeAccounts('groupdel', [group]);
     } catch {
       // Still some user's primary group, or already gone.
     }
