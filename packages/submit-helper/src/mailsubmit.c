@@ -7,55 +7,24 @@
  *	mailsubmit [argument ...] < submission
  *	mailsubmit-sendmail [sendmail option ...] [recipient ...] < message
  *	mailsubmit-qmail-queue < message 1< envelope
- * DESCRIPTION
- *	mailsubmit passes its standard input, unread, to the mailsubmit
- *	daemon over a Unix SOCK_SEQPACKET socket, waits for the verdict,
- *	prints it and exits with the status the daemon chose. It never
- *	looks at the mail: the envelope block, the message and the command
- *	line are all checked by the daemon.
- *
- *	The front door is chosen by the basename of argv[0]:
- *	\fBmailsubmit\fR (native: envelope block, empty line, message),
- *	\fBmailsubmit-sendmail\fR or \fBsendmail\fR (sendmail options and
- *	recipients on the command line), \fBmailsubmit-qmail-queue\fR or
- *	\fBqmail-queue\fR (message on fd 0, envelope on fd 1; fd 1 is passed
- *	as well, and TCPREMOTEIP, TCPREMOTEHOST and TCPREMOTEPORT are copied
- *	as data). Anything else is the native door.
- *
- *	In order, the helper:
- * .IP \(bu
- *	makes sure fds 0, 1 and 2 are open, clears the environment, sets
- *	umask 077 and changes to "/";
- * .IP \(bu
- *	checks the real uid against the authorization list (compiled-in
- *	path, default /etc/mailsubmit/authorized): lines of principals
- *	\fBuser\fR, \fBuid:\fIN\fR or \fB@\fIgroup\fR, each optionally
- *	followed by capability words that only the daemon reads; \fB#\fR
- *	starts a comment. A group matches when the real gid or any group of
- *	the real user (getgrouplist) is that group. This early check is a
- *	courtesy to the caller; the daemon checks again from SO_PEERCRED;
- * .IP \(bu
- *	connects to the daemon's socket (compiled-in path, default
- *	/run/mailsubmit/mailsubmit.sock), then at once gives up the set-gid
- *	group for good (setresgid) and verifies that it cannot be regained;
- * .IP \(bu
- *	sends one request frame (see frame.h) carrying its mode and argv,
- *	with fd 0 (and fd 1 in the sendmail and qmail-queue modes) attached
- *	as SCM_RIGHTS; a frame longer than one packet (64 KiB) goes as
- *	several packets, the fds with the first;
- * .IP \(bu
- *	waits for the reply frame, with one deadline for the whole run
- *	(compiled in, default 600 seconds: the daemon bounds its own work),
- *	prints the daemon's text as "NAME: TEXT" when there is any (on
- *	success only when asked with -v), and exits with the status.
- * .PP
- *	Paths and the deadline are compile-time constants (MAILSUBMIT_SOCKET,
- *	MAILSUBMIT_AUTH_LIST, MAILSUBMIT_TIMEOUT); nothing in argv or the
- *	environment can change them.
  * SECURITY
- *	The helper is set-gid to the group that may connect to the daemon's
- *	socket. A hostile parent controls the following, neutralized as
- *	shown:
+ *	Set-gid, because only the daemon's socket group may connect to the
+ *	socket and read the authorization list (0640 root:GROUP); the group
+ *	is for nothing else. It is held while the list is read and the
+ *	socket connected, then given up for good (setresgid), checked to
+ *	be gone, before anything of the caller's is sent.
+ *
+ *	Trusted: the kernel (the real uid and gid, the fds it hands over),
+ *	the user and group databases (for the courtesy check only) and the
+ *	compiled-in paths and deadline. Everything else (argv, environment,
+ *	fds, the message) is the caller's and goes to the daemon as data.
+ *
+ *	Never: reads or parses the mail, executes a program, opens a file
+ *	but the list and /dev/null, allocates memory (static buffers; the
+ *	request goes one 64 KiB packet at a time), waits without a deadline,
+ *	or answers 77 for a list the daemon would not use.
+ *
+ *	A hostile parent controls the following, neutralized as shown:
  * .IP "file descriptors"
  *	Closed fds 0-2 are opened on /dev/null, so no file the helper opens
  *	can become someone's stdout. A closed fd 0 (or fd 1 in qmail-queue
@@ -93,10 +62,56 @@
  *	stack limit); argc == 0 (an empty argv, where argv[1] would be the
  *	environment) is refused.
  * .PP
- *	The group is held only while reading the authorization list and
- *	connecting. For root, regaining a group cannot be prevented, so that
- *	check is skipped. Memory use is fixed: static buffers, no malloc;
- *	the request is built one 64 KiB packet at a time.
+ *	For root, regaining a group cannot be prevented, so that check is
+ *	skipped.
+ * DESCRIPTION
+ *	mailsubmit passes its standard input, unread, to the mailsubmit
+ *	daemon over a Unix SOCK_SEQPACKET socket, waits for the verdict,
+ *	prints it and exits with the status the daemon chose. It never
+ *	looks at the mail: the envelope block, the message and the command
+ *	line are all checked by the daemon.
+ *
+ *	The front door is chosen by the basename of argv[0]:
+ *	\fBmailsubmit\fR (native: envelope block, empty line, message),
+ *	\fBmailsubmit-sendmail\fR or \fBsendmail\fR (sendmail options and
+ *	recipients on the command line), \fBmailsubmit-qmail-queue\fR or
+ *	\fBqmail-queue\fR (message on fd 0, envelope on fd 1; fd 1 is passed
+ *	as well, and TCPREMOTEIP, TCPREMOTEHOST and TCPREMOTEPORT are copied
+ *	as data). Anything else is the native door.
+ *
+ *	In order, the helper:
+ * .IP \(bu
+ *	makes sure fds 0, 1 and 2 are open, clears the environment, sets
+ *	umask 077 and changes to "/";
+ * .IP \(bu
+ *	checks the real uid against the authorization list (compiled-in
+ *	path, default /etc/mailsubmit/authorized): lines of principals
+ *	\fBuser\fR, \fBuid:\fIN\fR or \fB@\fIgroup\fR, each optionally
+ *	followed by capabilities; \fB#\fR starts a comment. The list is read
+ *	with the daemon's grammar (authorization-list.c; one conformance
+ *	corpus holds both readers to it). A group matches when it is one of
+ *	the real user's groups by the group database (getgrouplist, primary
+ *	group included); a uid without a passwd entry is in no group. This
+ *	early check is a courtesy to the caller; the daemon checks again
+ *	from SO_PEERCRED;
+ * .IP \(bu
+ *	connects to the daemon's socket (compiled-in path, default
+ *	/run/mailsubmit/mailsubmit.sock), then at once gives up the set-gid
+ *	group for good (setresgid) and verifies that it cannot be regained;
+ * .IP \(bu
+ *	sends one request frame (see frame.h) carrying its mode and argv,
+ *	with fd 0 (and fd 1 in the sendmail and qmail-queue modes) attached
+ *	as SCM_RIGHTS; a frame longer than one packet (64 KiB) goes as
+ *	several packets, the fds with the first;
+ * .IP \(bu
+ *	waits for the reply frame, with one deadline for the whole run
+ *	(compiled in, default 600 seconds: the daemon bounds its own work),
+ *	prints the daemon's text as "NAME: TEXT" when there is any (on
+ *	success only when asked with -v), and exits with the status.
+ * .PP
+ *	Paths and the deadline are compile-time constants (MAILSUBMIT_SOCKET,
+ *	MAILSUBMIT_AUTH_LIST, MAILSUBMIT_TIMEOUT); nothing in argv or the
+ *	environment can change them.
  * DIAGNOSTICS
  *	One line on stderr, "NAME: ...", unless the exit status is 0, where
  *	NAME is the front door's: mailsubmit, mailsubmit-sendmail or
@@ -119,9 +134,11 @@
  *	an unexpected way.
  * .IP "77 [81]"
  *	the real user is not on the authorization list. When a line of the
- *	list has a principal the daemon's parser would refuse, or is too
- *	long to read here, the helper does not answer for the list: it
- *	connects, and the daemon answers (75 while it cannot parse the list).
+ *	list is one the daemon's parser would refuse, or one only the daemon
+ *	can judge (a sender pattern with non-ASCII characters or an A-label;
+ *	more than 4096 principals to check for one listed twice), the helper
+ *	does not answer for the list: it connects, and the daemon answers
+ *	(75 while it cannot parse the list).
  * .IP "78 [55]"
  *	installed wrongly: the authorization list is missing, unreadable,
  *	not a regular file, not owned by root, or writable by group or
@@ -130,43 +147,28 @@
  * .IP "other"
  *	whatever status the daemon's reply carries.
  * SEE ALSO
- *	mailsubmitd(8), mailsubmitctl(8), frame.h
+ *	mailsubmitd(8), mailsubmitctl(8), frame.h, authorization-list.h,
+ *	daemon-connection.h
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "authorization-list.h"
+#include "build-settings.h"
+#include "daemon-connection.h"
+#include "deadline.h"
+#include "failure.h"
 #include "frame.h"
-
-#ifndef MAILSUBMIT_SOCKET
-#define MAILSUBMIT_SOCKET "/run/mailsubmit/mailsubmit.sock"
-#endif
-#ifndef MAILSUBMIT_AUTH_LIST
-#define MAILSUBMIT_AUTH_LIST "/etc/mailsubmit/authorized"
-#endif
-#ifndef MAILSUBMIT_TIMEOUT
-#define MAILSUBMIT_TIMEOUT 600
-#endif
-
-_Static_assert(sizeof(MAILSUBMIT_SOCKET) <= sizeof(((struct sockaddr_un *)0)->sun_path),
-               "MAILSUBMIT_SOCKET is too long for sun_path");
-_Static_assert(MAILSUBMIT_TIMEOUT > 0 && MAILSUBMIT_TIMEOUT <= 86400, "MAILSUBMIT_TIMEOUT out of range");
 
 /*
  * The compiled-in paths, recorded in the binary for `mailsubmitctl config
@@ -177,80 +179,17 @@ _Static_assert(MAILSUBMIT_TIMEOUT > 0 && MAILSUBMIT_TIMEOUT <= 86400, "MAILSUBMI
 __attribute__((used)) static const char compiled_paths[] =
     "mailsubmit-compiled-paths\0socket\0" MAILSUBMIT_SOCKET "\0authorization_list\0" MAILSUBMIT_AUTH_LIST "\0";
 
-/* The failures the helper reports by itself; the daemon reports all others. */
-enum failure { FAIL_USAGE, FAIL_NO_INPUT, FAIL_NOT_AUTHORIZED, FAIL_CONFIG, FAIL_DAEMON_UNAVAILABLE, FAIL_INTERNAL };
-
-static const struct {
-    int exit_code;
-    int qmail_code;
-} failure_codes[] = {
-    [FAIL_USAGE] = {MSUB_OUTCOME_USAGE_EXIT, MSUB_OUTCOME_USAGE_QMAIL},
-    [FAIL_NO_INPUT] = {MSUB_OUTCOME_NO_INPUT_EXIT, MSUB_OUTCOME_NO_INPUT_QMAIL},
-    [FAIL_NOT_AUTHORIZED] = {MSUB_OUTCOME_NOT_AUTHORIZED_EXIT, MSUB_OUTCOME_NOT_AUTHORIZED_QMAIL},
-    [FAIL_CONFIG] = {MSUB_OUTCOME_CONFIG_EXIT, MSUB_OUTCOME_CONFIG_QMAIL},
-    [FAIL_DAEMON_UNAVAILABLE] = {MSUB_OUTCOME_DAEMON_UNAVAILABLE_EXIT, MSUB_OUTCOME_DAEMON_UNAVAILABLE_QMAIL},
-    [FAIL_INTERNAL] = {MSUB_OUTCOME_INTERNAL_EXIT, MSUB_OUTCOME_INTERNAL_QMAIL},
-};
-
 /* qmail-queue mode: the TCP facts tcpserver leaves in the environment. */
 static const char *const qmail_env_names[] = {"TCPREMOTEIP", "TCPREMOTEHOST", "TCPREMOTEPORT"};
 #define QMAIL_ENV_COUNT (sizeof(qmail_env_names) / sizeof(qmail_env_names[0]))
 _Static_assert(QMAIL_ENV_COUNT <= MSUB_MAX_ENV_ENTRIES, "more qmail environment names than a frame carries");
 
-static int mode = MSUB_MODE_NATIVE;
 static char qmail_env_values[QMAIL_ENV_COUNT][MSUB_MAX_ENV_VALUE_OCTETS + 1];
-static int qmail_env_present[QMAIL_ENV_COUNT];
-/* One packet of the request (send_request). */
-static unsigned char request[MSUB_MAX_PACKET_OCTETS];
-/* Room for a reply over the maximum, to tell "too long" from "just fits". */
-static unsigned char reply[MSUB_MAX_REPLY_OCTETS + 64];
+static struct request_env qmail_env[QMAIL_ENV_COUNT];
+static size_t qmail_env_count;
 /* NGROUPS_MAX is 65536 on Linux; static, so no allocation can fail. */
-static gid_t groups[65536 + 1];
-static struct timespec deadline;
-
-/* What messages start with: the front door's own name, as its callers know it. */
-static const char *program_name(void)
-{
-    switch (mode) {
-    case MSUB_MODE_SENDMAIL:
-        return "mailsubmit-sendmail";
-    case MSUB_MODE_QMAIL_QUEUE:
-        return "mailsubmit-qmail-queue";
-    default:
-        return "mailsubmit";
-    }
-}
-
-/* One write(2) per message: no stdio buffering, nothing interleaved. */
-static void say(const char *text, size_t length)
-{
-    while (length > 0) {
-        ssize_t n = write(STDERR_FILENO, text, length);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        text += n;
-        length -= (size_t)n;
-    }
-}
-
-__attribute__((noreturn, format(printf, 2, 3))) static void fail(enum failure failure, const char *format, ...)
-{
-    char line[MSUB_MAX_REPLY_TEXT_OCTETS + 64];
-    va_list ap;
-    int length;
-
-    length = snprintf(line, sizeof(line), "%s: ", program_name());
-    va_start(ap, format);
-    length += vsnprintf(line + length, sizeof(line) - (size_t)length - 1, format, ap);
-    va_end(ap);
-    if (length > (int)sizeof(line) - 2)
-        length = (int)sizeof(line) - 2;
-    line[length++] = '\n';
-    say(line, (size_t)length);
-    _exit(mode == MSUB_MODE_QMAIL_QUEUE ? failure_codes[failure].qmail_code : failure_codes[failure].exit_code);
-}
+static gid_t groups[65536];
+static int ngroups = -1; /* -1 until an @group line needs them */
 
 static int mode_from_name(const char *argv0)
 {
@@ -278,8 +217,7 @@ static int open_standard_fds(void)
         closed |= 1 << fd;
         /* open returns the lowest free fd, which is this one. */
         if (open("/dev/null", O_RDWR) != fd)
-            _exit(mode == MSUB_MODE_QMAIL_QUEUE ? failure_codes[FAIL_INTERNAL].qmail_code
-                                                : failure_codes[FAIL_INTERNAL].exit_code);
+            _exit(failure_status(FAIL_INTERNAL));
     }
     return closed;
 }
@@ -292,13 +230,14 @@ static void sanitize_process(void)
     ignore.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ignore, NULL);
 
-    if (mode == MSUB_MODE_QMAIL_QUEUE) {
+    if (helper_mode == MSUB_MODE_QMAIL_QUEUE) {
         for (size_t i = 0; i < QMAIL_ENV_COUNT; i++) {
             const char *value = getenv(qmail_env_names[i]);
             /* An over-long value is dropped, not cut: half a host name is wrong data. */
             if (value != NULL && strlen(value) <= MSUB_MAX_ENV_VALUE_OCTETS) {
                 strcpy(qmail_env_values[i], value);
-                qmail_env_present[i] = 1;
+                qmail_env[qmail_env_count].name = qmail_env_names[i];
+                qmail_env[qmail_env_count++].value = qmail_env_values[i];
             }
         }
     }
@@ -309,194 +248,56 @@ static void sanitize_process(void)
         fail(FAIL_INTERNAL, "cannot change to /: %s", strerror(errno));
 }
 
-static void start_deadline(void)
+/*
+ * Whether the caller is in the group, as the daemon counts members: one of
+ * the user's groups by getgrouplist, under that name. The groups are looked
+ * up only when an @group line is reached: with NSS modules such as
+ * systemd's, getgrouplist is most of the helper's system calls, and most
+ * lists name users.
+ */
+static int in_group(const char *name, void *context)
 {
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += MAILSUBMIT_TIMEOUT;
-}
+    const struct passwd *user = context;
+    const struct group *group;
+    gid_t gid;
 
-/* Milliseconds left before the deadline, 0 when it has passed. */
-static int remaining_ms(void)
-{
-    struct timespec now;
-    long long ms;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (long long)(deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1000000;
-    return ms <= 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms;
-}
-
-/* "uid:N" with N plain decimal digits. */
-static int parse_uid(const char *text, uid_t *uid)
-{
-    unsigned long long value = 0;
-
-    if (*text == '\0')
-        return -1;
-    for (; *text != '\0'; text++) {
-        if (*text < '0' || *text > '9')
-            return -1;
-        value = value * 10 + (unsigned long long)(*text - '0');
-        if (value > 0xfffffffeULL) /* (uid_t)-1 is never a user */
-            return -1;
+    if (user == NULL || (group = getgrnam(name)) == NULL)
+        return 0;
+    gid = group->gr_gid;
+    if (ngroups < 0) {
+        ngroups = (int)(sizeof(groups) / sizeof(groups[0]));
+        if (getgrouplist(user->pw_name, user->pw_gid, groups, &ngroups) < 0)
+            ngroups = 0;
     }
-    *uid = (uid_t)value;
+    for (int i = 0; i < ngroups; i++)
+        if (groups[i] == gid)
+            /* The daemon knows a gid by its name in the group database: an alias sharing the gid is not it. */
+            return (group = getgrgid(gid)) != NULL && strcmp(group->gr_name, name) == 0;
     return 0;
-}
-
-struct caller {
-    uid_t uid;
-    gid_t primary_gid; /* from the passwd entry, for getgrouplist */
-    const char *name;  /* NULL when the uid has no passwd entry */
-    int ngroups;       /* -1 until an @group line needs them */
-};
-
-/*
- * The caller's groups, looked up only when an @group line is reached: with
- * NSS modules such as systemd's, getgrouplist is most of the helper's system
- * calls, and most lists name users.
- */
-static void load_groups(struct caller *caller)
-{
-    if (caller->ngroups >= 0)
-        return;
-    caller->ngroups = 0;
-    if (caller->name != NULL) {
-        caller->ngroups = (int)(sizeof(groups) / sizeof(groups[0])) - 1;
-        if (getgrouplist(caller->name, caller->primary_gid, groups, &caller->ngroups) < 0)
-            caller->ngroups = 0;
-    }
-    groups[caller->ngroups++] = getgid();
-}
-
-static int principal_matches(const char *principal, struct caller *caller)
-{
-    if (strncmp(principal, "uid:", 4) == 0) {
-        uid_t uid;
-        return parse_uid(principal + 4, &uid) == 0 && uid == caller->uid;
-    }
-    if (principal[0] == '@') {
-        struct group *group = getgrnam(principal + 1);
-        if (principal[1] == '\0' || group == NULL)
-            return 0;
-        load_groups(caller);
-        for (int i = 0; i < caller->ngroups; i++)
-            if (groups[i] == group->gr_gid)
-                return 1;
-        return 0;
-    }
-    return caller->name != NULL && strcmp(principal, caller->name) == 0;
-}
-
-/*
- * The principal grammar of the daemon's parser (authorization-list.ts):
- * NAME is [A-Za-z_][A-Za-z0-9_.-]{0,31} with an optional final '$'.
- */
-static int valid_name(const char *name)
-{
-    size_t more = 0;
-
-    if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
-        return 0;
-    for (name++; *name != '\0'; name++, more++) {
-        if (*name == '$' && name[1] == '\0')
-            break;
-        if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || (*name >= '0' && *name <= '9')
-              || *name == '_' || *name == '.' || *name == '-'))
-            return 0;
-    }
-    return more <= 31;
-}
-
-static int valid_principal(const char *principal)
-{
-    uid_t uid;
-
-    if (strncmp(principal, "uid:", 4) == 0)
-        return parse_uid(principal + 4, &uid) == 0;
-    return valid_name(principal[0] == '@' ? principal + 1 : principal);
-}
-
-/* The first word of a line, comments stripped; NULL for blank lines. */
-static const char *principal_of(char *line)
-{
-    char *start, *end;
-
-    if ((end = strchr(line, '#')) != NULL)
-        *end = '\0';
-    start = line + strspn(line, " \t\r");
-    if (*start == '\0')
-        return NULL;
-    start[strcspn(start, " \t\r")] = '\0';
-    return start;
-}
-
-/*
- * Reads the list line by line; over-long lines never match. *unsure is set
- * when a line is over-long or its principal is not one the daemon's parser
- * accepts: that line may have been meant for the caller, and the daemon,
- * which cannot use such a list, is the one to answer.
- */
-static int list_allows(int fd, struct caller *caller, int *unsure)
-{
-    char chunk[4096], line[1024];
-    const char *principal;
-    size_t used = 0;
-    int overflow = 0;
-    ssize_t n;
-
-    for (;;) {
-        n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            fail(FAIL_CONFIG, "cannot read the authorization list %s: %s", MAILSUBMIT_AUTH_LIST, strerror(errno));
-        for (ssize_t i = 0; i < n; i++) {
-            if (chunk[i] != '\n') {
-                if (used < sizeof(line) - 1)
-                    line[used++] = chunk[i] == '\0' ? ' ' : chunk[i];
-                else
-                    overflow = 1;
-                continue;
-            }
-            line[used] = '\0';
-            principal = principal_of(line);
-            if (overflow || (principal != NULL && !valid_principal(principal)))
-                *unsure = 1;
-            else if (principal != NULL && principal_matches(principal, caller))
-                return 1;
-            used = 0;
-            overflow = 0;
-        }
-        if (n == 0) {
-            /* The last line may lack its newline. */
-            line[used] = '\0';
-            principal = principal_of(line);
-            if (overflow || (principal != NULL && !valid_principal(principal))) {
-                *unsure = 1;
-                return 0;
-            }
-            return principal != NULL && principal_matches(principal, caller);
-        }
-    }
 }
 
 static void authorize(void)
 {
-    struct caller caller;
+    struct list_caller caller;
+    static struct passwd user;
+    static char name[256];
     struct passwd *pw;
     struct stat st;
-    static char name[256];
-    int fd, unsure = 0;
+    enum list_verdict verdict = LIST_UNSURE;
+    int fd, judge = 1;
 
     caller.uid = getuid();
-    caller.primary_gid = getgid();
     caller.name = NULL;
-    caller.ngroups = -1;
-    if ((pw = getpwuid(caller.uid)) != NULL && strlen(pw->pw_name) < sizeof(name)) {
-        strcpy(name, pw->pw_name);
+    caller.in_group = in_group;
+    caller.context = NULL;
+    if ((pw = getpwuid(caller.uid)) != NULL) {
+        /* A name longer than any the list can hold: only its groups could match, and the daemon will say. */
+        judge = strlen(pw->pw_name) < sizeof(name);
+        snprintf(name, sizeof(name), "%s", pw->pw_name);
+        user.pw_name = name;
+        user.pw_gid = pw->pw_gid;
         caller.name = name;
-        caller.primary_gid = pw->pw_gid;
+        caller.context = &user;
     }
 
     /* O_NONBLOCK: a FIFO planted at the path must not hang the open. */
@@ -517,8 +318,12 @@ static void authorize(void)
     if (st.st_mode & (S_IWGRP | S_IWOTH))
         fail(FAIL_CONFIG, "the authorization list %s must not be writable by group or others", MAILSUBMIT_AUTH_LIST);
 
-    /* A list the helper cannot read for sure is the daemon's to judge (75 while it cannot parse it), never a 77 here. */
-    if (!list_allows(fd, &caller, &unsure) && !unsure) {
+    if (judge)
+        verdict = list_check(fd, &caller);
+    if (verdict == LIST_READ_ERROR)
+        fail(FAIL_CONFIG, "cannot read the authorization list %s: %s", MAILSUBMIT_AUTH_LIST, strerror(errno));
+    /* A list the helper cannot judge for sure is the daemon's to answer (75 while it cannot parse it), never a 77 here. */
+    if (verdict == LIST_NOT_LISTED) {
         char label[32];
         if (caller.name == NULL)
             snprintf(label, sizeof(label), "uid:%u", (unsigned)caller.uid);
@@ -527,52 +332,6 @@ static void authorize(void)
              caller.name != NULL ? caller.name : label, (unsigned)caller.uid, caller.name != NULL ? caller.name : label);
     }
     close(fd);
-}
-
-static int connect_daemon(void)
-{
-    struct sockaddr_un addr;
-    struct timeval timeout;
-    int fd, ms;
-
-    if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
-        fail(FAIL_INTERNAL, "cannot create a socket: %s", strerror(errno));
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    memcpy(addr.sun_path, MAILSUBMIT_SOCKET, sizeof(MAILSUBMIT_SOCKET));
-    for (;;) {
-        ms = remaining_ms() > 0 ? remaining_ms() : 1; /* 0 would mean no timeout at all */
-        /* Bounds a connect to a full backlog, and the send, by the same deadline. */
-        timeout.tv_sec = ms / 1000;
-        timeout.tv_usec = (ms % 1000) * 1000;
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-        if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
-            return fd;
-        /*
-         * A stop and continue while waiting for room in the backlog: an
-         * AF_UNIX connect interrupted there has not connected, so it is
-         * simply tried again, under the same deadline.
-         */
-        if (errno != EINTR || remaining_ms() == 0)
-            break;
-    }
-    if (errno == EINTR)
-        errno = ETIMEDOUT;
-    switch (errno) {
-    case ENOENT:
-    case ECONNREFUSED:
-        fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon is not running (cannot connect to %s: %s)",
-             MAILSUBMIT_SOCKET, strerror(errno));
-    case EAGAIN:
-    case ETIMEDOUT:
-        fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon is too busy to accept a connection");
-    case EACCES:
-    case EPERM:
-        fail(FAIL_CONFIG, "permission denied connecting to %s (is mailsubmit installed set-gid to the socket's group?)",
-             MAILSUBMIT_SOCKET);
-    default:
-        fail(FAIL_DAEMON_UNAVAILABLE, "cannot connect to %s: %s", MAILSUBMIT_SOCKET, strerror(errno));
-    }
 }
 
 /* After this, the process holds nothing its caller does not hold. */
@@ -588,288 +347,41 @@ static void drop_group(void)
         fail(FAIL_CONFIG, "group privileges could be regained after giving them up");
 }
 
-/*
- * The request goes out in packets of at most MSUB_MAX_PACKET_OCTETS, in
- * order, each full but the last, the fds with the first (frame.h): a
- * SOCK_SEQPACKET message must fit the socket's send buffer whole, and a
- * command line may be as long as ARG_MAX. Nothing is held beyond one packet.
- */
-static struct {
-    int fd;
-    size_t used;
-    int sent;      /* packets sent so far */
-    int peer_gone; /* the daemon answered and closed early: its reply waits */
-} out;
-
-/* Octets of the request for this argv: the frame's own length field. */
-static size_t measure_request(int argc, char **argv)
-{
-    size_t length = MSUB_REQUEST_FIXED_OCTETS;
-
-    for (int i = 0; i < argc; i++) {
-        /* Each argument takes 4 + strlen octets here and strlen + 1 + a pointer in ARG_MAX. */
-        length += 4 + strlen(argv[i]);
-        if (length > MSUB_MAX_FRAME_OCTETS)
-            fail(FAIL_USAGE, "the command line is too long (a request holds at most %d octets)", MSUB_MAX_FRAME_OCTETS);
-    }
-    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++)
-        if (qmail_env_present[i])
-            length += 1 + strlen(qmail_env_names[i]) + 2 + strlen(qmail_env_values[i]);
-    if (length > MSUB_MAX_FRAME_OCTETS)
-        fail(FAIL_USAGE, "the command line is too long (a request holds at most %d octets)", MSUB_MAX_FRAME_OCTETS);
-    return length;
-}
-
-static void send_packet(void)
-{
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * MSUB_MAX_REQUEST_FDS)];
-    } control;
-    int fds[MSUB_MAX_REQUEST_FDS] = {STDIN_FILENO, STDOUT_FILENO};
-    /* fd 1 too in qmail-queue mode (the envelope) and sendmail mode (where -bs replies); the daemon decides. */
-    int nfds = mode == MSUB_MODE_NATIVE ? 1 : 2;
-    struct iovec iov = {request, out.used};
-    struct msghdr msg;
-    struct cmsghdr *cmsg;
-    struct timeval timeout;
-    ssize_t n;
-    int ms;
-
-    if (out.peer_gone || out.used == 0) {
-        out.used = 0; /* the rest is not wanted: the reply is waiting */
-        return;
-    }
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (out.sent == 0) {
-        memset(&control, 0, sizeof(control));
-        msg.msg_control = control.buf;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-        cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-        memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
-    } else {
-        /* Every packet waits for room at most until the one deadline. */
-        ms = remaining_ms() > 0 ? remaining_ms() : 1;
-        timeout.tv_sec = ms / 1000;
-        timeout.tv_usec = (ms % 1000) * 1000;
-        setsockopt(out.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-    }
-
-    do
-        n = sendmsg(out.fd, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon did not take the request in time");
-    /*
-     * The daemon decides admission at connect, and the size of the request
-     * from its first packet, and may answer and close before the rest
-     * arrives (not authorized, overload, too long): its reply is then
-     * already queued here, so read it rather than report no reply.
-     */
-    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-        out.peer_gone = 1;
-        out.used = 0;
-        return;
-    }
-    if (n < 0)
-        fail(FAIL_INTERNAL, "cannot send the request: %s", strerror(errno));
-    if ((size_t)n != out.used)
-        fail(FAIL_INTERNAL, "sent %zd of %zu octets of the request", n, out.used);
-    out.sent++;
-    out.used = 0;
-}
-
-static void put_bytes(const void *data, size_t length)
-{
-    const unsigned char *from = data;
-
-    while (length > 0) {
-        size_t room = sizeof(request) - out.used, n = length < room ? length : room;
-        memcpy(request + out.used, from, n);
-        out.used += n;
-        from += n;
-        length -= n;
-        if (out.used == sizeof(request))
-            send_packet();
-    }
-}
-
-static void put_uint(uint32_t value, int octets)
-{
-    unsigned char bytes[4];
-
-    for (int i = 0; i < octets; i++)
-        bytes[i] = (unsigned char)(value >> (8 * i));
-    put_bytes(bytes, (size_t)octets);
-}
-
-/* Builds the request and sends it, packet by packet. */
-static void send_request(int fd, int argc, char **argv)
-{
-    size_t length = measure_request(argc, argv), envc = 0;
-    unsigned char fixed[4] = {MSUB_KIND_REQUEST, 0, (unsigned char)mode,
-                              mode == MSUB_MODE_QMAIL_QUEUE ? MSUB_REQUEST_FLAG_ENVELOPE_FD : 0};
-
-    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++)
-        envc += qmail_env_present[i] ? 1 : 0;
-    out.fd = fd;
-    put_bytes(MSUB_FRAME_MAGIC, 4);
-    put_uint(MSUB_FRAME_VERSION, 2);
-    put_bytes(fixed, 2); /* kind, reserved */
-    put_uint((uint32_t)length, 4);
-    put_bytes(fixed + 2, 2); /* mode, flags */
-    put_uint((uint32_t)envc, 2);
-    put_uint((uint32_t)argc, 4);
-    for (int i = 0; i < argc; i++) {
-        size_t arg_length = strlen(argv[i]);
-        put_uint((uint32_t)arg_length, 4);
-        put_bytes(argv[i], arg_length);
-    }
-    for (size_t i = 0; i < QMAIL_ENV_COUNT; i++) {
-        size_t name_length = strlen(qmail_env_names[i]);
-        if (!qmail_env_present[i])
-            continue;
-        put_uint((uint32_t)name_length, 1);
-        put_bytes(qmail_env_names[i], name_length);
-        put_uint((uint32_t)strlen(qmail_env_values[i]), 2);
-        put_bytes(qmail_env_values[i], strlen(qmail_env_values[i]));
-    }
-    send_packet();
-}
-
-static size_t receive_reply(int fd)
-{
-    struct pollfd pfd;
-    ssize_t n;
-    int ms, reset_seen = 0;
-
-    for (;;) {
-        if ((ms = remaining_ms()) == 0)
-            fail(FAIL_DAEMON_UNAVAILABLE, "no reply from the mailsubmit daemon within %d seconds; the message was not"
-                 " accepted", MAILSUBMIT_TIMEOUT);
-        pfd.fd = fd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        if (poll(&pfd, 1, ms) < 0) {
-            if (errno == EINTR)
-                continue;
-            fail(FAIL_INTERNAL, "poll: %s", strerror(errno));
-        }
-        if (pfd.revents == 0)
-            continue;
-        /* MSG_TRUNC: the real length of a longer frame, so it is refused, not cut. */
-        n = recv(fd, reply, sizeof(reply), MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-            continue;
-        /*
-         * A daemon that answers at connect and closes with our request
-         * unread makes the kernel report ECONNRESET once, ahead of the reply
-         * still queued here; the next recv returns the reply (or 0).
-         */
-        if (n < 0 && errno == ECONNRESET && !reset_seen) {
-            reset_seen = 1;
-            continue;
-        }
-        if (n < 0 && errno != ECONNRESET)
-            fail(FAIL_INTERNAL, "cannot receive the reply: %s", strerror(errno));
-        if (n <= 0)
-            fail(FAIL_DAEMON_UNAVAILABLE, "the mailsubmit daemon closed the connection without a reply; the message"
-                 " may or may not have been accepted: submit it again later");
-        if ((size_t)n > MSUB_MAX_REPLY_OCTETS)
-            fail(FAIL_INTERNAL, "garbled reply from the mailsubmit daemon (%zd octets, at most %d expected)", n,
-                 MSUB_MAX_REPLY_OCTETS);
-        return (size_t)n;
-    }
-}
-
-/* The same rules as decodeReply in the daemon's frame codec. */
-static int check_reply(size_t length, const char **problem)
-{
-    size_t outcome_length, text_length;
-    const unsigned char *text;
-
-    *problem = NULL;
-    if (length < MSUB_REPLY_FIXED_OCTETS || memcmp(reply, MSUB_FRAME_MAGIC, 4) != 0)
-        *problem = "not a mailsubmit reply";
-    else if ((reply[4] | reply[5] << 8) != MSUB_FRAME_VERSION)
-        *problem = "another protocol version: install the helper and the daemon from one release";
-    else if (reply[6] != MSUB_KIND_REPLY || reply[7] != 0)
-        *problem = "not a reply frame";
-    if (*problem != NULL)
-        return -1;
-    outcome_length = reply[9];
-    text_length = (size_t)(reply[10] | reply[11] << 8);
-    if (outcome_length == 0 || outcome_length > MSUB_MAX_OUTCOME_OCTETS || text_length > MSUB_MAX_REPLY_TEXT_OCTETS
-        || MSUB_REPLY_FIXED_OCTETS + outcome_length + text_length != length) {
-        *problem = "bad field lengths";
-        return -1;
-    }
-    for (size_t i = 0; i < outcome_length; i++) {
-        unsigned char c = reply[MSUB_REPLY_FIXED_OCTETS + i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-            *problem = "bad outcome";
-            return -1;
-        }
-    }
-    text = reply + MSUB_REPLY_FIXED_OCTETS + outcome_length;
-    for (size_t i = 0; i < text_length; i++) {
-        /* C0, DEL, and C1 encoded in UTF-8 (0xC2 0x80..0x9F): nothing that steers a terminal. */
-        if (text[i] < 0x20 || text[i] == 0x7f
-            || (text[i] == 0xc2 && i + 1 < text_length && text[i + 1] >= 0x80 && text[i + 1] <= 0x9f)) {
-            *problem = "control characters in the text";
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    int closed, fd, status;
-    size_t length, outcome_length, text_length;
-    const char *problem;
+    struct reply reply;
+    int closed, fd;
     char line[MSUB_MAX_REPLY_TEXT_OCTETS + MSUB_MAX_OUTCOME_OCTETS + 32];
 
-    mode = mode_from_name(argc > 0 ? argv[0] : NULL);
+    helper_mode = mode_from_name(argc > 0 ? argv[0] : NULL);
     closed = open_standard_fds();
-    start_deadline();
+    deadline_start();
     sanitize_process();
 
     if (argc < 1)
         fail(FAIL_USAGE, "started without a program name (argc is 0)");
     if (closed & 1)
         fail(FAIL_NO_INPUT, "standard input is closed: there is no message to submit");
-    if (mode == MSUB_MODE_QMAIL_QUEUE && (closed & 2))
+    if (helper_mode == MSUB_MODE_QMAIL_QUEUE && (closed & 2))
         fail(FAIL_NO_INPUT, "file descriptor 1 (the envelope) is closed");
 
     authorize();
     fd = connect_daemon();
     drop_group();
 
-    send_request(fd, argc, argv);
-    length = receive_reply(fd);
-    if (check_reply(length, &problem) != 0)
-        fail(FAIL_INTERNAL, "garbled reply from the mailsubmit daemon (%s)", problem);
+    send_request(fd, helper_mode, argc, argv, qmail_env, qmail_env_count);
+    receive_reply(fd, &reply);
 
-    status = reply[8];
-    outcome_length = reply[9];
-    text_length = (size_t)(reply[10] | reply[11] << 8);
     /* The daemon sends no text for a silent success (no -v). */
-    if (status != 0 || text_length > 0) {
+    if (reply.status != 0 || reply.text_length > 0) {
         int n;
-        if (text_length > 0)
-            n = snprintf(line, sizeof(line), "%s: %.*s\n", program_name(), (int)text_length,
-                         (const char *)reply + MSUB_REPLY_FIXED_OCTETS + outcome_length);
+        if (reply.text_length > 0)
+            n = snprintf(line, sizeof(line), "%s: %.*s\n", program_name(), (int)reply.text_length, reply.text);
         else
-            n = snprintf(line, sizeof(line), "%s: failed (%.*s)\n", program_name(), (int)outcome_length,
-                         (const char *)reply + MSUB_REPLY_FIXED_OCTETS);
+            n = snprintf(line, sizeof(line), "%s: failed (%.*s)\n", program_name(), (int)reply.outcome_length,
+                         reply.outcome);
         if (n > 0)
             say(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     }
-    return status;
+    return reply.status;
 }

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, closeSync, copyFileSync, mkdirSync, openSync, rmS
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { encodeReply } from '../../shared/src/frame/reply.ts';
+import { encodeReply } from '@mailsubmit/shared';
 import type { HelperBuild } from './harness.ts';
 import { FakeDaemon, buildHelper, runHelper, writeAuthList } from './harness.ts';
 
@@ -73,6 +73,8 @@ describe('the authorization list', () => {
     ['other users and uids', 'alice\nroots\nuid:1\nuid:4294967294\n'],
     ['a group the user is not in', '@nogroup\n'],
     ['a principal inside a comment', 'alice # root\n'],
+    ['a principal after a CR inside a comment', 'alice # note\rroot\n'],
+    ['lines longer than any buffer, all valid', `# ${'x'.repeat(5000)}\nalice sender=${Array.from({ length: 500 }, (_, i) => `p${i}@example.org`).join(',')}\n`],
   ])('refuses the caller with 77 for %s, before connecting', async (_name, content) => {
     writeAuthList(build, content);
     const d = serve();
@@ -88,7 +90,12 @@ describe('the authorization list', () => {
     ['a name the daemon refuses', 'alice\nr\u00f6ot\n'],
     ['a name with a bidi override', 'ro\u202eot\n'],
     ['a name longer than 32 characters', `${'r'.repeat(33)}\n`],
-    ['an over-long line, which the helper cannot read whole', `root ${'capability '.repeat(120)}\n`],
+    ['an unknown capability on the caller\'s own long line', `root ${'capability '.repeat(120)}\n`],
+    ['an unknown capability on another user\'s line', 'alice client-attributes\n'],
+    ['a principal listed twice', 'alice\nalice\n'],
+    ['a NUL right after a name', 'alice\0\n'],
+    ['a CR between words', 'alice\rclient\n'],
+    ['a sender pattern only IDNA can judge', 'alice sender=*@b\u00fccher.example\n'],
   ])('leaves a list with %s to the daemon (75 while it cannot parse it), never 77', async (_name, content) => {
     writeAuthList(build, content);
     const d = serve();

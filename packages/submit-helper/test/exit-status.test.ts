@@ -7,9 +7,7 @@
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FRAME_VERSION, MAX_REPLY_TEXT_OCTETS } from '../../shared/src/frame/constants.ts';
-import { encodeReply } from '../../shared/src/frame/reply.ts';
-import { statusOf } from '../../shared/src/status/outcomes.ts';
+import { encodeReply, FRAME_VERSION, MAX_REPLY_TEXT_OCTETS, statusOf } from '@mailsubmit/shared';
 import type { Answer, HelperBuild } from './harness.ts';
 import { FakeDaemon, buildHelper, runHelper, writeAuthList } from './harness.ts';
 

@@ -5,17 +5,14 @@
  * answers as told, and a launcher for the helper that runs it without
  * blocking the loop the fake daemon needs.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FrameRequest } from '../../shared/src/frame/request.ts';
-import { decodeRequest, requestLengthOf } from '../../shared/src/frame/request.ts';
-import { encodeReply } from '../../shared/src/frame/reply.ts';
-import type { FdInfo, PeerCredentials, SeqpacketListener } from '../../socket-addon/src/index.ts';
-import { closeFd, fdKind, listenSeqpacket } from '../../socket-addon/src/index.ts';
-
-const packageDir = join(import.meta.dirname, '..');
+import { decodeRequest, encodeReply, requestLengthOf, type FrameRequest } from '@mailsubmit/shared';
+import { closeFd, fdKind, listenSeqpacket, type FdInfo, type PeerCredentials, type SeqpacketListener } from '@mailsubmit/socket-addon';
+import { childOutput } from '../../../test/support/child-output.ts';
+import { buildHelper as buildSetgidHelper } from '../../../test/support/helper-build.ts';
 
 export interface HelperBuild {
   dir: string;
@@ -32,9 +29,7 @@ export function buildHelper(timeoutSeconds = 3): HelperBuild {
   const binary = join(dir, 'mailsubmit');
   const socket = join(dir, 'daemon.sock');
   const authList = join(dir, 'authorized');
-  execFileSync('make', ['-s', '-C', packageDir, `OUT=${binary}`, `SOCKET=${socket}`, `AUTH_LIST=${authList}`, `TIMEOUT=${timeoutSeconds}`], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  buildSetgidHelper({ out: binary, socket, authorizationList: authList, timeoutSeconds });
   return { dir, binary, socket, authList, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -148,7 +143,5 @@ export function runHelper(binary: string, plan: LaunchPlan): Promise<HelperRun> 
     stdio: [stdin ?? 'ignore', stdout ?? 'pipe', 'pipe'],
     env: {},
   });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  return childOutput(child).then(({ code, stderr }) => ({ code, stderr }));
 }

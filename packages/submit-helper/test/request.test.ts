@@ -8,6 +8,7 @@ import { closeSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  encodeReply,
   FRAME_VERSION,
   KIND_REQUEST,
   MAX_ENV_VALUE_OCTETS,
@@ -17,9 +18,9 @@ import {
   MODE_SENDMAIL,
   REQUEST_FIXED_OCTETS,
   REQUEST_FLAG_ENVELOPE_FD,
-} from '../../shared/src/frame/constants.ts';
-import { encodeReply } from '../../shared/src/frame/reply.ts';
+} from '@mailsubmit/shared';
 import type { HelperBuild } from './harness.ts';
+import { childOutput } from '../../../test/support/child-output.ts';
 import { FakeDaemon, buildHelper, identity, runHelper, writeAuthList } from './harness.ts';
 
 let build: HelperBuild;
@@ -57,9 +58,7 @@ function openRead(path: string): number {
  */
 async function runDirectly(argv: string[]): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(build.binary, argv.slice(1), { argv0: argv[0], stdio: [openRead(message), 'ignore', 'pipe'], env: {} });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  const { code, stderr } = await childOutput(child);
   return { code, stderr };
 }
 

@@ -66,6 +66,21 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 // Printable ASCII, or any character that is not a control, format character, separator or lone surrogate.
 const SENDER_PATTERN = /^(?:[\x21-\x7e]|[^\p{C}\p{Z}\x00-\x7f]){1,256}$/u;
 
+/*
+ * The line grammar the set-gid helper reads too (its authorization-list.c;
+ * test/conformance/authorization-list/ holds both to one corpus): a comment
+ * runs from `#` to the end of the line, past a CR, U+2028 or U+2029; only
+ * spaces, tabs and CRs around the words are blanks, so a byte-order mark, a
+ * vertical tab or U+00A0 is part of a word, which no principal or capability
+ * may hold.
+ */
+const BLANKS_AT_ENDS = /^[ \t\r]+|[ \t\r]+$/g;
+
+function withoutComment(line: string): string {
+  const hash = line.indexOf('#');
+  return hash < 0 ? line : line.slice(0, hash);
+}
+
 export function parsePrincipal(text: string): Principal | null {
   if (text.startsWith('uid:')) {
     const digits = text.slice(4);
@@ -85,7 +100,7 @@ export function parseAuthorizationList(text: string, source = 'authorization lis
   const seen = new Map<string, number>();
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
-    const content = raw.replace(/#.*/, '').trim();
+    const content = withoutComment(raw).replace(BLANKS_AT_ENDS, '');
     if (content === '') return;
     const [first, ...words] = content.split(/[ \t]+/) as [string, ...string[]];
     const principal = parsePrincipal(first);
