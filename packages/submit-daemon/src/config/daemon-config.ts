@@ -1,6 +1,7 @@
 /**
  * The daemon's configuration after validation: every value typed, every
- * default filled in. Durations are milliseconds, sizes octets.
+ * default filled in. Durations are milliseconds, sizes octets. Each field
+ * but `source` is filled by one key of config-keys.ts, which says which.
  */
 import type { Limits } from '@mailsubmit/shared';
 
