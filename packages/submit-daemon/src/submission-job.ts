@@ -1,52 +1,47 @@
 /**
- * One submission, from a checked request to the MTA's verdict:
- * intake of the passed fd, validation while streaming, the caller's rights
- * over what it asserted, then delivery. Never throws: every path ends in an
- * outcome of the status table, and every resource (fds, the parser, the
- * downstream transaction) is released whatever happens.
+ * One submission, from an accepted request to the MTA's verdict: the
+ * front door's intake reads the envelope and message from what the caller
+ * passed, the message is validated while it streams, the caller's rights
+ * over what it asserted are checked, then the downstream takes it. Never
+ * throws: every path ends in an outcome of the status table, and every
+ * resource (fds, the parser, the downstream transaction) is released
+ * whatever happens.
  *
- * The front doors differ only in where the envelope comes from: the native
- * block before the message, the qmail-queue fd, or the sendmail command line
- * and header section (3-intake/sendmail/sendmail-intake.ts). From the envelope on, the
- * path is the same.
+ * The front doors differ only in where the envelope comes from (their
+ * Intake, 3-intake/front-door.ts): the native block before the message,
+ * the qmail-queue envelope fd, or the sendmail command line and header
+ * section. From the envelope on, the path is the same.
  *
  * Rights before bytes: whatever can be checked about the caller without its
- * input is checked before the first octet is read (checkCallerRights): the
- * qmail-queue door's TCPREMOTE* facts need the `client` capability, and a
- * grant that allows no sender at all ends here. The rights that depend on
- * the envelope are checked as soon as it is read, before anything goes to
- * the MTA. A qmail-queue message held while its envelope is read ends the
- * submission at once when the hold fails (over the size limit, spool full),
- * in the door's own codes.
+ * input is checked before the first octet is read: a grant that allows no
+ * sender at all ends here, and so does what the door knows from the request
+ * alone (the qmail-queue door's TCPREMOTE* facts need the `client`
+ * capability). The rights that depend on the envelope are checked as soon
+ * as it is read, before anything goes to the MTA.
  */
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
 import {
   describeStatus,
   firstUnpermittedAttribute,
   isSubmissionError,
   senderPermitted,
-  sendmailSender,
   SubmissionError,
   SubmissionParser,
   type CallerIdentity,
   type Envelope,
   type Grant,
-  type HeaderCompletion,
   type MessageStats,
   type Outcome,
-  type QmailClientFacts,
-  type SendmailCommand,
 } from '@mailsubmit/shared';
-import type { DaemonConfig } from './config/daemon-config.ts';
-import type { Downstream } from './5-transport/downstream.ts';
 import { closeFd, fdKind } from '@mailsubmit/socket-addon';
-import { holdMessage, type HeldMessage } from './3-intake/held-message.ts';
-import { openPassedInput, type InputLimits, type PassedInput } from './3-intake/passed-fd-input.ts';
-import { readQmailEnvelope } from './3-intake/qmail-queue/qmail-envelope.ts';
-import { readSendmailInput } from './3-intake/sendmail/sendmail-intake.ts';
-import type { Semaphore } from './util/semaphore.ts';
-import { readAhead } from './4-validate/message-lookahead.ts';
+import type { DaemonConfig } from './config/daemon-config.ts';
+import type { Intake, IntakeIo } from './3-intake/front-door.ts';
+import { openPassedInput, type PassedInput } from './3-intake/passed-fd-input.ts';
 import { daemonSpoolSpace, type SpoolSpace } from './3-intake/spool-space.ts';
+import { readAhead } from './4-validate/message-lookahead.ts';
+import type { Downstream } from './5-transport/downstream.ts';
+import type { Semaphore } from './util/semaphore.ts';
 
 export interface JobContext {
   readonly config: DaemonConfig;
@@ -56,28 +51,6 @@ export interface JobContext {
   readonly grant: Grant;
   /** The spool's ledger (quotas); the daemon's one by default. */
   readonly spool?: SpoolSpace;
-}
-
-/**
- * Who completes a sendmail-door header (shared/sendmail/sendmail-message.ts):
- * Postfix's cleanup where XFORWARD can tell smtpd the mail is local, the
- * daemon where it cannot (LMTP, the sendmail transport's -G, xforward off).
- */
-function headerCompletion(config: DaemonConfig): HeaderCompletion {
-  return config.downstream.transport === 'smtp' && config.downstream.xforward ? 'mta' : 'daemon';
-}
-
-/** The attribute each qmail-queue client fact becomes (shared/envelope/qmail-envelope.ts). */
-const QMAIL_CLIENT_ATTRIBUTES: Readonly<Record<keyof QmailClientFacts, string>> = {
-  name: 'client_name',
-  address: 'client_address',
-  port: 'client_port',
-};
-
-/** qmail-queue mode: the envelope comes on its own fd, before the message. */
-export interface QmailInput {
-  readonly envelopeFd: number;
-  readonly client: QmailClientFacts;
 }
 
 export interface JobResult {
@@ -96,25 +69,20 @@ export interface JobResult {
 export class SubmissionJob {
   private input: PassedInput | null = null;
   private parser: SubmissionParser | null = null;
-  private held: HeldMessage | null = null;
   private abortReason: SubmissionError | null = null;
   private readonly aborted = new AbortController();
   private inputOpened = false;
   /** What failed while cleaning up after run(); the outcome stands, and the daemon logs these. */
   readonly cleanupErrors: Error[] = [];
-  private envelopeFdTaken = false;
-  /** sendmail mode: the message's lines as sent, back to the caller's (Bcc lines removed, fields added). */
-  private callerLine: ((line: number) => number) | null = null;
 
   /**
-   * Takes ownership of `inputFd` and of the qmail envelope fd: both are closed by run().
-   * `inputFd` may instead be a stream already open (a message of a sendmail -bs session).
+   * Takes ownership of `source` and of whatever `intake` holds: run() closes them all.
+   * `source` is the caller's message fd, or a stream already open (a message of a sendmail -bs session).
    */
   constructor(
     private readonly context: JobContext,
-    private readonly inputFd: number | Readable,
-    private readonly qmail?: QmailInput,
-    private readonly sendmail?: SendmailCommand,
+    private readonly source: number | Readable,
+    private readonly intake: Intake,
   ) {}
 
   /** Stops the submission (caller gone, shutdown): the transaction is abandoned without the dot. */
@@ -127,65 +95,24 @@ export class SubmissionJob {
   async run(): Promise<JobResult> {
     let envelope: Envelope | undefined;
     try {
-      const { config } = this.context;
+      const { config, grant, caller } = this.context;
       const limits = config.limits;
-      const { qmail, sendmail } = this;
-      let parserLimits = limits;
-      const inputLimits = {
-        maxOctets: (qmail || sendmail ? 0 : limits.maxEnvelopeOctets) + limits.maxMessageOctets + limits.maxLineOctets + 2,
-        deadlineMs: config.timeouts.input,
-        idleMs: config.timeouts.inputIdle,
-      };
-      let message: Readable;
       // Before the first octet is read or held.
-      this.checkCallerRights();
-      if (qmail !== undefined) {
-        // A pipe is drained while the envelope is read (3-intake/held-message.ts); a file
-        // waits, so that no submission holds one file-read slot while waiting for another.
-        const held = typeof this.inputFd === 'number' && isRegularFile(this.inputFd) ? null : this.holdQmailMessage(await this.openInput(inputLimits));
-        this.held = held;
-        this.envelopeFdTaken = true;
-        envelope = await readQmailEnvelope(
-          qmail.envelopeFd,
-          { limits, client: qmail.client, deadlineMs: config.timeouts.input, idleMs: config.timeouts.inputIdle, signal: this.aborted.signal },
-          this.context.fileReads,
-        );
-        this.checkRights(envelope);
-        message = held !== null ? held.take() : await this.openInput(inputLimits);
-      } else if (sendmail !== undefined) {
-        const { caller } = this.context;
-        // The sender is known from the command line: refuse it before reading any mail.
-        this.checkSender(sendmailSender(sendmail, caller));
-        const intake = await readSendmailInput(await this.openInput(inputLimits), {
-          command: sendmail,
-          caller: { userName: caller.userName, uid: caller.uid, fullName: caller.fullName ?? null },
-          limits,
-          completion: headerCompletion(config),
-          signal: this.aborted.signal,
-        });
-        envelope = intake.envelope;
-        this.callerLine = intake.callerLine;
-        this.checkRights(envelope);
-        message = intake.message;
-        // The limits are the caller's: what the rewrite added does not count against them.
-        parserLimits = {
-          ...limits,
-          maxHeaderOctets: limits.maxHeaderOctets + intake.addedOctets,
-          maxMessageOctets: limits.maxMessageOctets + intake.addedOctets,
-        };
-      } else {
-        message = await this.openInput(inputLimits);
-      }
+      checkAnySender(grant, caller);
+      this.intake.checkBeforeInput(grant, caller);
+      const read = await this.intake.read(this.intakeIo());
+      envelope = read.envelope;
       if (this.abortReason) throw this.abortReason;
+      const parserLimits = read.parserLimits ?? limits;
       const parser = new SubmissionParser(envelope !== undefined ? { limits: parserLimits, envelope } : { limits });
       this.parser = parser;
-      pipeline(message, parser, () => undefined);
+      pipeline(read.message, parser, () => undefined);
 
       const head = await readAhead(parser);
       if (envelope === undefined) {
         envelope = parser.parsedEnvelope ?? undefined;
         if (envelope === undefined) throw new SubmissionError('internal', 'the message began before the envelope was complete');
-        this.checkRights(envelope);
+        checkEnvelopeRights(grant, caller, envelope);
       }
 
       const delivery = await this.context.downstream.deliver({
@@ -195,8 +122,7 @@ export class SubmissionJob {
         ...(envelope.size !== undefined ? { sizeEstimate: envelope.size } : head.complete ? { sizeEstimate: head.octets } : {}),
         // A message read ahead in full no longer flows through the parser: the abort must reach the transaction itself.
         signal: this.aborted.signal,
-        // The sendmail door's message is locally submitted mail: Postfix completes its header as for its own sendmail.
-        ...(sendmail !== undefined ? { localSubmission: true } : {}),
+        ...(read.localSubmission === true ? { localSubmission: true } : {}),
       });
       const stats = parser.stats ?? undefined;
       return {
@@ -209,7 +135,8 @@ export class SubmissionJob {
         mtaText: delivery.text,
       };
     } catch (err) {
-      const failure = this.inCallerLines(this.abortReason ?? toSubmissionError(err));
+      const error = this.abortReason ?? toSubmissionError(err);
+      const failure = this.intake.inCallerTerms?.(error) ?? error;
       const stats = this.parser?.stats ?? undefined;
       return {
         outcome: failure.outcome,
@@ -222,12 +149,10 @@ export class SubmissionJob {
       // outcome (above all the MTA's 250) into a failure. The daemon logs what failed.
       const steps = [
         () => this.parser?.destroy(),
-        () => this.held?.release(),
+        () => this.intake.release(),
         () => this.input?.release(),
-        // openPassedInput owns the fd once called; before that (a refused qmail envelope) it is still ours.
-        () => (this.inputOpened || typeof this.inputFd !== 'number' ? undefined : closeFd(this.inputFd)),
-        // Likewise the envelope fd, until readQmailEnvelope has it (a caller refused before any reading).
-        () => (this.qmail !== undefined && !this.envelopeFdTaken ? closeFd(this.qmail.envelopeFd) : undefined),
+        // openPassedInput owns the fd once called; before that it is still ours.
+        () => (this.inputOpened || typeof this.source !== 'number' ? undefined : closeFd(this.source)),
       ];
       for (const step of steps) {
         try {
@@ -239,82 +164,50 @@ export class SubmissionJob {
     }
   }
 
-  /**
-   * The qmail-queue message, held while the envelope is read: counted
-   * against the spool's quotas, and ending the submission at once when the
-   * hold fails, since the caller (qmail.c writes the message first) would
-   * otherwise sit in its write until the input deadline blamed it.
-   */
-  private holdQmailMessage(stream: Readable): HeldMessage {
-    const { config, caller } = this.context;
-    const { limits } = config;
-    const space = this.context.spool ?? daemonSpoolSpace;
-    return holdMessage(stream, {
-      spoolDirectory: config.spoolDirectory,
-      maxOctets: limits.maxMessageOctets,
-      claim: space.claim(caller.uid, config.spoolDirectory, {
-        quotaPerUid: limits.spoolQuotaPerUid,
-        quotaTotal: limits.spoolQuotaTotal,
-        minFree: limits.spoolMinFree,
-      }),
-      onFailure: (error) => this.abort(isSubmissionError(error) ? error : new SubmissionError('input-error', `reading standard input failed: ${error.message}`)),
-    });
+  /** What the door's intake reads with. */
+  private intakeIo(): IntakeIo {
+    const { config, caller, grant, fileReads } = this.context;
+    return {
+      config,
+      caller,
+      grant,
+      fileReads,
+      spool: this.context.spool ?? daemonSpoolSpace,
+      signal: this.aborted.signal,
+      openInput: () => this.openInput(),
+      inputIsRegularFile: () => typeof this.source === 'number' && isRegularFile(this.source),
+      abort: (reason) => this.abort(isSubmissionError(reason) ? reason : toSubmissionError(reason)),
+      checkRights: (envelope) => checkEnvelopeRights(grant, caller, envelope),
+      checkSender: (sender) => checkSenderRight(grant, caller, sender),
+    };
   }
 
-  /**
-   * What the caller may do, as far as it is known before any input: a
-   * qmail-queue caller's client facts (from the request, not the input) and
-   * whether the grant allows any envelope sender.
-   */
-  private checkCallerRights(): void {
-    const { grant, caller } = this.context;
-    if (grant.senders.length === 0) {
-      throw new SubmissionError('attribute-not-permitted', `no envelope sender is permitted to ${caller.userName ?? `uid ${caller.uid}`}`, { attribute: 'sender' });
-    }
-    if (this.qmail === undefined) return;
-    const asserted = (Object.keys(this.qmail.client) as (keyof QmailClientFacts)[])
-      .filter((fact) => this.qmail?.client[fact] !== undefined)
-      .map((fact) => QMAIL_CLIENT_ATTRIBUTES[fact]);
-    const unpermitted = firstUnpermittedAttribute(grant, asserted);
-    if (unpermitted !== null) {
-      throw new SubmissionError(
-        'attribute-not-permitted',
-        `the client facts (TCPREMOTEIP, TCPREMOTEHOST, TCPREMOTEPORT) assert ${unpermitted.attribute}, which needs the "${unpermitted.capability}" capability (mailsubmitctl allow ${caller.userName ?? `uid:${caller.uid}`} ${unpermitted.capability})`,
-        { attribute: unpermitted.attribute },
-      );
-    }
-  }
-
-  /** Opens the message fd; from here on it is released (and closed) by run(). */
-  private async openInput(limits: InputLimits): Promise<Readable> {
+  /** Opens the message fd (once); from here on it is released (and closed) by run(). */
+  private async openInput(): Promise<Readable> {
     if (this.abortReason) throw this.abortReason;
+    if (this.input !== null) return this.input.stream;
     this.inputOpened = true;
     // A -bs message: the session reading the caller's fd holds the limits and deadlines.
-    if (typeof this.inputFd !== 'number') return this.inputFd;
-    this.input = await openPassedInput(this.inputFd, limits, this.context.fileReads);
+    if (typeof this.source !== 'number') return this.source;
+    const { limits, timeouts } = this.context.config;
+    this.input = await openPassedInput(
+      this.source,
+      {
+        // The native door's envelope block comes before the message on the same fd.
+        maxOctets: (this.intake.envelopeInStream ? limits.maxEnvelopeOctets : 0) + limits.maxMessageOctets + limits.maxLineOctets + 2,
+        deadlineMs: timeouts.input,
+        idleMs: timeouts.inputIdle,
+      },
+      this.context.fileReads,
+    );
     return this.input.stream;
   }
+}
 
-  /**
-   * sendmail mode: a message error names a line of the message as sent;
-   * the caller wants its own. Envelope errors (with an attribute) already
-   * name the caller's line, and a command-line recipient has none.
-   */
-  private inCallerLines(error: SubmissionError): SubmissionError {
-    const { line, attribute } = error.position;
-    if (this.sendmail === undefined || line === undefined) return error;
-    if (line === 0) return new SubmissionError(error.outcome, error.detail, attribute !== undefined ? { attribute } : {});
-    if (attribute !== undefined || this.callerLine === null) return error;
-    const callerLine = this.callerLine(line);
-    return callerLine === line ? error : new SubmissionError(error.outcome, error.detail, { line: callerLine });
-  }
-
-  private checkRights(envelope: Envelope): void {
-    checkEnvelopeRights(this.context.grant, this.context.caller, envelope);
-  }
-
-  private checkSender(sender: Envelope['sender']): void {
-    checkSenderRight(this.context.grant, this.context.caller, sender);
+/** A grant that allows no envelope sender at all ends the submission before any input. */
+function checkAnySender(grant: Grant, caller: CallerIdentity): void {
+  if (grant.senders.length === 0) {
+    throw new SubmissionError('attribute-not-permitted', `no envelope sender is permitted to ${caller.userName ?? `uid ${caller.uid}`}`, { attribute: 'sender' });
   }
 }
 

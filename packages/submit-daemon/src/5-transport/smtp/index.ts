@@ -5,7 +5,7 @@
  */
 export { DEFAULT_POOL_OPTIONS, SmtpConnectionPool, type ConnectionFactory, type PoolOptions } from './connection-pool.ts';
 export { DataGuard } from './data-guard.ts';
-export { DEFAULT_REPLY_LIMITS, ReplyReader, type ReplyLimits } from './reply-reader.ts';
+export { DEFAULT_MTA_REPLY_LIMITS, MtaReplyReader, type MtaReplyLimits } from './mta-reply-reader.ts';
 export {
   DEFAULT_TIMEOUTS,
   replyError,

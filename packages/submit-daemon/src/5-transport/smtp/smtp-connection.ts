@@ -28,8 +28,8 @@ import {
   type ServerCapabilities,
   type SmtpReply,
   type SmtpStage,
-} from '../../../../shared/src/smtp/index.ts';
-import { DEFAULT_REPLY_LIMITS, ReplyReader, type ReplyLimits } from './reply-reader.ts';
+} from '@mailsubmit/shared';
+import { DEFAULT_MTA_REPLY_LIMITS, MtaReplyReader, type MtaReplyLimits } from './mta-reply-reader.ts';
 import { SmtpError, summarizeCommand } from './smtp-error.ts';
 
 export type SmtpTarget = { readonly host: string; readonly port: number } | { readonly path: string };
@@ -77,7 +77,7 @@ export interface SmtpConnectionOptions {
   /** The name this client gives in EHLO/LHLO. */
   readonly heloName?: string;
   readonly timeouts?: Partial<SmtpTimeouts>;
-  readonly replyLimits?: Partial<ReplyLimits>;
+  readonly replyLimits?: Partial<MtaReplyLimits>;
 }
 
 const STAGE_TIMEOUT: Readonly<Record<SmtpStage, keyof SmtpTimeouts>> = {
@@ -123,7 +123,7 @@ export class SmtpConnection {
   readonly protocol: 'smtp' | 'lmtp';
   private readonly socket: net.Socket;
   private readonly timeouts: SmtpTimeouts;
-  private readonly reader: ReplyReader;
+  private readonly reader: MtaReplyReader;
   private readonly heloName: string;
   private readonly waiters: Waiter[] = [];
   private readonly closeListeners = new Set<() => void>();
@@ -157,7 +157,7 @@ export class SmtpConnection {
     this.protocol = options.protocol ?? 'smtp';
     this.heloName = options.heloName ?? 'localhost';
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.reader = new ReplyReader({ ...DEFAULT_REPLY_LIMITS, ...options.replyLimits });
+    this.reader = new MtaReplyReader({ ...DEFAULT_MTA_REPLY_LIMITS, ...options.replyLimits });
     const { target } = options;
     const tcp = 'host' in target;
     this.socket = tcp ? net.connect({ host: target.host, port: target.port }) : net.connect({ path: target.path });

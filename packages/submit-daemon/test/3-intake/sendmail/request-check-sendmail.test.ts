@@ -2,7 +2,11 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_SENDMAIL, REQUEST_FLAG_ENVELOPE_FD, SubmissionError } from '@mailsubmit/shared';
-import { checkRequest } from '../../../src/3-intake/request-check.ts';
+import { checkRequest as checkAnyRequest } from '../../../src/3-intake/request-check.ts';
+import type { SendmailDoorRequest } from '../../../src/3-intake/sendmail/sendmail-door.ts';
+
+/** Every request here names the sendmail door, so the door's own request comes back. */
+const checkRequest = (data: Buffer, fds: number[], flags: { truncated: boolean; ctruncated: boolean }) => checkAnyRequest(data, fds, flags) as SendmailDoorRequest;
 
 const flags = { truncated: false, ctruncated: false };
 const frame = (argv: string[], extra: { flags?: number; env?: { name: string; value: string }[] } = {}) =>
@@ -23,8 +27,8 @@ describe('checkRequest, sendmail mode', () => {
     const checked = checkRequest(frame(['-v', '-t', '-f', 'a@x.example']), [7], flags);
     expect(checked.inputFd).toBe(7);
     expect(checked.verbose).toBe(true);
-    expect(checked.sendmail).toMatchObject({ extractRecipients: true, verbose: true });
-    expect(checked.sendmail?.sender?.text).toBe('a@x.example');
+    expect(checked.command).toMatchObject({ extractRecipients: true, verbose: true });
+    expect(checked.command?.sender?.text).toBe('a@x.example');
     expect(checkRequest(frame(['a@x.example']), [7], flags).verbose).toBe(false);
   });
 
@@ -46,7 +50,7 @@ describe('checkRequest, sendmail mode', () => {
   it('takes standard output as the second fd, keeps it for -bs and closes it in every other mode', () => {
     const output = openSync('/dev/null', 'w');
     const smtp = checkRequest(frame(['-bs']), [7, output], flags);
-    expect(smtp.sendmail?.mode).toBe('smtp');
+    expect(smtp.command?.mode).toBe('smtp');
     expect(smtp.inputFd).toBe(7);
     expect(smtp.outputFd).toBe(output);
     expect(fstatSync(output).isCharacterDevice()).toBe(true);

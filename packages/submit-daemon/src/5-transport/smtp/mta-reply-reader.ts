@@ -4,28 +4,28 @@
  * and both one line and one reply are capped so a broken or hostile server
  * cannot make the daemon buffer without bound.
  */
-import { makeReply, parseReplyLine, type SmtpReply } from '../../../../shared/src/smtp/index.ts';
+import { makeReply, parseReplyLine, type SmtpReply } from '@mailsubmit/shared';
 import { SmtpError } from './smtp-error.ts';
 
-export interface ReplyLimits {
+export interface MtaReplyLimits {
   /** Longest reply line without its line end (RFC 5321 says 512 with it; servers go beyond). */
   readonly maxLineOctets: number;
   /** Most lines in one reply (an EHLO reply has about a dozen). */
   readonly maxLines: number;
 }
 
-export const DEFAULT_REPLY_LIMITS: ReplyLimits = Object.freeze({ maxLineOctets: 2048, maxLines: 100 });
+export const DEFAULT_MTA_REPLY_LIMITS: MtaReplyLimits = Object.freeze({ maxLineOctets: 2048, maxLines: 100 });
 
 const LF = 0x0a;
 const CR = 0x0d;
 
-export class ReplyReader {
-  private readonly limits: ReplyLimits;
+export class MtaReplyReader {
+  private readonly limits: MtaReplyLimits;
   private partial: Buffer | null = null;
   private code = 0;
   private lines: string[] = [];
 
-  constructor(limits: ReplyLimits = DEFAULT_REPLY_LIMITS) {
+  constructor(limits: MtaReplyLimits = DEFAULT_MTA_REPLY_LIMITS) {
     this.limits = limits;
   }
 
