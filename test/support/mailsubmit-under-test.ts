@@ -8,17 +8,17 @@
  *   const ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
  *   ms.allow('alice'); const r = await ms.submit({ user, input });
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { childOutput } from './child-output.ts';
 import { collectLogLines } from './daemon-log.ts';
+import { buildHelper } from './helper-build.ts';
 import { ensureGroup, type TestUser } from './test-accounts.ts';
 import { heldWithin, sleep } from './until.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const DAEMON_BUNDLE = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
-export const HELPER_SOURCE = join(ROOT, 'packages', 'submit-helper');
 
 export interface StartOptions {
   /** The private Postfix's re-injection port. */
@@ -80,9 +80,7 @@ export class MailsubmitUnderTest {
     writeFileSync(authorizationList, '# test authorization list\n', { mode: 0o644 });
     mkdirSync(join(dir, 'bin'));
     const helperPath = join(dir, 'bin', 'mailsubmit');
-    execFileSync('make', ['-s', '--no-print-directory', '-C', HELPER_SOURCE, `SOCKET=${socketPath}`, `AUTH_LIST=${authorizationList}`, `OUT=${helperPath}`], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    buildHelper({ out: helperPath, socket: socketPath, authorizationList });
     chownSync(helperPath, 0, gid);
     chmodSync(helperPath, options.installMode === 'open' ? 0o755 : 0o2755);
     const configPath = join(dir, 'mailsubmit.conf');

@@ -8,17 +8,12 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHelper } from '../../../test/support/helper-build.ts';
 import { ensureGroup, ensureUser, removeAll } from '../../../test/support/test-accounts.ts';
 import { ctl } from './run-ctl.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const DAEMON = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
-
-/** Builds the helper from the tree's source with these compiled-in paths, as install.sh does. */
-function buildHelper(out: string, socket: string, authorizationList: string): string {
-  execFileSync('make', ['-s', '--no-print-directory', '-C', join(ROOT, 'packages', 'submit-helper'), `SOCKET=${socket}`, `AUTH_LIST=${authorizationList}`, `OUT=${out}`], { stdio: 'ignore' });
-  return out;
-}
 
 /** A listening Unix socket at `path`, mode `mode`. */
 async function socketAt(path: string, mode: number): Promise<Server> {
@@ -53,7 +48,7 @@ describe('mailsubmitctl config check', () => {
     privateSocket = join(dir, 'private', 'smtpd');
     servers.push(await socketAt(privateSocket, 0o666));
     submitSocket = join(dir, 'none-submit.sock');
-    helper = buildHelper(join(dir, 'bin', 'mailsubmit'), submitSocket, list);
+    helper = buildHelper({ out: join(dir, 'bin', 'mailsubmit'), socket: submitSocket, authorizationList: list });
   });
 
   afterAll(async () => {
@@ -232,7 +227,7 @@ describe('mailsubmitctl config check', () => {
     const configLines = () => ['[daemon]', `authorization_list = "${list}"`, `socket = "${submitSocket}"`, `control_socket = "${join(dir, 'none.sock')}"`, '[downstream]', `target = "unix:${privateSocket}"`];
 
     it('another socket: no submission reaches the daemon; the fix either way', () => {
-      const other = buildHelper(join(dir, 'bin-socket', 'mailsubmit'), '/run/elsewhere/mailsubmit.sock', list);
+      const other = buildHelper({ out: join(dir, 'bin-socket', 'mailsubmit'), socket: '/run/elsewhere/mailsubmit.sock', authorizationList: list });
       const path = writeConfig('socket-differs.conf', configLines());
       const { code, stdout, stderr } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', other, path]);
       expect(stderr).toBe('');
@@ -245,7 +240,7 @@ describe('mailsubmitctl config check', () => {
     });
 
     it('another authorization list: the helper turns callers away by a list mailsubmitctl allow does not edit', () => {
-      const other = buildHelper(join(dir, 'bin-list', 'mailsubmit'), submitSocket, '/etc/elsewhere/authorized');
+      const other = buildHelper({ out: join(dir, 'bin-list', 'mailsubmit'), socket: submitSocket, authorizationList: '/etc/elsewhere/authorized' });
       const path = writeConfig('list-differs.conf', configLines());
       const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', '--helper', other, path]);
       expect(stdout).toContain(`\nwarning: the helper ${other} checks callers against /etc/elsewhere/authorized, but daemon.authorization_list is ${list}: `);
@@ -257,7 +252,7 @@ describe('mailsubmitctl config check', () => {
     it('finds the helper install.sh recorded in install.state beside the configuration', () => {
       const installed = join(dir, 'installed');
       mkdirSync(installed);
-      const recorded = buildHelper(join(installed, 'bin', 'mailsubmit'), '/run/recorded/mailsubmit.sock', list);
+      const recorded = buildHelper({ out: join(installed, 'bin', 'mailsubmit'), socket: '/run/recorded/mailsubmit.sock', authorizationList: list });
       writeFileSync(join(installed, 'install.state'), `prefix=${installed}\nfile=${join(installed, 'bin', 'mailsubmit-sendmail')}\nfile=${recorded}\n`);
       writeFileSync(join(installed, 'mailsubmit.conf'), `${configLines().join('\n')}\n`, { mode: 0o644 });
       const { code, stdout } = ctl(['config', 'check', '--daemon-user', 'root', join(installed, 'mailsubmit.conf')]);
