@@ -33,6 +33,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuthorizationList } from '../../packages/shared/src/authorization/authorization-list.ts';
 import { parseConfig } from '../../packages/submit-daemon/src/config/load-config.ts';
+import { buildHelper } from '../support/helper-build.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
