@@ -50,8 +50,10 @@ export interface ConfigKey {
   readonly type: ValueType<unknown>;
   /** null: the key has no default, and its field is null while the key is absent. */
   readonly default: Written | null;
+  /** The field of DaemonConfig the value fills. */
   readonly into: SettingPath;
   readonly applies: Effect;
+  /** The sentence that opens the key's entry in mailsubmit.conf(5), without its emphasis. */
   readonly doc: string;
 }
 
@@ -68,8 +70,6 @@ function setting<P extends SettingPath>(
   return { key, table, name, type, default: defaultValue, into, applies, doc };
 }
 
-const LOG_LEVELS = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace');
-
 // Sockets, the install mode and the list's path are fixed at start: the listening sockets are bound then (and
 // the daemon may no longer have the right to bind them again), and the list's path is compiled into every helper.
 export const CONFIG_KEYS = [
@@ -83,7 +83,7 @@ export const CONFIG_KEYS = [
     'Who may connect.'),
   setting('daemon.authorization_list', 'authorizationList', ABSOLUTE_PATH, '/etc/mailsubmit/authorized', 'restart',
     'Who may submit mail, and what they may assert: the authorization list (see THE AUTHORIZATION LIST).'),
-  setting('daemon.log_level', 'log.level', LOG_LEVELS, 'info', 'log',
+  setting('daemon.log_level', 'log.level', oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace'), 'info', 'log',
     'How much the daemon logs; "info" logs one line per submission.'),
   setting('daemon.control_socket', 'control.path', ABSOLUTE_PATH, '/run/mailsubmit/control.sock', 'restart',
     'The control socket mailsubmitctl status and mailsubmitctl reload use; created mode 0600, owned by the daemon\'s user.'),

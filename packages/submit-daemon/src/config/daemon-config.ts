@@ -1,7 +1,8 @@
 /**
  * The daemon's configuration after validation: every value typed, every
  * default filled in. Durations are milliseconds, sizes octets. Each field
- * but `source` is filled by one key of config-keys.ts, which says which.
+ * but `source` and `limits.maxEnvelopeLineOctets` (not configurable) is
+ * filled by one key of config-keys.ts, which names it.
  */
 import type { Limits } from '@mailsubmit/shared';
 
