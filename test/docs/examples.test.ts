@@ -32,6 +32,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, symlinkSync
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAuthorizationList } from '../../packages/shared/src/authorization/authorization-list.ts';
+import { CONFIG_KEYS } from '../../packages/submit-daemon/src/config/config-keys.ts';
 import { parseConfig } from '../../packages/submit-daemon/src/config/load-config.ts';
 import { buildHelper } from '../support/helper-build.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';

@@ -14,7 +14,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../packages/shared/src/limits.ts';
 import { OUTCOMES, statusOf } from '../../packages/shared/src/status/outcomes.ts';
 import { MAX_FULL_NAME_OCTETS, SENDMAIL_OPTION_LETTERS } from '../../packages/shared/src/sendmail/sendmail-command.ts';
 import { RESTART_KEYS } from '../../packages/submit-daemon/src/config/config-changes.ts';
@@ -125,58 +124,6 @@ describe('the man pages as built', () => {
   });
 });
 
-/** The configuration schema as load-config.ts declares it: table -> keys. */
-function schemaFromSource(source: string): Map<string, string[]> {
-  const start = source.indexOf('const SCHEMA');
-  const body = source.slice(start, source.indexOf('};', start));
-  const schema = new Map<string, string[]>();
-  for (const [, table, keys] of body.matchAll(/(\w+): \[([^\]]*)\]/g)) {
-    schema.set(table as string, [...(keys as string).matchAll(/'(\w+)'/g)].map((m) => m[1] as string));
-  }
-  return schema;
-}
-
-/** The top-level arguments of the call whose '(' is at `open`. */
-function callArguments(source: string, open: number): string[] {
-  const args: string[] = [];
-  let depth = 0;
-  let current = '';
-  for (let i = open + 1; i < source.length; i++) {
-    const char = source[i] as string;
-    if ('([{'.includes(char)) depth++;
-    if (')]}'.includes(char)) {
-      if (depth === 0) return [...args, current.trim()];
-      depth--;
-    }
-    if (char === ',' && depth === 0) {
-      args.push(current.trim());
-      current = '';
-    } else {
-      current += char;
-    }
-  }
-  throw new Error('unbalanced call');
-}
-
-/** How the page must write each key's default, from the reader calls in load-config.ts. */
-function defaultsFromSource(source: string): Map<string, string | null> {
-  const defaults = new Map<string, string | null>();
-  for (const call of source.matchAll(/reader\.(\w+)\(/g)) {
-    const [table, key, ...rest] = callArguments(source, (call.index ?? 0) + call[0].length - 1);
-    const name = `${table?.replace(/'/g, '')}.${key?.replace(/'/g, '')}`;
-    const method = call[1] as string;
-    const literal = method === 'oneOf' ? rest[rest.length - 1] : rest[0];
-    if (method.startsWith('optional')) defaults.set(name, null);
-    else if (method === 'fileMode') defaults.set(name, `"${Number(literal).toString(8).padStart(4, '0')}"`);
-    else if (/^'.*'$/.test(literal ?? '')) defaults.set(name, `"${(literal as string).slice(1, -1)}"`);
-    else if (/^(true|false|[0-9_]+)$/.test(literal ?? '')) defaults.set(name, (literal as string).replace(/_/g, ''));
-    else if (/^DEFAULT_LIMITS\.\w+$/.test(literal ?? '')) {
-      defaults.set(name, String(DEFAULT_LIMITS[(literal as string).slice('DEFAULT_LIMITS.'.length) as keyof typeof DEFAULT_LIMITS]));
-    } else throw new Error(`reader.${method} for ${name}: this test cannot read the default ${literal}; teach it`);
-  }
-  return defaults;
-}
-
 /** Each key's description in mailsubmit.conf(5), by table.key. */
 function documentedKeys(): Map<string, string> {
   const keys = new Map<string, string>();
@@ -191,49 +138,14 @@ function documentedKeys(): Map<string, string> {
   return keys;
 }
 
-describe('mailsubmit.conf(5) and the configuration parser', () => {
-  const source = readFileSync(join(ROOT, 'packages', 'submit-daemon', 'src', 'config', 'load-config.ts'), 'utf8');
-  const schema = schemaFromSource(source);
-  const known = [...schema].flatMap(([table, keys]) => keys.map((key) => `${table}.${key}`));
-
-  it('documents every key of the schema, under its table, and no other', () => {
-    expect(known.length).toBeGreaterThan(20);
-    expect([...documentedKeys().keys()].sort()).toEqual([...known].sort());
-  });
-
-  it('gives each key the default the parser uses', () => {
-    const defaults = defaultsFromSource(source);
-    const documented = documentedKeys();
-    for (const key of known) {
-      expect(defaults.has(key), `${key} is read by the parser`).toBe(true);
-      const expected = defaults.get(key);
-      const text = documented.get(key) ?? '';
-      if (expected === undefined) continue;
-      if (expected === null) expect(text, key).toContain('No default');
-      else expect(text, key).toMatch(new RegExp(`Default ${expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[\\s.,;]|$)`));
-    }
-  });
-
+// Each key's type, range, default and opening sentence against the table of keys:
+// packages/submit-daemon/test/config/config-keys.test.ts, from the page's source.
+describe('mailsubmit.conf(5) as built', () => {
   it('marks exactly the keys that only a restart applies', () => {
-    const marked = [...documentedKeys()].filter(([, text]) => /\bRestart\./.test(text)).map(([key]) => key);
-    expect(marked.sort()).toEqual([...RESTART_KEYS].sort());
-  });
-
-  it('agrees with the defaults and examples shown in the shipped install/files/mailsubmit.conf', () => {
     const documented = documentedKeys();
-    const defaults = defaultsFromSource(source);
-    let table = '';
-    let checked = 0;
-    for (const line of readFileSync(join(ROOT, 'install', 'files', 'mailsubmit.conf'), 'utf8').split('\n')) {
-      table = /^\[(\w+)\]$/.exec(line)?.[1] ?? table;
-      const [, key, value] = /^#(\w+) = (.+)$/.exec(line) ?? [];
-      if (key === undefined || value === undefined) continue;
-      // A key without a default is shown with an example value, which the page should give too.
-      const shown = defaults.get(`${table}.${key}`) === null ? value : `Default ${value}`;
-      expect(documented.get(`${table}.${key}`), `${table}.${key}`).toContain(shown);
-      checked++;
-    }
-    expect(checked).toBeGreaterThan(10);
+    expect(documented.size).toBeGreaterThan(30);
+    const marked = [...documented].filter(([, text]) => /\bRestart\./.test(text)).map(([key]) => key);
+    expect(marked.sort()).toEqual([...RESTART_KEYS].sort());
   });
 });
 
