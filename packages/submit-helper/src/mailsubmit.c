@@ -14,9 +14,9 @@
  *	socket connected, then given up for good (setresgid), checked to
  *	be gone, before anything of the caller's is sent.
  *
- *	Trusted: the kernel (the real uid and gid, the fds it hands over),
- *	the user and group databases (for the courtesy check only) and the
- *	compiled-in paths and deadline. Everything else (argv, environment,
+ *	Trusted: the kernel's word on the real uid, the user and group
+ *	databases (for the courtesy check only) and the compiled-in paths
+ *	and deadline. Everything else (argv, environment,
  *	fds, the message) is the caller's and goes to the daemon as data.
  *
  *	Never: reads or parses the mail, executes a program, opens a file
