@@ -18,7 +18,7 @@ import { LOOKAHEAD_OCTETS } from '../src/4-validate/message-lookahead.ts';
 import { Semaphore } from '../src/util/semaphore.ts';
 import type { DaemonConfig } from '../src/config/daemon-config.ts';
 import { CallerFds, openFdCount } from './support/caller-fds.ts';
-import { FakeDownstream, type DownstreamScript, type TransactionStep } from './support/fake-downstream.ts';
+import { FakeDownstream, type TransactionStep } from './support/fake-downstream.ts';
 import { testConfig } from './support/test-config.ts';
 
 const spoolDirectory = mkdtempSync(join(tmpdir(), 'submission-job-spool-'));

@@ -7,12 +7,13 @@
  * outcome's exit codes; only a 2xx to the dot is a delivery.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { statusOf, SubmissionError, type Outcome } from '@mailsubmit/shared';
+import { statusOf, type Outcome } from '@mailsubmit/shared';
 import { SmtpDownstream } from '../../../src/5-transport/smtp/smtp-downstream.ts';
 import type { DeliveryRequest } from '../../../src/5-transport/downstream.ts';
 import { testConfig } from '../../support/test-config.ts';
 import { FakeSmtpServer, type FakeServerOptions } from './fake-smtp-server.ts';
 import { chunks, envelope, MESSAGE } from './test-envelopes.ts';
+import { rejection } from '../../support/rejection.ts';
 
 /** Deadlines short enough that a silent server is given up on at once. */
 const DEADLINE_MS = 150;
@@ -43,16 +44,6 @@ function downstreamTo(port: number, poolSize = 1): SmtpDownstream {
 
 function request(extra: Partial<DeliveryRequest> = {}): DeliveryRequest {
   return { envelope: envelope(), body: chunks(MESSAGE), eightBit: false, ...extra };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<SubmissionError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SubmissionError);
-    return err as SubmissionError;
-  }
-  throw new Error('delivered, where a failure was expected');
 }
 
 /** Where the server misbehaves: before it greets, or in answer to a command (`.` is the end of data). */
@@ -102,7 +93,7 @@ describe('a delivery', () => {
     const server = await FakeSmtpServer.start();
     const { port } = server;
     await server.close();
-    const error = await refusal(downstreamTo(port).deliver(request()));
+    const error = await rejection(downstreamTo(port).deliver(request()));
     expect(error.outcome).toBe('mta-unreachable');
   });
 });
@@ -129,7 +120,7 @@ describe('each refusal maps to its outcome and exit codes', () => {
   ];
   it.each(cases)('%s answered "%s": %s, exit %i, qmail-queue %i', async (step, reply, outcome, exitCode, qmailCode) => {
     const { downstream } = await setup(faultAt(step, { reply }));
-    const error = await refusal(downstream.deliver(request()));
+    const error = await rejection(downstream.deliver(request()));
     expect(error.outcome).toBe(outcome);
     expect(statusOf(error.outcome).exitCode).toBe(exitCode);
     expect(statusOf(error.outcome).qmailCode).toBe(qmailCode);
@@ -138,7 +129,7 @@ describe('each refusal maps to its outcome and exit codes', () => {
 
   it('EHLO and then HELO refused: mta-tempfail (nothing about the message)', async () => {
     const { downstream } = await setup({ onCommand: (line) => (/^(EHLO|HELO) /.test(line) ? '554 5.7.1 Go away' : undefined) });
-    const error = await refusal(downstream.deliver(request()));
+    const error = await rejection(downstream.deliver(request()));
     expect(error.outcome).toBe('mta-tempfail');
   });
 });
@@ -158,7 +149,7 @@ describe('a dropped connection is never a delivery', () => {
   ];
   it.each(attempts)('dropped instead of answering %s: mta-protocol (75, qmail-queue 74) after %i attempt(s)', async (step, connections) => {
     const { server, downstream } = await setup(faultAt(step, 'drop'));
-    const error = await refusal(downstream.deliver(request()));
+    const error = await rejection(downstream.deliver(request()));
     expect(error.outcome).toBe('mta-protocol');
     expect(statusOf(error.outcome).exitCode).toBe(75);
     expect(statusOf(error.outcome).qmailCode).toBe(74);
@@ -185,7 +176,7 @@ describe('a reply that does not come in time', () => {
   const steps: Step[] = ['greeting', 'EHLO', 'XFORWARD', 'MAIL', 'RCPT', 'DATA', '.'];
   it.each(steps)('no answer to %s within the deadline: mta-timeout (75, qmail-queue 72)', async (step) => {
     const { downstream } = await setup(faultAt(step, 'hang'));
-    const error = await refusal(downstream.deliver(request()));
+    const error = await rejection(downstream.deliver(request()));
     expect(error.outcome).toBe('mta-timeout');
     expect(statusOf(error.outcome).exitCode).toBe(75);
     expect(statusOf(error.outcome).qmailCode).toBe(72);
@@ -200,28 +191,11 @@ describe('a reply that does not come in time', () => {
         return null;
       },
     });
-    const error = await refusal(downstream.deliver(request()));
+    const error = await rejection(downstream.deliver(request()));
     expect(error.outcome).toBe('mta-timeout');
     late?.();
     const next = await downstream.deliver(request());
     expect(next.queueId).toBe('FAKE1');
     expect(server.sessions).toHaveLength(2);
-  });
-});
-
-describe('the caller going away', () => {
-  it('abandons the transaction without the dot', async () => {
-    const { server, downstream } = await setup();
-    const controller = new AbortController();
-    async function* body(): AsyncGenerator<Buffer> {
-      yield Buffer.from('Subject: half\r\n\r\n');
-      controller.abort(new SubmissionError('caller-gone', 'the helper closed the connection'));
-      yield Buffer.from('rest\r\n');
-    }
-    const error = await refusal(downstream.deliver(request({ body: body(), signal: controller.signal })));
-    expect(error.outcome).toBe('caller-gone');
-    const session = await server.session();
-    await session.closed;
-    expect(session.messages).toHaveLength(0);
   });
 });
