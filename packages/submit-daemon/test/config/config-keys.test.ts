@@ -123,7 +123,8 @@ describe('the mailsubmit.conf install.sh writes, against the table of keys', () 
         const setting = /^#?(\w+) = (.+)$/.exec(line);
         const spec = setting === null ? undefined : BY_KEY.get(`${table}.${setting[1]}`);
         if (spec === undefined || spec.default === null) return line;
-        return line.startsWith('#') || /^"@\w+@"$/.test(setting?.[2] ?? '') ? `${spec.name} = ${writtenDefault(spec)}` : line;
+        if (line.startsWith('#')) return line.slice(1);
+        return /^"@\w+@"$/.test(setting?.[2] ?? '') ? `${spec.name} = ${writtenDefault(spec)}` : line;
       })
       .join('\n');
     expect(text).not.toMatch(/^\w+ = .*@\w+@/m);
