@@ -80,6 +80,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'README.md', starts: "$ printf 'To: ops@example.org", kind: 'transcript' },
   { file: 'README.md', starts: '$ node_modules/.bin/mailsubmitctl validate', kind: 'transcript' },
   { file: 'README.md', starts: 'npm run build', kind: 'not-run', why: 'the developer commands: build, typecheck and the test suite this file is part of' },
+  { file: 'docs/architecture.md', starts: 'caller (cron, mutt', kind: 'not-run', why: 'a diagram' },
   { file: 'docs/integrations.md', starts: '# /etc/mailsubmit/authorized', kind: 'authorization-list' },
   { file: 'docs/integrations.md', starts: 'queue/qmail-queue', kind: 'not-run', why: 'a qpsmtpd config line; test/e2e runs qpsmtpd with it (test/support/private-qpsmtpd.ts)' },
   { file: 'docs/integrations.md', starts: 'install -d /usr/local/share/qpsmtpd/plugins', kind: 'not-run', why: 'installs into qpsmtpd, which this machine does not run' },

@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  // Every submission ends in its own flow's reply (daemon.ts catches all there); these are for
+  // Every submission ends in its own flow's reply (flow.ts catches all there); these are for
   // bugs outside any flow. An unhandled rejection is logged and the daemon goes on: no state is
   // known to be broken, and exiting would fail every submission in progress.
   process.on('unhandledRejection', (reason) => {
