@@ -16,6 +16,8 @@ import { qmailIntake } from '../src/3-intake/qmail-queue/qmail-queue-door.ts';
 import { sendmailIntake } from '../src/3-intake/sendmail/sendmail-door.ts';
 import { LOOKAHEAD_OCTETS } from '../src/4-validate/message-lookahead.ts';
 import { Semaphore } from '../src/util/semaphore.ts';
+import { SpoolSpace } from '../src/3-intake/spool-space.ts';
+import { DEFAULT_MEMORY_OCTETS } from '../src/3-intake/held-message.ts';
 import type { DaemonConfig } from '../src/config/daemon-config.ts';
 import { CallerFds, openFdCount } from './support/caller-fds.ts';
 import { FakeDownstream, type TransactionStep } from './support/fake-downstream.ts';
@@ -55,6 +57,7 @@ interface JobSetup {
   readonly config?: DaemonConfig;
   readonly qmail?: QmailInput;
   readonly sendmail?: SendmailCommand;
+  readonly spool?: SpoolSpace;
 }
 
 function job(inputFd: number, setup: JobSetup = {}): { job: SubmissionJob; downstream: FakeDownstream } {
@@ -65,14 +68,19 @@ function job(inputFd: number, setup: JobSetup = {}): { job: SubmissionJob; downs
     fileReads: new Semaphore(4),
     caller: CALLER,
     grant: setup.grant ?? OWN_SENDER,
+    ...(setup.spool !== undefined ? { spool: setup.spool } : {}),
   };
   const intake = setup.qmail !== undefined ? qmailIntake(setup.qmail.envelopeFd, setup.qmail.client) : setup.sendmail !== undefined ? sendmailIntake(setup.sendmail) : nativeIntake();
   return { job: new SubmissionJob(context, inputFd, intake), downstream };
 }
 
-/** The fds the test made for the job (read ends, files) are all closed again: only the write ends this test closed itself remain counted. */
-function expectFdsReleased(): void {
-  expect(openFdCount()).toBe(fdsBefore);
+/**
+ * Every fd the test made for the job (read ends, files) and every fd the job
+ * opened (copies, spool files) is closed again. Some closes finish a turn
+ * after run() (fs streams and spool files close asynchronously): polled.
+ */
+async function expectFdsReleased(): Promise<void> {
+  await expect.poll(openFdCount).toBe(fdsBefore);
 }
 
 async function nativeRun(input: string, setup: JobSetup = {}): Promise<{ result: JobResult; downstream: FakeDownstream }> {
@@ -96,7 +104,7 @@ describe('the native front door', () => {
     expect(delivery?.request.localSubmission).toBeUndefined();
     expect(delivery?.request.eightBit).toBe(false);
     expect(delivery?.message?.toString('latin1')).toBe(NATIVE_BODY);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('reads a regular file as well as a pipe', async () => {
@@ -104,7 +112,7 @@ describe('the native front door', () => {
     const result = await started.job.run();
     expect(result.outcome).toBe('ok');
     expect(started.downstream.committed[0]?.message?.toString('latin1')).toBe(NATIVE_BODY);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses a sender the caller may not use before the MTA hears of it', async () => {
@@ -112,7 +120,7 @@ describe('the native front door', () => {
     expect(result.outcome).toBe('attribute-not-permitted');
     expect(result.text).toBe('not permitted to assert this attribute: attribute "sender": may not use the envelope sender <mallory@example.org>');
     expect(downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses a caller whose grant allows no sender at all without reading its input', async () => {
@@ -122,7 +130,7 @@ describe('the native front door', () => {
     expect(result.outcome).toBe('attribute-not-permitted');
     expect(result.text).toMatch(/no envelope sender is permitted to alice$/);
     expect(started.downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses client attributes without the client capability', async () => {
@@ -130,7 +138,7 @@ describe('the native front door', () => {
     expect(result.outcome).toBe('attribute-not-permitted');
     expect(result.text).toMatch(/asserting client_address needs the "client" capability/);
     expect(downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses a malformed envelope naming its line, and opens no transaction', async () => {
@@ -138,7 +146,7 @@ describe('the native front door', () => {
     expect(result.outcome).toBe('recipient-syntax');
     expect(result.text).toMatch(/line 2/);
     expect(downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses a message over the size limit, and never gives it to the MTA', async () => {
@@ -146,7 +154,7 @@ describe('the native front door', () => {
     const { result, downstream } = await nativeRun(`${NATIVE_INPUT}${'x'.repeat(200)}\n`, { config });
     expect(result.outcome).toBe('over-limit');
     expect(downstream.committed).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('abandons a message that goes over the limit after the MTA has been given its first part', async () => {
@@ -159,7 +167,7 @@ describe('the native front door', () => {
     expect(delivery?.bodyOctets).toBeGreaterThanOrEqual(LOOKAHEAD_OCTETS);
     expect(delivery?.committed).toBe(false);
     expect(delivery?.failure).toMatchObject({ outcome: 'over-limit' });
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('ends with input-timeout when the caller stops writing, and closes the pipe', async () => {
@@ -171,7 +179,7 @@ describe('the native front door', () => {
     expect(result.outcome).toBe('input-timeout');
     expect(started.downstream.deliveries).toHaveLength(0);
     await pipe.end();
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 });
 
@@ -193,7 +201,7 @@ describe('the MTA refusing or failing at each step', () => {
     expect(result.text).toContain(reply);
     expect(result.queueId).toBeUndefined();
     expect(downstream.committed).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it.each(['mail', 'rcpt', 'data', 'dot'] as const)('a connection lost at %s is a temporary failure', async (at) => {
@@ -201,7 +209,7 @@ describe('the MTA refusing or failing at each step', () => {
     const { result } = await nativeRun(NATIVE_INPUT, { downstream });
     expect(result.outcome).toBe('mta-protocol');
     expect(downstream.committed).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 });
 
@@ -220,7 +228,7 @@ describe('the caller going away', () => {
     expect(delivery.request.signal?.aborted).toBe(true);
     pipe.destroy();
     await writing.catch(() => undefined);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('before the message is complete: nothing reaches the MTA', async () => {
@@ -233,7 +241,7 @@ describe('the caller going away', () => {
     expect(result.outcome).toBe('caller-gone');
     expect(started.downstream.deliveries).toHaveLength(0);
     await pipe.end();
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('while the MTA does not answer the dot: the wait ends with the caller', async () => {
@@ -247,7 +255,7 @@ describe('the caller going away', () => {
     expect(result.outcome).toBe('caller-gone');
     expect(delivery.message?.toString('latin1')).toBe(NATIVE_BODY);
     expect(delivery.committed).toBe(false);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 });
 
@@ -265,7 +273,7 @@ describe('the sendmail front door', () => {
     expect(delivery?.request.localSubmission).toBe(true);
     expect(delivery?.message?.toString('latin1')).toMatch(/^Subject: hi\r\n/);
     expect(delivery?.message?.toString('latin1')).toMatch(/\r\n\r\nHello\.\r\n$/);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses -f with a sender the caller may not use before reading the message', async () => {
@@ -275,7 +283,18 @@ describe('the sendmail front door', () => {
     expect(result.outcome).toBe('attribute-not-permitted');
     expect(result.text).toMatch(/may not use the envelope sender <root@example.org>/);
     expect(started.downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
+  });
+
+  it('names a message error by the caller\'s own line, not the line of the header as completed', async () => {
+    const config = testConfig({ spoolDirectory, text: '[limits]\nstrict_message_syntax = true', downstream: { xforward: false } });
+    const pipe = await fds.pipe('Subject: hi\nX-Note: a\n\nline 4\nline\u00005\n');
+    const started = job(pipe.reader, { config, sendmail: sendmail('-i', 'bob@example.com') });
+    const result = await started.job.run();
+    expect(result.outcome).toBe('message-syntax');
+    expect(result.text).toMatch(/\bline 5\b/);
+    expect(started.downstream.committed).toHaveLength(0);
+    await expectFdsReleased();
   });
 
   it('passes a recipient refusal through', async () => {
@@ -285,7 +304,7 @@ describe('the sendmail front door', () => {
     const result = await started.job.run();
     expect(result.outcome).toBe('recipient-refused');
     expect(downstream.committed).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 });
 
@@ -307,7 +326,7 @@ describe('the qmail-queue front door', () => {
     expect(delivery?.request.envelope.sender.text).toBe('alice@example.org');
     expect(delivery?.request.envelope.recipients.map((r) => r.address.text)).toEqual(['bob@example.com', 'carol@example.com']);
     expect(delivery?.message?.toString('latin1')).toBe('Subject: q\r\n\r\nqmail body\r\n');
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses client facts without the client capability, closing both fds unread', async () => {
@@ -315,21 +334,76 @@ describe('the qmail-queue front door', () => {
     expect(result.outcome).toBe('attribute-not-permitted');
     expect(result.text).toMatch(/TCPREMOTEIP.*"client" capability/);
     expect(downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses an envelope sender the caller may not use', async () => {
     const { result, downstream } = await qmailRun('Subject: q\n\nbody\n', QMAIL_ENVELOPE.replace('alice@', 'mallory@'));
     expect(result.outcome).toBe('attribute-not-permitted');
     expect(downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 
   it('refuses a malformed envelope', async () => {
     const { result, downstream } = await qmailRun('Subject: q\n\nbody\n', 'Falice@example.org\0Tbob@example.com\0');
     expect(result.outcome).toBe('envelope-syntax');
     expect(downstream.deliveries).toHaveLength(0);
-    expectFdsReleased();
+    await expectFdsReleased();
+  });
+
+  it('holds a message longer than its memory buffer in the spool while the envelope comes, and delivers it whole', async () => {
+    const spool = new SpoolSpace(async () => Number.MAX_SAFE_INTEGER);
+    const envelopePipe = await fds.pipe();
+    const messagePipe = await fds.pipe();
+    const line = `${'q'.repeat(99)}\n`;
+    const body = line.repeat(Math.ceil((DEFAULT_MEMORY_OCTETS * 2) / line.length));
+    const started = job(messagePipe.reader, { spool, qmail: { envelopeFd: envelopePipe.reader, client: {} } });
+    const running = started.job.run();
+    // qmail writes the whole message, then the envelope.
+    await messagePipe.write(`Subject: long\n\n${body}`);
+    await messagePipe.end();
+    await expect.poll(() => spool.held(CALLER.uid)).toBeGreaterThan(DEFAULT_MEMORY_OCTETS);
+    await envelopePipe.write(QMAIL_ENVELOPE);
+    await envelopePipe.end();
+    const result = await running;
+    expect(result.outcome).toBe('ok');
+    const message = started.downstream.committed[0]?.message?.toString('latin1');
+    expect(message).toBe(`Subject: long\r\n\r\n${body.replaceAll('\n', '\r\n')}`);
+    // The claim is given back once the spool file is closed.
+    await expect.poll(() => spool.held()).toBe(0);
+    await expectFdsReleased();
+  });
+
+  it('ends at once with spool-full when the held message goes over the uid\'s spool quota', async () => {
+    const spool = new SpoolSpace(async () => Number.MAX_SAFE_INTEGER);
+    const config = testConfig({ spoolDirectory, limits: { spoolQuotaPerUid: 64 * 1024 } });
+    const envelopePipe = await fds.pipe();
+    const messagePipe = await fds.pipe();
+    const started = job(messagePipe.reader, { config, spool, qmail: { envelopeFd: envelopePipe.reader, client: {} } });
+    const running = started.job.run();
+    void messagePipe.write(`Subject: big\n\n${'x'.repeat(DEFAULT_MEMORY_OCTETS * 2)}\n`).catch(() => undefined);
+    // The envelope never comes: only the hold's failure can end the submission.
+    const result = await running;
+    expect(result.outcome).toBe('spool-full');
+    expect(result.text).toMatch(/limits.spool_quota_per_uid is 65536/);
+    expect(started.downstream.deliveries).toHaveLength(0);
+    // The claim is given back once the spool file is closed.
+    await expect.poll(() => spool.held()).toBe(0);
+    messagePipe.destroy();
+    await envelopePipe.end();
+    await expectFdsReleased();
+  });
+
+  it('closes both fds unread when the submission is stopped before it runs', async () => {
+    const envelopePipe = await fds.pipe(QMAIL_ENVELOPE);
+    const messagePipe = await fds.pipe('Subject: q\n\nbody\n');
+    const started = job(messagePipe.reader, { qmail: { envelopeFd: envelopePipe.reader, client: {} } });
+    started.job.abort(new SubmissionError('shutting-down', 'the daemon is stopping'));
+    const result = await started.job.run();
+    expect(result.outcome).toBe('shutting-down');
+    expect(started.downstream.deliveries).toHaveLength(0);
+    expect(started.job.cleanupErrors).toEqual([]);
+    await expectFdsReleased();
   });
 
   it('ends at once when the held message is over the limit', async () => {
@@ -342,6 +416,6 @@ describe('the qmail-queue front door', () => {
     expect(result.outcome).toBe('over-limit');
     expect(started.downstream.deliveries).toHaveLength(0);
     await envelopePipe.end();
-    expectFdsReleased();
+    await expectFdsReleased();
   });
 });
