@@ -1,6 +1,7 @@
 /**
- * Every code block of README.md, docs/*.md and docs/man/*.md is accounted
- * for here, and each one that shows a command is run:
+ * Every code block of README.md, docs/*.md, docs/man/*.md and
+ * test/support/README.md is accounted for here, and each one that shows a
+ * command is run:
  *
  * - transcripts (`$ ` or `# ` before each command, then what it prints) run
  *   in one shell, command after command, and each command's printed output
@@ -35,10 +36,12 @@ import { parseAuthorizationList } from '../../packages/shared/src/authorization/
 import { CONFIG_KEYS } from '../../packages/submit-daemon/src/config/config-keys.ts';
 import { parseConfig } from '../../packages/submit-daemon/src/config/load-config.ts';
 import { buildHelper } from '../support/helper-build.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CTL = join(ROOT, 'packages', 'admin-cli', 'dist', 'mailsubmitctl.cjs');
@@ -67,7 +70,12 @@ function blocksOf(file: string): Block[] {
   return found;
 }
 
-const FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), ...readdirSync(join(ROOT, 'docs', 'man')).map((f) => `docs/man/${f}`)];
+const FILES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+  ...readdirSync(join(ROOT, 'docs', 'man')).map((f) => `docs/man/${f}`),
+  'test/support/README.md',
+];
 const BLOCKS = FILES.flatMap(blocksOf);
 
 type Kind = 'transcript' | 'refusal' | 'script' | 'toml' | 'authorization-list' | 'submission' | 'elsewhere' | 'not-run';
@@ -120,6 +128,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'docs/man/mailsubmitctl.8.md', starts: '# mailsubmitctl', kind: 'transcript' },
   { file: 'docs/man/mailsubmitctl.8.md', starts: '$ mailsubmitctl', kind: 'transcript' },
   { file: 'docs/man/mailsubmitd.8.md', starts: '{"level":30', kind: 'not-run', why: "a log excerpt; the daemon's log tests check its fields" },
+  { file: 'test/support/README.md', starts: '/**\n * The privileged path end to end', kind: 'elsewhere', why: 'test/e2e/smoke.test.ts, word for word (checked below), which the suite runs' },
 ];
 
 function coverageOf(block: Block) {
@@ -136,6 +145,11 @@ describe('the code blocks of README.md, docs/ and the man pages', () => {
     expect(unlisted, 'add each to COVERAGE in test/docs/examples.test.ts, run').toEqual([]);
     const stale = COVERAGE.filter((c) => !BLOCKS.some((b) => coverageOf(b).includes(c))).map((c) => `${c.file}: ${c.starts}`);
     expect(stale).toEqual([]);
+  });
+
+  it("test/support/README.md's example is test/e2e/smoke.test.ts, word for word", () => {
+    const example = BLOCKS.find((b) => b.file === 'test/support/README.md' && coverageOf(b)[0]?.kind === 'elsewhere');
+    expect(example?.text).toBe(readFileSync(join(ROOT, 'test', 'e2e', 'smoke.test.ts'), 'utf8'));
   });
 
   it.each(blocksOfKind('toml').map((b) => [where(b), b] as const))('%s: the daemon parses the configuration', (_where, block) => {
@@ -213,8 +227,7 @@ describe.skipIf(process.getuid?.() !== 0)('the command examples, run on a staged
   let installedNames: [string, string][];
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink));
     bin = dirname(ms.helperPath);
     symlinkSync(ms.helperPath, join(bin, 'mailsubmit-sendmail'));
     // mailsubmitctl as installed, but reading the staged configuration.
@@ -230,12 +243,7 @@ describe.skipIf(process.getuid?.() !== 0)('the command examples, run on a staged
     ];
   }, 60_000);
 
-  afterAll(async () => {
-    await ms?.stop();
-    await postfix?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, postfix, sink));
 
   /** Runs `script` with sh as root or the test user, standard error into standard output. */
   function shell(script: string, root: boolean, cwd: string): { code: number | null; output: string } {

@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 
 const DOC = readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'scripts.md'), 'utf8');
 
@@ -56,11 +57,7 @@ describe('the examples in docs/scripts.md', () => {
       ms.setAuthorizations(['mstscripts']);
     }, 30_000);
 
-    afterAll(async () => {
-      await ms?.stop();
-      await sink.close();
-      removeAll();
-    });
+    afterAll(() => tearDown(ms, undefined, sink));
 
     /** Starts an example as the test user, as cron would: a plain PATH with the helper's directory first. */
     function start(name: string, args: readonly string[] = [], env: Record<string, string> = {}) {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRequest, MODE_NATIVE } from '../../packages/shared/src/frame/index.ts';
 import { directRequest, type DirectResult, type PassedFd } from '../support/direct-client.ts';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -62,8 +63,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
   let baseline: string[];
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink));
     helperGid = ensureGroup(ms.group);
     ensureGroup('mstauthgroup');
     listed = ensureUser('mstauthok');

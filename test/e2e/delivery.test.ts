@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { crlfForm, RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
@@ -70,15 +71,16 @@ describe.skipIf(!PrivatePostfix.isAvailable())('delivery through helper, daemon 
   let user: TestUser;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({
-      relayPort: await sink.listen(),
-      listenerOptions: [
-        // The original client's port appears in orig_client=NAME[ADDR]:PORT.
-        'smtpd_client_port_logging=yes',
-        `smtpd_sender_restrictions=check_sender_access,inline:{${HELD_SENDER}=HOLD}`,
-      ],
-    });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, limits: 'max_message_size = 104857600' });
+    ({ postfix, ms } = await startMailPath(sink, {
+      postfix: {
+        listenerOptions: [
+          // The original client's port appears in orig_client=NAME[ADDR]:PORT.
+          'smtpd_client_port_logging=yes',
+          `smtpd_sender_restrictions=check_sender_access,inline:{${HELD_SENDER}=HOLD}`,
+        ],
+      },
+      mailsubmit: { limits: 'max_message_size = 104857600' },
+    }));
     user = ensureUser('mstdeliver');
     ms.setAuthorizations(['mstdeliver client sasl tls']);
   }, 30_000);

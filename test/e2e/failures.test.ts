@@ -15,6 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOOKAHEAD_OCTETS } from '../../packages/submit-daemon/src/4-validate/message-lookahead.ts';
 import { freePort } from '../support/free-port.ts';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -113,8 +114,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
   let delivered = 0;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP });
+    ({ postfix, ms } = await startMailPath(sink, { mailsubmit: { group: GROUP } }));
     user = ensureUser(USER);
     ms.setAuthorizations([USER]);
   }, HOOK_TIMEOUT_MS);

@@ -16,6 +16,7 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childOutput } from '../support/child-output.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { incomingIds, readQueued, settledNewIds, type QueuedMessage } from '../support/queued-messages.ts';
@@ -149,8 +150,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('all or nothing behind a listener
   let sendmail: string;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), queueManager: false, listenerOptions: ['smtpd_recipient_limit=10'] });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink, { postfix: { queueManager: false, listenerOptions: ['smtpd_recipient_limit=10'] } }));
     ms.setAuthorizations(['root']);
     sendmail = join(dirname(ms.helperPath), 'mailsubmit-sendmail');
     symlinkSync(ms.helperPath, sendmail);

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -80,8 +81,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
   let logMark = 0;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), listenerOptions: REFUSING_LISTENER });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: GROUP });
+    ({ postfix, ms } = await startMailPath(sink, { postfix: { listenerOptions: REFUSING_LISTENER }, mailsubmit: { group: GROUP } }));
     user = ensureUser(USER);
     ms.setAuthorizations([USER]);
   }, HOOK_TIMEOUT_MS);

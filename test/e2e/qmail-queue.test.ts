@@ -14,6 +14,7 @@ import { childOutput } from '../support/child-output.ts';
 import { directRequest } from '../support/direct-client.ts';
 import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink, unstuff, withoutFirstHeaderField } from '../support/recording-sink.ts';
@@ -38,8 +39,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the qmail-queue front door', () 
   let serial = 0;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), listenerOptions: ['smtpd_client_port_logging=yes'] });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink, { postfix: { listenerOptions: ['smtpd_client_port_logging=yes'] } }));
     qmailQueue = join(dirname(ms.helperPath), 'mailsubmit-qmail-queue');
     symlinkSync(ms.helperPath, qmailQueue);
     files = mkdtempSync(join(ms.dir, 'qq-'));

@@ -23,6 +23,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOMES, statusOf } from '../../packages/shared/src/status/outcomes.ts';
 import { freePort } from '../support/free-port.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { PrivateQpsmtpd, QPSMTPD_HOSTNAME } from '../support/private-qpsmtpd.ts';
@@ -130,8 +131,7 @@ describe.skipIf(!AVAILABLE && !process.env.CI)('qpsmtpd in front of mailsubmit',
   let contrib: PrivateQpsmtpd | undefined;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), listenerOptions: REFUSING_LISTENER });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink, { postfix: { listenerOptions: REFUSING_LISTENER } }));
     const qmailQueue = join(dirname(ms.helperPath), 'mailsubmit-qmail-queue');
     symlinkSync(ms.helperPath, qmailQueue);
     user = ensureUser(`mstqp${process.pid}`);

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childOutput } from '../support/child-output.ts';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
@@ -32,8 +33,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the sendmail 
   let ownOnly: TestUser;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink));
     sendmail = join(dirname(ms.helperPath), 'mailsubmit-sendmail');
     symlinkSync(ms.helperPath, sendmail);
     user = ensureUser('mstsmuser');

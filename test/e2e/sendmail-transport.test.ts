@@ -12,6 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { crlfForm, RecordingSink, withoutFirstHeaderField, type RecordedMessage } from '../support/recording-sink.ts';
@@ -47,11 +48,9 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the sendmail transport into a pr
   let user: TestUser;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({
-      downstreamPort: postfix.port,
-      downstream: ['transport = "sendmail"', `sendmail_config_directory = "${postfix.dir}"`].join('\n'),
-    });
+    ({ postfix, ms } = await startMailPath(sink, {
+      mailsubmit: (pf) => ({ downstream: ['transport = "sendmail"', `sendmail_config_directory = "${pf.dir}"`].join('\n') }),
+    }));
     user = ensureUser('mstsendmail');
     ms.setAuthorizations(['mstsendmail']);
   }, 30_000);

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -22,8 +23,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('orderly stop with submissions in
   let user: TestUser;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: `mststop${process.pid}`, timeouts: 'shutdown = 3' });
+    ({ postfix, ms } = await startMailPath(sink, { mailsubmit: { group: `mststop${process.pid}`, timeouts: 'shutdown = 3' } }));
     user = ensureUser(`mststop${process.pid}u`);
     ms.setAuthorizations([user.name]);
   }, HOOK_TIMEOUT_MS);

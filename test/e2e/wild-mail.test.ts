@@ -21,6 +21,7 @@ import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childOutput } from '../support/child-output.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
@@ -91,8 +92,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('wild mail thr
   let serial = 0;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), queueManager: false });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink, { postfix: { queueManager: false } }));
     sendmail = join(dirname(ms.helperPath), 'mailsubmit-sendmail');
     symlinkSync(ms.helperPath, sendmail);
     qmailQueue = join(dirname(ms.helperPath), 'mailsubmit-qmail-queue');
@@ -184,8 +184,7 @@ describe.each(['no', 'yes'])('SMTP smuggling stays closed with smtpd_forbid_bare
   let user: TestUser;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen(), queueManager: false, listenerOptions: [`smtpd_forbid_bare_newline=${forbid}`] });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink, { postfix: { queueManager: false, listenerOptions: [`smtpd_forbid_bare_newline=${forbid}`] } }));
     user = ensureUser('mstwild');
     ms.setAuthorizations(['mstwild']);
   }, 30_000);

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectedRssKb, fdCount, settled, vmRssKb, withHeapSnapshotSignal } from '../support/daemon-footprint.ts';
 import { HELPER_SOURCE } from '../support/helper-build.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -78,12 +79,12 @@ describe.skipIf(!PrivatePostfix.isAvailable())('500 concurrent callers', () => {
   const users: TestUser[] = [];
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({
-      downstreamPort: postfix.port,
-      downstream: `target = "127.0.0.1:${postfix.port}"\npool_size = ${POOL_SIZE}`,
-      limits: `max_connections = ${MAX_CONNECTIONS}\nmax_per_uid = ${MAX_PER_UID}`,
-    });
+    ({ postfix, ms } = await startMailPath(sink, {
+      mailsubmit: (pf) => ({
+        downstream: `target = "127.0.0.1:${pf.port}"\npool_size = ${POOL_SIZE}`,
+        limits: `max_connections = ${MAX_CONNECTIONS}\nmax_per_uid = ${MAX_PER_UID}`,
+      }),
+    }));
     // Info, as installed: debug lines for 500 callers would only slow the run down.
     await ms.stopDaemon();
     writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));

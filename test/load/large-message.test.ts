@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink, withoutFirstHeaderField } from '../support/recording-sink.ts';
@@ -75,8 +76,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('one 100 MB message', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync('/tmp/mailsubmit-large-');
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, limits: 'max_message_size = 134217728' });
+    ({ postfix, ms } = await startMailPath(sink, { mailsubmit: { limits: 'max_message_size = 134217728' } }));
     user = ensureUser('mstlarge');
     ms.setAuthorizations([user.name]);
   }, 60_000);

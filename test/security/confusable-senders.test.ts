@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tearDown } from '../support/tear-down.ts';
+import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -28,8 +29,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('sender patterns against confusab
   let user: TestUser;
 
   beforeAll(async () => {
-    postfix = await PrivatePostfix.start({ relayPort: await sink.listen() });
-    ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port });
+    ({ postfix, ms } = await startMailPath(sink));
     user = ensureUser('mstconfus');
   }, 30_000);
 

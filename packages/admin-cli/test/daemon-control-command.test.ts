@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MailsubmitUnderTest } from '../../../test/support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../../../test/support/recording-sink.ts';
-import { ensureUser, removeAll, type TestUser } from '../../../test/support/test-accounts.ts';
+import { tearDown } from '../../../test/support/tear-down.ts';
+import { ensureUser, type TestUser } from '../../../test/support/test-accounts.ts';
 import { ctl } from './run-ctl.ts';
 
 const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'submit-daemon', 'package.json'), 'utf8')) as { version: string }).version;
@@ -32,11 +33,7 @@ describe('mailsubmitctl status and reload', () => {
     ms.setAuthorizations([user.name]);
   });
 
-  afterAll(async () => {
-    await ms?.stop();
-    await sink.close();
-    removeAll();
-  });
+  afterAll(() => tearDown(ms, undefined, sink));
 
   it('status prints a readable summary of the running daemon', async () => {
     const submitted = await ms.submit(user, 'sender: <a@example.org>\nrecipient: <b@example.org>\n\nSubject: hi\n\nhello\n');
