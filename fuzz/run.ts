@@ -15,15 +15,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  isSubmissionError,
-  mailFromCommand,
-  parseEhloReply,
-  rcptToCommand,
-  SubmissionReader,
-  xforwardCommands,
-  type Envelope,
-} from '../packages/shared/src/index.ts';
+import { isSubmissionError, mailFromCommand, parseEhloReply, rcptToCommand, SubmissionReader, xforwardCommands, type Envelope } from '@mailsubmit/shared';
 import { mutate, Random } from './mutators.ts';
 
 const { values } = parseArgs({

@@ -13,8 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { withLimits } from '../packages/shared/src/limits.ts';
-import { validateSubmission } from '../packages/shared/src/submission/index.ts';
+import { validateSubmission, withLimits } from '@mailsubmit/shared';
 
 const ROOT = join(import.meta.dirname, 'fixtures', 'validate');
 

@@ -14,7 +14,7 @@
 
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { MessageEncoder } from '../../packages/shared/src/message/message-encoder.ts';
+import { MessageEncoder } from '@mailsubmit/shared';
 import { pipeChunks, sampleMessage } from './sample-message.ts';
 
 type Kind = 'floor' | 'encoder';

@@ -14,9 +14,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OUTCOMES, statusOf } from '../../packages/shared/src/status/outcomes.ts';
-import { MAX_FULL_NAME_OCTETS, SENDMAIL_OPTION_LETTERS } from '../../packages/shared/src/sendmail/sendmail-command.ts';
-import { RESTART_KEYS } from '../../packages/submit-daemon/src/config/config-changes.ts';
+import { MAX_FULL_NAME_OCTETS, OUTCOMES, SENDMAIL_OPTION_LETTERS, statusOf } from '@mailsubmit/shared';
+import { RESTART_KEYS } from '@mailsubmit/submit-daemon/documented-values';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BUILD_MAN = join(ROOT, 'scripts', 'build-man.mjs');

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOOKAHEAD_OCTETS } from '../../packages/submit-daemon/src/4-validate/message-lookahead.ts';
+import { LOOKAHEAD_OCTETS } from '@mailsubmit/submit-daemon/documented-values';
 import { freePort } from '../support/free-port.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { startMailPath } from '../support/mail-path.ts';

@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OUTCOMES, statusOf } from '../../packages/shared/src/status/outcomes.ts';
+import { OUTCOMES, statusOf } from '@mailsubmit/shared';
 import { freePort } from '../support/free-port.ts';
 import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';

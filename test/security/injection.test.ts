@@ -22,7 +22,7 @@
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { statusOf } from '../../packages/shared/src/status/outcomes.ts';
+import { statusOf } from '@mailsubmit/shared';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
 import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';

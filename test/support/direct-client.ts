@@ -17,7 +17,7 @@
  *   r.reply?.status // 66
  */
 import { spawn } from 'node:child_process';
-import { decodeReply, type FrameReply } from '../../packages/shared/src/frame/index.ts';
+import { decodeReply, type FrameReply } from '@mailsubmit/shared';
 
 /** System Python: root's pyenv shims are not reachable by test users. */
 const PYTHON = '/usr/bin/python3';

@@ -9,7 +9,7 @@
  */
 import { connect } from 'node:net';
 import { EX_NOPERM, EX_TEMPFAIL } from '@mailsubmit/shared';
-import { ControlProtocolError, encodeRequest, parseReply, type ControlCommand, type ControlReply } from './daemon-modules.ts';
+import { ControlProtocolError, encodeRequest, parseReply, type ControlCommand, type ControlReply } from '@mailsubmit/submit-daemon/admin';
 import { ExitError } from './errors.ts';
 
 export const EX_PROTOCOL = 76;

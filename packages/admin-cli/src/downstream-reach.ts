@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DaemonConfig } from './daemon-modules.ts';
+import type { DaemonConfig } from '@mailsubmit/submit-daemon/admin';
 
 export interface DaemonAccount {
   readonly uid: number;

@@ -10,7 +10,7 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-import type { DaemonConfig } from './daemon-modules.ts';
+import type { DaemonConfig } from '@mailsubmit/submit-daemon/admin';
 
 const MARKER = Buffer.from('mailsubmit-compiled-paths\0socket\0');
 // The helper is some tens of kilobytes; anything far larger is not it.

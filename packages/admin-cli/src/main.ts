@@ -9,12 +9,12 @@
  */
 import { Command, CommanderError, Help } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_USAGE } from '@mailsubmit/shared';
+import { ConfigError, UnsafePathError } from '@mailsubmit/submit-daemon/admin';
 import { registerAuthorization } from './commands/authorization.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerDaemonControl } from './commands/daemon-control.ts';
 import { registerValidate } from './commands/validate.ts';
-import { ConfigError, UnsafePathError } from './daemon-modules.ts';
 import { ExitError, UsageError } from './errors.ts';
 import { DEFAULT_AUTHORIZATION_LIST, DEFAULT_CONFIG_PATH } from './options.ts';
 

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { ConfigError, controlSocketOfBrokenConfig, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, type DaemonConfig } from './daemon-modules.ts';
+import { ConfigError, controlSocketOfBrokenConfig, DEFAULT_CONFIG_PATH, loadConfig, parseConfig, type DaemonConfig } from '@mailsubmit/submit-daemon/admin';
 
 /** The daemon's defaults, from its own parser: what it uses when the file is absent. */
 const DEFAULTS = parseConfig('', 'built-in defaults');

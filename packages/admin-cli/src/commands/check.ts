@@ -24,8 +24,8 @@ import {
   type CallerIdentity,
   type Grant,
 } from '@mailsubmit/shared';
+import { assertRootOnlyWritable, identityOf, UnsafePathError } from '@mailsubmit/submit-daemon/admin';
 import { readEntries } from '../authorization-file.ts';
-import { assertRootOnlyWritable, identityOf, UnsafePathError } from '../daemon-modules.ts';
 import { ExitError, UsageError } from '../errors.ts';
 import { authorizationListPath, type GlobalOptions } from '../options.ts';
 

@@ -13,9 +13,9 @@
  */
 import type { Command } from 'commander';
 import { AuthorizationListError, EX_CONFIG } from '@mailsubmit/shared';
+import { assertConfigReadable, assertRootOnlyWritable, ConfigError, loadConfig, UnsafePathError } from '@mailsubmit/submit-daemon/admin';
 import { readEntries } from '../authorization-file.ts';
 import { daemonAccount, reachFindings } from '../downstream-reach.ts';
-import { assertConfigReadable, assertRootOnlyWritable, ConfigError, loadConfig, UnsafePathError } from '../daemon-modules.ts';
 import { ExitError } from '../errors.ts';
 import { helperFindings, installedHelper } from '../helper-paths.ts';
 import { configPath, type GlobalOptions } from '../options.ts';

@@ -16,8 +16,8 @@
  */
 import type { Command } from 'commander';
 import { escapeText, EX_CONFIG } from '@mailsubmit/shared';
+import type { ReloadReport, StatusReport } from '@mailsubmit/submit-daemon/admin';
 import { controlRequest } from '../control-client.ts';
-import type { ReloadReport, StatusReport } from '../daemon-modules.ts';
 import { controlSocketPath, type GlobalOptions } from '../options.ts';
 
 interface JsonOption {

@@ -19,7 +19,7 @@
  * flat whatever the message size.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
+import { SubmissionError } from '@mailsubmit/shared';
 
 const LF = 0x0a;
 const CR = 0x0d;

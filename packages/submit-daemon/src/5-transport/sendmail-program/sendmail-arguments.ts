@@ -39,8 +39,7 @@
  * options differently (Exim's -N means "do not deliver"); the sendmail
  * transport must be pointed at Postfix's sendmail.
  */
-import type { Envelope, NotifyKeyword, Recipient, ReturnOption } from '../../../../shared/src/envelope/envelope.ts';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
+import { SubmissionError, type Envelope, type NotifyKeyword, type Recipient, type ReturnOption } from '@mailsubmit/shared';
 
 export interface SendmailArgumentOptions {
   /** Adds `-C DIR`: the Postfix instance whose main.cf to use (absolute path). */

@@ -46,10 +46,7 @@
 import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Envelope } from '../../../../shared/src/envelope/envelope.ts';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
-import { sendmailExitOutcome } from '../../../../shared/src/smtp/reply-outcome.ts';
-import type { Outcome } from '../../../../shared/src/status/outcomes.ts';
+import { sendmailExitOutcome, SubmissionError, type Envelope, type Outcome } from '@mailsubmit/shared';
 import { LfMessageTransform } from './lf-message-transform.ts';
 import { sendmailPlan, sendmailVerifyArguments, type SendmailPlan, type SendmailRun } from './sendmail-arguments.ts';
 import { ChildGoneError, SendmailChild, type ChildExit } from './sendmail-child.ts';

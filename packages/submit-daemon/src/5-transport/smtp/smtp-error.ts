@@ -4,9 +4,7 @@
  * carries what happened on the wire. `code` is stable and meant for logs
  * and tests; `outcome` is what the caller's exit code is made from.
  */
-import { SubmissionError, type InputPosition } from '../../../../shared/src/errors.ts';
-import type { SmtpReply, SmtpStage } from '../../../../shared/src/smtp/index.ts';
-import type { Outcome } from '../../../../shared/src/status/outcomes.ts';
+import { SubmissionError, type InputPosition, type Outcome, type SmtpReply, type SmtpStage } from '@mailsubmit/shared';
 
 export type SmtpErrorCode =
   /** connect() failed: refused, no such socket path, unreachable. */

@@ -29,8 +29,6 @@
  * SubmissionError 'input-error' if it was not one).
  */
 import type { Readable } from 'node:stream';
-import type { Envelope } from '../../../../shared/src/envelope/envelope.ts';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
 import {
   describeReply,
   mailFromCommand,
@@ -38,12 +36,14 @@ import {
   queueIdOf,
   rcptToCommand,
   replyOutcome,
+  SubmissionError,
   xforwardCommands,
   xforwardOmitted,
+  type Envelope,
   type SmtpReply,
   type SmtpStage,
   type XforwardSource,
-} from '../../../../shared/src/smtp/index.ts';
+} from '@mailsubmit/shared';
 import { DataGuard } from './data-guard.ts';
 import { replyError, type SmtpConnection } from './smtp-connection.ts';
 import { SmtpError, summarizeCommand } from './smtp-error.ts';

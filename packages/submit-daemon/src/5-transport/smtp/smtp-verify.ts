@@ -10,8 +10,7 @@
  * (or XFORWARD) ends the verification with that reply as an SmtpError: the
  * sender was refused, so no recipient was verified.
  */
-import type { Envelope, Recipient } from '../../../../shared/src/envelope/envelope.ts';
-import type { SmtpReply, XforwardSource } from '../../../../shared/src/smtp/index.ts';
+import type { Envelope, Recipient, SmtpReply, XforwardSource } from '@mailsubmit/shared';
 import { replyError, type SmtpConnection } from './smtp-connection.ts';
 import { SmtpError } from './smtp-error.ts';
 import { envelopeReplies, envelopeSteps, resetQuietly } from './smtp-transaction.ts';

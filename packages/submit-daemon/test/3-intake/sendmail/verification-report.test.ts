@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Address } from '../../../../shared/src/envelope/envelope.ts';
-import type { SmtpReply } from '../../../../shared/src/smtp/index.ts';
+import type { Address, SmtpReply } from '@mailsubmit/shared';
 import { REPLY_CHARS, verdictLine, verdictStatus, verificationReport, type ReportVerdict } from '../../../src/3-intake/sendmail/verification-report.ts';
 
 const address = (text: string): Address => ({ text, utf8: /[^\u0000-\u007f]/.test(text), unqualified: !text.includes('@') });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MessageEncoder } from '../../../../shared/src/message/message-encoder.ts';
+import { MessageEncoder } from '@mailsubmit/shared';
 import { LfDecoder, LfMessageTransform } from '../../../src/5-transport/sendmail-program/lf-message-transform.ts';
 
 /** The conversion written the slow, obvious way: per line, on the whole input. */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnvelopeBlock } from '../../../../shared/src/envelope/index.ts';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
+import { parseEnvelopeBlock, SubmissionError } from '@mailsubmit/shared';
 import { notifyArgument, sendmailPlan, sendmailVerifyArguments } from '../../../src/5-transport/sendmail-program/sendmail-arguments.ts';
 import { address, envelope, recipients } from '../smtp/test-envelopes.ts';
 

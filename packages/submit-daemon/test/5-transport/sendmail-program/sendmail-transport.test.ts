@@ -6,10 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PrivatePostfix } from '../../../../../test/support/private-postfix.ts';
 import { RecordingSink, type RecordedMessage } from '../../../../../test/support/recording-sink.ts';
-import type { Envelope } from '../../../../shared/src/envelope/envelope.ts';
-import { parseEnvelopeBlock } from '../../../../shared/src/envelope/index.ts';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
-import { MessageEncoder } from '../../../../shared/src/message/message-encoder.ts';
+import { MessageEncoder, parseEnvelopeBlock, SubmissionError, type Envelope } from '@mailsubmit/shared';
 import { sendViaSendmail, stderrLine, verifyViaSendmail, type SendmailOptions } from '../../../src/5-transport/sendmail-program/sendmail-transport.ts';
 
 const SENDMAIL = '/usr/sbin/sendmail';

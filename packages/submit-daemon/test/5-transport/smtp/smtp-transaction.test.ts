@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
+import { SubmissionError } from '@mailsubmit/shared';
 import { SmtpConnection, type SmtpConnectionOptions } from '../../../src/5-transport/smtp/smtp-connection.ts';
 import { SmtpError } from '../../../src/5-transport/smtp/smtp-error.ts';
 import { PIPELINE_WINDOW, sendMessage } from '../../../src/5-transport/smtp/smtp-transaction.ts';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SubmissionError } from '../../../../shared/src/errors.ts';
+import { SubmissionError } from '@mailsubmit/shared';
 import { SmtpConnection } from '../../../src/5-transport/smtp/smtp-connection.ts';
 import { PIPELINE_WINDOW, sendMessage } from '../../../src/5-transport/smtp/smtp-transaction.ts';
 import { verifyRecipients } from '../../../src/5-transport/smtp/smtp-verify.ts';

@@ -2,7 +2,7 @@
  * Envelopes and message sources for the transport tests, built directly from
  * the types (the envelope parser is tested elsewhere).
  */
-import type { Address, Envelope, Recipient } from '../../../../shared/src/envelope/envelope.ts';
+import type { Address, Envelope, Recipient } from '@mailsubmit/shared';
 
 export function address(text: string): Address {
   return { text, utf8: /[^\u0000-\u007f]/.test(text), unqualified: text !== '' && !text.includes('@') };

@@ -1,0 +1,23 @@
+/**
+ * What mailsubmitctl may use of the daemon (exported as
+ * "@mailsubmit/submit-daemon/admin"): the configuration parser, the control
+ * protocol, the unsafe-permission check and the user database lookup. The
+ * CLI imports these (esbuild bundles them in) instead of keeping copies, so
+ * `mailsubmitctl config check` and `check` can never disagree with what
+ * mailsubmitd would decide. Anything else in the daemon may move or change
+ * without the CLI noticing.
+ */
+export type { DaemonConfig } from './config/daemon-config.ts';
+export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from './config/load-config.ts';
+export { controlSocketOfBrokenConfig } from './config/control-socket-path.ts';
+export {
+  ControlProtocolError,
+  encodeRequest,
+  parseReply,
+  type ControlCommand,
+  type ControlReply,
+  type ReloadReport,
+  type StatusReport,
+} from './control/control-protocol.ts';
+export { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
+export { identityOf } from './2-authorize/user-database.ts';
