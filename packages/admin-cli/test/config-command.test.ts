@@ -7,10 +7,20 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { CONFIG_KEYS } from '@mailsubmit/submit-daemon/documented-values';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildHelper } from '../../../test/support/helper-build.ts';
 import { ensureGroup, ensureUser, removeAll } from '../../../test/support/test-accounts.ts';
-import { ctl } from './run-ctl.ts';
+import { ctl as runCtl, type CtlResult } from './run-ctl.ts';
+
+/** Every `table.key` config check printed below (an unknown one it was given excepted), for the last test. */
+const printedKeys = new Set<string>();
+
+function ctl(args: readonly string[]): CtlResult {
+  const result = runCtl(args);
+  for (const [key] of `${result.stdout}${result.stderr}`.matchAll(/(?<![\w/.-])(?:daemon|downstream|limits|timeouts)\.[a-z_]+\b(?!: unknown key)/g)) printedKeys.add(key);
+  return result;
+}
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const DAEMON = join(ROOT, 'packages', 'submit-daemon', 'dist', 'mailsubmitd.mjs');
@@ -267,5 +277,12 @@ describe('mailsubmitctl config check', () => {
       expect(stdout).not.toContain('warning');
       expect(code).toBe(0);
     });
+  });
+
+  // Last: the outputs of every test above.
+  it('names only keys of the table of keys in what it prints', () => {
+    expect(printedKeys.size).toBeGreaterThan(4);
+    const known = new Set(CONFIG_KEYS.map((k) => k.key));
+    expect([...printedKeys].filter((key) => !known.has(key))).toEqual([]);
   });
 });
