@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sampleMessage } from '../validate/sample-message.ts';
+import { startMailPath } from '../../test/support/mail-path.ts';
 import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { RecordingSink } from '../../test/support/recording-sink.ts';
@@ -68,15 +69,13 @@ class Bench {
       const runner = join(dir, 'run-timed');
       execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', runner, join(import.meta.dirname, 'run-timed.c')]);
       const sink = new RecordingSink();
-      const sinkPort = await sink.listen();
       undo.push(() => sink.close());
-      const postfix = await PrivatePostfix.start({ relayPort: sinkPort });
-      undo.push(() => postfix.stop());
       undo.push(() => removeAll());
-      const user = ensureUser('mstbench');
       // A group of its own, so a concurrent test run's mstsubmit group is left alone.
-      const ms = await MailsubmitUnderTest.start({ downstreamPort: postfix.port, group: 'mstbenchsubmit' });
+      const { postfix, ms } = await startMailPath(sink, { mailsubmit: { group: 'mstbenchsubmit' } });
+      undo.push(() => postfix.stop());
       undo.push(() => ms.stop());
+      const user = ensureUser('mstbench');
       ms.setAuthorizations([user.name]);
       // The harness logs at debug level; measure the daemon as installed (info).
       await ms.stopDaemon();

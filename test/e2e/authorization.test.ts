@@ -17,13 +17,14 @@ import { tearDown } from '../support/tear-down.ts';
 import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
+import { nativeRequest } from '../support/request-frames.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 import { fdCount } from '../support/daemon-footprint.ts';
 import { heldWithin } from '../support/until.ts';
 import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 
-const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', '-v'] });
+const FRAME = nativeRequest('-v');
 
 function input(tag: string, envelope: readonly string[] = []): Buffer {
   return Buffer.from(

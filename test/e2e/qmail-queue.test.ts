@@ -17,6 +17,7 @@ import { tearDown } from '../support/tear-down.ts';
 import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
+import { qmailQueueRequest } from '../support/request-frames.ts';
 import { RecordingSink, unstuff, withoutFirstHeaderField } from '../support/recording-sink.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 
@@ -161,7 +162,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('the qmail-queue front door', () 
   it('answers a caller the daemon refuses before reading its request in qmail codes too', async () => {
     // Past the helper (as if its copy of the list were stale): the daemon's own refusal.
     const outsider = ensureUser('mstqqoutsider');
-    const frame = encodeRequest({ mode: MODE_QMAIL_QUEUE, flags: REQUEST_FLAG_ENVELOPE_FD, argv: ['qmail-queue'] });
+    const frame = qmailQueueRequest();
     const fds = [{ open: '/dev/null', flags: 'read' }, { open: '/dev/null', flags: 'read' }] as const;
     const refused = await directRequest({ socketPath: ms.socketPath, uid: outsider.uid, gid: ensureGroup(ms.group), frame, fds });
     expect(refused.reply).toMatchObject({ status: 81, outcome: 'not-authorized' });

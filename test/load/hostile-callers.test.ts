@@ -19,6 +19,7 @@ import { childOutput } from '../support/child-output.ts';
 import { collectedRssKb, fdCount, settled, withHeapSnapshotSignal } from '../support/daemon-footprint.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
+import { nativeRequest, qmailQueueRequest, sendmailRequest } from '../support/request-frames.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 import { restartAsUser, type UserDaemon } from '../support/daemon-as-user.ts';
@@ -113,9 +114,9 @@ describe('hostile callers', () => {
   /** Runs `count` hostile submissions with seed `seed`; returns each attempt. */
   function campaign(seed: number, count: number): Promise<Attempt[]> {
     const frames = {
-      native: Buffer.from(encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit'] })).toString('hex'),
-      sendmail: Buffer.from(encodeRequest({ mode: MODE_SENDMAIL, argv: ['mailsubmit-sendmail', '-i', '-f', 'hostile@example.org', 'rcpt@example.org'] })).toString('hex'),
-      qmail: Buffer.from(encodeRequest({ mode: MODE_QMAIL_QUEUE, flags: REQUEST_FLAG_ENVELOPE_FD, argv: ['qmail-queue'] })).toString('hex'),
+      native: Buffer.from(nativeRequest()).toString('hex'),
+      sendmail: Buffer.from(sendmailRequest('-i', '-f', 'hostile@example.org', 'rcpt@example.org')).toString('hex'),
+      qmail: Buffer.from(qmailQueueRequest()).toString('hex'),
     };
     // In the set-gid install the daemon admits only peers with the socket's group: the helper's, which this caller takes directly.
     const helperGid = ensureGroup(ms.group);

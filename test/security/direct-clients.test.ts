@@ -26,12 +26,13 @@ import {
 import { directRequest, type DirectResult, type PassedFd } from '../support/direct-client.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
+import { nativeRequest, nativeRequestOfLength, qmailQueueRequest } from '../support/request-frames.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 import { fdCount } from '../support/daemon-footprint.ts';
 import { heldWithin } from '../support/until.ts';
 
-const FRAME = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit'] });
+const FRAME = nativeRequest();
 
 const SUBMISSION = 'sender: probe@example.net\nrecipient: rcpt@example.org\n\nSubject: probe\n\nbody\n';
 
@@ -43,15 +44,14 @@ function withVersion(version: number): Buffer {
 
 /** A well-formed request one octet longer than a packet may be, sent as one packet. */
 function oversizedPacket(): Uint8Array {
-  const fixed = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', ''] }).byteLength;
-  const frame = encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(MAX_PACKET_OCTETS + 1 - fixed)] });
+  const frame = nativeRequestOfLength(MAX_PACKET_OCTETS + 1);
   expect(frame.byteLength).toBe(MAX_PACKET_OCTETS + 1);
   return frame;
 }
 
 /** The first packet of a request whose length field says it is one octet longer than a request may be. */
 function oversizedRequest(): Uint8Array {
-  const packet = Buffer.from(encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(MAX_PACKET_OCTETS - 100)] }));
+  const packet = Buffer.from(nativeRequest('x'.repeat(MAX_PACKET_OCTETS - 100)));
   packet.writeUInt32LE(MAX_FRAME_OCTETS + 1, 8);
   return packet;
 }
@@ -83,14 +83,14 @@ const PROBES: readonly Probe[] = [
   { name: 'a packet one octet over the limit', frame: oversizedPacket(), fds: [{ stdin: true }], outcome: 'usage', text: /request frame is too large/ },
   { name: 'a packet over the limit carrying two fds', frame: oversizedPacket(), fds: [{ stdin: true }, devnull], outcome: 'usage', text: /request frame is too large/ },
   { name: 'a request announcing one octet over the limit', frame: oversizedRequest(), fds: [{ stdin: true }], outcome: 'usage', text: /command line is too long: a request of 8388609 octets, mailsubmit takes at most 8388608/ },
-  { name: 'a request that never comes whole', frame: requestPackets(encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', 'x'.repeat(3 * MAX_PACKET_OCTETS)] }))[0] as Uint8Array, fds: [{ stdin: true }], outcome: 'usage', text: /did not arrive whole within 10 s/ },
+  { name: 'a request that never comes whole', frame: requestPackets(nativeRequest('x'.repeat(3 * MAX_PACKET_OCTETS)))[0] as Uint8Array, fds: [{ stdin: true }], outcome: 'usage', text: /did not arrive whole within 10 s/ },
   { name: 'a frame with no fd', frame: FRAME, fds: [], outcome: 'no-input', text: /no standard input was passed/ },
   { name: 'a frame with two fds', frame: FRAME, fds: [{ stdin: true }, devnull], outcome: 'usage', text: /carried 2 file descriptors, this front door passes one/ },
   { name: 'a frame with three fds', frame: FRAME, fds: [{ stdin: true }, devnull, devnull], outcome: 'usage', text: /too many file descriptors/ },
   { name: 'a frame with ten fds', frame: FRAME, fds: [{ stdin: true }, ...Array<PassedFd>(9).fill(devnull)], outcome: 'usage', text: /too many file descriptors/ },
   {
     name: 'a qmail-queue frame with three fds',
-    frame: encodeRequest({ mode: MODE_QMAIL_QUEUE, flags: REQUEST_FLAG_ENVELOPE_FD, argv: ['qmail-queue'] }),
+    frame: qmailQueueRequest(),
     fds: [{ stdin: true }, devnull, devnull],
     qmail: true,
     outcome: 'usage',
@@ -223,7 +223,7 @@ describe('direct clients of the daemon\'s socket', () => {
   }, 120_000);
 
   it('serves the same direct client with a well-formed request over a socket (the probes above are refused for what they are)', async () => {
-    const result = await directRequest({ socketPath: ms.socketPath, uid: listed.uid, gid: helperGid, frame: encodeRequest({ mode: MODE_NATIVE, argv: ['mailsubmit', '-v'] }), fds: [{ socketpair: SUBMISSION }] });
+    const result = await directRequest({ socketPath: ms.socketPath, uid: listed.uid, gid: helperGid, frame: nativeRequest('-v'), fds: [{ socketpair: SUBMISSION }] });
     expect(result.reply).toMatchObject({ status: 0, outcome: 'ok' });
     const [message] = await sink.waitForMessages(1);
     expect(message?.mailFrom).toMatch(/^MAIL FROM:<probe@example\.net>/);
