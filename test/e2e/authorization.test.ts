@@ -11,7 +11,6 @@
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeRequest, MODE_NATIVE } from '@mailsubmit/shared';
 import { directRequest, type DirectResult, type PassedFd } from '../support/direct-client.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { startMailPath } from '../support/mail-path.ts';

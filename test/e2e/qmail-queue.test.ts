@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeRequest, MODE_QMAIL_QUEUE, REQUEST_FLAG_ENVELOPE_FD } from '@mailsubmit/shared';
+import { encodeRequest, MODE_QMAIL_QUEUE } from '@mailsubmit/shared';
 import { childOutput } from '../support/child-output.ts';
 import { directRequest } from '../support/direct-client.ts';
 import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeReply, encodeRequest, MODE_NATIVE, MODE_QMAIL_QUEUE, MODE_SENDMAIL, REQUEST_FLAG_ENVELOPE_FD } from '@mailsubmit/shared';
+import { decodeReply } from '@mailsubmit/shared';
 import { childOutput } from '../support/child-output.ts';
 import { collectedRssKb, fdCount, settled, withHeapSnapshotSignal } from '../support/daemon-footprint.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';

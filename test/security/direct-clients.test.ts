@@ -13,16 +13,7 @@
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  encodeRequest,
-  MAX_FRAME_OCTETS,
-  MAX_PACKET_OCTETS,
-  MODE_NATIVE,
-  MODE_QMAIL_QUEUE,
-  REQUEST_FLAG_ENVELOPE_FD,
-  requestPackets,
-  statusOf,
-} from '@mailsubmit/shared';
+import { MAX_FRAME_OCTETS, MAX_PACKET_OCTETS, requestPackets, statusOf } from '@mailsubmit/shared';
 import { directRequest, type DirectResult, type PassedFd } from '../support/direct-client.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
