@@ -25,13 +25,23 @@ function repository(): Repository {
   return { root: manifest(''), packages };
 }
 
+function sourceFile(path: string): SourceFile {
+  return { path, text: readFileSync(join(ROOT, path), 'utf8') };
+}
+
 function sourceFiles(dir: string): SourceFile[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
-    const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
+    const path = `${dir}/${entry.name}`;
     if (entry.name.startsWith('.') || NOT_SOURCE.has(entry.name)) return [];
     if (entry.isDirectory()) return sourceFiles(path);
-    return SOURCE.test(entry.name) ? [{ path, text: readFileSync(join(ROOT, path), 'utf8') }] : [];
+    return SOURCE.test(entry.name) ? [sourceFile(path)] : [];
   });
+}
+
+/** The repository's code: the packages, tests, benches, fuzzer and scripts, and the files at the top (vitest.config.ts). */
+function repositoryFiles(): SourceFile[] {
+  const topLevel = readdirSync(ROOT, { withFileTypes: true }).filter((entry) => entry.isFile() && SOURCE.test(entry.name));
+  return [...['packages', 'test', 'bench', 'fuzz', 'scripts'].flatMap(sourceFiles), ...topLevel.map((entry) => sourceFile(entry.name))];
 }
 
 const PACKAGES: Repository = {
@@ -55,16 +65,17 @@ function problemsOf(path: string, text: string, repository: Repository = PACKAGE
 
 describe('package boundaries', () => {
   it('hold in every file of the repository', () => {
-    const files = ['packages', 'test', 'bench', 'fuzz', 'scripts'].flatMap(sourceFiles).concat(sourceFiles('').filter((f) => !f.path.includes('/')));
-    expect(files.length).toBeGreaterThan(100);
+    const files = repositoryFiles();
+    expect(files.map((file) => file.path)).toEqual(expect.arrayContaining(['vitest.config.ts', 'scripts/build.mjs', 'packages/admin-cli/src/main.ts']));
     expect(boundaryProblems(repository(), files)).toEqual([]);
   });
 
   it('every export of every package names a file that exists', () => {
-    const missing = repository().packages.flatMap(({ dir, exports }) =>
-      Object.values(typeof exports === 'string' ? { '.': exports } : (exports ?? {})).filter((target) => !existsSync(join(ROOT, dir, target))).map((target) => `${dir}: ${target}`),
+    const targets = repository().packages.flatMap(({ dir, exports }) =>
+      (typeof exports === 'string' ? [exports] : Object.values(exports ?? {})).map((target) => join(dir, target)),
     );
-    expect(missing).toEqual([]);
+    expect(targets.length).toBeGreaterThan(3);
+    expect(targets.filter((target) => !existsSync(join(ROOT, target)))).toEqual([]);
   });
 
   describe('the rules find', () => {
