@@ -126,27 +126,13 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     delivered = sink.messages.length;
   });
 
-  /** The daemon's log line for the next submission of `instance`, once written. */
-  async function nextLogLine(instance: MailsubmitUnderTest, before: number): Promise<Record<string, unknown>> {
-    await expect.poll(() => instance.submissions().length, { timeout: 10_000 }).toBe(before + 1);
-    return instance.submissions()[before] ?? {};
-  }
-
-  async function submitAndLog(instance: MailsubmitUnderTest, input: string): Promise<{ result: SubmitResult; logged: Record<string, unknown> }> {
-    const before = instance.submissions().length;
-    const result = await instance.submit(user, input);
-    return { result, logged: await nextLogLine(instance, before) };
-  }
-
   function expectOneLine(stderr: string, words: RegExp): void {
     expect(stderr).toMatch(/^mailsubmit: [^\n]+\n$/);
     expect(stderr).toMatch(words);
   }
 
   async function expectNothingDelivered(): Promise<void> {
-    await postfix.flush();
-    // Give a wrongly queued message time to reach the sink.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await postfix.flushAndWait();
     expect(sink.messages.length).toBe(delivered);
     expect(await postfix.queueSize()).toBe(0);
   }
@@ -166,7 +152,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
   }
 
   it('delivers an ordinary submission (so "nothing delivered" below means something)', async () => {
-    const { result, logged } = await submitAndLog(ms, ENVELOPE + '\n' + message(200));
+    const { result, logged } = await ms.submitAndLog(user, ENVELOPE + '\n' + message(200));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(logged.status).toBe('ok');
@@ -193,7 +179,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     const down = await MailsubmitUnderTest.start({ downstreamPort: await freePort(), group: GROUP });
     try {
       down.setAuthorizations([USER]);
-      const { result, logged } = await submitAndLog(down, ENVELOPE + '\n' + message(200));
+      const { result, logged } = await down.submitAndLog(user, ENVELOPE + '\n' + message(200));
       expectOneLine(result.stderr, /cannot connect to the MTA: .*ECONNREFUSED/);
       expect(result.code).toBe(75);
       expect(logged.status).toBe('mta-unreachable');
@@ -213,7 +199,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
       const { status, output } = await pipeline.finished;
       expect(status).toBe(128 + 9);
       expect(output).toBe('');
-      const logged = await nextLogLine(ms, before);
+      const logged = await ms.submissionAfter(before);
       expect(logged.status).toBe('caller-gone');
       expect(logged.exit).toBe(75);
     } finally {
@@ -231,7 +217,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     const header = message(0);
     const text = header + 'y'.repeat(120 - header.length - 1) + '\n';
     expect(Buffer.byteLength(text)).toBe(120);
-    const { result, logged } = await submitAndLog(ms, `${ENVELOPE}size: ${declared}\n\n${text}`);
+    const { result, logged } = await ms.submitAndLog(user, `${ENVELOPE}size: ${declared}\n\n${text}`);
     expectOneLine(result.stderr, new RegExp(`attribute "size": declared ${declared} octets, but the message has 120 octets`));
     expect(result.code).toBe(65);
     expect(logged.status).toBe('size-mismatch');
@@ -255,7 +241,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
       const head = ENVELOPE + '\n' + message(MIB);
       const badLine = head.split('\n').length;
       const input = `${head}a line with ${octet} in it\n${BODY_LINE.repeat(100)}`;
-      const { result, logged } = await submitAndLog(strict, input);
+      const { result, logged } = await strict.submitAndLog(user, input);
       expectOneLine(result.stderr, new RegExp(`line ${badLine}: ${words}`));
       expect(result.code).toBe(65);
       expect(logged.status).toBe('message-syntax');
@@ -273,7 +259,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
   ])('%s in the body after 1 MB, by default: delivered whole as Postfix takes it (a NUL kept, a bare CR a space)', async (_, octet, leaves) => {
     const head = ENVELOPE + '\n' + message(MIB);
     const tail = `a line with ${octet} in it\n${BODY_LINE.repeat(100)}`;
-    const { result, logged } = await submitAndLog(ms, head + tail);
+    const { result, logged } = await ms.submitAndLog(user, head + tail);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(logged.status).toBe('ok');
@@ -302,7 +288,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
         const { status, output } = await pipeline.finished;
         expectOneLine(output, /nothing was written for 2 s/);
         expect(status).toBe(75);
-        const logged = await nextLogLine(idle, before);
+        const logged = await idle.submissionAfter(before);
         expect(logged.status).toBe('input-timeout');
       } finally {
         pipeline.stop();
@@ -324,7 +310,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('failures on the way: exit code, 
     afterAll(async () => small?.stop(), HOOK_TIMEOUT_MS);
 
     it('a message over the limit: 65, over-limit, nothing delivered', async () => {
-      const { result, logged } = await submitAndLog(small, ENVELOPE + '\n' + message(limit + 64 * 1024));
+      const { result, logged } = await small.submitAndLog(user, ENVELOPE + '\n' + message(limit + 64 * 1024));
       expectOneLine(result.stderr, new RegExp(`larger than ${limit} octets`));
       expect(result.code).toBe(65);
       expect(logged.status).toBe('over-limit');

@@ -96,11 +96,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
   const logSinceStart = () => postfix.log().slice(logMark);
 
   async function submitAndLog(sender: string, recipients: readonly string[]): Promise<{ result: SubmitResult; logged: Record<string, unknown> }> {
-    const before = ms.submissions().length;
-    const result = await ms.submit(user, submission(sender, recipients));
-    // The daemon logs after replying; its stdout may lag the helper's exit a little.
-    await expect.poll(() => ms.submissions().length, { timeout: 10_000 }).toBe(before + 1);
-    return { result, logged: ms.submissions()[before] ?? {} };
+    return ms.submitAndLog(user, submission(sender, recipients));
   }
 
   function expectOneLine(result: SubmitResult, words: string): void {
@@ -109,9 +105,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('Postfix refusing a submission', 
   }
 
   async function expectNothingDelivered(deliveredBefore: number): Promise<void> {
-    await postfix.flush();
-    // Give a wrongly queued message time to reach the sink.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await postfix.flushAndWait();
     expect(sink.messages.length).toBe(deliveredBefore);
     expect(await postfix.queueSize()).toBe(0);
   }

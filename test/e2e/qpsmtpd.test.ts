@@ -154,9 +154,7 @@ describe.skipIf(!AVAILABLE && !process.env.CI)('qpsmtpd in front of mailsubmit',
 
   /** Nothing from `sender` reaches the sink, and Postfix's queue is empty. */
   async function expectNothingDelivered(sender: string): Promise<void> {
-    await postfix.flush();
-    // Give a wrongly queued message time to reach the sink.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await postfix.flushAndWait();
     expect(sink.messages.filter((m) => m.mailFrom.startsWith(`MAIL FROM:<${sender}>`))).toHaveLength(0);
     expect(await postfix.queueSize()).toBe(0);
   }

@@ -195,6 +195,24 @@ export class MailsubmitUnderTest {
     return this.logLines.filter((line) => line.msg === 'submission');
   }
 
+  /**
+   * Submits, then waits for the daemon's log line of this submission (it
+   * logs after replying, so its stdout may lag the helper's exit a little).
+   */
+  async submitAndLog(user: Pick<TestUser, 'uid' | 'gid'>, input: string | Buffer): Promise<{ result: SubmitResult; logged: Record<string, unknown> }> {
+    const before = this.submissions().length;
+    const result = await this.submit(user, input);
+    return { result, logged: await this.submissionAfter(before) };
+  }
+
+  /** The log line of the submission after the first `count`, once the daemon has logged exactly that many more. */
+  async submissionAfter(count: number, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    if (!(await heldWithin(timeoutMs, () => this.submissions().length === count + 1))) {
+      throw new Error(`mailsubmitd logged ${this.submissions().length} submissions, not ${count + 1}, in ${timeoutMs} ms`);
+    }
+    return this.submissions()[count] ?? {};
+  }
+
   /** Waits for the daemon's log line of a submission (pino writes it asynchronously, after the reply). */
   waitForSubmission(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
     return this.waitForLog((line) => line.msg === 'submission' && match(line), timeoutMs);

@@ -13,7 +13,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.ts';
-import { matchingLine } from './until.ts';
+import { matchingLine, sleep } from './until.ts';
 
 const run = promisify(execFile);
 
@@ -134,6 +134,12 @@ export class PrivatePostfix {
   /** Asks Postfix to try deferred mail again now. */
   async flush(): Promise<void> {
     await run('/usr/sbin/postqueue', ['-c', this.dir, '-f']);
+  }
+
+  /** Flushes, then gives a message that was wrongly queued time to reach the sink: before a "nothing delivered" check. */
+  async flushAndWait(): Promise<void> {
+    await this.flush();
+    await sleep(1_500);
   }
 
   private async waitForListener(): Promise<void> {
