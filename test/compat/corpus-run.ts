@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { childOutput } from '../support/child-output.ts';
 import { queuedMessage, settledNewIds, type QueuedMessage } from '../support/queued-messages.ts';
 import type { Door, SideBySide } from '../support/side-by-side.ts';
 
@@ -156,14 +157,9 @@ export async function runSendmail(sbs: SideBySide, door: Door, args: readonly st
     door === 'postfix'
       ? spawn(sbs.sendmailPath.postfix, args, { env: ENV, stdio: ['pipe', 'ignore', 'pipe'] })
       : spawn(sbs.sendmailPath.mailsubmit, args, { argv0: '/usr/sbin/sendmail', env: ENV, stdio: ['pipe', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.on('error', () => undefined);
+  const output = childOutput(child);
   child.stdin.end(input);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
+  const { code, stderr } = await output;
   return { code, stderr };
 }
 

@@ -14,6 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childOutput } from '../support/child-output.ts';
 import { freePort } from '../support/free-port.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
@@ -154,19 +155,15 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
       it('delivers through the installed mailsubmit-sendmail link, sendmail options and all', async () => {
         expect((await staged.ctlCommand(['allow', caller.name])).code).toBe(0);
         const link = join(staged.prefix, 'bin', 'mailsubmit-sendmail');
-        const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-          const child = spawn(link, ['-oi', '-f', `${caller.name}@example.org`, 'sendmail-door@example.net'], {
-            uid: caller.uid,
-            gid: caller.gid,
-            stdio: ['pipe', 'ignore', 'pipe'],
-            env: {},
-          });
-          let stderr = '';
-          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-          child.on('error', reject);
-          child.on('close', (code) => resolve({ code, stderr }));
-          child.stdin.end('Subject: through the sendmail door\n\nstaged install\n');
+        const child = spawn(link, ['-oi', '-f', `${caller.name}@example.org`, 'sendmail-door@example.net'], {
+          uid: caller.uid,
+          gid: caller.gid,
+          stdio: ['pipe', 'ignore', 'pipe'],
+          env: {},
         });
+        const output = childOutput(child);
+        child.stdin.end('Subject: through the sendmail door\n\nstaged install\n');
+        const result = await output;
         expect(result.stderr).toBe('');
         expect(result.code).toBe(0);
         const message = await sink.waitForMessage((m) => m.data.includes('Subject: through the sendmail door\r\n'));

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childOutput } from '../support/child-output.ts';
 import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
@@ -96,16 +97,9 @@ describe.skipIf(!PrivatePostfix.isAvailable())('one 100 MB message', () => {
     const inputFd = stdin === 'file' ? openSync(submission.path, 'r') : null;
     try {
       const child = spawn(ms.helperPath, [], { uid: user.uid, gid: user.gid, stdio: [inputFd ?? 'pipe', 'ignore', 'pipe'], env: {} });
-      let stderr = '';
-      child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-      if (child.stdin !== null) {
-        child.stdin.on('error', () => undefined);
-        createReadStream(submission.path).pipe(child.stdin);
-      }
-      const code = await new Promise<number | null>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('close', resolve);
-      });
+      const output = childOutput(child);
+      if (child.stdin !== null) createReadStream(submission.path).pipe(child.stdin);
+      const { code, stderr } = await output;
       maxKb = Math.max(maxKb, vmRssKb(pid));
       return { code, stderr, growthKb: maxKb - baseKb, baseKb };
     } finally {
