@@ -19,6 +19,7 @@ import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.t
 import { FaultProxy } from './fault-proxy.ts';
 import { FaultSchedule, seededRandom, type FaultKind, type FaultRates } from './fault-schedule.ts';
 import { Ledger, type Attempt, type Classification } from './ledger.ts';
+import { sleep } from '../support/until.ts';
 
 export interface CampaignOptions {
   readonly messages: number;
@@ -53,8 +54,6 @@ export const SHORT_TIMEOUTS = ['connect = 2', 'command = 2', 'data_block = 2', '
 /** An attempt running this long is hung: every daemon timeout in use is far shorter. */
 const HUNG_AFTER_MS = 120_000;
 const DRAIN_DEADLINE_MS = 180_000;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
   const started = Date.now();

@@ -18,6 +18,7 @@ import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { sleep } from '../support/until.ts';
 
 const CALLERS = 500;
 
@@ -49,8 +50,6 @@ const CALLER_DEADLINE_MS = (HELPER_TIMEOUT_S + 30) * 1000;
  * 64 KB input read buffer (fds left behind are checked exactly).
  */
 const RSS_SLACK_KB = 24 * 1024;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function message(user: TestUser, id: string): string {
   return [

@@ -23,6 +23,7 @@ import { nativeRequest, qmailQueueRequest, sendmailRequest } from '../support/re
 import { tearDown } from '../support/tear-down.ts';
 import { ensureGroup, ensureUser, type TestUser } from '../support/test-accounts.ts';
 import { restartAsUser, type UserDaemon } from '../support/daemon-as-user.ts';
+import { sleep } from '../support/until.ts';
 
 /** MAILSUBMIT_HOSTILE_RUNS overrides it for a longer campaign; MAILSUBMIT_HOSTILE_KINDS=pipe,file limits the mix. */
 const RUNS = Number(process.env.MAILSUBMIT_HOSTILE_RUNS ?? 10_000);
@@ -63,8 +64,6 @@ interface Attempt {
   readonly reply: string | null;
   readonly error: string | null;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function messageTag(data: Buffer): string | null {
   return /^Message-ID: <([^@>]+)@hostile\.example\.org>\r$/m.exec(data.toString('latin1'))?.[1] ?? null;

@@ -4,14 +4,13 @@
  * must go on serving, not die of EPIPE on its next log line.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../support/recording-sink.ts';
 import { tearDown } from '../support/tear-down.ts';
 import { ensureUser, type TestUser } from '../support/test-accounts.ts';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from '../support/until.ts';
 
 describe('the log output gone', () => {
   const sink = new RecordingSink();
@@ -35,7 +34,7 @@ describe('the log output gone', () => {
     let stderr = '';
     daemon.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
-      for (let i = 0; i < 200 && !(existsSync(ms.socketPath) && existsSync(ms.controlSocketPath)); i++) await sleep(20);
+      await ms.waitForSockets(daemon, () => `mailsubmitd did not start: ${stderr}`);
       // The reading end closed: every write to the daemon's standard output now fails with EPIPE.
       daemon.stdout.destroy();
       const results = [];

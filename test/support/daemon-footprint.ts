@@ -12,8 +12,7 @@
  */
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './until.ts';
 
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
