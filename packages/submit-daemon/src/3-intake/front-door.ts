@@ -46,8 +46,6 @@ export interface DoorRequest {
   readonly inputFd: number;
   /** -v: tell the caller the MTA's queue id on success too (success is silent otherwise). */
   readonly verbose: boolean;
-  /** Every fd the request holds, to close when it ends before a submission takes them. */
-  readonly fds: readonly number[];
   /**
    * For a request that is not one plain submission (sendmail -bs, -bv, the
    * MTA's own tools): the door serves it itself. Absent for a submission.

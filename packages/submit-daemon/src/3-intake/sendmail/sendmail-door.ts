@@ -54,7 +54,6 @@ export const sendmailDoor: FrontDoor = {
       door: sendmailDoor,
       request,
       inputFd,
-      fds: outputFd !== undefined ? [inputFd, outputFd] : [inputFd],
       verbose: command.mode === 'deliver' && !verifying ? command.verbose : false,
       command,
       ...(outputFd !== undefined ? { outputFd } : {}),
