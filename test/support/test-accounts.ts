@@ -91,7 +91,8 @@ export function deleteAccount(name: string): void {
 
 /** Removes every user and group `ensureUser` and `ensureGroup` made in this process. */
 export function removeAll(): void {
-  for (const user of created.users.splice(0)) changeAccounts('userdel', [user]);
+  // A user already gone (removed by the test itself, or by another run of the same file) is no failure.
+  for (const user of created.users.splice(0)) if (accountExists('passwd', user)) changeAccounts('userdel', [user]);
   for (const group of created.groups.splice(0)) {
     try {
       changeAccounts('groupdel', [group]);
