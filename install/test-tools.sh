@@ -13,6 +13,8 @@
 #   - libio-socket-ssl-perl, libnet-ssleay-perl, openssl: STARTTLS in the
 #     qpsmtpd tests (qpsmtpd's tls plugin, swaks --tls, a throwaway
 #     certificate); neither package above depends on them.
+#   - strace: the local queue's commit order is checked on the system calls
+#     (packages/submit-daemon/test/5-transport/local-queue).
 #   - the programs test/compat/real-programs.test.ts runs side by side
 #     through Postfix's sendmail and mailsubmit-sendmail (cron, bsd-mailx,
 #     mailutils, mutt, neomutt, s-nail, nmh, the Perl mail modules, php-cli,
@@ -57,6 +59,7 @@ install_missing_packages() {
   perl -MIO::Socket::SSL -e 1 2>/dev/null || missing+=(libio-socket-ssl-perl)
   perl -MNet::SSLeay -e 1 2>/dev/null || missing+=(libnet-ssleay-perl)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v strace >/dev/null || missing+=(strace)
   if [ ${#missing[@]} -eq 0 ]; then
     say "qpsmtpd, swaks, perl and the TLS tools are installed"
     return 0
@@ -173,7 +176,8 @@ install_real_programs
 # What is missing, in one look, so that a complete machine needs no root.
 nothing_missing() {
   command -v qpsmtpd-forkserver >/dev/null && command -v swaks >/dev/null && command -v perl >/dev/null &&
-    perl -MIO::Socket::SSL -e 1 2>/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null && command -v openssl >/dev/null || return 1
+    perl -MIO::Socket::SSL -e 1 2>/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null && command -v openssl >/dev/null &&
+    command -v strace >/dev/null || return 1
   local package
   for package in "${SECOND_MTA_DEBS[@]}"; do compgen -G "$DEB_CACHE/${package}_*.deb" >/dev/null || return 1; done
   for package in "${SECOND_MTA_LIBRARIES[@]}"; do

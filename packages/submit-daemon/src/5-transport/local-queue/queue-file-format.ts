@@ -2,7 +2,7 @@
  * What one queue file holds, in the order it is written:
  *
  *   mailsubmit-queue-file 1          the format version, alone on the first line
- *   queue-id: LZ3K9QF0A1B-4F2K
+ *   queue-id: 0TPLIWVCL8B-1A1BI
  *   caller-uid: 1000
  *   caller-user: alice               absent when the user database had no name
  *   front-door: sendmail

@@ -6,7 +6,7 @@
  * message; the time keeps an id from naming again, in the log, an earlier
  * message whose inode the file system has since reused.
  *
- *   LZ3K9QF0A1B-4F2K     seconds (7) and microseconds (4) in base 36, "-", inode in base 36
+ *   0TPLIWVCL8B-1A1BI    seconds (7) and microseconds (4) in base 36, "-", inode in base 36
  *
  * Upper case and digits only: safe as a file name and in a log line; ids
  * of one queue sort by creation time.
