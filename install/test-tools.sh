@@ -18,7 +18,9 @@
 #   - the programs test/compat/real-programs.test.ts runs side by side
 #     through Postfix's sendmail and mailsubmit-sendmail (cron, bsd-mailx,
 #     mailutils, mutt, neomutt, s-nail, nmh, the Perl mail modules, php-cli,
-#     git-email, python3, ruby-mail, logwatch), without recommends; refused
+#     git-email, python3, ruby-mail, logwatch), and python3-flufl.bounce, the
+#     bounce parser that reads the delivery status notices in the tests; without
+#     recommends; refused
 #     if any of them would remove a package (another MTA replacing Postfix);
 #     cron's daemon and PHP's session-cleaning timer are left stopped and
 #     disabled: the test runs cron in a private mount namespace.
@@ -126,7 +128,7 @@ install_second_mta_libraries() {
 # Debian packages; the test runs each program side by side through Postfix's
 # sendmail and mailsubmit-sendmail (nodemailer comes from npm, a devDependency).
 REAL_PROGRAM_PACKAGES=(cron bsd-mailx mailutils mutt neomutt s-nail nmh libmime-lite-perl libmailtools-perl
-  libemail-sender-perl php-cli git-email python3 ruby-mail logwatch)
+  libemail-sender-perl php-cli git-email python3 ruby-mail logwatch python3-flufl.bounce)
 
 missing_real_programs() {
   local package
