@@ -254,7 +254,9 @@ function deliveryStatus(context: Context): string[] {
     lines.push(`Action: ${result.action}`, `Status: ${result.status}`);
     if (result.remoteMta !== undefined) lines.push(`Remote-MTA: dns; ${printable(result.remoteMta, false)}`);
     if (result.diagnostic !== undefined) {
-      lines.push(...wrap(`Diagnostic-Code: ${result.diagnostic.type ?? 'smtp'}; ${printable(result.diagnostic.text, utf8)}`, ' '));
+      // RFC 3464: the diagnostic type is an atom (Postfix turns the rest into '-').
+      const type = (result.diagnostic.type ?? 'smtp').replace(/[^A-Za-z0-9!#$%&'*+\/=?^_`{|}~-]/g, '-');
+      lines.push(...wrap(`Diagnostic-Code: ${type}; ${printable(result.diagnostic.text, utf8)}`, ' '));
     }
     if (result.lastAttempt !== undefined) lines.push(`Last-Attempt-Date: ${rfc5322Date(result.lastAttempt)}`);
     if (warning) lines.push(`Will-Retry-Until: ${rfc5322Date(new Date(input.arrivalDate.getTime() + input.maximalLifetimeSeconds * 1000))}`);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { Address, NotifyKeyword, OriginalRecipient, Recipient } from '@mailsubmit/shared';
+import { MessageEncoder, withLimits, type Address, type NotifyKeyword, type OriginalRecipient, type Recipient } from '@mailsubmit/shared';
 import {
   deliveryStatusNotice,
   type DeliveryStatusNotice,
@@ -40,7 +40,20 @@ function parse(bytes: Buffer): Parsed {
 async function bytesOf(notice: DeliveryStatusNotice): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of notice.content) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  const bytes = Buffer.concat(chunks);
+  expectSendable(bytes);
+  return bytes;
+}
+
+/**
+ * The notice goes to the MTA like any message: through the message encoder.
+ * Under strict RFC 5322 checks it must pass, and come out changed only by
+ * dot-stuffing: its line ends are CRLF already.
+ */
+function expectSendable(bytes: Buffer): void {
+  const encoder = new MessageEncoder({ limits: withLimits({ strictMessageSyntax: true }) });
+  const encoded = Buffer.concat([encoder.write(bytes), encoder.end()]);
+  expect(encoded.toString('latin1').replace(/^\.\./gm, '.')).toBe(bytes.toString('latin1'));
 }
 
 function address(text: string): Address {
@@ -347,6 +360,7 @@ describe('deliveryStatusNotice: the returned message', () => {
     // Whole message in memory would be a lead of megabytes; a stream is a few buffers ahead.
     expect(largestLead).toBeLessThan(512 << 10);
     expect(produced).toBeGreaterThanOrEqual(total);
+    expectSendable(Buffer.concat(chunks));
     const parsed = parse(Buffer.concat(chunks));
     expectWellFormed(parsed);
     expect(parsed.returned.bodyOctets).toBe(produced - Buffer.byteLength(`${HEADER}\n\n`));
