@@ -2,6 +2,8 @@
  * Crashes simulated by leaving on disk what a crash at each step would
  * leave, then opening the queue again as a restarted daemon does.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -44,6 +46,44 @@ describe('local queue: recovery at start', () => {
     expect(found.envelope.recipients.length).toBe(3);
     expect(queue.usage()).toEqual({ count: 1, octets: committed.length });
     expect((await readAll((await queue.read(kept)).message)).toString()).toBe('Subject: kept\r\n\r\nkept\r\n');
+  });
+
+  it('removes what a daemon killed with SIGKILL in the middle of a write left', async () => {
+    const kept = await queueOne();
+    const script = `
+      import { LocalQueue } from ${JSON.stringify(join(import.meta.dirname, '../../../src/5-transport/local-queue/local-queue.ts'))};
+      import { entryFor, MINIMAL_ENVELOPE_BLOCK, NO_LIMITS } from ${JSON.stringify(join(import.meta.dirname, 'queue-fixtures.ts'))};
+      const { queue } = await LocalQueue.open(process.argv[1], { limits: NO_LIMITS });
+      async function* stalled() {
+        yield Buffer.from('Subject: never finished\\r\\n');
+        process.stdout.write('writing\\n');
+        await new Promise(() => setInterval(() => undefined, 1000));
+      }
+      await queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), stalled());
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, root], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [first] = (await once(child.stdout!, 'data')) as [Buffer];
+    expect(first.toString()).toBe('writing\n');
+    const incomingBefore = await readdir(join(root, 'incoming'));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    expect(incomingBefore.length).toBe(1);
+
+    const { recovery } = await LocalQueue.open(root, { limits: NO_LIMITS });
+    expect(recovery.removedIncomplete).toEqual(incomingBefore);
+    expect(await readdir(join(root, 'incoming'))).toEqual([]);
+    expect(recovery.queued.map((q) => q.queueId)).toEqual([kept]);
+    expect(await readdir(join(root, 'ready'))).toEqual([kept]);
+  });
+
+  it('keeps the last of several state changes, in one sidecar', async () => {
+    const kept = await queueOne();
+    const { queue } = await LocalQueue.open(root, { limits: NO_LIMITS });
+    await queue.setState(kept, { attempts: 1, nextAttempt: null, held: false, lastError: 'first' });
+    await queue.setState(kept, { attempts: 2, nextAttempt: null, held: true, lastError: null });
+    expect(await readdir(join(root, 'state'))).toEqual([kept]);
+    const { recovery } = await LocalQueue.open(root, { limits: NO_LIMITS });
+    expect(recovery.queued[0]?.state).toEqual({ attempts: 2, nextAttempt: null, held: true, lastError: null });
   });
 
   it('lists a message without a sidecar in the initial state', async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalQueue } from '../../../src/5-transport/local-queue/local-queue.ts';
@@ -71,6 +71,8 @@ describe('local queue: a message in and back out', () => {
     const text = await readFile(join(root, 'ready', queueId), 'latin1');
     expect(text.split('\n')[0]).toBe('mailsubmit-queue-file 1');
     expect(text).toContain(`queue-id: ${queueId}\n`);
+    const { ino } = await stat(join(root, 'ready', queueId), { bigint: true });
+    expect(queueId.split('-')[1]).toBe(ino.toString(36).toUpperCase());
   });
 
   it('gives two messages different ids and removes one without touching the other', async () => {
