@@ -48,7 +48,7 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SubmissionError } from '@mailsubmit/shared';
-import type { FreeSpace } from '../../3-intake/spool-space.ts';
+import type { FreeSpace } from '../../util/space-ledger.ts';
 import { fsyncDirectory, prepareQueueDirectories, type QueueDirectories } from './queue-directories.ts';
 import type { QueueEntry } from './queue-file-format.ts';
 import { writeQueueFile, type CommittedFile } from './queue-file-writer.ts';

@@ -10,7 +10,7 @@
  * first octet, so concurrent writers cannot overshoot together.
  */
 import { SubmissionError } from '@mailsubmit/shared';
-import { statfsFreeSpace, type FreeSpace } from '../../3-intake/spool-space.ts';
+import { SpaceLedger, statfsFreeSpace, type FreeSpace, type SpaceClaim, type SpaceLimits } from '../../util/space-ledger.ts';
 
 /** Growth between two statfs checks: most messages need one check, a large one one per step. */
 export const FREE_SPACE_STEP = 256 * 1024;
@@ -26,32 +26,44 @@ export interface QueueLimits {
   readonly minFree: number;
 }
 
+/** The queue's count of messages, over the octet ledger it shares with the spool (util/space-ledger.ts). */
 export class QueueLedger {
   private count = 0;
-  private octets = 0;
-  private readonly byUid = new Map<number, number>();
+  private readonly space: SpaceLedger;
+  private readonly spaceLimits: SpaceLimits;
 
   constructor(
     private readonly directory: string,
     private readonly limits: QueueLimits,
-    private readonly freeSpace: FreeSpace = statfsFreeSpace,
-  ) {}
+    freeSpace: FreeSpace = statfsFreeSpace,
+  ) {
+    this.space = new SpaceLedger(
+      {
+        perUid: (uid, held, quota) => `uid ${uid} has ${held} octets in the local queue and may have ${quota}: try again later`,
+        total: (held, quota) => `the local queue holds ${held} octets and may hold ${quota}: try again later`,
+        reserve: (dir, free, reserve) => `the file system of ${dir} has ${free} octets free and the local queue keeps ${reserve} of them: try again later`,
+      },
+      FREE_SPACE_STEP,
+      freeSpace,
+    );
+    this.spaceLimits = { quotaPerUid: limits.maxOctetsPerUid, quotaTotal: limits.maxOctets, minFree: limits.minFree };
+  }
 
   /** Messages and octets held now, for one uid or in all. */
   held(uid?: number): { readonly count: number; readonly octets: number } {
-    return { count: this.count, octets: uid === undefined ? this.octets : (this.byUid.get(uid) ?? 0) };
+    return { count: this.count, octets: this.space.held(uid) };
   }
 
   /** A file found by the recovery scan: counted, never refused. */
   adopt(uid: number, octets: number): void {
     this.count++;
-    this.add(uid, octets);
+    this.space.adopt(uid, octets);
   }
 
   /** A committed file removed: its count and octets given back. */
   forget(uid: number, octets: number): void {
     this.count--;
-    this.add(uid, -octets);
+    this.space.give(uid, octets);
   }
 
   /** Room for one more message, or spool-full. The claim grows as the file does. */
@@ -60,83 +72,42 @@ export class QueueLedger {
       throw new SubmissionError('spool-full', `the local queue holds ${this.count} messages, its maximum: try again later`);
     }
     this.count++;
-    return new QueueClaim(this, uid);
-  }
-
-  /** @internal */
-  take(uid: number, octets: number): void {
-    const mine = this.byUid.get(uid) ?? 0;
-    if (mine + octets > this.limits.maxOctetsPerUid) {
-      throw new SubmissionError(
-        'spool-full',
-        `uid ${uid} has ${mine} octets in the local queue and may have ${this.limits.maxOctetsPerUid}: try again later`,
-      );
-    }
-    if (this.octets + octets > this.limits.maxOctets) {
-      throw new SubmissionError('spool-full', `the local queue holds ${this.octets} octets and may hold ${this.limits.maxOctets}: try again later`);
-    }
-    this.add(uid, octets);
-  }
-
-  /** @internal Throws spool-full when `octets` more would cut into the free-space reserve. */
-  async checkFree(octets: number): Promise<void> {
-    if (this.limits.minFree === 0) return;
-    const free = await this.freeSpace(this.directory);
-    if (free - octets < this.limits.minFree) {
-      throw new SubmissionError(
-        'spool-full',
-        `the file system of ${this.directory} has ${free} octets free and the local queue keeps ${this.limits.minFree} of them: try again later`,
-      );
-    }
-  }
-
-  /** @internal A claim given back whole: its message and octets. */
-  release(uid: number, octets: number): void {
-    this.forget(uid, octets);
-  }
-
-  private add(uid: number, octets: number): void {
-    const left = (this.byUid.get(uid) ?? 0) + octets;
-    if (left > 0) this.byUid.set(uid, left);
-    else this.byUid.delete(uid);
-    this.octets += octets;
+    return new QueueClaim(this.space.claim(uid, this.directory, this.spaceLimits), () => this.count--);
   }
 }
 
 /** One message being written: claims octets before they are written. */
 export class QueueClaim {
-  private octets = 0;
-  private checkedTo = 0;
   private open = true;
 
   constructor(
-    private readonly ledger: QueueLedger,
-    readonly uid: number,
+    private readonly space: SpaceClaim,
+    private readonly uncount: () => void,
   ) {}
 
+  get uid(): number {
+    return this.space.uid;
+  }
+
   get claimed(): number {
-    return this.octets;
+    return this.space.claimed;
   }
 
-  async grow(octets: number): Promise<void> {
-    if (this.octets + octets > this.checkedTo) {
-      const step = Math.max(FREE_SPACE_STEP, octets);
-      await this.ledger.checkFree(step);
-      this.checkedTo = this.octets + step;
-    }
-    this.ledger.take(this.uid, octets);
-    this.octets += octets;
+  grow(octets: number): Promise<void> {
+    return this.space.grow(octets);
   }
 
-  /** The write failed: everything given back. Idempotent. */
+  /** The write failed: the message and its octets given back. Idempotent. */
   release(): void {
     if (!this.open) return;
     this.open = false;
-    this.ledger.release(this.uid, this.octets);
+    this.space.release();
+    this.uncount();
   }
 
   /** The file was committed: the ledger keeps the count and octets. */
   keep(): void {
     this.open = false;
+    this.space.keep();
   }
 }
