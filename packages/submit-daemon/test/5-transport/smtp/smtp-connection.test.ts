@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SmtpConnection, type SmtpConnectionOptions } from '../../../src/5-transport/smtp/smtp-connection.ts';
 import { SmtpError } from '../../../src/5-transport/smtp/smtp-error.ts';
 import { FakeSmtpServer, type FakeServerOptions } from './fake-smtp-server.ts';
+import { rejection } from '../../support/rejection.ts';
 
 const servers: FakeSmtpServer[] = [];
 const connections: SmtpConnection[] = [];
@@ -26,15 +27,7 @@ async function open(server: FakeSmtpServer, options: Partial<SmtpConnectionOptio
   return conn;
 }
 
-async function failure(promise: Promise<unknown>): Promise<SmtpError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SmtpError);
-    return err as SmtpError;
-  }
-  throw new Error('expected an SmtpError');
-}
+const failure = (promise: Promise<unknown>): Promise<SmtpError> => rejection(promise, SmtpError);
 
 describe('SmtpConnection.open', () => {
   it('reads a multi-line EHLO reply into capabilities', async () => {

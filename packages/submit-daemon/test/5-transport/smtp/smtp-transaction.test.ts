@@ -6,6 +6,7 @@ import { SmtpError } from '../../../src/5-transport/smtp/smtp-error.ts';
 import { PIPELINE_WINDOW, sendMessage } from '../../../src/5-transport/smtp/smtp-transaction.ts';
 import { FakeSmtpServer, POSTFIX_EXTENSIONS, type FakeServerOptions } from './fake-smtp-server.ts';
 import { address, chunks, envelope, failing, MESSAGE, recipients } from './test-envelopes.ts';
+import { rejection } from '../../support/rejection.ts';
 
 const servers: FakeSmtpServer[] = [];
 const connections: SmtpConnection[] = [];
@@ -27,15 +28,6 @@ async function setup(options: FakeServerOptions = {}, connOptions: Partial<SmtpC
   return { server, conn, session: await server.session() };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<SubmissionError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(SubmissionError);
-    return err as SubmissionError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const NO_PIPELINING = POSTFIX_EXTENSIONS.filter((e) => e !== 'PIPELINING');
 const refuse = (target: string, reply: string) => (line: string) => (line.startsWith(`RCPT TO:<${target}>`) ? reply : undefined);
