@@ -41,7 +41,6 @@ export interface FrontDoor {
 /** A request its front door accepted. */
 export interface DoorRequest {
   readonly door: FrontDoor;
-  readonly request: FrameRequest;
   /** The caller's standard input: the message (and for the native door, the envelope before it). */
   readonly inputFd: number;
   /** -v: tell the caller the MTA's queue id on success too (success is silent otherwise). */

@@ -18,7 +18,7 @@ export const nativeDoor: FrontDoor = {
     }
     if (fds.length === 0) throw new SubmissionError('no-input', 'no standard input was passed');
     if (fds.length > 1) throw new SubmissionError('usage', `the request carried ${fds.length} file descriptors, this front door passes one`);
-    return { door: nativeDoor, request, inputFd: fds[0] as number, verbose: options.includes('-v'), intake: nativeIntake };
+    return { door: nativeDoor, inputFd: fds[0] as number, verbose: options.includes('-v'), intake: nativeIntake };
   },
   exitStatus(outcome: Outcome): number {
     return statusOf(outcome).exitCode;

@@ -61,7 +61,7 @@ export const qmailQueueDoor: FrontDoor = {
       client[fact] = Buffer.from(value).toString('latin1');
     }
     const envelopeFd = fds[1] as number;
-    return { door: qmailQueueDoor, request, inputFd: fds[0] as number, verbose: false, intake: () => qmailIntake(envelopeFd, client) };
+    return { door: qmailQueueDoor, inputFd: fds[0] as number, verbose: false, intake: () => qmailIntake(envelopeFd, client) };
   },
   exitStatus(outcome: Outcome): number {
     return statusOf(outcome).qmailCode;

@@ -52,7 +52,6 @@ export const sendmailDoor: FrontDoor = {
     }
     const base = {
       door: sendmailDoor,
-      request,
       inputFd,
       verbose: command.mode === 'deliver' && !verifying ? command.verbose : false,
       command,
