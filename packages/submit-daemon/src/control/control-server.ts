@@ -1,7 +1,8 @@
 /**
  * The daemon's control socket (daemon.control_socket): a Unix stream socket
  * that answers one request line per connection (see control-protocol.ts)
- * for `mailsubmitctl status` and `mailsubmitctl reload`.
+ * for `mailsubmitctl status`, `reload` and `queue` (the local queue, through
+ * a QueueControl, when the daemon runs one).
  *
  * SECURITY: only root (and the daemon's own user) may talk to it. Node's
  * net module cannot read SO_PEERCRED, so the filesystem does the checking:
@@ -25,10 +26,14 @@ import {
   encodeReply,
   MAX_REQUEST_OCTETS,
   parseRequest,
+  type ControlFailureReason,
   type ControlReply,
+  type ControlRequest,
+  type QueueCommand,
   type ReloadReport,
   type StatusReport,
 } from './control-protocol.ts';
+import { QueueControlError, type QueueControl } from './queue-control.ts';
 
 /** A request takes microseconds to write; a client silent this long is dropped. */
 const REQUEST_DEADLINE_MS = 5_000;
@@ -48,6 +53,8 @@ export class ControlServer {
     readonly path: string,
     private readonly target: ControlTarget,
     private readonly log: Logger,
+    /** The local queue's runner; null (or no getter) while the daemon runs without one. */
+    private readonly queue: () => QueueControl | null = () => null,
   ) {}
 
   /** Binds the socket; rejects with a message naming daemon.control_socket and the path. */
@@ -110,41 +117,73 @@ export class ControlServer {
       const end = buffered.indexOf('\n');
       if (end === -1 && buffered.length <= MAX_REQUEST_OCTETS) return;
       answered = true;
-      const reply = end === -1 || end > MAX_REQUEST_OCTETS
-        ? failure(`a request is one line of at most ${MAX_REQUEST_OCTETS} octets`)
-        : this.answer(buffered.slice(0, end));
-      socket.end(encodeReply(reply));
+      if (end === -1 || end > MAX_REQUEST_OCTETS) socket.end(encodeReply(failure(`a request is one line of at most ${MAX_REQUEST_OCTETS} octets`)));
+      else this.reply(socket, buffered.slice(0, end));
     });
     socket.on('end', () => {
       if (answered) return;
       answered = true;
       // A last request line without its newline is still one request.
       if (buffered === '') socket.end();
-      else socket.end(encodeReply(this.answer(buffered)));
+      else this.reply(socket, buffered);
     });
   }
 
-  private answer(line: string): ControlReply {
-    let command;
-    try {
-      command = parseRequest(line);
-    } catch (err) {
+  /** Answers one request line; a queue action may take a while, during which the client waits on its own deadline. */
+  private reply(socket: Socket, line: string): void {
+    socket.setTimeout(0);
+    void this.answer(line)
+      .then(encodeReply)
       // Nothing a client sends may throw out of a socket handler: that would stop the daemon.
+      .catch((err: unknown) => encodeReply(failure(`the reply could not be written: ${(err as Error).message}`)))
+      .then((text) => socket.end(text));
+  }
+
+  private async answer(line: string): Promise<ControlReply> {
+    let request: ControlRequest;
+    try {
+      request = parseRequest(line);
+    } catch (err) {
       return failure(err instanceof ControlProtocolError ? err.message : `bad request: ${String(err)}`);
     }
-    this.log.info({ command }, 'control request');
+    const { command } = request;
+    this.log.info({ command, ...(request.id === undefined ? {} : { id: request.id }) }, 'control request');
     try {
       if (command === 'status') return { protocol: CONTROL_PROTOCOL, ok: true, status: this.target.status() };
-      return { protocol: CONTROL_PROTOCOL, ok: true, reload: this.target.reload() };
+      if (command === 'reload') return { protocol: CONTROL_PROTOCOL, ok: true, reload: this.target.reload() };
+      return await this.answerQueue(command, request.id);
     } catch (err) {
+      if (err instanceof QueueControlError) {
+        this.log.warn({ command, err: err.message }, 'queue request refused');
+        return failure(err.message, 'queue-refused');
+      }
       this.log.error({ command, err: (err as Error).message }, 'control request failed');
       return failure(`${command} failed: ${(err as Error).message}`);
     }
   }
+
+  private async answerQueue(command: QueueCommand, id: string | undefined): Promise<ControlReply> {
+    const queue = this.queue();
+    if (queue === null) return failure('the local queue is not in use in this mailsubmitd (queue.directory)', 'no-queue');
+    if (command === 'queue-list') return { protocol: CONTROL_PROTOCOL, ok: true, queue_list: queue.list() };
+    // An id the queue does not hold is said so before anything is asked of it (and is not logged as a change).
+    if (id !== undefined && !queue.list().messages.some((m) => m.id === id)) return failure(`no message ${id} in the queue`, 'unknown-id');
+    if (command === 'queue-show') return { protocol: CONTROL_PROTOCOL, ok: true, queue_message: await queue.show(id as string) };
+    let ids: readonly string[];
+    if (command === 'queue-flush') ids = await queue.flush(id);
+    else if (command === 'queue-requeue') ids = await queue.requeue(id);
+    else {
+      const action = { 'queue-hold': queue.hold, 'queue-release': queue.release, 'queue-delete': queue.delete }[command];
+      await action.call(queue, id as string);
+      ids = [id as string];
+    }
+    this.log.info({ command, ids }, 'queue changed by an administrator');
+    return { protocol: CONTROL_PROTOCOL, ok: true, queue_action: { command, ids } };
+  }
 }
 
-function failure(error: string): ControlReply {
-  return { protocol: CONTROL_PROTOCOL, ok: false, error };
+function failure(error: string, reason?: ControlFailureReason): ControlReply {
+  return { protocol: CONTROL_PROTOCOL, ok: false, error, ...(reason === undefined ? {} : { reason }) };
 }
 
 /**

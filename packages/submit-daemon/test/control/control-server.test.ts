@@ -93,7 +93,7 @@ describe('mailsubmitd control socket', () => {
   });
 
   it.each([
-    ['an unknown command', '{"command":"stats"}\n', /^unknown command "stats" \(known: status, reload\)$/],
+    ['an unknown command', '{"command":"stats"}\n', /^unknown command "stats" \(known: status, reload, queue-list, queue-show, queue-flush, queue-hold, queue-release, queue-delete, queue-requeue\)$/],
     ['a request without a command', '{"verb":"status"}\n', /no "command"/],
     ['a protocol version it does not speak', '{"protocol":2,"command":"status"}\n', /protocol 2 is not known/],
     ['a line that is not JSON', 'status\n', /not a JSON object/],
