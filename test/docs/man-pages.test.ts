@@ -160,7 +160,8 @@ function commandsOf(program: string, path: readonly string[] = []): { options: s
   const block = (title: string) => help.stdout.split(`\n${title}:\n`)[1]?.split('\n\n')[0] ?? '';
   const options = [...block('Options').matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1] as string).filter((o) => o !== '--help');
   const commands: CliCommand[] = [];
-  for (const [, name] of block('Commands').matchAll(/^ {2}([\w-]+)/gm)) {
+  // A group's subcommands are listed by their full names (`queue list`, `queue show`): each group once.
+  for (const name of new Set([...block('Commands').matchAll(/^ {2}([\w-]+)/gm)].map((m) => m[1] as string))) {
     if (name === 'help') continue;
     const child = commandsOf(program, [...path, name as string]);
     if (child.commands.length === 0) commands.push({ path: [...path, name as string], options: child.options });

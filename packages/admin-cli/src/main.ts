@@ -14,6 +14,7 @@ import { registerAuthorization } from './commands/authorization.ts';
 import { registerCheck } from './commands/check.ts';
 import { registerConfig } from './commands/config.ts';
 import { registerDaemonControl } from './commands/daemon-control.ts';
+import { registerQueue } from './commands/queue.ts';
 import { registerValidate } from './commands/validate.ts';
 import { ExitError, UsageError } from './errors.ts';
 import { DEFAULT_AUTHORIZATION_LIST, DEFAULT_CONFIG_PATH } from './options.ts';
@@ -31,6 +32,7 @@ registerAuthorization(program);
 registerCheck(program);
 registerConfig(program);
 registerDaemonControl(program);
+registerQueue(program);
 
 /*
  * `mailsubmitctl --help` lists every command an administrator can run, the

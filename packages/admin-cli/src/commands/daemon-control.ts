@@ -102,13 +102,13 @@ function writeReload(report: ReloadReport): void {
  * (which it leaves raw) written as \\u escapes: the same value for a
  * program, nothing that reorders the line for a person.
  */
-function jsonLine(value: unknown): string {
+export function jsonLine(value: unknown): string {
   // Per UTF-16 unit: an astral format character (U+E0001) becomes its surrogate pair, as JSON writes it.
   const unit = (c: string, i: number): string => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
   return JSON.stringify(value).replace(/[\p{Cf}\p{Zl}\p{Zp}\p{Cc}]/gu, (c) => (c.length === 2 ? unit(c, 0) + unit(c, 1) : unit(c, 0)));
 }
 
-function formatDuration(seconds: number): string {
+export function formatDuration(seconds: number): string {
   const parts: string[] = [];
   for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60]] as const) {
     if (seconds >= size || parts.length > 0) {
