@@ -182,7 +182,7 @@ describe('mailsubmitctl queue, reading', () => {
     ['flush', ABSENT],
   ])('%s of an id the queue does not hold: 66, saying so', async (...args) => {
     const { code, stdout, stderr } = await ctl(daemon, ['queue', ...args]);
-    expect(stderr).toBe(`mailsubmitctl: no message ${ABSENT} in the queue\n`);
+    expect(stderr).toBe(`mailsubmitctl: no message ${ABSENT} in the local queue\n`);
     expect(stdout).toBe('');
     expect(code).toBe(66);
   });

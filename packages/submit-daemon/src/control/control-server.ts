@@ -12,7 +12,8 @@
  * permission on it, which nobody but its owner and root has. The set-gid
  * helper's group gets into the directory, never onto this socket. The
  * worst a request can do is make the daemon re-read files only root can
- * write (see util/safe-path.ts).
+ * write (see util/safe-path.ts), or hold, retry or delete a queued message,
+ * named by an id of the queue's own form (never a path).
  *
  * Every connection has a deadline and a request-size cap, so a client that
  * connects and says nothing costs nothing.
@@ -34,6 +35,9 @@ import {
   type StatusReport,
 } from './control-protocol.ts';
 import { QueueControlError, type QueueControl } from './queue-control.ts';
+
+/** The most ids one log line of a queue change names. */
+const LOGGED_IDS = 100;
 
 /** A request takes microseconds to write; a client silent this long is dropped. */
 const REQUEST_DEADLINE_MS = 5_000;
@@ -167,7 +171,7 @@ export class ControlServer {
     if (queue === null) return failure('the local queue is not in use in this mailsubmitd (queue.directory)', 'no-queue');
     if (command === 'queue-list') return { protocol: CONTROL_PROTOCOL, ok: true, queue_list: queue.list() };
     // An id the queue does not hold is said so before anything is asked of it (and is not logged as a change).
-    if (id !== undefined && !queue.list().messages.some((m) => m.id === id)) return failure(`no message ${id} in the queue`, 'unknown-id');
+    if (id !== undefined && !queue.list().messages.some((m) => m.id === id)) return failure(`no message ${id} in the local queue`, 'unknown-id');
     if (command === 'queue-show') return { protocol: CONTROL_PROTOCOL, ok: true, queue_message: await queue.show(id as string) };
     let ids: readonly string[];
     if (command === 'queue-flush') ids = await queue.flush(id);
@@ -177,7 +181,8 @@ export class ControlServer {
       await action.call(queue, id as string);
       ids = [id as string];
     }
-    this.log.info({ command, ids }, 'queue changed by an administrator');
+    // A flush of a long queue names its first ids only; the runner logs each message it acts on.
+    this.log.info({ command, count: ids.length, ids: ids.slice(0, LOGGED_IDS) }, 'queue changed by an administrator');
     return { protocol: CONTROL_PROTOCOL, ok: true, queue_action: { command, ids } };
   }
 }

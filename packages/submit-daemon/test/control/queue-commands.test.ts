@@ -127,7 +127,7 @@ describe('ControlServer: the queue commands', () => {
     expect(reply).toEqual({ protocol: 1, ok: true, queue_action: { command, ids: [id] } });
     expect(queue.list().messages.find((m) => m.id === id)?.state).toBe(state);
     expect(queue.calls).toEqual([`${command.slice('queue-'.length)} ${id}`]);
-    expect(changes()).toEqual([expect.objectContaining({ level: 30, command, ids: [id] })]);
+    expect(changes()).toEqual([expect.objectContaining({ level: 30, command, count: 1, ids: [id] })]);
   });
 
   it('queue-delete removes the message', async () => {
@@ -144,10 +144,18 @@ describe('ControlServer: the queue commands', () => {
     expect(changes().map((line) => line.command)).toEqual(['queue-flush', 'queue-requeue']);
   });
 
+  it('a flush of a long queue logs how many and the first 100 ids, and answers them all', async () => {
+    const many = Array.from({ length: 250 }, (_, i) => `0TPLJ9ZR0K2-${(1000 + i).toString(36).toUpperCase()}`);
+    current = overriding(queue, { flush: () => Promise.resolve(many) });
+    const reply = await request('queue-flush');
+    expect(reply).toEqual({ protocol: 1, ok: true, queue_action: { command: 'queue-flush', ids: many } });
+    expect(changes()).toEqual([expect.objectContaining({ command: 'queue-flush', count: 250, ids: many.slice(0, 100) })]);
+  });
+
   it.each(['queue-show', 'queue-hold', 'queue-release', 'queue-delete', 'queue-flush', 'queue-requeue'])(
     '%s of an id the queue does not hold: "unknown-id", nothing asked of the queue, nothing logged as a change',
     async (command) => {
-      expect(await request(command, ABSENT)).toEqual({ protocol: 1, ok: false, error: `no message ${ABSENT} in the queue`, reason: 'unknown-id' });
+      expect(await request(command, ABSENT)).toEqual({ protocol: 1, ok: false, error: `no message ${ABSENT} in the local queue`, reason: 'unknown-id' });
       expect(queue.calls).toEqual([]);
       expect(changes()).toEqual([]);
     },

@@ -154,7 +154,7 @@ export class FakeQueueControl implements QueueControl {
 
   private find(id: string): FakeQueuedMessage {
     const found = this.messages.find((m) => m.listing.id === id);
-    if (found === undefined) throw new QueueControlError(`no message ${id} in the queue`);
+    if (found === undefined) throw new QueueControlError(`no message ${id} in the local queue`);
     return found;
   }
 }
