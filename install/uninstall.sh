@@ -22,7 +22,7 @@ parse_options "$@"
 . install/lib/daemon.sh
 
 if [ -f "$STATE_FILE" ]; then
-  declare -A option_of=([prefix]=--prefix [sysconfdir]=--sysconfdir [rundir]=--rundir [logdir]=--logdir [spooldir]=--spooldir
+  declare -A option_of=([prefix]=--prefix [sysconfdir]=--sysconfdir [rundir]=--rundir [logdir]=--logdir [spooldir]=--spooldir [queuedir]=--queuedir
     [postfix_config]=--postfix-config [listener]=--listener [logrotate_dir]=--logrotate-dir
     [daemon_user]=--user [daemon_group]=--group)
   for key in "${STATE_LAYOUT_KEYS[@]}"; do
@@ -51,7 +51,7 @@ else
     "$prefix/share/man/man1/mailsubmit.1" "$prefix/share/man/man8/mailsubmit-sendmail.8" "$prefix/share/man/man8/mailsubmitd.8" "$prefix/share/man/man8/mailsubmitctl.8"
     "$prefix/share/man/man5/mailsubmit.conf.5" "$CONF_FILE" "$CONF_FILE.new" "$AUTH_LIST" "$LOG_FILE"
     "$MASTER_CF.mailsubmit-backup" "$sysconfdir/.set-postfix-maillog" "$LOGROTATE_FILE" "$DOOR_SOCKET" "$DOOR_LOCK_DIR/smtpd")
-  dirs=("$LIB_DIR" "$rundir" "$logdir" "$spooldir" "$sysconfdir" "$DOOR_DIR" "$(dirname "$DOOR_LOCK_DIR")" "$DOOR_LOCK_DIR")
+  dirs=("$LIB_DIR" "$rundir" "$logdir" "$spooldir" "$queuedir" "$queuedir/incoming" "$queuedir/ready" "$queuedir/state" "$sysconfdir" "$DOOR_DIR" "$(dirname "$DOOR_LOCK_DIR")" "$DOOR_LOCK_DIR")
   listeners=("$LISTENER_SERVICE" 127.0.0.1:10026)
   maillog=()
   [ -f "$sysconfdir/.set-postfix-maillog" ] && maillog=(/var/log/postfix.log)

@@ -11,6 +11,7 @@ sysconfdir=/etc/mailsubmit
 rundir=/run/mailsubmit
 logdir=/var/log/mailsubmit
 spooldir=/var/lib/mailsubmit/spool
+queuedir=/var/lib/mailsubmit/queue
 postfix_config=/etc/postfix
 listener=private
 logrotate_dir=/etc/logrotate.d
@@ -34,6 +35,7 @@ OPTIONS_HELP='Layout (install.sh and uninstall.sh take the same ones):
   --rundir DIR          the socket and the pid file (/run/mailsubmit)
   --logdir DIR          the log of a daemon run without systemd (/var/log/mailsubmit)
   --spooldir DIR        the own directory of the daemon, spool for held qmail-queue messages (/var/lib/mailsubmit/spool)
+  --queuedir DIR        the local queue: messages the MTA could not take yet (/var/lib/mailsubmit/queue)
   --postfix-config DIR  the Postfix whose master.cf gets the listener (/etc/postfix)
   --listener private|127.0.0.1:PORT
                         the re-injection listener and the daemon target: "private"
@@ -55,7 +57,7 @@ parse_options() {
       --*=*) value=${name#*=}; name=${name%%=*} ;;
     esac
     case "$name" in
-      --prefix|--sysconfdir|--rundir|--logdir|--spooldir|--postfix-config|--listener|--logrotate-dir|--user|--group)
+      --prefix|--sysconfdir|--rundir|--logdir|--spooldir|--queuedir|--postfix-config|--listener|--logrotate-dir|--user|--group)
         if [ -z "$value" ]; then
           [ $# -ge 2 ] || die "$name needs a value (see --help)"
           value=$2
@@ -87,6 +89,7 @@ set_option() {
     --rundir) rundir=$(checked_path "$name" "$value") ;;
     --logdir) logdir=$(checked_path "$name" "$value") ;;
     --spooldir) spooldir=$(checked_path "$name" "$value") ;;
+    --queuedir) queuedir=$(checked_path "$name" "$value") ;;
     --postfix-config) postfix_config=$(checked_path "$name" "$value") ;;
     --logrotate-dir) logrotate_dir=$(checked_path "$name" "$value") ;;
     --listener)

@@ -131,7 +131,7 @@ render_unit() {
   [ "$listener" = private ] || no_door='/^SupplementaryGroups=/d'
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@CONF_FILE@|$CONF_FILE|g" -e "s|@STOP_TIMEOUT@|$(($(stop_grace) + 10))|g" \
     -e "s|@USER@|$daemon_user|g" -e "s|@GROUP@|$daemon_group|g" \
-    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" -e "s|@SPOOL_DIR@|$spooldir|g" \
+    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" -e "s|@SPOOL_DIR@|$spooldir|g" -e "s|@QUEUE_DIR@|$queuedir|g" \
     -e "s|@MTA_GROUP@|$MTA_GROUP|g" -e "$outside_run" -e "$no_door" install/files/mailsubmitd.service
 }
 

@@ -66,6 +66,11 @@ install_files() {
   install_logrotate
   # The daemon's own: it refuses to start unless nobody else has any access.
   make_dir 0700 "$daemon_user" "$daemon_group" "$spooldir"
+  # The local queue, the same way; its subdirectories too, so that uninstall.sh
+  # removes them when empty and keeps them (and the mail in them) otherwise.
+  local sub
+  make_dir 0700 "$daemon_user" "$daemon_group" "$queuedir"
+  for sub in incoming ready state; do make_dir 0700 "$daemon_user" "$daemon_group" "$queuedir/$sub"; done
   if [ "$install_mode" = setgid ]; then
     say "installed mailsubmit in $prefix (helper $HELPER, set-gid $daemon_group)"
   else
@@ -197,6 +202,7 @@ render_config() {
     -e "s|@GROUP@|$daemon_group|g" \
     -e "s|@AUTH_LIST@|$AUTH_LIST|g" \
     -e "s|@TARGET@|$DOWNSTREAM_TARGET|g" \
+    -e "s|@QUEUE_DIR@|$queuedir|g" \
     -e "$spool_line" \
     install/files/mailsubmit.conf
 }

@@ -7,7 +7,7 @@
 #
 # The record is read line by line, never sourced: it is data, not code.
 
-STATE_LAYOUT_KEYS=(prefix sysconfdir rundir logdir spooldir postfix_config listener logrotate_dir daemon_user daemon_group install_mode)
+STATE_LAYOUT_KEYS=(prefix sysconfdir rundir logdir spooldir queuedir postfix_config listener logrotate_dir daemon_user daemon_group install_mode)
 
 # record KEY VALUE: adds the line once.
 record() {

@@ -211,7 +211,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('authorization end to end', () =>
       }
       const direct = await directRequest({ socketPath: ms.socketPath, uid: listed.uid, gid: helperGid, frame: null });
       expect(direct.reply).toMatchObject({ status: 75, outcome: 'authorization-list-invalid' });
-      const problem = `${ms.authorizationList}:7: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS)`;
+      const problem = `${ms.authorizationList}:7: unknown capability "clinet" (known: client, sasl, tls, queue, sender=any|own|PATTERNS)`;
       await ms.waitForSubmission((l) => l.status === 'authorization-list-invalid' && l.uid === listed.uid);
       expect(logged()).toEqual([expect.objectContaining({ err: problem, path: ms.authorizationList, level: 50 })]);
       const status = ctl(['-c', ms.configPath, 'status']);

@@ -31,6 +31,8 @@ export interface StartOptions {
   readonly downstream?: string;
   readonly limits?: string;
   readonly timeouts?: string;
+  /** Lines of the [queue] table (the local queue's directory is the instance's own unless given). */
+  readonly queue?: string;
   readonly installMode?: 'setgid' | 'open';
   /** The group of the set-gid helper and the socket. */
   readonly group?: string;
@@ -99,6 +101,9 @@ export class MailsubmitUnderTest {
         ...(options.daemon ? [options.daemon] : []),
         '[downstream]',
         options.downstream ?? `target = "127.0.0.1:${options.downstreamPort}"`,
+        '[queue]',
+        ...(options.queue?.includes('directory') ? [] : [`directory = "${join(dir, 'queue')}"`]),
+        ...(options.queue ? [options.queue] : []),
         ...(options.limits ? ['[limits]', options.limits] : []),
         ...(options.timeouts ? ['[timeouts]', options.timeouts] : []),
         options.extraConfig ?? '',

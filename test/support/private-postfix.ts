@@ -115,6 +115,17 @@ export class PrivatePostfix {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** `postfix stop`: the instance's daemons go away, its queue and files stay (the MTA "down"). */
+  async stopMailSystem(): Promise<void> {
+    await run('/usr/sbin/postfix', ['-c', this.dir, 'stop']);
+  }
+
+  /** `postfix start` after stopMailSystem, back when its listener answers. */
+  async startMailSystem(): Promise<void> {
+    await run('/usr/sbin/postfix', ['-c', this.dir, 'start']);
+    await this.waitForListener();
+  }
+
   /** Postfix's log so far (maillog_file). */
   log(): string {
     return readFileSync(join(this.dir, 'maillog'), 'utf8');

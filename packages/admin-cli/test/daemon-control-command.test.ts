@@ -119,11 +119,11 @@ describe('mailsubmitctl status and reload', () => {
       expect(refused.code).toBe(75);
       const { code, stdout } = ctl(['-c', ms.configPath, 'status']);
       expect(stdout).toContain(
-        `authorization list: INVALID: ${ms.authorizationList}:2: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS) (fix it; submissions get 75 until then)\n`,
+        `authorization list: INVALID: ${ms.authorizationList}:2: unknown capability "clinet" (known: client, sasl, tls, queue, sender=any|own|PATTERNS) (fix it; submissions get 75 until then)\n`,
       );
       expect(code).toBe(0);
       const json = JSON.parse(ctl(['-c', ms.configPath, 'status', '--json']).stdout) as { authorization_list: { invalid: string | null } };
-      expect(json.authorization_list.invalid).toBe(`${ms.authorizationList}:2: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
+      expect(json.authorization_list.invalid).toBe(`${ms.authorizationList}:2: unknown capability "clinet" (known: client, sasl, tls, queue, sender=any|own|PATTERNS)`);
     } finally {
       ms.setAuthorizations([user.name]);
     }

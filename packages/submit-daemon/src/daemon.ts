@@ -15,6 +15,8 @@ import { setCleanupErrorHandler } from './3-intake/passed-fd-input.ts';
 import { createDownstream } from './5-transport/create-downstream.ts';
 import type { Downstream } from './5-transport/downstream.ts';
 import { DownstreamHealth } from './5-transport/downstream-health.ts';
+import { LocalQueue } from './5-transport/local-queue/local-queue.ts';
+import { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
 import { changedKeys, reloadableMerge } from './config/config-changes.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
 import { ConfigError, loadConfig } from './config/load-config.ts';
@@ -42,6 +44,8 @@ export class Daemon {
   private readonly health = new DownstreamHealth();
   private readonly tally: SubmissionTally;
   private readonly inProgress: InProgress;
+  /** The local queue's runner, from start() on. */
+  private queue: QueueRunner | null = null;
   /** What each connection's flow is lent: the config and downstream in force when it asks. */
   private readonly services: FlowServices;
 
@@ -67,6 +71,9 @@ export class Daemon {
       get downstream() {
         return daemon.downstream;
       },
+      get queue() {
+        return daemon.queue;
+      },
       get stopping() {
         return daemon.stopping;
       },
@@ -85,9 +92,14 @@ export class Daemon {
     return this.config;
   }
 
-  /** Loads the authorization list and starts listening. Throws with a message naming what is wrong. */
-  start(): void {
+  /**
+   * Loads the authorization list, opens the local queue (its recovery scan
+   * runs before anything is queued or delivered) and starts listening.
+   * Throws with a message naming what is wrong.
+   */
+  async start(): Promise<void> {
     this.authorizations.load();
+    await this.openQueue();
     const gid = groupIdOf(this.config.socket.group);
     this.listener = listenSeqpacket({
       path: this.config.socket.path,
@@ -102,6 +114,22 @@ export class Daemon {
       { socket: this.config.socket.path, install_mode: this.config.installMode, downstream: this.downstream.description, authorized: this.authorizations.entryCount },
       'mailsubmitd started',
     );
+  }
+
+  private async openQueue(): Promise<void> {
+    const { queue } = this.config;
+    const opened = await LocalQueue.open(queue.directory, {
+      limits: { maxCount: queue.maxMessages, maxOctets: queue.maxOctets, maxOctetsPerUid: queue.maxOctetsPerUid, minFree: queue.minFree },
+    });
+    const runner = new QueueRunner(opened.queue, { config: () => this.config, downstream: () => this.downstream, log: this.log });
+    runner.start(opened.recovery);
+    this.tally.addObserver(runner);
+    this.queue = runner;
+  }
+
+  /** The local queue, for the control socket and the metrics; null before start(). */
+  get localQueue(): QueueRunner | null {
+    return this.queue;
   }
 
   /** Tells `observer` about every submission that ends from now on (metrics). */
@@ -160,12 +188,15 @@ export class Daemon {
     this.stopping = true;
     this.listener?.close();
     this.log.info({ in_flight: this.inProgress.jobCount, grace_ms: graceMs }, 'stopping');
+    // Deliveries from the queue share the grace period; cut short, their messages stay queued.
+    const queueStopped = this.queue?.stop(graceMs);
     await this.inProgress.flowsEnded(new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref()));
     this.inProgress.abortAll(
       new SubmissionError('shutting-down', 'the submission was stopped before the MTA had it'),
       new SubmissionError('shutting-down', 'mailsubmitd is stopping'),
     );
     await this.inProgress.flowsEnded();
+    await queueStopped;
     await this.downstream.close();
     this.log.info('mailsubmitd stopped');
   }

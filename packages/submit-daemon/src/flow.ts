@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
-import { describeStatus, isSubmissionError, requestModeOf, SubmissionError } from '@mailsubmit/shared';
+import { describeStatus, isSubmissionError, requestModeOf, statusOf, SubmissionError } from '@mailsubmit/shared';
 import type { SeqpacketConnection } from '@mailsubmit/socket-addon';
 import type { Admission, Admitted } from './1-accept/admission.ts';
 import { closeAll, receiveRequest, type ReceivedRequest, type RequestBudget } from './1-accept/request-frame.ts';
@@ -29,12 +29,14 @@ import type { DoorRequest, FrontDoor, Intake } from './3-intake/front-door.ts';
 import { frontDoorFor } from './3-intake/front-doors.ts';
 import { checkRequest } from './3-intake/request-check.ts';
 import type { Downstream } from './5-transport/downstream.ts';
+import { queueingAllowed } from './5-transport/local-queue/queue-policy.ts';
+import type { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
 import { exitStatus, sendCallerReply } from './6-reply/caller-reply.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
 import type { InProgress } from './in-progress.ts';
 import type { Logger } from './logging/logger.ts';
 import type { SubmissionTally } from './metrics/submission-tally.ts';
-import { SubmissionJob, type JobResult } from './submission-job.ts';
+import { SubmissionJob, type JobResult, type QueueOffer } from './submission-job.ts';
 import type { Semaphore } from './util/semaphore.ts';
 
 /** The helper sends its request right after connecting; a silent peer (or one whose request does not come whole) is dropped. */
@@ -49,6 +51,8 @@ const REFUSED_REQUEST_TIMEOUT_MS = 1_000;
 export interface FlowServices {
   readonly config: DaemonConfig;
   readonly downstream: Downstream;
+  /** The local queue; null when the daemon runs without one. */
+  readonly queue: QueueRunner | null;
   readonly stopping: boolean;
   readonly authorizations: AuthorizationStore;
   readonly admission: Admission;
@@ -145,7 +149,7 @@ async function submit(connection: SeqpacketConnection, services: FlowServices, a
     timeoutMs: config.timeouts.input,
     timeoutError: () => new SubmissionError('overload', `busy: no file-read slot came free within ${config.timeouts.input / 1000} s (limits.max_file_reads = ${services.fileReads.capacity})`),
   });
-  const job = new SubmissionJob({ config, downstream: services.downstream, fileReads, ...admitted }, request.inputFd, request.intake());
+  const job = new SubmissionJob({ config, downstream: services.downstream, fileReads, ...admitted, queue: queueOffer(services, admitted, request) }, request.inputFd, request.intake());
   const onGone = () => {
     const reason = new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed');
     gone.abort(reason);
@@ -155,8 +159,8 @@ async function submit(connection: SeqpacketConnection, services: FlowServices, a
   try {
     const result = await services.inProgress.run(job, () => job.run());
     for (const err of job.cleanupErrors) services.log.warn({ err: err.message, outcome: result.outcome }, 'cleanup after a submission failed; its outcome stands');
-    // Success is silent on the caller's terminal unless it asked with -v.
-    return result.outcome === 'ok' && !request.verbose ? { ...result, text: '' } : result;
+    // Success (either commitment) is silent on the caller's terminal unless it asked with -v.
+    return statusOf(result.outcome).exitCode === 0 && !request.verbose ? { ...result, text: '' } : result;
   } finally {
     connection.off('end', onGone);
   }
@@ -173,7 +177,7 @@ async function serveAtTheDoor(connection: SeqpacketConnection, services: FlowSer
   const onGone = () => gone.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away'));
   connection.once('end', onGone);
   const fileReads = services.fileReads.forWaiter({ signal: gone.signal, timeoutMs: config.timeouts.input, timeoutError: () => new SubmissionError('overload', 'busy: no file-read slot came free') });
-  const jobContext = { config, downstream, fileReads, ...admitted };
+  const jobContext = { config, downstream, fileReads, ...admitted, queue: queueOffer(services, admitted, request) };
   const submitOne = async (intake: Intake, message: Readable, label: string): Promise<JobResult> => {
     const started = process.hrtime.bigint();
     const job = new SubmissionJob(jobContext, message, intake);
@@ -194,6 +198,13 @@ async function serveAtTheDoor(connection: SeqpacketConnection, services: FlowSer
   } finally {
     connection.off('end', onGone);
   }
+}
+
+/** The local queue, if this caller at this door may wait there (queue-policy.ts). */
+function queueOffer(services: FlowServices, admitted: Admitted, request: DoorRequest): QueueOffer | null {
+  const runner = services.queue;
+  if (runner === null || !queueingAllowed(request.door.name, admitted.grant, services.config)) return null;
+  return { runner, frontDoor: request.door.name };
 }
 
 /**

@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   let daemon: Daemon;
   try {
     daemon = new Daemon(config, log);
-    daemon.start();
+    await daemon.start();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.fatal({ err: message }, 'cannot start');
@@ -156,7 +156,7 @@ interface AdminServices {
 
 /** The control socket and, when configured, the metrics endpoint; a failure closes what was opened. */
 async function startAdminServices(daemon: Daemon, config: DaemonConfig, log: Logger): Promise<AdminServices> {
-  const control = new ControlServer(config.control.path, daemon, log);
+  const control = new ControlServer(config.control.path, daemon, log, () => daemon.localQueue);
   await control.listen();
   let metricsServer: MetricsServer | null = null;
   if (config.metrics !== null) {

@@ -40,7 +40,10 @@ import type { Intake, IntakeIo } from './3-intake/front-door.ts';
 import { openPassedInput, type PassedInput } from './3-intake/passed-fd-input.ts';
 import { daemonSpoolSpace, type SpoolSpace } from './3-intake/spool-space.ts';
 import { readAhead } from './4-validate/message-lookahead.ts';
-import type { Downstream } from './5-transport/downstream.ts';
+import type { Delivery, DeliveryRequest, Downstream } from './5-transport/downstream.ts';
+import { QUEUED_OUTCOMES } from './5-transport/local-queue/queue-policy.ts';
+import type { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
+import type { QueueEntry } from './5-transport/local-queue/queue-file-format.ts';
 import type { Semaphore } from './util/semaphore.ts';
 
 export interface JobContext {
@@ -51,6 +54,15 @@ export interface JobContext {
   readonly grant: Grant;
   /** The spool's ledger (quotas); the daemon's one by default. */
   readonly spool?: SpoolSpace;
+  /** Where the message waits when the MTA cannot take it now; absent or null: nowhere, the caller gets 75. */
+  readonly queue?: QueueOffer | null;
+}
+
+/** The local queue, offered to a submission its policy lets wait there (5-transport/local-queue/queue-policy.ts). */
+export interface QueueOffer {
+  readonly runner: QueueRunner;
+  /** The front door's name, kept with the message. */
+  readonly frontDoor: string;
 }
 
 export interface JobResult {
@@ -60,10 +72,18 @@ export interface JobResult {
   readonly envelope?: Envelope;
   readonly stats?: MessageStats;
   readonly queueId?: string;
+  /** The local queue's id, when the message waits there (outcome queued-locally). */
+  readonly localQueueId?: string;
   readonly omitted?: readonly string[];
   readonly mtaText?: string;
   /** The helper's exit status when it is not the outcome's own (sendmail modes other than delivery). */
   readonly exitCode?: number;
+}
+
+/** A message the MTA could not take now, waiting in the local queue. */
+interface WaitingInQueue {
+  readonly localQueueId: string;
+  readonly reason: string;
 }
 
 export class SubmissionJob {
@@ -115,7 +135,7 @@ export class SubmissionJob {
         checkEnvelopeRights(grant, caller, envelope);
       }
 
-      const delivery = await this.context.downstream.deliver({
+      const request: DeliveryRequest = {
         envelope,
         body: head.body,
         eightBit: head.complete ? (parser.stats?.eightBit ?? true) : true,
@@ -123,16 +143,26 @@ export class SubmissionJob {
         // A message read ahead in full no longer flows through the parser: the abort must reach the transaction itself.
         signal: this.aborted.signal,
         ...(read.localSubmission === true ? { localSubmission: true } : {}),
-      });
+      };
+      const queue = this.context.queue ?? null;
+      const delivered =
+        queue === null
+          ? await this.context.downstream.deliver(request)
+          : head.replay === null
+            ? await this.throughTheQueue(queue, request)
+            : await this.deliverOrQueue(queue, request, head.replay);
       const stats = parser.stats ?? undefined;
+      if ('localQueueId' in delivered) {
+        return { outcome: 'queued-locally', text: describeStatus('queued-locally', `${delivered.localQueueId}: ${delivered.reason}`), envelope, ...(stats ? { stats } : {}), localQueueId: delivered.localQueueId };
+      }
       return {
         outcome: 'ok',
-        text: delivery.queueId ? `queued as ${delivery.queueId}` : 'queued',
+        text: delivered.queueId ? `queued as ${delivered.queueId}` : 'queued',
         envelope,
         ...(stats ? { stats } : {}),
-        ...(delivery.queueId !== undefined ? { queueId: delivery.queueId } : {}),
-        omitted: delivery.omitted,
-        mtaText: delivery.text,
+        ...(delivered.queueId !== undefined ? { queueId: delivered.queueId } : {}),
+        omitted: delivered.omitted,
+        mtaText: delivered.text,
       };
     } catch (err) {
       const error = this.abortReason ?? toSubmissionError(err);
@@ -162,6 +192,60 @@ export class SubmissionJob {
         }
       }
     }
+  }
+
+  /**
+   * A message read ahead in full: straight to the MTA; if the MTA cannot
+   * take it now, into the local queue from what was read ahead.
+   */
+  private async deliverOrQueue(queue: QueueOffer, request: DeliveryRequest, replay: () => AsyncIterable<Uint8Array>): Promise<Delivery | WaitingInQueue> {
+    try {
+      return await this.context.downstream.deliver(request);
+    } catch (err) {
+      const failure = toSubmissionError(err);
+      if (this.abortReason !== null || !QUEUED_OUTCOMES.has(failure.outcome)) throw failure;
+      const localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), replay(), failure);
+      return { localQueueId, reason: failure.message };
+    }
+  }
+
+  /**
+   * A longer message cannot be read twice from the caller: it is committed
+   * to the local queue as it is read (and validated), then tried from
+   * there at once. The caller hears the MTA's verdict when there is one in
+   * time, else that it waits in the queue. If the queue refuses it before
+   * reading a byte (its limits), it goes straight to the MTA instead.
+   */
+  private async throughTheQueue(queue: QueueOffer, request: DeliveryRequest): Promise<Delivery | WaitingInQueue> {
+    let bodyTaken = false;
+    const body: AsyncIterable<Uint8Array> = {
+      [Symbol.asyncIterator]: () => {
+        bodyTaken = true;
+        return request.body[Symbol.asyncIterator]();
+      },
+    };
+    let localQueueId: string;
+    try {
+      localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), body, null);
+    } catch (err) {
+      if (bodyTaken || toSubmissionError(err).outcome !== 'spool-full') throw err;
+      return this.context.downstream.deliver(request);
+    }
+    // From here the message is the queue's: its delivery no longer depends on this caller.
+    const attempt = await queue.runner.attemptNow(localQueueId);
+    if (attempt.kind === 'delivered') return { ...(attempt.mtaQueueId !== undefined ? { queueId: attempt.mtaQueueId } : {}), text: attempt.mtaText, omitted: attempt.omitted };
+    if (attempt.kind === 'refused') throw attempt.error;
+    return { localQueueId, reason: attempt.error.message };
+  }
+
+  private queueEntry(queue: QueueOffer, request: DeliveryRequest): QueueEntry {
+    const { caller } = this.context;
+    return {
+      envelope: request.envelope,
+      caller: { uid: caller.uid, user: caller.userName, frontDoor: queue.frontDoor, arrivalTime: new Date() },
+      eightBit: request.eightBit,
+      localSubmission: request.localSubmission === true,
+    };
   }
 
   /** What the door's intake reads with. */

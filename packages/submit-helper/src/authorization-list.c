@@ -18,7 +18,7 @@
  *	with an optional final `$'), `uid:' and 1 to 10 digits below 2^32, or
  *	`@' NAME; each may be listed once (uid:007 is uid:7);
  * .IP \(bu
- *	then capabilities: client, sasl, tls, and at most one sender= with
+ *	then capabilities: client, sasl, tls, queue, and at most one sender= with
  *	comma-separated patterns of 1 to 256 printable characters, whose
  *	domain labels (after the last `@') are not empty.
  * .PP
@@ -194,7 +194,8 @@ static void end_word(struct line *line, const struct list_caller *caller)
     else if (line->words == 0)
         end_principal(line, caller);
     else if (line->too_long
-             || (strcmp(line->word, "client") != 0 && strcmp(line->word, "sasl") != 0 && strcmp(line->word, "tls") != 0))
+             || (strcmp(line->word, "client") != 0 && strcmp(line->word, "sasl") != 0 && strcmp(line->word, "tls") != 0
+                 && strcmp(line->word, "queue") != 0))
         line->doubtful = 1;
     line->in_word = line->in_sender = line->too_long = 0;
     line->length = 0;

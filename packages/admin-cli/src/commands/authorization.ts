@@ -9,12 +9,12 @@ import { readEntries, removeEntry, upsertEntry } from '../authorization-file.ts'
 import { UsageError } from '../errors.ts';
 import { authorizationListPath, type GlobalOptions } from '../options.ts';
 
-const CAPABILITY_WORDS = new Set(['client', 'sasl', 'tls']);
+const CAPABILITY_WORDS = new Set(['client', 'sasl', 'tls', 'queue']);
 
 export function registerAuthorization(program: Command): void {
   program
     .command('allow')
-    .description('let a user (NAME, uid:N or @group) submit, with optional capabilities: client sasl tls sender=any|own|PATTERNS')
+    .description('let a user (NAME, uid:N or @group) submit, with optional capabilities: client sasl tls queue sender=any|own|PATTERNS')
     .argument('<principal>')
     .argument('[capabilities...]')
     .action((principalText: string, words: string[], _options: unknown, command: Command) => {
@@ -62,7 +62,7 @@ function entryFrom(principalText: string, words: readonly string[]): Authorizati
     else if (word === 'sender=any') senders = { kind: 'any' };
     else if (word === 'sender=own') senders = { kind: 'own' };
     else if (word.startsWith('sender=') && word.length > 7) senders = { kind: 'patterns', patterns: word.slice(7).split(',').map(checkedPattern) };
-    else throw new UsageError(`unknown capability "${word}" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
+    else throw new UsageError(`unknown capability "${word}" (known: client, sasl, tls, queue, sender=any|own|PATTERNS)`);
   }
   return { principal, capabilities, senders, line: 0 };
 }

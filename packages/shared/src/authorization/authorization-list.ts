@@ -12,6 +12,8 @@
  *   client   may assert protocol_name, helo_name, client_name, client_address, client_port
  *   sasl     may assert sasl_method, sasl_username, sasl_sender
  *   tls      may assert ccert_* and encryption_*
+ *   queue    a submission the MTA cannot take now waits in the local queue
+ *            (exit 0) whatever the front door, instead of 75
  *   sender=any | sender=own | sender=PATTERN[,PATTERN...]
  *            which envelope senders it may use (default any, as sendmail -f
  *            allows every local user); `own` is the user's name, qualified or
@@ -26,7 +28,7 @@
 import { escapeText } from '../text/escape-text.ts';
 import { canonicalPattern } from './address-comparison.ts';
 
-export type Capability = 'client' | 'sasl' | 'tls';
+export type Capability = 'client' | 'sasl' | 'tls' | 'queue';
 
 export type Principal =
   | { readonly kind: 'user'; readonly name: string }
@@ -61,7 +63,7 @@ export class AuthorizationListError extends Error {
   readonly problem: string;
 }
 
-const CAPABILITIES: readonly Capability[] = ['client', 'sasl', 'tls'];
+const CAPABILITIES: readonly Capability[] = ['client', 'sasl', 'tls', 'queue'];
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 // Printable ASCII, or any character that is not a control, format character, separator or lone surrogate.
 const SENDER_PATTERN = /^(?:[\x21-\x7e]|[^\p{C}\p{Z}\x00-\x7f]){1,256}$/u;

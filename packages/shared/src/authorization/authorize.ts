@@ -48,6 +48,8 @@ export const ATTRIBUTES_BY_CAPABILITY: Readonly<Record<Capability, readonly stri
   client: ['protocol_name', 'helo_name', 'client_name', 'client_address', 'client_port'],
   sasl: ['sasl_method', 'sasl_username', 'sasl_sender'],
   tls: ['ccert_subject', 'ccert_issuer', 'ccert_fingerprint', 'encryption_protocol', 'encryption_cipher', 'encryption_keysize'],
+  // A right over what happens to the message, not over what the caller asserts.
+  queue: [],
 };
 
 /** The first asserted attribute the grant does not cover, or null. */

@@ -21,6 +21,12 @@ export interface Lookahead {
   readonly octets: number;
   /** The message bytes: what was read ahead, then the rest as it arrives. */
   readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * The whole message again, from what was read ahead: only when it was
+   * complete (null otherwise). A delivery that failed after reading body
+   * can still queue the message from this.
+   */
+  readonly replay: (() => AsyncIterable<Uint8Array>) | null;
 }
 
 export async function readAhead(encoded: Readable, limit = LOOKAHEAD_OCTETS): Promise<Lookahead> {
@@ -42,5 +48,8 @@ export async function readAhead(encoded: Readable, limit = LOOKAHEAD_OCTETS): Pr
     if (complete) return;
     for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
   }
-  return { complete, octets, body: body() };
+  async function* again(): AsyncGenerator<Uint8Array> {
+    yield* head;
+  }
+  return { complete, octets, body: body(), replay: complete ? again : null };
 }

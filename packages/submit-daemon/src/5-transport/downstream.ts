@@ -56,6 +56,13 @@ export interface Downstream {
    * SubmissionError as deliver() does (MTA unreachable, sender refused).
    */
   verify(envelope: Envelope): Promise<Verification>;
+  /**
+   * Whether the MTA answers now (SMTP, LMTP: connect, greeting, EHLO),
+   * without a transaction; rejects as deliver() does. The local queue asks
+   * while messages wait for the MTA. Absent where asking costs as much as
+   * a delivery (sendmail(1)): the queue then keeps to its backoff.
+   */
+  probe?(): Promise<void>;
   /** Closes idle connections; deliveries under way finish first. */
   close(): Promise<void>;
 }

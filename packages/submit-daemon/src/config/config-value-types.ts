@@ -100,15 +100,14 @@ function bound(n: number): string {
   return exponent >= 30 && Number.isInteger(exponent) ? `2^${exponent}` : String(n);
 }
 
-const WHOLE_SECONDS = integer(1, 86_400);
+/** Written in whole seconds, from min to max, kept in milliseconds. */
+export function seconds(min: number, max: number): ValueType<number> & { readonly min: number; readonly max: number } {
+  const whole = integer(min, max);
+  return { min, max, described: 'seconds', read: (value, refuse) => whole.read(value, refuse) * 1000 };
+}
 
-/** Written in whole seconds, kept in milliseconds. */
-export const SECONDS: ValueType<number> & { readonly min: number; readonly max: number } = {
-  min: WHOLE_SECONDS.min,
-  max: WHOLE_SECONDS.max,
-  described: 'seconds',
-  read: (value, refuse) => WHOLE_SECONDS.read(value, refuse) * 1000,
-};
+/** A timeout: one second to one day. */
+export const SECONDS = seconds(1, 86_400);
 
 /**
  * host:port for an unauthenticated HTTP endpoint: a literal loopback

@@ -46,6 +46,28 @@ export interface DaemonConfig {
     readonly poolSize: number;
     readonly xforward: boolean;
   };
+  /**
+   * The local queue (5-transport/local-queue/): where a message waits that
+   * the MTA could not take yet, who may be queued, and how it is retried.
+   * Durations are milliseconds (0: off, for delayWarning), sizes octets.
+   */
+  readonly queue: {
+    readonly directory: string;
+    /** Front doors whose every caller is queued on a temporary MTA failure; others need the list's `queue` capability. */
+    readonly sendmailDoor: boolean;
+    readonly nativeDoor: boolean;
+    readonly qmailQueueDoor: boolean;
+    readonly minimalBackoff: number;
+    readonly maximalBackoff: number;
+    readonly maximalLifetime: number;
+    readonly delayWarning: number;
+    readonly probeInterval: number;
+    readonly maxDeliveries: number;
+    readonly maxMessages: number;
+    readonly maxOctets: number;
+    readonly maxOctetsPerUid: number;
+    readonly minFree: number;
+  };
   readonly limits: Limits & {
     readonly maxConnections: number;
     readonly maxPerUid: number;

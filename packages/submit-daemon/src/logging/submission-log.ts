@@ -34,6 +34,7 @@ export class SubmissionLog {
       ...(result.envelope ? envelopeFields(result.envelope) : {}),
       ...(result.stats ? { size: result.stats.octets, eight_bit: result.stats.eightBit } : {}),
       ...(result.queueId !== undefined ? { queue_id: result.queueId } : {}),
+      ...(result.localQueueId !== undefined ? { local_queue_id: result.localQueueId, commitment: 'local-queue' } : result.outcome === 'ok' ? { commitment: 'mta' } : {}),
       ...(result.mtaText !== undefined ? { mta_reply: result.mtaText } : {}),
       ...(result.omitted && result.omitted.length > 0 ? { omitted: result.omitted } : {}),
       ...(replyError ? { reply_error: replyError.message } : {}),

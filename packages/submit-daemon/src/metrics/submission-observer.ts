@@ -29,6 +29,8 @@ export const DOWNSTREAM_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>([
   'mta-timeout',
   'mta-protocol',
   'mta-tempfail',
+  // The MTA failed; the message waits in the local queue.
+  'queued-locally',
   'recipient-refused',
   'message-refused',
   'smtputf8-unsupported',

@@ -56,7 +56,7 @@ describe('AuthorizationStore', () => {
   it('refuses everyone with 75 once a hand edit does not parse, and logs file:line once', () => {
     write(['alice', 'bob clinet']);
     const problem = store.refresh();
-    expect(problem).toBe(`${path}:3: unknown capability "clinet" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
+    expect(problem).toBe(`${path}:3: unknown capability "clinet" (known: client, sasl, tls, queue, sender=any|own|PATTERNS)`);
     const refused = refusal();
     expect(refused.outcome).toBe('authorization-list-invalid');
     expect(statusOf(refused.outcome).exitCode).toBe(75);

@@ -156,7 +156,7 @@ describe('mailsubmitd control socket', () => {
     ms.setAuthorizations([`${user.name} client`, 'uid:1 flying']);
     const report = await reload(control);
     expect(report.authorization_list.reloaded).toBe(false);
-    expect(report.authorization_list.error).toBe(`${ms.authorizationList}:2: unknown capability "flying" (known: client, sasl, tls, sender=any|own|PATTERNS)`);
+    expect(report.authorization_list.error).toBe(`${ms.authorizationList}:2: unknown capability "flying" (known: client, sasl, tls, queue, sender=any|own|PATTERNS)`);
     expect(report.authorization_list.entries).toBe(1);
     const refused = await ms.submit(user, submission('not now\n'));
     expect(refused.stderr).toMatch(/^mailsubmit: the authorization list cannot be used until it is fixed: /);

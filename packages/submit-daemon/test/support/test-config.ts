@@ -12,6 +12,7 @@ export interface ConfigChanges {
   readonly limits?: Partial<DaemonConfig['limits']>;
   readonly timeouts?: Partial<DaemonConfig['timeouts']>;
   readonly downstream?: Partial<DaemonConfig['downstream']>;
+  readonly queue?: Partial<DaemonConfig['queue']>;
 }
 
 export function testConfig(changes: ConfigChanges = {}): DaemonConfig {
@@ -22,5 +23,6 @@ export function testConfig(changes: ConfigChanges = {}): DaemonConfig {
     limits: { ...base.limits, ...changes.limits },
     timeouts: { ...base.timeouts, ...changes.timeouts },
     downstream: { ...base.downstream, ...changes.downstream },
+    queue: { ...base.queue, ...changes.queue },
   };
 }

@@ -45,6 +45,8 @@ export interface SessionDelivery {
   readonly outcome: Outcome;
   readonly text: string;
   readonly queueId?: string;
+  /** The local queue's id, for a message that waits there. */
+  readonly localQueueId?: string;
 }
 
 export interface SmtpSessionOptions {
@@ -448,6 +450,7 @@ async function dataCommand(reader: LineReader, transaction: Transaction, options
     return [status.smtpCode, status.enhanced, `Error: ${printable(error instanceof Error ? error.message : String(error))}`];
   }
   if (result.outcome === 'ok') return [250, '2.0.0', result.queueId !== undefined ? `Ok: queued as ${result.queueId}` : 'Ok: queued'];
+  if (result.outcome === 'queued-locally') return [250, '2.0.0', `Ok: queued as ${result.localQueueId ?? 'local'} in mailsubmit's local queue`];
   const status = statusOf(result.outcome);
   return [status.smtpCode, status.enhanced, printable(result.text)];
 }

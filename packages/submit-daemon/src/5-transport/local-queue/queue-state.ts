@@ -13,6 +13,7 @@
  *   attempts: 3
  *   next-attempt: 2026-12-06T00:10:00.000Z
  *   held: no
+ *   delay-warning-sent: no
  *   last-error: 451 4.3.0 Error: queue file write error
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises';
@@ -31,14 +32,17 @@ export interface QueueState {
   readonly held: boolean;
   /** The MTA's words at the last failed attempt, on one line. */
   readonly lastError: string | null;
+  /** The sender has had its delay warning (queue.delay_warning_time); one per message. */
+  readonly delayWarned: boolean;
 }
 
-export const INITIAL_STATE: QueueState = Object.freeze({ attempts: 0, nextAttempt: null, held: false, lastError: null });
+export const INITIAL_STATE: QueueState = Object.freeze({ attempts: 0, nextAttempt: null, held: false, lastError: null, delayWarned: false });
 
 export function writeQueueStateText(state: QueueState): string {
   let text = `mailsubmit-queue-state ${QUEUE_STATE_VERSION}\nattempts: ${state.attempts}\n`;
   if (state.nextAttempt !== null) text += `next-attempt: ${state.nextAttempt.toISOString()}\n`;
   text += `held: ${state.held ? 'yes' : 'no'}\n`;
+  if (state.delayWarned) text += 'delay-warning-sent: yes\n';
   // An MTA's reply may span lines; the sidecar keeps one.
   if (state.lastError !== null) text += `last-error: ${state.lastError.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()}\n`;
   return text;
@@ -56,7 +60,7 @@ export function parseQueueStateText(text: string): QueueState {
   const next = values.get('next-attempt');
   const nextAttempt = next === undefined ? null : new Date(next);
   if (nextAttempt !== null && Number.isNaN(nextAttempt.getTime())) throw new DamagedQueueFile('its next-attempt is not a time');
-  return { attempts, nextAttempt, held: values.get('held') === 'yes', lastError: values.get('last-error') ?? null };
+  return { attempts, nextAttempt, held: values.get('held') === 'yes', lastError: values.get('last-error') ?? null, delayWarned: values.get('delay-warning-sent') === 'yes' };
 }
 
 /** The sidecar's state, or INITIAL_STATE without one. */

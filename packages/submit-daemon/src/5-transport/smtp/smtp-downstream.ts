@@ -93,6 +93,12 @@ export class SmtpDownstream implements Downstream {
     }
   }
 
+  /** A connection that greets and answers EHLO goes back to the pool for the next delivery. */
+  async probe(): Promise<void> {
+    const conn = await this.pool.acquire();
+    void this.pool.release(conn);
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

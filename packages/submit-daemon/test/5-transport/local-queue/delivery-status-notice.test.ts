@@ -1,6 +1,4 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { MessageEncoder, withLimits, type Address, type NotifyKeyword, type OriginalRecipient, type Recipient } from '@mailsubmit/shared';
@@ -10,32 +8,7 @@ import {
   type NoticeInput,
   type RecipientResult,
 } from '../../../src/5-transport/local-queue/delivery-status-notice.ts';
-
-const PARSER = fileURLToPath(new URL('./parse-notice.py', import.meta.url));
-/** Debian's interpreter: python3-flufl.bounce is installed for it (install/test-tools.sh). */
-const PYTHON = '/usr/bin/python3';
-
-interface Parsed {
-  headers: Record<string, string>;
-  contentType: string;
-  reportType: string;
-  boundary: string;
-  defects: string[];
-  parts: { contentType: string; description: string; encoding: string | null; charset: string | null }[];
-  maxLineOctets: number;
-  bareLf: number;
-  text: string;
-  perMessage: Record<string, string>;
-  recipients: Record<string, string>[];
-  returned: { headers: [string, string][]; bodyOctets: number; bodySha256?: string; body?: string | null };
-  flufl: { temporary: string[]; permanent: string[] } | null;
-}
-
-function parse(bytes: Buffer): Parsed {
-  const run = spawnSync(PYTHON, [PARSER], { input: bytes, maxBuffer: 64 << 20 });
-  if (run.status !== 0) throw new Error(`parse-notice.py failed: ${run.stderr.toString()}`);
-  return JSON.parse(run.stdout.toString()) as Parsed;
-}
+import { parseNotice as parse, type ParsedNotice } from '../../../../../test/support/delivery-status-notices.ts';
 
 async function bytesOf(notice: DeliveryStatusNotice): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -95,7 +68,7 @@ function input(over: Partial<NoticeInput> & Pick<NoticeInput, 'results'>): Notic
 }
 
 /** What the parser must see for every notice. */
-function expectWellFormed(parsed: Parsed): void {
+function expectWellFormed(parsed: ParsedNotice): void {
   expect(parsed.defects).toEqual([]);
   expect(parsed.bareLf).toBe(0);
   expect(parsed.maxLineOctets).toBeLessThanOrEqual(998);
