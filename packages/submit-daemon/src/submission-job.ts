@@ -200,6 +200,9 @@ export class SubmissionJob {
    */
   private async deliverOrQueue(queue: QueueOffer, request: DeliveryRequest, replay: () => AsyncIterable<Uint8Array>): Promise<Delivery | WaitingInQueue> {
     try {
+      const unreachable = queue.runner.mtaUnreachable;
+      // Known down: no connect attempt of our own, the queue's probe finds the MTA back.
+      if (unreachable !== null) throw unreachable;
       return await this.context.downstream.deliver(request);
     } catch (err) {
       const failure = toSubmissionError(err);
@@ -224,6 +227,11 @@ export class SubmissionJob {
         return request.body[Symbol.asyncIterator]();
       },
     };
+    const unreachable = queue.runner.mtaUnreachable;
+    if (unreachable !== null) {
+      const localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), body, unreachable);
+      return { localQueueId, reason: unreachable.message };
+    }
     let localQueueId: string;
     try {
       localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), body, null);

@@ -5,6 +5,8 @@
  * the dot, turned into an outcome the way the SMTP transport turns it
  * (replyOutcome), a hang until the submission is aborted, or a lost
  * connection. It commits a message only when it has read the body to its end.
+ * Set `unreachable` for an MTA nobody can connect to (deliveries and
+ * probes fail with mta-unreachable), and change `script` between deliveries.
  */
 import { describeReply, makeReply, replyOutcome, SubmissionError, type Envelope, type SmtpStage } from '@mailsubmit/shared';
 import type { Delivery, DeliveryRequest, Downstream, Verification } from '../../src/5-transport/downstream.ts';
@@ -39,9 +41,12 @@ export class FakeDownstream implements Downstream {
   readonly description = 'fake downstream';
   readonly deliveries: ReceivedDelivery[] = [];
   closed = false;
+  /** Nothing listens: every delivery and probe fails before a byte is read. */
+  unreachable = false;
+  probes = 0;
   private readonly started: ((delivery: ReceivedDelivery) => void)[] = [];
 
-  constructor(private readonly script: DownstreamScript | null = null) {}
+  constructor(public script: DownstreamScript | null = null) {}
 
   /** Resolves with the first delivery once deliver() has been called. */
   firstDelivery(): Promise<ReceivedDelivery> {
@@ -58,6 +63,7 @@ export class FakeDownstream implements Downstream {
     this.deliveries.push(delivery);
     for (const wake of this.started.splice(0)) wake(delivery);
     try {
+      if (this.unreachable) throw new SubmissionError('mta-unreachable', 'connect to the fake MTA: connection refused');
       for (const step of STEPS) {
         if (step === 'dot') delivery.message = await this.readBody(delivery);
         await this.answer(step, request.signal);
@@ -74,6 +80,11 @@ export class FakeDownstream implements Downstream {
   async verify(envelope: Envelope): Promise<Verification> {
     await this.answer('mail', undefined);
     return { reportedBy: 'daemon', verdicts: envelope.recipients.map((recipient) => ({ recipient, reply: makeReply(250, ['2.1.5 Ok']) })), omitted: [] };
+  }
+
+  async probe(): Promise<void> {
+    this.probes++;
+    if (this.unreachable) throw new SubmissionError('mta-unreachable', 'connect to the fake MTA: connection refused');
   }
 
   async close(): Promise<void> {

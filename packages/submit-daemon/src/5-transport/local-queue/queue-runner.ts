@@ -121,6 +121,8 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
   private probeTimer: NodeJS.Timeout | null = null;
   /** Messages are waiting because the MTA failed; cleared when it answers. */
   private waitingForMta = false;
+  /** The last failure to reach the MTA at all, until it answers again (a probe, a delivery). */
+  private unreachable: SubmissionError | null = null;
   private stopping = false;
   private readonly stopped = new AbortController();
   private readonly counts = { delivered: 0, retries: 0, bounces: 0, delayWarnings: 0, dropped: 0 };
@@ -197,9 +199,24 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     }
   }
 
+  /**
+   * Why the MTA cannot be reached, while it is known not to answer: the
+   * last connection that failed, not followed yet by a probe or a delivery
+   * that got through. A submission that may be queued then goes to the
+   * queue at once instead of waiting out its own connect (timeouts.connect
+   * when the MTA hangs). Only with a downstream that can be probed: without
+   * probes nothing would ever find the MTA back but the backoff.
+   */
+  get mtaUnreachable(): SubmissionError | null {
+    return this.services.downstream().probe !== undefined ? this.unreachable : null;
+  }
+
   /** A submission reached the MTA: whatever waits for it may go now. */
   submissionEnded(end: SubmissionEnd): void {
-    if (end.outcome === 'ok' && this.waitingForMta) this.mtaAnswered('a submission reached the MTA');
+    if (end.outcome === 'ok') {
+      this.unreachable = null;
+      if (this.waitingForMta) this.mtaAnswered('a submission reached the MTA');
+    }
   }
 
   // ---- scheduling ----
@@ -266,6 +283,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
 
   /** Every message waiting for its next attempt (not held) is due now. */
   private mtaAnswered(why: string): void {
+    this.unreachable = null;
     if (!this.waitingForMta || this.stopping) return;
     this.waitingForMta = false;
     let due = 0;
@@ -295,7 +313,14 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       this.active++;
       next.active = true;
       const delivery = this.attempt(next, { noticeOnRefusal: true })
-        .then(() => undefined, (err: unknown) => this.services.log.error({ queue_id: next.id, err: (err as Error).message }, 'local queue: attempt failed'))
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            // Its state could not be written (a full disk): try again after a backoff, never in a tight loop.
+            next.state = { ...next.state, nextAttempt: new Date(this.now().getTime() + this.services.config().queue.minimalBackoff) };
+            this.services.log.error({ queue_id: next.id, err: (err as Error).message }, 'local queue: attempt failed; tried again after the minimal backoff');
+          },
+        )
         .finally(() => {
           this.active--;
           next.active = false;
@@ -381,6 +406,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     const nextAttempt = nextAttemptAt(attempts, entry.caller.arrivalTime, now, config);
     await this.saveState(entry, { ...entry.state, attempts, nextAttempt, lastError: failureText(error), delayWarned: entry.state.delayWarned || warn });
     this.waitingForMta ||= QUEUED_OUTCOMES.has(error.outcome);
+    if (error.outcome === 'mta-unreachable') this.unreachable = error;
     this.services.log.info({ queue_id: entry.id, attempts, next_attempt: nextAttempt.toISOString(), reason: failureText(error) }, 'local queue: deferred');
     this.setProbe();
   }
