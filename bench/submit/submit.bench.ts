@@ -12,171 +12,71 @@
  * start), so the timings are of the commands, not of Node's spawn. A message
  * counts for throughput only when the sink has received it.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { sampleMessage } from '../validate/sample-message.ts';
-import { startMailPath } from '../../test/support/mail-path.ts';
-import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../../test/support/private-postfix.ts';
-import { RecordingSink } from '../../test/support/recording-sink.ts';
 import { submissionInput } from '../../test/support/submission-input.ts';
-import { ensureUser, removeAll, type TestUser } from '../../test/support/test-accounts.ts';
+import { BenchMailPath } from './bench-mail-path.ts';
+import { fmt, median, option, processCpuUs, runTimed, table, type Sample } from './timed-runs.ts';
 
 const run = promisify(execFile);
 const PARALLEL = 8;
 const SENDER = 'mstbench@example.org';
 const RECIPIENT = 'rcpt@example.org';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at === -1 ? undefined : Number(process.argv[at + 1]);
-  return value !== undefined && Number.isInteger(value) && value > 0 ? value : fallback;
-}
-
-interface Sample {
-  readonly wallUs: number;
-  readonly cpuUs: number;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 class Bench {
-  private constructor(
-    private readonly dir: string,
-    private readonly runner: string,
-    readonly sink: RecordingSink,
-    readonly postfix: PrivatePostfix,
-    readonly ms: MailsubmitUnderTest,
-    readonly user: TestUser,
-    private readonly profiled: ChildProcess | null,
-  ) {}
-
-  get daemonPid(): number | undefined {
-    return this.profiled?.pid ?? this.ms.daemonPid;
-  }
+  private constructor(private readonly path: BenchMailPath) {}
 
   static async start(profileDir: string | undefined): Promise<Bench> {
-    const dir = mkdtempSync('/tmp/mailsubmit-bench-');
-    // Undone in reverse if starting fails half-way, so no Postfix or daemon is left running.
-    const undo: Array<() => Promise<unknown> | void> = [() => rmSync(dir, { recursive: true, force: true })];
-    try {
-      const runner = join(dir, 'run-timed');
-      execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', runner, join(import.meta.dirname, 'run-timed.c')]);
-      const sink = new RecordingSink();
-      undo.push(() => sink.close());
-      undo.push(() => removeAll());
-      // A group of its own, so a concurrent test run's mstsubmit group is left alone.
-      const { postfix, ms } = await startMailPath(sink, { mailsubmit: { group: 'mstbenchsubmit' } });
-      undo.push(() => postfix.stop());
-      undo.push(() => ms.stop());
-      const user = ensureUser('mstbench');
-      ms.setAuthorizations([user.name]);
-      // The harness logs at debug level; measure the daemon as installed (info).
-      await ms.stopDaemon();
-      writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
-      if (profileDir === undefined) {
-        await ms.startDaemon();
-        return new Bench(dir, runner, sink, postfix, ms, user, null);
-      }
-      // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon is started here, as the harness would.
-      const profiled = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
-      undo.push(() => void profiled.kill('SIGTERM'));
-      await ms.waitForSockets(profiled, () => 'profiled mailsubmitd did not start');
-      return new Bench(dir, runner, sink, postfix, ms, user, profiled);
-    } catch (error) {
-      for (const step of undo.reverse()) {
-        try {
-          await step();
-        } catch {
-          // Best effort: the original error is the one to report.
-        }
-      }
-      throw error;
-    }
+    return new Bench(await BenchMailPath.start({ group: 'mstbenchsubmit', user: 'mstbench', profileDir }));
   }
 
-  async stop(): Promise<void> {
-    const profiled = this.profiled;
-    if (profiled !== null && profiled.exitCode === null) {
-      // The profile is written when the daemon exits of its own accord.
-      const exited = new Promise((resolve) => profiled.once('exit', resolve));
-      profiled.kill('SIGTERM');
-      await exited;
-    }
-    await this.ms.stop().catch(() => undefined);
-    await this.postfix.stop().catch(() => undefined);
-    await this.sink.close();
-    removeAll();
-    rmSync(this.dir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return this.path.stop();
   }
 
-  /** Writes one input file and returns its path. */
   file(name: string, content: Buffer): string {
-    const path = join(this.dir, name);
-    writeFileSync(path, content, { mode: 0o644 });
-    return path;
+    return this.path.file(name, content);
   }
 
   /** `n` runs of the tool, `parallel` at a time; resolves with each run's times. Throws if any run failed. */
-  async runs(tool: 'mailsubmit' | 'sendmail' | 'true', input: string, n: number, parallel: number): Promise<Sample[]> {
-    const who = tool === 'sendmail' ? [] : ['-u', String(this.user.uid), '-g', String(this.user.gid)];
+  runs(tool: 'mailsubmit' | 'sendmail' | 'true', input: string, n: number, parallel: number): Promise<Sample[]> {
+    const user = tool === 'sendmail' ? undefined : this.path.user;
     const command =
       tool === 'mailsubmit'
-        ? [this.ms.helperPath]
+        ? [this.path.ms.helperPath]
         : tool === 'true'
           ? ['/bin/true']
-          : ['/usr/sbin/sendmail', '-C', this.postfix.dir, '-i', '-f', SENDER, RECIPIENT];
-    const { stdout } = await run(this.runner, ['-n', String(n), '-p', String(parallel), '-i', input, ...who, '--', ...command], {
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const [wall, user, sys] = line.split(' ').map(Number);
-        return { wallUs: wall!, cpuUs: user! + sys! };
-      });
+          : ['/usr/sbin/sendmail', '-C', this.path.postfix.dir, '-i', '-f', SENDER, RECIPIENT];
+    return runTimed(this.path.runner, { n, parallel, input, user, command });
   }
 
   /** Runs `send` and resolves with messages per second, counted when the sink has all `n`. */
   async delivered(n: number, send: () => Promise<unknown>): Promise<number> {
-    this.sink.messages.length = 0;
+    const sink = this.path.sink;
+    sink.messages.length = 0;
     const t0 = process.hrtime.bigint();
     await send();
-    await this.sink.waitForMessages(n, 600_000);
+    await sink.waitForMessages(n, 600_000);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    this.sink.messages.length = 0;
+    sink.messages.length = 0;
     return n / seconds;
   }
 
   smtpSource(n: number, octets: number): Promise<unknown> {
-    return run('/usr/sbin/smtp-source', ['-s', String(PARALLEL), '-m', String(n), '-l', String(octets), '-f', SENDER, '-t', RECIPIENT, `127.0.0.1:${this.postfix.port}`]);
+    return run('/usr/sbin/smtp-source', ['-s', String(PARALLEL), '-m', String(n), '-l', String(octets), '-f', SENDER, '-t', RECIPIENT, `127.0.0.1:${this.path.postfix.port}`]);
   }
 
   /** The daemon's user+system CPU so far, in microseconds. */
   daemonCpuUs(): number {
-    const stat = readFileSync(`/proc/${this.daemonPid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1e6) / clockTicks();
+    return processCpuUs(this.path.daemonPid!);
   }
-}
-
-function clockTicks(): number {
-  return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 }
 
 function submission(message: Buffer): Buffer {
   return submissionInput([`sender: ${SENDER}`, `recipient: ${RECIPIENT}`], message);
 }
-
-const fmt = (value: number, digits = 1): string => value.toFixed(digits);
 
 async function main(): Promise<void> {
   if (!PrivatePostfix.isAvailable()) {
@@ -242,13 +142,6 @@ async function main(): Promise<void> {
   } finally {
     await bench.stop();
   }
-}
-
-function table(header: readonly string[], rows: readonly string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
 }
 
 await main();

@@ -126,6 +126,20 @@ export class PrivatePostfix {
     await this.waitForListener();
   }
 
+  /**
+   * A command prefix under which an unprivileged caller's `sendmail -C DIR`
+   * reaches this instance: Postfix's set-gid postdrop trusts another
+   * configuration directory only if the default main.cf names it in
+   * alternate_config_directories, so the prefix enters a private mount
+   * namespace whose /etc/postfix/main.cf is a copy that does. The system's
+   * main.cf stays as it is.
+   */
+  admittingCallers(): string[] {
+    const copy = join(this.dir, 'default-main.cf');
+    writeFileSync(copy, `${readFileSync('/etc/postfix/main.cf', 'utf8')}\nalternate_config_directories = ${this.dir}\n`, { mode: 0o644 });
+    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/postfix/main.cf && exec "$@"', copy];
+  }
+
   /** Postfix's log so far (maillog_file). */
   log(): string {
     return readFileSync(join(this.dir, 'maillog'), 'utf8');

@@ -1,0 +1,93 @@
+/**
+ * What the submission benches share: their command-line options, run-timed.c
+ * (compiled once per run) and the samples it prints, and the figures and
+ * tables made of them.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** A positive integer option `--name N`, or the fallback. */
+export function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  const value = at === -1 ? undefined : Number(process.argv[at + 1]);
+  return value !== undefined && Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
+/** One run of a command: wall time and the CPU of it and its waited children, in microseconds. */
+export interface Sample {
+  readonly wallUs: number;
+  readonly cpuUs: number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The nearest-rank percentile (p in 0..100). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const fmt = (value: number, digits = 1): string => value.toFixed(digits);
+
+export function table(header: readonly string[], rows: readonly string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
+
+/** A process's user+system CPU so far (/proc/PID/stat), in microseconds. */
+export function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks();
+}
+
+let ticks: number | undefined;
+
+function clockTicks(): number {
+  ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  return ticks;
+}
+
+/** Compiles run-timed.c into `dir` and returns the program's path. */
+export function compileRunTimed(dir: string): string {
+  const runner = join(dir, 'run-timed');
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', runner, join(import.meta.dirname, 'run-timed.c')]);
+  return runner;
+}
+
+export interface TimedRuns {
+  readonly n: number;
+  readonly parallel: number;
+  /** The file each run reads as its standard input. */
+  readonly input: string;
+  /** Who runs the command; root when absent. */
+  readonly user?: { readonly uid: number; readonly gid: number };
+  readonly command: readonly string[];
+  /** Put before run-timed itself, e.g. to enter a mount namespace once for all runs. */
+  readonly wrapper?: readonly string[];
+}
+
+/** Runs the command `n` times, `parallel` at a time; resolves with each run's times, throws if any run failed. */
+export async function runTimed(runner: string, runs: TimedRuns): Promise<Sample[]> {
+  const who = runs.user === undefined ? [] : ['-u', String(runs.user.uid), '-g', String(runs.user.gid)];
+  const argv = [runner, '-n', String(runs.n), '-p', String(runs.parallel), '-i', runs.input, ...who, '--', ...runs.command];
+  const [program, ...args] = [...(runs.wrapper ?? []), ...argv];
+  const { stdout } = await run(program!, args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [wall, user, sys] = line.split(' ').map(Number);
+      return { wallUs: wall!, cpuUs: user! + sys! };
+    });
+}
