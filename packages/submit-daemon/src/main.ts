@@ -24,6 +24,7 @@ import { groupIdOf } from './2-authorize/user-database.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { MetricsServer } from './metrics/metrics-server.ts';
 import { SubmissionMetrics } from './metrics/submission-metrics.ts';
+import { registerLocalQueueMetrics } from './metrics/local-queue-metrics.ts';
 import { closeInheritedFds } from './util/inherited-fds.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
 import { assertPrivateSpoolDirectory } from './config/spool-directory.ts';
@@ -162,6 +163,7 @@ async function startAdminServices(daemon: Daemon, config: DaemonConfig, log: Log
   if (config.metrics !== null) {
     const metrics = new SubmissionMetrics(() => daemon.status().in_flight);
     daemon.addObserver(metrics);
+    registerLocalQueueMetrics(metrics.registry, () => daemon.localQueue?.figures() ?? null);
     metricsServer = new MetricsServer(metrics, config.metrics, log);
     try {
       await metricsServer.listen();

@@ -11,7 +11,8 @@
  *
  * Every known label value starts at 0, so rate() and alerts work from the
  * first scrape instead of from the first failure. Node's process metrics
- * (memory, event-loop delay, open fds) come with them.
+ * (memory, event-loop delay, open fds) come with them, and the local
+ * queue's (local-queue-metrics.ts) share the registry.
  */
 import { OUTCOMES } from '@mailsubmit/shared';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
