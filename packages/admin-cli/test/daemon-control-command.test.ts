@@ -47,6 +47,7 @@ describe('mailsubmitctl status and reload', () => {
     expect(stdout).toMatch(new RegExp(`downstream: +smtp 127\\.0\\.0\\.1:${sinkPort}: healthy; last success \\d{4}-`));
     expect(stdout).toContain('in flight:          0\n');
     expect(stdout).toContain('submissions:        1 (ok 1)\n');
+    expect(stdout).toContain(`local queue:        ${ms.dir}/queue: empty\n`);
     expect(code).toBe(0);
   });
 
@@ -165,6 +166,30 @@ describe('mailsubmitctl status and reload', () => {
     expect(allowed.stdout).toBe('allowed: mstnobody sender=*@B\u00fccher.example,*@XN--BCHER-KVA.example\n');
     expect(allowed.code).toBe(0);
     ms.setAuthorizations([user.name]);
+  });
+
+  it('status shows the local queue: its directory, how many wait and are held, their size, the oldest; --json the same', async () => {
+    ms.setAuthorizations([`${user.name} queue`]);
+    sink.replies = { 'data-end': '451 4.3.0 try again later' };
+    try {
+      const queued = await ms.submit(user, 'sender: <a@example.org>\nrecipient: <b@example.org>\n\nSubject: waits\n\nhello\n');
+      expect(queued.code).toBe(0);
+      const text = ctl(['-c', ms.configPath, 'status']);
+      expect(text.stdout).toMatch(new RegExp(`\nlocal queue: +${ms.dir}/queue: 1 message, 1 KB, oldest (\\d+[dhm] )*\\d+s \\(mailsubmitctl queue list\\)\n`));
+      expect(text.code).toBe(0);
+      const json = JSON.parse(ctl(['-c', ms.configPath, 'status', '--json']).stdout) as { local_queue: Record<string, unknown> };
+      expect(json.local_queue).toEqual({ directory: `${ms.dir}/queue`, messages: 1, octets: expect.any(Number), held: 0, oldest_arrival: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+      const listed = JSON.parse(ctl(['-c', ms.configPath, 'queue', 'list', '--json']).stdout) as { messages: { id: string; size: number }[] };
+      expect(json.local_queue.octets).toBe(listed.messages[0]?.size);
+      const id = listed.messages[0]?.id as string;
+      expect(ctl(['-c', ms.configPath, 'queue', 'hold', id]).code).toBe(0);
+      expect(ctl(['-c', ms.configPath, 'status']).stdout).toMatch(new RegExp(`\nlocal queue: +${ms.dir}/queue: 1 message \\(1 held\\), 1 KB, oldest `));
+      expect(ctl(['-c', ms.configPath, 'queue', 'delete', '--yes', id]).code).toBe(0);
+      expect(ctl(['-c', ms.configPath, 'status']).stdout).toContain(`local queue:        ${ms.dir}/queue: empty\n`);
+    } finally {
+      sink.replies = {};
+      ms.setAuthorizations([user.name]);
+    }
   });
 
   it('says the daemon is not running, exit 75, once it has stopped', async () => {

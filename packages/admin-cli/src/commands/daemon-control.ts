@@ -27,7 +27,7 @@ interface JsonOption {
 export function registerDaemonControl(program: Command): void {
   program
     .command('status')
-    .description('show the running daemon: uptime, submissions in flight and by outcome, the MTA, the authorization list')
+    .description('show the running daemon: uptime, submissions in flight and by outcome, the MTA, the authorization list, the local queue')
     .option('--json', "print the daemon's status reply as JSON")
     .action(async (options: JsonOption, command: Command) => {
       const socket = controlSocketPath(command.optsWithGlobals<GlobalOptions>(), (problem) => {
@@ -72,11 +72,20 @@ function formatStatus(status: StatusReport): string {
     `in flight:          ${status.in_flight}`,
     `submissions:        ${submissions.total}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`,
   ];
+  if (status.local_queue !== null) lines.push(`local queue:        ${formatLocalQueue(status.local_queue)}`);
   if (status.last_errors.length > 0) {
     lines.push('last errors:');
     for (const e of status.last_errors) lines.push(`  ${e.at} ${e.outcome}: ${escapeText(e.text)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `/var/lib/mailsubmit/queue: 3 messages (1 held), 12 KB, oldest 5m 2s (mailsubmitctl queue list)`. */
+function formatLocalQueue(queue: NonNullable<StatusReport['local_queue']>): string {
+  if (queue.messages === 0) return `${queue.directory}: empty`;
+  const held = queue.held > 0 ? ` (${queue.held} held)` : '';
+  const age = queue.oldest_arrival === null ? '' : `, oldest ${formatDuration(Math.max(0, Math.floor((Date.now() - Date.parse(queue.oldest_arrival)) / 1000)))}`;
+  return `${queue.directory}: ${queue.messages} ${queue.messages === 1 ? 'message' : 'messages'}${held}, ${Math.ceil(queue.octets / 1024)} KB${age} (mailsubmitctl queue list)`;
 }
 
 function writeReload(report: ReloadReport): void {

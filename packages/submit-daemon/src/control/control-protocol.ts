@@ -78,6 +78,8 @@ export interface StatusReport {
     /** Why the file cannot be used (file:line: problem); every submission gets 75 until it is fixed. Null when the list is in force. */
     readonly invalid: string | null;
   };
+  /** Totals of the local queue (`mailsubmitctl queue list` shows each message); null until it is open. */
+  readonly local_queue: (QueueSummary & { readonly directory: string }) | null;
   /** The last few failed submissions of any kind, oldest first. */
   readonly last_errors: readonly { readonly at: string; readonly outcome: string; readonly text: string }[];
 }

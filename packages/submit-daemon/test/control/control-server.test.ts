@@ -74,6 +74,7 @@ describe('mailsubmitd control socket', () => {
     expect(Date.parse(current.started_at)).toBeLessThanOrEqual(Date.now());
     expect(current.downstream.description).toBe(`smtp 127.0.0.1:${sinkPort}`);
     expect(current.authorization_list.path).toBe(ms.authorizationList);
+    expect(current.local_queue).toEqual({ directory: join(ms.dir, 'queue'), messages: 0, octets: 0, held: 0, oldest_arrival: null });
   });
 
   it('counts submissions by outcome and records the downstream\'s last success', async () => {
