@@ -87,6 +87,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local que
       const line = await matchingLine(() => ms.logLines.map((l) => JSON.stringify(l)).join('\n'), /"status":"queued-locally"/, 10_000, 'no queued-locally line');
       const logged = JSON.parse(line) as Record<string, unknown>;
       expect(logged.commitment).toBe('local-queue');
+      expect(logged.mta_reply).toMatch(/connect/);
       expect(logged.exit).toBe(0);
       expect(queueFiles(ms)).toEqual([logged.local_queue_id]);
       return submitted;
@@ -101,6 +102,14 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local que
     expect(arrivals('lq-basic')).toHaveLength(1);
     const deliveredLine = ms.logLines.find((l) => l.msg === 'local queue: delivered');
     expect(deliveredLine?.mta_queue_id).toMatch(/^[0-9A-Za-z]+$/);
+  }, 60_000);
+
+  it('a sendmail -bs session while Postfix is down: 250 for the message, naming the local queue; delivered when it is back', async () => {
+    const session = ['EHLO client.example.org', 'MAIL FROM:<bs@example.org>', 'RCPT TO:<ops@example.org>', 'DATA', 'Subject: lq-bs', '', 'over SMTP on stdin', '.', 'QUIT', ''].join('\r\n');
+    const result = await withPostfixDown(() => sendmail(ms, user, ['-bs'], session));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^250 2\.0\.0 Ok: queued as [0-9A-Z]+-[0-9A-Z]+ in mailsubmit's local queue\r$/m);
+    await sink.waitForMessage((m) => !isNotice(m) && m.data.includes('Subject: lq-bs\r\n'));
   }, 60_000);
 
   it('the native door answers 75 while the MTA is down, unless the list grants the queue capability', async () => {

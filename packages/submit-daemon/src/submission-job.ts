@@ -153,7 +153,15 @@ export class SubmissionJob {
             : await this.deliverOrQueue(queue, request, head.replay);
       const stats = parser.stats ?? undefined;
       if ('localQueueId' in delivered) {
-        return { outcome: 'queued-locally', text: describeStatus('queued-locally', `${delivered.localQueueId}: ${delivered.reason}`), envelope, ...(stats ? { stats } : {}), localQueueId: delivered.localQueueId };
+        return {
+          outcome: 'queued-locally',
+          text: describeStatus('queued-locally', `${delivered.localQueueId}: ${delivered.reason}`),
+          envelope,
+          ...(stats ? { stats } : {}),
+          localQueueId: delivered.localQueueId,
+          // Logged as mta_reply: why the MTA did not take it.
+          mtaText: delivered.reason,
+        };
       }
       return {
         outcome: 'ok',
