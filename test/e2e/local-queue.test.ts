@@ -6,7 +6,7 @@
  * one that outlives its lifetime, go back to the sender as one delivery
  * status notice each, which independent parsers read.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,13 @@ import { ensureUser, type TestUser } from '../support/test-accounts.ts';
 import { matchingLine, until } from '../support/until.ts';
 
 const HOOK_TIMEOUT_MS = 60_000;
+const MAILSUBMITCTL = join(import.meta.dirname, '..', '..', 'node_modules', '.bin', 'mailsubmitctl');
+
+/** The built mailsubmitctl, as root, on an instance's configuration. */
+function ctl(instance: MailsubmitUnderTest, args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(MAILSUBMITCTL, ['-c', instance.configPath, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
 
 describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local queue', () => {
   const sink = new RecordingSink();
@@ -162,6 +169,45 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local que
     await postfix.flushAndWait();
     expect(notices('lq-refused')).toHaveLength(1);
     expect(arrivals('lq-refused')).toHaveLength(0);
+  }, 60_000);
+
+  it('mailsubmitctl queue on the running daemon: list, hold (not delivered when the MTA is back), release (delivered), delete (never delivered)', async () => {
+    const make = (subject: string) => `From: ops@example.org\nTo: ops@example.org\nSubject: ${subject}\n\nbody\n`;
+    await postfix.stopMailSystem();
+    let held: string;
+    let deleted: string;
+    try {
+      expect(await sendmail(ms, user, ['-i', '-f', 'held@example.org', 'ops@example.org'], make('lq-ctl-held'))).toMatchObject({ code: 0 });
+      expect(await sendmail(ms, user, ['-i', '-f', 'deleted@example.org', 'ops@example.org'], make('lq-ctl-deleted'))).toMatchObject({ code: 0 });
+      const listed = ctl(ms, ['queue', 'list', '--json']);
+      expect(listed).toMatchObject({ code: 0, stderr: '' });
+      const { messages, summary } = JSON.parse(listed.stdout) as { messages: { id: string; sender: string; state: string; recipients: string[] }[]; summary: { messages: number } };
+      expect(summary.messages).toBe(2);
+      held = messages.find((m) => m.sender === 'held@example.org')?.id ?? '';
+      deleted = messages.find((m) => m.sender === 'deleted@example.org')?.id ?? '';
+      expect(messages.map((m) => [m.state, m.recipients])).toEqual([['deferred', ['ops@example.org']], ['deferred', ['ops@example.org']]]);
+      const human = ctl(ms, ['queue', 'list']);
+      expect(human.stdout).toContain(held);
+      expect(human.stdout).toMatch(/-- \d+ Kbytes in 2 Requests\.\n$/);
+      expect(ctl(ms, ['queue', 'hold', held])).toMatchObject({ code: 0 });
+      expect(ctl(ms, ['queue', 'delete', deleted, '--yes'])).toMatchObject({ code: 0 });
+      expect(ctl(ms, ['queue', 'delete', deleted, '--yes']).code).toBe(66);
+    } finally {
+      await postfix.startMailSystem();
+    }
+    // The MTA is found back and what waits for it is tried: not the held one.
+    expect(await sendmail(ms, user, ['-i', 'ops@example.org'], make('lq-ctl-direct'))).toMatchObject({ code: 0 });
+    await sink.waitForMessage((m) => m.data.includes('Subject: lq-ctl-direct\r\n'));
+    await until(() => ms.logLines.some((l) => l.msg === 'local queue: held by the administrator' && l.queue_id === held), 'the hold in the log');
+    expect(JSON.parse(ctl(ms, ['queue', 'list', '--json']).stdout).messages).toEqual([expect.objectContaining({ id: held, state: 'held' })]);
+    expect(arrivals('lq-ctl-held')).toHaveLength(0);
+    expect(ctl(ms, ['queue', 'release', held])).toMatchObject({ code: 0 });
+    await sink.waitForMessage((m) => m.data.includes('Subject: lq-ctl-held\r\n'));
+    await until(() => queueFiles(ms).length === 0, 'the local queue to empty');
+    await postfix.flushAndWait();
+    expect(arrivals('lq-ctl-held')).toHaveLength(1);
+    expect(arrivals('lq-ctl-deleted')).toHaveLength(0);
+    expect(ms.logLines.filter((l) => l.msg === 'local queue: deleted by the administrator, without a notice').map((l) => l.queue_id)).toEqual([deleted]);
   }, 60_000);
 
   describe('with a lifetime of two seconds', () => {
