@@ -1,7 +1,8 @@
 /**
  * How much the local queue may hold: messages, octets in all, octets per
  * caller uid, and a free-space reserve on its file system. Every refusal is
- * `spool-full` (75; qmail-queue 53) naming the limit, as for the spool
+ * `spool-full` (75; qmail-queue 53) naming the limit and its configuration
+ * key, as for the spool
  * (3-intake/spool-space.ts), and comes before the octets it would cover are
  * written, so a refused message leaves no file behind.
  *
@@ -39,9 +40,9 @@ export class QueueLedger {
   ) {
     this.space = new SpaceLedger(
       {
-        perUid: (uid, held, quota) => `uid ${uid} has ${held} octets in the local queue and may have ${quota}: try again later`,
-        total: (held, quota) => `the local queue holds ${held} octets and may hold ${quota}: try again later`,
-        reserve: (dir, free, reserve) => `the file system of ${dir} has ${free} octets free and the local queue keeps ${reserve} of them: try again later`,
+        perUid: (uid, held, quota) => `uid ${uid} has ${held} octets in the local queue and queue.max_size_per_uid is ${quota}: try again later`,
+        total: (held, quota) => `the local queue holds ${held} octets and queue.max_size is ${quota}: try again later`,
+        reserve: (dir, free, reserve) => `the file system of ${dir} has ${free} octets free and queue.min_free keeps ${reserve} of them: try again later`,
       },
       FREE_SPACE_STEP,
       freeSpace,
@@ -69,7 +70,7 @@ export class QueueLedger {
   /** Room for one more message, or spool-full. The claim grows as the file does. */
   claim(uid: number): QueueClaim {
     if (this.count + 1 > this.limits.maxCount) {
-      throw new SubmissionError('spool-full', `the local queue holds ${this.count} messages, its maximum: try again later`);
+      throw new SubmissionError('spool-full', `the local queue holds ${this.count} messages and queue.max_messages is ${this.limits.maxCount}: try again later`);
     }
     this.count++;
     return new QueueClaim(this.space.claim(uid, this.directory, this.spaceLimits), () => this.count--);

@@ -1,6 +1,7 @@
 /**
  * Every limit, and a file system that fills up in the middle of a write, on
- * a 1 MiB tmpfs of the test's own: each refusal is spool-full and leaves
+ * a 1 MiB tmpfs of the test's own: each refusal is spool-full, names its
+ * configuration key, and leaves
  * no file in incoming/ or ready/ and nothing claimed in the ledger.
  */
 import { execFileSync } from 'node:child_process';
@@ -48,7 +49,7 @@ describe('local queue: limits, each refused before it is passed', () => {
   it('refuses a message past the maximum count', async () => {
     const queue = await openWith({ maxCount: 1 });
     const { queueId } = await queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('one\r\n'));
-    await expectSpoolFull(queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('two\r\n')), /holds 1 messages, its maximum/);
+    await expectSpoolFull(queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('two\r\n')), /holds 1 messages and queue\.max_messages is 1/);
     expect(await filesLeft()).toEqual([queueId]);
     expect(queue.usage().count).toBe(1);
   });
@@ -56,7 +57,7 @@ describe('local queue: limits, each refused before it is passed', () => {
   it('refuses a message that would take the queue past its total octets, in the middle of the message', async () => {
     const queue = await openWith({ maxOctets: 4000 });
     const first = await queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), patternedBody(1000, 100));
-    await expectSpoolFull(queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), patternedBody(5000, 100)), /may hold 4000/);
+    await expectSpoolFull(queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), patternedBody(5000, 100)), /and queue\.max_size is 4000/);
     expect(await filesLeft()).toEqual([first.queueId]);
     expect(queue.usage()).toEqual({ count: 1, octets: first.octets });
   });
@@ -65,7 +66,7 @@ describe('local queue: limits, each refused before it is passed', () => {
     const queue = await openWith({ maxOctetsPerUid: 3000 });
     const alice = (uid: number) => entryFor(MINIMAL_ENVELOPE_BLOCK, { uid });
     const first = await queue.enqueue(alice(1000), patternedBody(2000));
-    await expectSpoolFull(queue.enqueue(alice(1000), patternedBody(2000)), /uid 1000 has \d+ octets in the local queue and may have 3000/);
+    await expectSpoolFull(queue.enqueue(alice(1000), patternedBody(2000)), /uid 1000 has \d+ octets in the local queue and queue\.max_size_per_uid is 3000/);
     const other = await queue.enqueue(alice(1001), patternedBody(2000));
     expect((await filesLeft()).sort()).toEqual([first.queueId, other.queueId].sort());
     expect(queue.usage(1000).octets).toBe(first.octets);
@@ -73,7 +74,7 @@ describe('local queue: limits, each refused before it is passed', () => {
 
   it('refuses a message that would cut into the free-space reserve', async () => {
     const queue = await openWith({ minFree: 900 * 1024 });
-    await expectSpoolFull(queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('small\r\n')), /octets free and the local queue keeps 921600/);
+    await expectSpoolFull(queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('small\r\n')), /octets free and queue\.min_free keeps 921600 of them/);
     expect(await filesLeft()).toEqual([]);
     expect(queue.usage()).toEqual({ count: 0, octets: 0 });
   });
