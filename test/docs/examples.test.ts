@@ -178,7 +178,7 @@ describe('the code blocks of README.md, docs/ and the man pages', () => {
       readFileSync(join(ROOT, file), 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          for (const [, key] of line.matchAll(/`((?:daemon|downstream|limits|timeouts)\.[a-z_]+)/g)) if (!known.has(key as string)) unknown.push(`${file}:${i + 1}: ${key}`);
+          for (const [, key] of line.matchAll(/`((?:daemon|downstream|limits|timeouts|queue)\.[a-z_]+)/g)) if (!known.has(key as string)) unknown.push(`${file}:${i + 1}: ${key}`);
         });
     }
     expect(known.size).toBeGreaterThan(20);
