@@ -113,12 +113,13 @@ describe('daemon.metrics_listen at start', () => {
   const dirs: string[] = [];
   let dir: string;
 
-  /** A configuration that needs no group or helper: install_mode open, everything in `dir`. */
+  /** A configuration that needs no group or helper: install_mode open, everything (the local queue too) in `dir`. */
   function configWith(metricsListen: string): string {
     dir = mkdtempSync('/tmp/mailsubmit-metrics-');
     dirs.push(dir);
     writeFileSync(join(dir, 'authorized'), '', { mode: 0o644 });
     mkdirSync(join(dir, 'spool'), { mode: 0o700 });
+    mkdirSync(join(dir, 'queue'), { mode: 0o700 });
     const path = join(dir, 'mailsubmit.conf');
     writeFileSync(
       path,
@@ -131,6 +132,9 @@ describe('daemon.metrics_listen at start', () => {
         `control_socket = "${join(dir, 'control.sock')}"`,
         `spool_directory = "${join(dir, 'spool')}"`,
         `metrics_listen = "${metricsListen}"`,
+        // The daemon opens its local queue before it listens: its own, not the installed one.
+        '[queue]',
+        `directory = "${join(dir, 'queue')}"`,
         '',
       ].join('\n'),
       { mode: 0o644 },
@@ -157,7 +161,7 @@ describe('daemon.metrics_listen at start', () => {
       const result = spawnSync(process.execPath, [DAEMON_BUNDLE, '-c', config], { encoding: 'utf8', timeout: 20_000 });
       expect(result.stderr).toContain(`daemon.metrics_listen: cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
       expect(result.status).toBe(78);
-      expect(readdirSync(dir).sort()).toEqual(['authorized', 'mailsubmit.conf', 'spool']);
+      expect(readdirSync(dir).sort()).toEqual(['authorized', 'mailsubmit.conf', 'queue', 'spool']);
     } finally {
       await new Promise<void>((resolve) => squatter.close(() => resolve()));
     }
