@@ -8,11 +8,11 @@
  * once Postfix is back; and after space returns, queueing works again.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { arrivalsById } from '../support/arrivals.ts';
-import { damagedQueueFiles, queueContents } from '../support/local-queue-files.ts';
+import { damagedQueueFiles, queueContents, queueFileProblem } from '../support/local-queue-files.ts';
 import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
@@ -29,6 +29,24 @@ const FAST_RETRIES = 'probe_interval = 1\nminimal_backoff_time = 1\nmaximal_back
 function message(subject: string, octets: number): string {
   const line = `${subject} ${'x'.repeat(70)}\n`;
   return `From: space@example.org\nTo: ops@example.org\nSubject: ${subject}\n\n${line.repeat(Math.ceil(octets / line.length))}`;
+}
+
+/** The whole-file check can fail: a copy of a committed file cut short by one octet reads as damaged. */
+function expectTheCheckToFindACutFile(root: string, queueId: string): void {
+  const copy = mkdtempSync('/tmp/mailsubmit-cut-queue-file-');
+  try {
+    mkdirSync(join(copy, 'ready'));
+    const bytes = readFileSync(join(root, 'ready', queueId));
+    writeFileSync(join(copy, 'ready', queueId), bytes);
+    expect(queueFileProblem(copy, queueId)).toBeNull();
+    writeFileSync(join(copy, 'ready', queueId), bytes.subarray(0, bytes.length - 1));
+    expect(queueFileProblem(copy, queueId)).toMatch(/no trailer/);
+    const cutInTheMessage = Buffer.concat([bytes.subarray(0, bytes.length - 1000), bytes.subarray(bytes.length - 37)]);
+    writeFileSync(join(copy, 'ready', queueId), cutInTheMessage);
+    expect(queueFileProblem(copy, queueId)).toMatch(/the trailer says \d+ message octets/);
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 }
 
 describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local queue out of space', () => {
@@ -82,6 +100,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local que
     expect(contents.incoming).toEqual([]);
     expect(contents.ready).toHaveLength(fitted.length);
     expect(damagedQueueFiles(queueRoot)).toEqual([]);
+    expectTheCheckToFindACutFile(queueRoot, contents.ready[0] ?? '');
 
     rmSync(filler);
     const again = await send(ms, user, 'full-after', 300 * KIB);
