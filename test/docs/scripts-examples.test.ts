@@ -114,17 +114,18 @@ describe('the examples in docs/scripts.md', () => {
       expect(message.data.toString()).toMatch(/^To: ops@example\.org\r\nSubject: disk usage on [^\r]+\r\n(\r\n)?Filesystem/);
     });
 
-    it('send-with-retry: retries a temporary failure (75) until the MTA takes the message', async () => {
-      sink.replies = { mail: '451 4.3.0 try again later' };
+    it('send-with-retry: retries a temporary failure (75: the daemon not running) until the message is taken', async () => {
+      // The MTA's own 4xx no longer reaches a sendmail caller (the local queue takes the message); the daemon's absence does.
+      await ms.stopDaemon();
       const run = start('send-with-retry', ['note.txt', 'retry@example.org'], { RETRY_DELAY: '1', RETRY_TRIES: '20' });
       try {
         await run.stderrMatching(/temporary failure, retrying in 1s/);
       } finally {
-        sink.replies = {};
+        await ms.startDaemon();
       }
       const result = await run.done;
       expect(result.code).toBe(0);
-      expect(result.stderr).toMatch(/^(mailsubmit-sendmail: the MTA refused the message for now: [^\n]+\nsend-with-retry: temporary failure, retrying in \d+s\n)+$/);
+      expect(result.stderr).toMatch(/^(mailsubmit-sendmail: the mailsubmit daemon is not running[^\n]*\nsend-with-retry: temporary failure, retrying in \d+s\n)+$/);
       const message = await sink.waitForMessage((m) => m.rcptTo.some((r) => r.startsWith('RCPT TO:<retry@example.org>')));
       expect(message.data.toString()).toContain('This one had to wait.\r\n.\r\nThe dot above is data (-i).\r\n');
     });
@@ -139,13 +140,13 @@ describe('the examples in docs/scripts.md', () => {
 
     it('exit-codes: names what each status means', async () => {
       const sent = await start('exit-codes', ['note.txt', 'checked@example.org']).done;
-      expect([sent.code, sent.stdout]).toEqual([0, 'sent: the MTA has it\n']);
-      sink.replies = { rcpt: '450 4.2.0 mailbox busy' };
+      expect([sent.code, sent.stdout]).toEqual([0, "sent: on stable storage, the MTA's queue or mailsubmit's\n"]);
+      await ms.stopDaemon();
       try {
         const later = await start('exit-codes', ['note.txt', 'busy@example.org']).done;
         expect([later.code, later.stdout]).toEqual([75, 'temporary failure: keep the message and retry later\n']);
       } finally {
-        sink.replies = {};
+        await ms.startDaemon();
       }
       const bad = await start('exit-codes', ['note.txt', 'a b@example.org']).done;
       expect([bad.code, bad.stdout]).toEqual([65, 'malformed message or address: do not retry unchanged\n']);

@@ -54,7 +54,7 @@ const EXIT_NAMES: Readonly<Record<number, string>> = {
 const ROWS = {
   ok: { exitCode: EX_OK, smtpClass: 2, smtpCode: 250, enhanced: '2.0.0', qmailCode: 0, text: 'queued' },
   // The other commitment of exit 0: on stable storage in mailsubmit's own queue, delivered to the MTA later.
-  'queued-locally': { exitCode: EX_OK, smtpClass: 2, smtpCode: 250, enhanced: '2.0.0', qmailCode: 0, text: "held in mailsubmit's local queue until the MTA can take it" },
+  'queued-locally': { exitCode: EX_OK, smtpClass: 2, smtpCode: 250, enhanced: '2.0.0', qmailCode: 0, text: 'held in the local queue until the MTA can take it' },
 
   usage: { exitCode: EX_USAGE, smtpClass: 5, smtpCode: 501, enhanced: '5.5.4', qmailCode: 81, text: 'bad command line' },
 
