@@ -174,7 +174,7 @@ export class Daemon {
         loaded_at: loadedAt === 0 ? null : new Date(loadedAt).toISOString(),
         invalid: this.authorizations.problem,
       },
-      local_queue: this.queue === null ? null : { directory: this.config.queue.directory, ...this.queue.list().summary },
+      local_queue: this.queue === null ? null : { directory: this.config.queue.directory, ...this.queue.summary() },
       last_errors: this.tally.lastErrors.map((e) => ({ at: new Date(e.at).toISOString(), outcome: e.outcome, text: e.text })),
     };
   }

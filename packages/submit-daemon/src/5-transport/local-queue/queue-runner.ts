@@ -86,6 +86,7 @@ export type AttemptResult =
 export interface QueueFigures {
   readonly messages: number;
   readonly octets: number;
+  readonly held: number;
   readonly oldestArrival: Date | null;
   readonly delivered: number;
   readonly retries: number;
@@ -488,7 +489,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
 
   list(): { readonly messages: readonly QueueListing[]; readonly summary: QueueSummary } {
     const messages = [...this.entries.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((entry) => this.listing(entry));
-    return { messages, summary: this.summary(messages) };
+    return { messages, summary: this.summary() };
   }
 
   async show(id: string, limit = DEFAULT_SHOW_LIMIT): Promise<QueuedMessageDetail> {
@@ -564,14 +565,23 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     return requeued;
   }
 
+  /** One pass over the messages, no listing built: the metrics and `mailsubmitctl status` ask often. */
   figures(): QueueFigures {
     let oldest: Date | null = null;
     let octets = 0;
+    let held = 0;
     for (const entry of this.entries.values()) {
       octets += entry.size;
+      if (entry.state.held) held++;
       if (oldest === null || entry.caller.arrivalTime < oldest) oldest = entry.caller.arrivalTime;
     }
-    return { messages: this.entries.size, octets, oldestArrival: oldest, ...this.counts };
+    return { messages: this.entries.size, octets, held, oldestArrival: oldest, ...this.counts };
+  }
+
+  /** The totals, for the mailq-style summary line and `mailsubmitctl status`. */
+  summary(): QueueSummary {
+    const { messages, octets, held, oldestArrival } = this.figures();
+    return { messages, octets, held, oldest_arrival: oldestArrival?.toISOString() ?? null };
   }
 
   /**
@@ -606,15 +616,6 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       attempts: entry.state.attempts,
       next_attempt: entry.state.held || entry.state.nextAttempt === null ? null : entry.state.nextAttempt.toISOString(),
       last_error: entry.state.lastError,
-    };
-  }
-
-  private summary(messages: readonly QueueListing[]): QueueSummary {
-    return {
-      messages: messages.length,
-      octets: messages.reduce((sum, m) => sum + m.size, 0),
-      held: messages.filter((m) => m.state === 'held').length,
-      oldest_arrival: messages.reduce<string | null>((oldest, m) => (oldest === null || m.arrival_time < oldest ? m.arrival_time : oldest), null),
     };
   }
 

@@ -14,6 +14,7 @@ import { SubmissionError } from '@mailsubmit/shared';
 import { LocalQueue } from '../../../src/5-transport/local-queue/local-queue.ts';
 import { QueueRunner } from '../../../src/5-transport/local-queue/queue-runner.ts';
 import type { Delivery, DeliveryRequest } from '../../../src/5-transport/downstream.ts';
+import type { DaemonConfig } from '../../../src/config/daemon-config.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { FakeDownstream } from '../../support/fake-downstream.ts';
 import { testConfig } from '../../support/test-config.ts';
@@ -42,7 +43,7 @@ afterEach(async () => {
   await cleanup();
 });
 
-async function startRunner(queue: Parameters<typeof testConfig>[0]['queue'] = {}): Promise<QueueRunner> {
+async function startRunner(queue: Partial<DaemonConfig['queue']> = {}): Promise<QueueRunner> {
   const config = testConfig({ queue: { minimalBackoff: 300_000, maximalBackoff: 4_000_000, maximalLifetime: 432_000_000, probeInterval: 3_600_000, ...queue } });
   const opened = await LocalQueue.open(root, { limits: NO_LIMITS });
   const sink = new Writable({
@@ -71,6 +72,11 @@ function queueOne(runner: QueueRunner, block = 'sender: <alice@example.org>\nrec
 
 function logged(msg: string): Record<string, unknown>[] {
   return logLines.filter((line) => line.msg === msg);
+}
+
+/** Log lines reach the test after what they report: wait for `count` of them. */
+async function untilLogged(msg: string, count = 1): Promise<void> {
+  await until(() => logged(msg).length >= count, `${count} log line(s) "${msg}"`);
 }
 
 async function readyFiles(): Promise<string[]> {
@@ -109,7 +115,8 @@ describe('the queue runner', () => {
     downstream.unreachable = false;
     runner.submissionEnded({ outcome: 'ok', text: '', durationMs: 1, octets: 1, at: Date.now() });
     await until(() => downstream.committed.length === 1, 'the delivery from the queue');
-    await until(async () => (await readyFiles()).length === 0, 'the queue file to go');
+    await untilLogged('local queue: delivered');
+    expect(await readyFiles()).toEqual([]);
     const delivered = downstream.committed[0];
     expect(delivered?.message?.toString()).toBe(MESSAGE);
     expect(delivered?.request.envelope.envelopeId).toBe('ENV1');
@@ -153,6 +160,8 @@ describe('the queue runner', () => {
     downstream.unreachable = false;
     await runner.flush(id);
     await until(() => downstream.committed.length === 1, 'the notice to go out');
+    await untilLogged('local queue: removed, refused');
+    await untilLogged('local queue: notice queued for the sender');
     expect(logged('local queue: removed, refused')).toEqual([expect.objectContaining({ queue_id: id })]);
     expect(logged('local queue: notice queued for the sender')).toEqual([expect.objectContaining({ queue_id: id, reason: 'refused' })]);
     const sent = downstream.committed[0];
@@ -162,8 +171,10 @@ describe('the queue runner', () => {
     expect(text).toMatch(/Action: failed\r\n/);
     // The original goes back as written: its dot line un-stuffed, then stuffed again on the way out.
     expect(text).toContain('\r\n..dot line\r\n');
+    // Delivered, then removed: the queue is empty once both are done.
+    await until(() => runner.figures().messages === 0, 'the notice to leave the queue');
     expect(await readyFiles()).toEqual([]);
-    expect(runner.figures()).toMatchObject({ bounces: 1, messages: 0 });
+    expect(runner.figures()).toMatchObject({ bounces: 1, held: 0 });
   });
 
   it('gives up on a message older than the lifetime at its next failure; with the null sender, without a notice', async () => {
@@ -196,6 +207,7 @@ describe('the queue runner', () => {
       await runner.flush(id);
       await until(() => runner.list().messages.find((m) => m.id === id)?.state === 'deferred', 'the attempt to end');
     }
+    await untilLogged('local queue: notice queued for the sender');
     expect(logged('local queue: notice queued for the sender')).toEqual([expect.objectContaining({ queue_id: id, reason: 'delay-warning' })]);
     expect(runner.figures().delayWarnings).toBe(1);
   });
@@ -247,6 +259,7 @@ describe('the queue runner', () => {
     expect(runner.list().messages.find((m) => m.id === id)).toMatchObject({ attempts: 0, last_error: null });
     await runner.delete(other);
     expect(await readyFiles()).not.toContain(other);
+    await untilLogged('local queue: deleted by the administrator, without a notice');
     expect(logged('local queue: deleted by the administrator, without a notice')).toEqual([expect.objectContaining({ queue_id: other })]);
     await expect(runner.delete(other)).rejects.toThrow(`no message ${other} in the local queue`);
     await expect(runner.release(id)).rejects.toThrow('is not held');
