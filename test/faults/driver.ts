@@ -197,28 +197,32 @@ class DaemonKiller {
     }
   }
 
-  /**
-   * SIGKILL and start again, returning once the new daemon says it started:
-   * the killed one leaves its socket file behind, so the harness's wait for
-   * the file returns at once, and helpers would meet a refused connect for
-   * a while that no kill window covers.
-   */
   private async restart(): Promise<void> {
-    const started = () => this.ms.logLines.filter((line) => line.msg === 'mailsubmitd started').length;
-    const before = started();
-    await this.ms.stopDaemon('SIGKILL');
-    await this.ms.startDaemon();
-    const deadline = Date.now() + 20_000;
-    while (started() === before) {
-      if (Date.now() > deadline) throw new Error('mailsubmitd did not log its start after a restart');
-      await sleep(20);
-    }
+    await killAndRestart(this.ms);
   }
 
   private nextKill(): number {
     if (this.every === null) return Number.POSITIVE_INFINITY;
     const [min, max] = this.every;
     return Date.now() + min + Math.floor(this.random() * (max - min));
+  }
+}
+
+/**
+ * SIGKILL and start again, returning once the new daemon says it started:
+ * the killed one leaves its socket file behind, so the harness's wait for
+ * the file returns at once, and helpers would meet a refused connect for
+ * a while that no kill window covers.
+ */
+export async function killAndRestart(ms: MailsubmitUnderTest): Promise<void> {
+  const started = () => ms.logLines.filter((line) => line.msg === 'mailsubmitd started').length;
+  const before = started();
+  await ms.stopDaemon('SIGKILL');
+  await ms.startDaemon();
+  const deadline = Date.now() + 20_000;
+  while (started() === before) {
+    if (Date.now() > deadline) throw new Error('mailsubmitd did not log its start after a restart');
+    await sleep(20);
   }
 }
 

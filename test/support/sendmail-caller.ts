@@ -10,8 +10,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { childOutput } from './child-output.ts';
-import type { MailsubmitUnderTest, SubmitResult } from './mailsubmit-under-test.ts';
+import { childOutput, type ChildOutput } from './child-output.ts';
+import type { MailsubmitUnderTest } from './mailsubmit-under-test.ts';
 import type { TestUser } from './test-accounts.ts';
 
 /** The path of mailsubmit-sendmail beside the instance's helper, linked on first use. */
@@ -21,8 +21,8 @@ export function sendmailName(ms: MailsubmitUnderTest): string {
   return path;
 }
 
-/** Runs mailsubmit-sendmail as `who` with `input` on stdin; the caller's exit code, stdout and stderr. */
-export function sendmail(ms: MailsubmitUnderTest, who: Pick<TestUser, 'uid' | 'gid'>, args: readonly string[], input: string | Buffer): Promise<SubmitResult> {
+/** Runs mailsubmit-sendmail as `who` with `input` on stdin; the caller's exit code (or signal), stdout and stderr. */
+export function sendmail(ms: MailsubmitUnderTest, who: Pick<TestUser, 'uid' | 'gid'>, args: readonly string[], input: string | Buffer): Promise<ChildOutput> {
   const child = spawn(sendmailName(ms), args, { uid: who.uid, gid: who.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
   // A caller the daemon answered before it read all of stdin sees EPIPE: its exit code says what happened.
   child.stdin.on('error', () => undefined);
