@@ -5,9 +5,11 @@
  * tests of them restart the harness's daemon this way: the run directory
  * and the spool become the daemon user's, and it runs with the socket's
  * group as its only group, through setpriv like install/lib/daemon.sh.
+ * The local queue the root daemon made becomes the user's too, as
+ * install.sh makes it the daemon user's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectLogLines } from './daemon-log.ts';
 import { DAEMON_BUNDLE, type MailsubmitUnderTest } from './mailsubmit-under-test.ts';
@@ -29,6 +31,8 @@ export async function restartAsUser(ms: MailsubmitUnderTest, user: TestUser, gid
   chownSync(runDir, user.uid, gid);
   const spool = join(ms.dir, 'spool');
   if (existsSync(spool)) chownSync(spool, user.uid, gid);
+  const queue = join(ms.dir, 'queue');
+  if (existsSync(queue)) chownTree(queue, user.uid, gid);
   rmSync(ms.socketPath, { force: true });
   rmSync(ms.controlSocketPath, { force: true });
   const child: ChildProcess = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${gid}`, '--clear-groups', process.execPath, DAEMON_BUNDLE, '-c', ms.configPath], {
@@ -51,4 +55,14 @@ export async function restartAsUser(ms: MailsubmitUnderTest, user: TestUser, gid
       await exited;
     },
   };
+}
+
+/** The directory and everything in it (the queue is directories and files, no links). */
+function chownTree(path: string, uid: number, gid: number): void {
+  chownSync(path, uid, gid);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const inner = join(path, entry.name);
+    if (entry.isDirectory()) chownTree(inner, uid, gid);
+    else chownSync(inner, uid, gid);
+  }
 }
