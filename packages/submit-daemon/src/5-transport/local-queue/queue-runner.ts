@@ -158,19 +158,18 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
   // ---- the submission path ----
 
   /**
-   * Commits a message the MTA could not take now (or, with `deliverNow`,
-   * one to be tried from the queue at once by its submission). Resolves
-   * once the file is on stable storage; throws SubmissionError (spool-full
-   * for a limit) and then leaves nothing behind.
+   * Commits a message the MTA could not take now (`failure`), or, with
+   * null, one its submission tries from the queue at once (attemptNow).
+   * Resolves once the file is on stable storage; throws SubmissionError
+   * (spool-full for a limit) and then leaves nothing behind.
    */
   async enqueue(entry: QueueEntry, message: AsyncIterable<Uint8Array>, failure: SubmissionError | null): Promise<string> {
-    if (this.stopping) throw new SubmissionError('shutting-down', 'mailsubmitd is stopping; try again shortly');
-    const committed = await this.queue.enqueue(entry, message);
-    const record: Entry = { id: committed.queueId, envelope: entry.envelope, caller: entry.caller, size: committed.messageOctets, state: INITIAL_STATE, active: failure === null, due: false };
-    this.entries.set(record.id, record);
+    const record = await this.commit(entry, message, failure === null);
     if (failure !== null) {
-      // The direct attempt counts: the next one is a backoff away, unless the MTA comes back first.
-      await this.deferred(record, failure);
+      // The direct attempt counts: the next one is a backoff away, unless the MTA comes back first. Kept in
+      // memory only: queueing writes one file (queue-state.ts), and a restart, which forgets it, only makes
+      // the message due at once.
+      await this.deferred(record, failure, { persist: false });
       this.reschedule();
     } else {
       this.active++;
@@ -210,6 +209,14 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
    */
   get mtaUnreachable(): SubmissionError | null {
     return this.services.downstream().probe !== undefined ? this.unreachable : null;
+  }
+
+  private async commit(entry: QueueEntry, message: AsyncIterable<Uint8Array>, active: boolean): Promise<Entry> {
+    if (this.stopping) throw new SubmissionError('shutting-down', 'mailsubmitd is stopping; try again shortly');
+    const committed = await this.queue.enqueue(entry, message);
+    const record: Entry = { id: committed.queueId, envelope: entry.envelope, caller: entry.caller, size: committed.messageOctets, state: INITIAL_STATE, active, due: false };
+    this.entries.set(record.id, record);
+    return record;
   }
 
   /** A submission reached the MTA: whatever waits for it may go now. */
@@ -398,14 +405,16 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
   }
 
   /** A temporary failure: the next attempt after the backoff, a delay warning if one is due. */
-  private async deferred(entry: Entry, error: SubmissionError): Promise<void> {
+  private async deferred(entry: Entry, error: SubmissionError, options: { readonly persist: boolean } = { persist: true }): Promise<void> {
     const config = this.services.config().queue;
     const now = this.now();
     const attempts = entry.state.attempts + 1;
     const warn = delayWarningDue(entry.caller.arrivalTime, now, entry.state.delayWarned, config);
     if (warn) await this.notify(entry, 'delay-warning', error);
     const nextAttempt = nextAttemptAt(attempts, entry.caller.arrivalTime, now, config);
-    await this.saveState(entry, { ...entry.state, attempts, nextAttempt, lastError: failureText(error), delayWarned: entry.state.delayWarned || warn });
+    const state = { ...entry.state, attempts, nextAttempt, lastError: failureText(error), delayWarned: entry.state.delayWarned || warn };
+    if (options.persist) await this.saveState(entry, state);
+    else entry.state = state;
     this.waitingForMta ||= QUEUED_OUTCOMES.has(error.outcome);
     if (error.outcome === 'mta-unreachable') this.unreachable = error;
     this.services.log.info({ queue_id: entry.id, attempts, next_attempt: nextAttempt.toISOString(), reason: failureText(error) }, 'local queue: deferred');
@@ -458,26 +467,19 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       // The notice goes through the message encoder like any message: DATA form, and its checks.
       const parser = new SubmissionParser({ limits: { ...config.limits, maxMessageOctets: Number.MAX_SAFE_INTEGER }, envelope });
       pipeline(notice.content, parser, () => undefined);
-      const id = await this.enqueue(
+      const { id } = await this.commit(
         { envelope, caller: { uid: process.geteuid?.() ?? 0, user: null, frontDoor: 'notice', arrivalTime: this.now() }, eightBit: notice.eightBit, localSubmission: false },
         parser,
-        new SubmissionError('mta-tempfail', 'not tried yet'),
+        false,
       );
-      // Not a failure: the notice is due at once.
-      await this.makeDueNow(id);
+      // Due at once, in its sender's turn.
+      this.reschedule();
       if (reason === 'delay-warning') this.counts.delayWarnings++;
       this.services.log.info({ queue_id: entry.id, notice_queue_id: id, reason, to: notice.recipient.text }, 'local queue: notice queued for the sender');
       return id;
     } finally {
       message?.destroy();
     }
-  }
-
-  private async makeDueNow(id: string): Promise<void> {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return;
-    await this.saveState(entry, INITIAL_STATE);
-    this.reschedule();
   }
 
   private async saveState(entry: Entry, state: QueueState): Promise<void> {
