@@ -8,11 +8,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childOutput } from '../support/child-output.ts';
 import { parseNotice } from '../support/delivery-status-notices.ts';
+import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
 import { startMailPath } from '../support/mail-path.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
@@ -135,6 +136,35 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local que
     await postfix.flushAndWait();
     expect(arrivals('lq-native-75')).toHaveLength(0);
     expect(arrivals('lq-native-queued')).toHaveLength(1);
+  }, 60_000);
+
+  it('the qmail-queue door the same way: qmail\'s temporary code while the MTA is down, 0 with the queue capability', async () => {
+    const qmailQueue = join(dirname(ms.helperPath), 'mailsubmit-qmail-queue');
+    if (!existsSync(qmailQueue)) symlinkSync(ms.helperPath, qmailQueue);
+    const files = mkdtempSync('/tmp/mailsubmit-qmail-files-');
+    try {
+      const call = (subject: string) => {
+        writeFileSync(join(files, `${subject}.message`), `From: filter@example.org\nSubject: ${subject}\n\nscanned\n`);
+        writeFileSync(join(files, `${subject}.envelope`), 'Ffilter@example.org\0Tops@example.org\0\0');
+        return runQmailQueueMessageFirst({ helper: qmailQueue, user: filter, messageFile: join(files, `${subject}.message`), envelopeFile: join(files, `${subject}.envelope`) });
+      };
+      const [refused, granted] = await withPostfixDown(async () => {
+        const first = await call('lq-qmail-73');
+        ms.setAuthorizations(['mstqueue', 'mstqfilter client queue']);
+        const second = await call('lq-qmail-queued');
+        return [first, second];
+      });
+      ms.setAuthorizations(['mstqueue', 'mstqfilter client']);
+      // qmail-queue(8): 73 is "unable to connect", temporary; 0 is "queued".
+      expect(refused.code).toBe(73);
+      expect(granted.code).toBe(0);
+      await sink.waitForMessage((m) => !isNotice(m) && m.data.includes('Subject: lq-qmail-queued\r\n'));
+      await postfix.flushAndWait();
+      expect(arrivals('lq-qmail-73')).toHaveLength(0);
+      expect(arrivals('lq-qmail-queued')).toHaveLength(1);
+    } finally {
+      rmSync(files, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('a message longer than the read-ahead goes through the queue: 0 with the MTA up or down, and arrives whole', async () => {
