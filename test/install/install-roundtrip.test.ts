@@ -93,6 +93,11 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         const rundir = statSync(staged.rundir);
         expect([rundir.uid, rundir.gid, rundir.mode & 0o7777]).toEqual([uid, gid, mode.setgid ? 0o750 : 0o755]);
         expect(statSync(staged.socket).mode & 0o777).toBe(mode.setgid ? 0o660 : 0o666);
+        // The local queue: the daemon's own, 0700, its three subdirectories too (uninstall.sh removes them when empty).
+        for (const dir of ['', 'incoming', 'ready', 'state']) {
+          const queue = statSync(join(staged.queueDirectory, dir));
+          expect([queue.uid, queue.gid, queue.mode & 0o7777], `queue/${dir}`).toEqual([uid, gid, 0o700]);
+        }
         for (const door of ['mailsubmit-sendmail', 'mailsubmit-qmail-queue']) {
           const link = join(staged.prefix, 'bin', door);
           expect(lstatSync(link).isSymbolicLink(), door).toBe(true);
@@ -105,6 +110,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('install.sh and uninstall.sh, sta
         expect(config).toContain(`\nauthorization_list = "${staged.authorizationList}"\n`);
         expect(config).toContain(`\nsocket_group = "${mode.account}"\n`);
         expect(config).toContain(`\ntarget = "unix:${staged.downstreamSocket}"\n`);
+        expect(config).toContain(`\n[queue]\n`);
+        expect(config).toContain(`\ndirectory = "${staged.queueDirectory}"\n`);
         expect(config).toContain(`\ninstall_mode = "${mode.setgid ? 'setgid' : 'open'}"\n`);
         expect(config).toContain(`\nsocket_mode = "${mode.setgid ? '0660' : '0666'}"\n`);
         expect(config + readFileSync(staged.authorizationList, 'utf8')).not.toMatch(/@[A-Z_]+@/);

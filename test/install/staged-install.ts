@@ -125,6 +125,11 @@ export class StagedInstall {
     return join(this.root, 'etc', 'logrotate.d', 'mailsubmitd');
   }
 
+  /** The local queue's directory (--queuedir). */
+  get queueDirectory(): string {
+    return join(this.root, 'lib', 'mailsubmit', 'queue');
+  }
+
   /** The layout options, the same for install.sh and uninstall.sh. */
   get layoutOptions(): string[] {
     return [
@@ -133,6 +138,7 @@ export class StagedInstall {
       '--rundir', this.rundir,
       '--logdir', this.logdir,
       '--spooldir', join(this.root, 'lib', 'mailsubmit', 'spool'),
+      '--queuedir', this.queueDirectory,
       '--postfix-config', this.options.postfixConfig,
       '--listener', this.listenerKind === 'private' ? 'private' : this.listener,
       '--logrotate-dir', join(this.root, 'etc', 'logrotate.d'),
