@@ -38,18 +38,14 @@
  *   Every change of a message's state is one log line with its queue id.
  */
 import { hostname } from 'node:os';
-import { pipeline } from 'node:stream';
 import {
   describeReply,
   describeStatus,
   isSubmissionError,
-  parseEnvelopeBlock,
   statusOf,
   SubmissionError,
-  SubmissionParser,
   writeEnvelopeBlock,
   type Envelope,
-  type Recipient,
 } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../../config/daemon-config.ts';
 import { QueueControlError, type QueueControl, type QueuedMessageDetail, type QueueListing, type QueueSummary } from '../../control/queue-control.ts';
@@ -57,13 +53,15 @@ import type { Logger } from '../../logging/logger.ts';
 import type { SubmissionEnd, SubmissionObserver } from '../../metrics/submission-observer.ts';
 import type { Downstream } from '../downstream.ts';
 import { isSmtpError } from '../smtp/index.ts';
-import { deliveryStatusNotice, type NoticeReason, type RecipientResult } from './delivery-status-notice.ts';
+import type { NoticeReason } from './delivery-status-notice.ts';
+import { DueLines } from './due-lines.ts';
 import type { LocalQueue } from './local-queue.ts';
 import { DamagedQueueFile, type QueueEntry } from './queue-file-format.ts';
 import { QUEUED_OUTCOMES } from './queue-policy.ts';
 import type { RecoveryReport } from './queue-recovery.ts';
 import { INITIAL_STATE, type QueueState } from './queue-state.ts';
-import { DotUnstuffer, originalOf } from './queued-original.ts';
+import { noticeToQueue } from './queue-notice.ts';
+import { DotUnstuffer } from './queued-original.ts';
 import { delayWarningDue, lifetimeOver, nextAttemptAt } from './retry-schedule.ts';
 
 export interface QueueRunnerServices {
@@ -113,8 +111,7 @@ const TIMER_GRANULARITY_MS = 1000;
 
 export class QueueRunner implements QueueControl, SubmissionObserver {
   private readonly entries = new Map<string, Entry>();
-  /** Due messages, one line per sender; the Map's order is whose turn it is. */
-  private readonly dueLines = new Map<string, Entry[]>();
+  private readonly dueLines = new DueLines<Entry>();
   private active = 0;
   private readonly deliveries = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -306,10 +303,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
 
   private makeDue(entry: Entry): void {
     entry.due = true;
-    const line = senderLine(entry);
-    const waiting = this.dueLines.get(line);
-    if (waiting !== undefined) waiting.push(entry);
-    else this.dueLines.set(line, [entry]);
+    this.dueLines.add(senderLine(entry), entry);
   }
 
   /** Starts deliveries while slots are free: the first line's first message, then that line goes to the back. */
@@ -340,14 +334,10 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
   }
 
   private takeDue(): Entry | null {
-    for (const [line, waiting] of this.dueLines) {
-      this.dueLines.delete(line);
-      const entry = waiting.shift() as Entry;
-      if (waiting.length > 0) this.dueLines.set(line, waiting);
+    for (let entry = this.dueLines.take(); entry !== null; entry = this.dueLines.take()) {
       entry.due = false;
       // Held, deleted or taken by attemptNow since it became due.
-      if (!this.entries.has(entry.id) || entry.state.held || entry.active) continue;
-      return entry;
+      if (this.entries.has(entry.id) && !entry.state.held && !entry.active) return entry;
     }
     return null;
   }
@@ -442,44 +432,34 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
    */
   private async notify(entry: Entry, reason: NoticeReason, error: SubmissionError): Promise<string | null> {
     const config = this.services.config();
-    const opened = await this.queue.read(entry.id);
-    const { original, wholeMessage } = await originalOf(opened, () => this.queue.read(entry.id), config.limits.maxHeaderOctets);
-    const failed = reason !== 'delay-warning';
-    const returnsWhole = failed && entry.envelope.returnOption !== 'HDRS';
-    const message = returnsWhole ? await wholeMessage() : undefined;
-    try {
-      const notice = deliveryStatusNotice({
-        envelope: entry.envelope,
-        results: recipientResults(entry.envelope.recipients, error, failed, this.now()),
-        reason,
-        reportingHost: this.hostName,
-        queueId: entry.id,
-        arrivalDate: entry.caller.arrivalTime,
-        maximalLifetimeSeconds: Math.round(config.queue.maximalLifetime / 1000),
-        original: { ...original, ...(message !== undefined ? { message } : {}) },
-        now: this.now(),
-      });
-      if (notice === null) {
-        this.services.log.info({ queue_id: entry.id, reason }, 'local queue: no notice is due (null sender, or NOTIFY asks for none)');
-        return null;
-      }
-      const envelope = parseEnvelopeBlock(`sender: <>\nrecipient: <${notice.recipient.text}>\n\n`);
-      // The notice goes through the message encoder like any message: DATA form, and its checks.
-      const parser = new SubmissionParser({ limits: { ...config.limits, maxMessageOctets: Number.MAX_SAFE_INTEGER }, envelope });
-      pipeline(notice.content, parser, () => undefined);
-      const { id } = await this.commit(
-        { envelope, caller: { uid: process.geteuid?.() ?? 0, user: null, frontDoor: 'notice', arrivalTime: this.now() }, eightBit: notice.eightBit, localSubmission: false },
-        parser,
-        false,
-      );
-      // Due at once, in its sender's turn.
-      this.reschedule();
-      if (reason === 'delay-warning') this.counts.delayWarnings++;
-      this.services.log.info({ queue_id: entry.id, notice_queue_id: id, reason, to: notice.recipient.text }, 'local queue: notice queued for the sender');
-      return id;
-    } finally {
-      message?.destroy();
+    const notice = await noticeToQueue({
+      queueId: entry.id,
+      envelope: entry.envelope,
+      arrivalTime: entry.caller.arrivalTime,
+      reason,
+      error,
+      read: () => this.queue.read(entry.id),
+      limits: config.limits,
+      maximalLifetimeMs: config.queue.maximalLifetime,
+      reportingHost: this.hostName,
+      uid: process.geteuid?.() ?? 0,
+      now: this.now(),
+    });
+    if (notice === null) {
+      this.services.log.info({ queue_id: entry.id, reason }, 'local queue: no notice is due (null sender, or NOTIFY asks for none)');
+      return null;
     }
+    let id: string;
+    try {
+      ({ id } = await this.commit(notice.entry, notice.message, false));
+    } finally {
+      notice.close();
+    }
+    // Due at once, in its sender's turn.
+    this.reschedule();
+    if (reason === 'delay-warning') this.counts.delayWarnings++;
+    this.services.log.info({ queue_id: entry.id, notice_queue_id: id, reason, to: notice.to }, 'local queue: notice queued for the sender');
+    return id;
   }
 
   private async saveState(entry: Entry, state: QueueState): Promise<void> {
@@ -628,7 +608,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
   }
 }
 
-/** Due lines are per caller and sender: fairness between senders, as the issue of one uid's many senders is its own. */
+/** Turns are taken by caller uid and envelope sender (due-lines.ts). */
 function senderLine(entry: Entry): string {
   return `${entry.caller.uid} ${entry.envelope.sender.text}`;
 }
@@ -637,21 +617,4 @@ function senderLine(entry: Entry): string {
 function failureText(error: SubmissionError): string {
   const reply = isSmtpError(error) && error.reply !== undefined ? describeReply(error.reply) : null;
   return (reply ?? describeStatus(error.outcome, error.message)).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-}
-
-/** Per recipient: the MTA's reply to its RCPT where there was one, otherwise the failure of the whole. */
-function recipientResults(recipients: readonly Recipient[], error: SubmissionError, failed: boolean, now: Date): RecipientResult[] {
-  const replies = isSmtpError(error) ? error.recipientReplies : undefined;
-  return recipients.map((recipient, index) => {
-    const reply = replies?.[index];
-    const own = reply !== undefined && reply.code >= 400 ? reply : isSmtpError(error) ? error.reply : undefined;
-    return {
-      recipient,
-      action: failed ? 'failed' : 'delayed',
-      // An expired message keeps its last temporary status, as Postfix's notices do.
-      status: own?.enhanced ?? statusOf(error.outcome).enhanced,
-      diagnostic: own !== undefined ? { text: describeReply(own) } : { type: 'x-mailsubmit', text: describeStatus(error.outcome, error.message) },
-      lastAttempt: now,
-    };
-  });
 }
