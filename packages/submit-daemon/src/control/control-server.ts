@@ -34,7 +34,7 @@ import {
   type ReloadReport,
   type StatusReport,
 } from './control-protocol.ts';
-import { QueueControlError, type QueueControl } from './queue-control.ts';
+import { QueueControlError, UnknownQueuedMessage, type QueueControl } from './queue-control.ts';
 
 /** The most ids one log line of a queue change names. */
 const LOGGED_IDS = 100;
@@ -157,6 +157,8 @@ export class ControlServer {
       if (command === 'reload') return { protocol: CONTROL_PROTOCOL, ok: true, reload: this.target.reload() };
       return await this.answerQueue(command, request.id);
     } catch (err) {
+      // An id the queue does not hold: nothing was asked of it, nothing changed.
+      if (err instanceof UnknownQueuedMessage) return failure(err.message, 'unknown-id');
       if (err instanceof QueueControlError) {
         this.log.warn({ command, err: err.message }, 'queue request refused');
         return failure(err.message, 'queue-refused');
@@ -170,8 +172,6 @@ export class ControlServer {
     const queue = this.queue();
     if (queue === null) return failure('the local queue is not in use in this mailsubmitd (queue.directory)', 'no-queue');
     if (command === 'queue-list') return { protocol: CONTROL_PROTOCOL, ok: true, queue_list: queue.list() };
-    // An id the queue does not hold is said so before anything is asked of it (and is not logged as a change).
-    if (id !== undefined && !queue.list().messages.some((m) => m.id === id)) return failure(`no message ${id} in the local queue`, 'unknown-id');
     if (command === 'queue-show') return { protocol: CONTROL_PROTOCOL, ok: true, queue_message: await queue.show(id as string) };
     let ids: readonly string[];
     if (command === 'queue-flush') ids = await queue.flush(id);

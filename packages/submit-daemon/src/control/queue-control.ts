@@ -84,6 +84,16 @@ export interface QueueControl {
 
 /** A request the queue cannot carry out (unknown id, a message under delivery): its text goes to the administrator. */
 export class QueueControlError extends Error {
-  readonly code = 'ERR_QUEUE_CONTROL';
-  override readonly name = 'QueueControlError';
+  readonly code: string = 'ERR_QUEUE_CONTROL';
+  override readonly name: string = 'QueueControlError';
+}
+
+/** The id names no message the queue holds (never held, or delivered, returned or deleted since). */
+export class UnknownQueuedMessage extends QueueControlError {
+  override readonly code = 'ERR_QUEUE_UNKNOWN_ID';
+  override readonly name = 'UnknownQueuedMessage';
+
+  constructor(id: string) {
+    super(`no message ${id} in the local queue`);
+  }
 }

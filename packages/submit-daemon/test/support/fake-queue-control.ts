@@ -6,7 +6,7 @@
  * can tell what reached the queue.
  */
 import type { QueueControl, QueuedMessageDetail, QueueListing, QueueSummary } from '../../src/control/queue-control.ts';
-import { QueueControlError } from '../../src/control/queue-control.ts';
+import { QueueControlError, UnknownQueuedMessage } from '../../src/control/queue-control.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -154,7 +154,7 @@ export class FakeQueueControl implements QueueControl {
 
   private find(id: string): FakeQueuedMessage {
     const found = this.messages.find((m) => m.listing.id === id);
-    if (found === undefined) throw new QueueControlError(`no message ${id} in the local queue`);
+    if (found === undefined) throw new UnknownQueuedMessage(id);
     return found;
   }
 }

@@ -48,7 +48,7 @@ import {
   type Envelope,
 } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../../config/daemon-config.ts';
-import { QueueControlError, type QueueControl, type QueuedMessageDetail, type QueueListing, type QueueSummary } from '../../control/queue-control.ts';
+import { QueueControlError, UnknownQueuedMessage, type QueueControl, type QueuedMessageDetail, type QueueListing, type QueueSummary } from '../../control/queue-control.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { SubmissionEnd, SubmissionObserver } from '../../metrics/submission-observer.ts';
 import type { Downstream } from '../downstream.ts';
@@ -603,7 +603,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
 
   private known(id: string): Entry {
     const entry = this.entries.get(id);
-    if (entry === undefined) throw new QueueControlError(`no message ${id} in the local queue`);
+    if (entry === undefined) throw new UnknownQueuedMessage(id);
     return entry;
   }
 }
