@@ -1,7 +1,7 @@
 /**
- * The transport stage of the daemon: an SMTP/LMTP client connection, one
- * mail transaction with the contract's guarantees, and a pool of idle
- * connections.
+ * The transport stage of the daemon: an SMTP/LMTP client connection (with
+ * STARTTLS under a TLS policy), one mail transaction with the contract's
+ * guarantees, and a pool of idle connections.
  */
 export { DEFAULT_POOL_OPTIONS, SmtpConnectionPool, type ConnectionFactory, type PoolOptions } from './connection-pool.ts';
 export { DataGuard } from './data-guard.ts';
@@ -16,4 +16,15 @@ export {
 } from './smtp-connection.ts';
 export { isSmtpError, SmtpError, summarizeCommand, type SmtpErrorCode, type SmtpErrorDetails } from './smtp-error.ts';
 export { sendMessage, type MessageSource, type SendOptions, type SendResult } from './smtp-transaction.ts';
+export { startTls, type StartTlsOptions, type TlsFacts } from './starttls-upgrade.ts';
+export {
+  announcesStartTls,
+  DEFAULT_TLS_MIN_VERSION,
+  NO_TLS,
+  normalizeFingerprint,
+  tlsRequired,
+  type TlsMinVersion,
+  type TlsPolicy,
+  type TlsSecurityLevel,
+} from './tls-policy.ts';
 export { verifyRecipients, type RecipientVerdict, type VerifyOptions, type VerifyResult } from './smtp-verify.ts';

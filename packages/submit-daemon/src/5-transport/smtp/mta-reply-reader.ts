@@ -29,6 +29,11 @@ export class MtaReplyReader {
     this.limits = limits;
   }
 
+  /** Whether bytes are held that complete no reply yet (part of a line, or lines of a multi-line reply). */
+  get holdsBytes(): boolean {
+    return this.partial !== null || this.lines.length > 0;
+  }
+
   /** Feeds bytes; returns the replies they complete. Throws SmtpError on a protocol violation. */
   push(chunk: Buffer): SmtpReply[] {
     const data = this.partial === null ? chunk : Buffer.concat([this.partial, chunk]);

@@ -17,6 +17,14 @@
  *
  * A promise returned here resolves with any well-formed reply, positive or
  * not; deciding what a 4xx or 5xx means is the transaction's job.
+ *
+ * With a TLS policy (tls-policy.ts) the handshake goes on after EHLO:
+ * STARTTLS, the TLS handshake over the same socket (starttls-upgrade.ts),
+ * and EHLO again. RFC 3207 section 4.2: what the server said before TLS is
+ * forgotten, the capabilities are the second EHLO's. A server that sends
+ * anything after its 220 to STARTTLS, before the handshake, is refused:
+ * those bytes were not protected and would be read as replies to commands
+ * sent under TLS (STARTTLS command injection, CVE-2011-0411).
  */
 import net from 'node:net';
 import {
@@ -31,6 +39,8 @@ import {
 } from '@mailsubmit/shared';
 import { DEFAULT_MTA_REPLY_LIMITS, MtaReplyReader, type MtaReplyLimits } from './mta-reply-reader.ts';
 import { SmtpError, summarizeCommand } from './smtp-error.ts';
+import { startTls, type TlsFacts } from './starttls-upgrade.ts';
+import { announcesStartTls, NO_TLS, tlsRequired, type TlsPolicy } from './tls-policy.ts';
 
 export type SmtpTarget = { readonly host: string; readonly port: number } | { readonly path: string };
 
@@ -78,6 +88,8 @@ export interface SmtpConnectionOptions {
   readonly heloName?: string;
   readonly timeouts?: Partial<SmtpTimeouts>;
   readonly replyLimits?: Partial<MtaReplyLimits>;
+  /** STARTTLS policy; none unless given. The handshake's timeout is the EHLO stage's. */
+  readonly tls?: TlsPolicy;
 }
 
 const STAGE_TIMEOUT: Readonly<Record<SmtpStage, keyof SmtpTimeouts>> = {
@@ -110,6 +122,8 @@ interface DrainWaiter {
 
 function ignore(): void {}
 
+const STARTTLS = 'STARTTLS';
+
 /** A negative or out-of-place reply as an SmtpError with the outcome for its stage. */
 export function replyError(reply: SmtpReply, stage: SmtpStage, command: string | undefined): SmtpError {
   return new SmtpError('ERR_SMTP_REPLY', replyOutcome(reply, stage), `${summarizeCommand(command)} answered: ${describeReply(reply)}`, {
@@ -121,7 +135,17 @@ export function replyError(reply: SmtpReply, stage: SmtpStage, command: string |
 
 export class SmtpConnection {
   readonly protocol: 'smtp' | 'lmtp';
-  private readonly socket: net.Socket;
+  /** The TCP (or Unix) socket, then the TLS socket over it once STARTTLS is done. */
+  private socket: net.Socket;
+  private readonly plainSocket: net.Socket;
+  private readonly tlsPolicy: TlsPolicy;
+  private readonly host: string | null;
+  private tlsFacts: TlsFacts | null = null;
+  private tlsFallback: string | null = null;
+  /** The clear socket's listeners, moved to the TLS socket after STARTTLS. */
+  private readonly onSocketData: (chunk: Buffer) => void;
+  private readonly onSocketError: (err: NodeJS.ErrnoException) => void;
+  private readonly onSocketClose: () => void;
   private readonly timeouts: SmtpTimeouts;
   private readonly reader: MtaReplyReader;
   private readonly heloName: string;
@@ -148,6 +172,14 @@ export class SmtpConnection {
       await conn.handshake();
     } catch (err) {
       conn.destroy();
+      // "may": the server offered STARTTLS and the handshake failed; the
+      // socket is in no usable state, so start over in the clear, as
+      // Postfix does rather than defer mail that may go unencrypted.
+      if (options.tls?.level === 'may' && err instanceof SmtpError && err.code === 'ERR_SMTP_TLS_HANDSHAKE') {
+        const plain = await SmtpConnection.open({ ...options, tls: NO_TLS });
+        plain.tlsFallback = err.message;
+        return plain;
+      }
       throw err;
     }
     return conn;
@@ -158,9 +190,12 @@ export class SmtpConnection {
     this.heloName = options.heloName ?? 'localhost';
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.reader = new MtaReplyReader({ ...DEFAULT_MTA_REPLY_LIMITS, ...options.replyLimits });
+    this.tlsPolicy = options.tls ?? NO_TLS;
     const { target } = options;
     const tcp = 'host' in target;
+    this.host = tcp ? target.host : null;
     this.socket = tcp ? net.connect({ host: target.host, port: target.port }) : net.connect({ path: target.path });
+    this.plainSocket = this.socket;
     const where = tcp ? `${target.host}:${target.port}` : target.path;
 
     this.connectPromise = new Promise<void>((resolve, reject) => {
@@ -179,16 +214,16 @@ export class SmtpConnection {
     });
     this.connectPromise.catch(ignore);
 
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.socket.on('error', (err: NodeJS.ErrnoException) => {
+    this.onSocketData = (chunk: Buffer) => this.onData(chunk);
+    this.onSocketError = (err: NodeJS.ErrnoException) => {
       const connecting = this.socket.connecting || this.greetingPromise === null;
       this.fail(
         connecting
           ? new SmtpError('ERR_SMTP_CONNECT', 'mta-unreachable', `cannot connect to ${where}: ${err.code ?? err.message}`, { stage: 'connect', cause: err })
           : new SmtpError('ERR_SMTP_SOCKET', 'mta-protocol', `connection to ${where} failed: ${err.code ?? err.message}`, { cause: err }),
       );
-    });
-    this.socket.on('close', () => {
+    };
+    this.onSocketClose = () => {
       this.closed = true;
       if (this.waiters.length > 0 || this.drainWaiter !== null) {
         const head = this.waiters[0];
@@ -202,7 +237,24 @@ export class SmtpConnection {
       }
       for (const listener of this.closeListeners) listener();
       this.closeListeners.clear();
-    });
+    };
+    this.listen(this.socket);
+  }
+
+  private listen(socket: net.Socket): void {
+    socket.on('data', this.onSocketData);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  /** What TLS this connection has: null while it speaks in the clear. */
+  get tls(): TlsFacts | null {
+    return this.tlsFacts;
+  }
+
+  /** "may" only: why the TLS handshake failed before this connection was made again in the clear. */
+  get tlsFailedBefore(): string | null {
+    return this.tlsFallback;
   }
 
   /** What the server announced (all false after a HELO fallback). */
@@ -331,6 +383,12 @@ export class SmtpConnection {
     const reply = await this.command(hello, 'ehlo');
     if (reply.code >= 200 && reply.code <= 299) {
       this.caps = parseEhloReply(reply.lines);
+      if (this.tlsPolicy.level === 'none') return;
+      if (announcesStartTls(reply.lines)) {
+        await this.upgradeToTls(hello);
+        return;
+      }
+      if (tlsRequired(this.tlsPolicy)) throw this.tlsUnavailable('the MTA does not offer STARTTLS');
       return;
     }
     // RFC 5321 section 3.2: a server that does not know EHLO gets HELO and
@@ -340,6 +398,66 @@ export class SmtpConnection {
     const fallback = await this.command(helo, 'ehlo');
     if (fallback.code < 200 || fallback.code > 299) throw replyError(fallback, 'ehlo', helo);
     this.caps = NO_CAPABILITIES;
+    if (tlsRequired(this.tlsPolicy)) throw this.tlsUnavailable('the MTA does not know EHLO, so it offers no STARTTLS');
+  }
+
+  /** STARTTLS, the handshake, and EHLO again; leaves the clear capabilities when "may" is refused. */
+  private async upgradeToTls(hello: string): Promise<void> {
+    const answer = await this.command(STARTTLS, 'ehlo');
+    if (answer.code !== 220) {
+      // RFC 3207 section 4: after a refusal the session goes on as before.
+      if (tlsRequired(this.tlsPolicy)) throw this.tlsUnavailable(`the MTA refused STARTTLS: ${describeReply(answer)}`);
+      return;
+    }
+    // onData has detached the reader from the clear socket when the 220 came.
+    this.caps = NO_CAPABILITIES;
+    const { socket, facts } = await startTls(this.plainSocket, {
+      policy: this.tlsPolicy,
+      host: this.host ?? 'localhost',
+      timeout: this.timeouts.ehlo,
+    });
+    if (this.failure !== null) {
+      socket.destroy();
+      throw this.failure;
+    }
+    this.socket = socket;
+    this.tlsFacts = facts;
+    this.listen(socket);
+    const again = await this.command(hello, 'ehlo');
+    if (again.code < 200 || again.code > 299) throw replyError(again, 'ehlo', hello);
+    this.caps = parseEhloReply(again.lines);
+  }
+
+  private tlsUnavailable(detail: string): SmtpError {
+    return new SmtpError('ERR_SMTP_TLS_UNAVAILABLE', 'mta-protocol', `${detail}, and the TLS policy (${this.tlsPolicy.level}) requires it`, {
+      stage: 'ehlo',
+      command: STARTTLS,
+    });
+  }
+
+  /**
+   * The 220 to STARTTLS was the last thing the server may say in the clear:
+   * anything after it (a further reply, or part of one) is refused. From
+   * here the TLS socket reads the bytes, and this side's reader no longer
+   * listens to the clear socket.
+   */
+  private afterStartTlsReply(head: Waiter, reply: SmtpReply, more: boolean): boolean {
+    if (reply.code !== 220) return true;
+    if (more || this.reader.holdsBytes) {
+      const err = new SmtpError('ERR_SMTP_TLS_INJECTION', 'mta-protocol', 'the MTA sent data in the clear after its 220 to STARTTLS (possible command injection)', {
+        stage: 'ehlo',
+        command: STARTTLS,
+        reply,
+      });
+      this.fail(err);
+      head.reject(err);
+      return false;
+    }
+    this.plainSocket.off('data', this.onSocketData);
+    this.plainSocket.off('error', this.onSocketError);
+    this.plainSocket.off('close', this.onSocketClose);
+    this.plainSocket.on('error', ignore);
+    return true;
   }
 
   private enqueue(stage: SmtpStage, command: string | undefined): Promise<SmtpReply> {
@@ -380,7 +498,7 @@ export class SmtpConnection {
       this.fail(err as SmtpError);
       return;
     }
-    for (const reply of replies) {
+    for (const [i, reply] of replies.entries()) {
       if (this.failure !== null) return;
       const head = this.waiters.shift();
       if (head === undefined) {
@@ -388,6 +506,7 @@ export class SmtpConnection {
         return;
       }
       this.armReplyTimer();
+      if (head.command === STARTTLS && !this.afterStartTlsReply(head, reply, i < replies.length - 1)) return;
       head.resolve(reply);
     }
   }
@@ -411,5 +530,6 @@ export class SmtpConnection {
       this.socket.uncork();
     }
     this.socket.destroy();
+    this.plainSocket.destroy();
   }
 }

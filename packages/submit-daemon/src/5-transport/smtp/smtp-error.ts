@@ -34,7 +34,17 @@ export type SmtpErrorCode =
   /** The connection was already failed, closed, or busy with a transaction. */
   | 'ERR_SMTP_NOT_USABLE'
   /** This side closed the connection (abandoned transaction, pool shutdown). */
-  | 'ERR_SMTP_DESTROYED';
+  | 'ERR_SMTP_DESTROYED'
+  /** The TLS policy requires STARTTLS and the server does not offer it, or refused it. */
+  | 'ERR_SMTP_TLS_UNAVAILABLE'
+  /** The TLS handshake after STARTTLS failed or timed out. */
+  | 'ERR_SMTP_TLS_HANDSHAKE'
+  /** verify: the certificate does not chain to a trusted CA or does not match the expected name. */
+  | 'ERR_SMTP_TLS_UNVERIFIED'
+  /** The certificate is none of the pinned ones. */
+  | 'ERR_SMTP_TLS_PIN'
+  /** The server sent bytes in the clear after its 220 to STARTTLS (command injection). */
+  | 'ERR_SMTP_TLS_INJECTION';
 
 export interface SmtpErrorDetails {
   readonly stage?: SmtpStage;

@@ -5,8 +5,11 @@
  * arrived, a reader that stops reading during DATA, per-recipient LMTP
  * replies. It records every byte and command it receives, and whether each
  * connection ended with a complete message (the final dot) or without one.
+ * With `starttls` it announces STARTTLS and switches the session to TLS on
+ * a 220 to it, as an MTA does (RFC 3207).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 
 export type Reply = string | null;
 
@@ -36,6 +39,19 @@ export interface FakeServerOptions {
   readonly holdEnvelopeReplies?: number;
   /** Stop reading from the socket once DATA is accepted (the client's writes back up). */
   readonly stopReadingInData?: boolean;
+  /** The server's side of TLS: STARTTLS is announced (unless offerStartTls is false) and done. */
+  readonly starttls?: {
+    readonly key: string | Buffer;
+    readonly cert: string | Buffer;
+    readonly minVersion?: tls.SecureVersion;
+    readonly maxVersion?: tls.SecureVersion;
+    /** Announce STARTTLS in the EHLO reply; default true. */
+    readonly offerStartTls?: boolean;
+    /** Extension lines announced after EHLO under TLS (default: `extensions`). */
+    readonly extensionsAfterTls?: readonly string[];
+    /** Bytes sent in the clear right after the 220, in the same write (command injection). */
+    readonly injectAfter220?: string;
+  };
 }
 
 export const POSTFIX_EXTENSIONS: readonly string[] = [
@@ -56,6 +72,10 @@ export interface FakeSession {
   readonly messages: Buffer[];
   /** Everything received, as bytes. */
   readonly received: Buffer[];
+  /** Whether the session has switched to TLS. */
+  readonly secured: boolean;
+  /** Why the server's TLS handshake failed, if it did. */
+  readonly tlsError: string | null;
   /** Resolves when the client's side of the connection is gone. */
   readonly closed: Promise<void>;
   /** Sends raw text (a line end is not added). */
@@ -71,6 +91,9 @@ class Session implements FakeSession {
   readonly messages: Buffer[] = [];
   readonly received: Buffer[] = [];
   readonly closed: Promise<void>;
+  secured = false;
+  tlsError: string | null = null;
+  private resolveClosed: () => void = () => {};
   private buffer = Buffer.alloc(0);
   private inData = false;
   private acceptedRecipients = 0;
@@ -78,12 +101,15 @@ class Session implements FakeSession {
   private hung = false;
 
   constructor(
-    private readonly socket: net.Socket,
+    private socket: net.Socket,
     private readonly options: FakeServerOptions,
   ) {
-    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+      socket.once('close', () => resolve());
+    });
     socket.on('error', () => {});
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', this.onSocketData);
     const greeting = options.greeting === undefined ? `220 fake.example ${options.lmtp ? 'LMTP' : 'ESMTP'}` : options.greeting;
     if (greeting !== null) this.reply(greeting);
     if (options.closeAfterGreeting) socket.end();
@@ -99,6 +125,30 @@ class Session implements FakeSession {
 
   private reply(text: string): void {
     this.write(`${text}\r\n`);
+  }
+
+  private readonly onSocketData = (chunk: Buffer): void => this.onData(chunk);
+
+  private startTls(): void {
+    const settings = this.options.starttls;
+    if (settings === undefined) return;
+    const plain = this.socket;
+    plain.off('data', this.onSocketData);
+    const secure = new tls.TLSSocket(plain, {
+      isServer: true,
+      secureContext: tls.createSecureContext({ key: settings.key, cert: settings.cert, minVersion: settings.minVersion, maxVersion: settings.maxVersion }),
+    });
+    secure.on('error', (err: Error) => {
+      this.tlsError = err.message;
+      plain.destroy();
+    });
+    secure.once('close', () => this.resolveClosed());
+    secure.once('secure', () => {
+      this.secured = true;
+    });
+    secure.on('data', this.onSocketData);
+    this.buffer = Buffer.alloc(0);
+    this.socket = secure;
   }
 
   private onData(chunk: Buffer): void {
@@ -144,6 +194,11 @@ class Session implements FakeSession {
       this.socket.end();
       return;
     }
+    if (verb === 'STARTTLS' && this.options.starttls !== undefined && reply.startsWith('220')) {
+      this.write(`${reply}\r\n${this.options.starttls.injectAfter220 ?? ''}`);
+      this.startTls();
+      return;
+    }
     const hold = this.options.holdEnvelopeReplies;
     if (hold !== undefined && (verb === 'XFORWARD' || verb === 'MAIL' || verb === 'RCPT')) {
       this.held.push(reply);
@@ -158,11 +213,23 @@ class Session implements FakeSession {
     switch (verb) {
       case 'EHLO':
       case 'LHLO': {
-        const lines = ['fake.example', ...(this.options.extensions ?? POSTFIX_EXTENSIONS)];
+        const tlsSettings = this.options.starttls;
+        const announced = this.options.extensions ?? POSTFIX_EXTENSIONS;
+        const extensions =
+          tlsSettings === undefined
+            ? announced
+            : this.socket instanceof tls.TLSSocket
+              ? (tlsSettings.extensionsAfterTls ?? announced)
+              : tlsSettings.offerStartTls === false
+                ? announced
+                : [...announced, 'STARTTLS'];
+        const lines = ['fake.example', ...extensions];
         return lines.map((text, i) => `250${i === lines.length - 1 ? ' ' : '-'}${text}`).join('\r\n');
       }
       case 'HELO':
         return '250 fake.example';
+      case 'STARTTLS':
+        return this.options.starttls !== undefined && !(this.socket instanceof tls.TLSSocket) ? '220 2.0.0 Ready to start TLS' : '502 5.5.1 Error: command not implemented';
       case 'DATA':
         return '354 End data with <CR><LF>.<CR><LF>';
       case 'QUIT':
