@@ -96,6 +96,8 @@ describe.skipIf(!PrivatePostfix.isAvailable() && !process.env.CI)('the local que
       const logged = JSON.parse(line) as Record<string, unknown>;
       expect(logged.commitment).toBe('local-queue');
       expect(logged.mta_reply).toMatch(/connect/);
+      // The caller's terminal stays quiet (no -v); the log keeps the line it would have printed.
+      expect(logged.reason).toMatch(/^held in the local queue until the MTA can take it: [0-9A-Z]+-[0-9A-Z]+: cannot connect/);
       expect(logged.exit).toBe(0);
       expect(queueFiles(ms)).toEqual([logged.local_queue_id]);
       return submitted;

@@ -160,7 +160,7 @@ async function submit(connection: SeqpacketConnection, services: FlowServices, a
     const result = await services.inProgress.run(job, () => job.run());
     for (const err of job.cleanupErrors) services.log.warn({ err: err.message, outcome: result.outcome }, 'cleanup after a submission failed; its outcome stands');
     // Success (either commitment) is silent on the caller's terminal unless it asked with -v.
-    return statusOf(result.outcome).exitCode === 0 && !request.verbose ? { ...result, text: '' } : result;
+    return statusOf(result.outcome).exitCode === 0 && !request.verbose ? { ...result, silent: true } : result;
   } finally {
     connection.off('end', onGone);
   }
@@ -217,7 +217,7 @@ function reply(connection: SeqpacketConnection, services: FlowServices, context:
   const status = result.exitCode ?? exitStatus(result.outcome, door);
   let replyError: Error | null;
   try {
-    replyError = sendCallerReply(connection, status, result.outcome, result.text);
+    replyError = sendCallerReply(connection, status, result.outcome, result.silent === true ? '' : result.text);
   } catch (err) {
     replyError = err instanceof Error ? err : new Error(String(err));
     closeQuietly(connection);

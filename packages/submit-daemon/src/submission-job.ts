@@ -78,6 +78,8 @@ export interface JobResult {
   readonly mtaText?: string;
   /** The helper's exit status when it is not the outcome's own (sendmail modes other than delivery). */
   readonly exitCode?: number;
+  /** The caller's terminal gets no line (success without -v); the text is still logged. */
+  readonly silent?: boolean;
 }
 
 /** A message the MTA could not take now, waiting in the local queue. */
