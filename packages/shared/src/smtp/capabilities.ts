@@ -24,6 +24,8 @@ export interface ServerCapabilities {
   readonly chunking: boolean;
   /** Postfix XFORWARD: the attribute names announced after the keyword, upper case. */
   readonly xforward: ReadonlySet<string>;
+  /** RFC 4954: the SASL mechanisms announced after AUTH (or the pre-standard AUTH=), upper case. */
+  readonly auth: ReadonlySet<string>;
 }
 
 /** A server that answered HELO, or announced nothing. */
@@ -36,6 +38,7 @@ export const NO_CAPABILITIES: ServerCapabilities = Object.freeze({
   enhancedStatusCodes: false,
   chunking: false,
   xforward: new Set<string>(),
+  auth: new Set<string>(),
 });
 
 // The reply code and separator, when a caller hands over raw reply lines.
@@ -56,9 +59,11 @@ export function parseEhloReply(lines: readonly string[]): ServerCapabilities {
   let enhancedStatusCodes = false;
   let chunking = false;
   let xforward: Set<string> | null = null;
+  const auth = new Set<string>();
 
   for (const raw of lines.slice(1)) {
-    const words = raw.replace(CODE_PREFIX, '').trim().split(/[ \t]+/);
+    // "AUTH=LOGIN PLAIN" is what servers print for clients older than RFC 2554's final form.
+    const words = raw.replace(CODE_PREFIX, '').trim().replace(/^AUTH=/i, 'AUTH ').split(/[ \t]+/);
     const keyword = (words[0] ?? '').toUpperCase();
     const params = words.slice(1);
     switch (keyword) {
@@ -90,6 +95,9 @@ export function parseEhloReply(lines: readonly string[]): ServerCapabilities {
         xforward ??= new Set<string>();
         for (const name of params) if (name !== '') xforward.add(name.toUpperCase());
         break;
+      case 'AUTH':
+        for (const name of params) if (name !== '') auth.add(name.toUpperCase());
+        break;
       default:
         break;
     }
@@ -104,5 +112,6 @@ export function parseEhloReply(lines: readonly string[]): ServerCapabilities {
     enhancedStatusCodes,
     chunking,
     xforward: xforward ?? new Set<string>(),
+    auth,
   });
 }

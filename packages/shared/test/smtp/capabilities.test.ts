@@ -54,6 +54,12 @@ describe('parseEhloReply', () => {
     expect(parseEhloReply(['h']).size).toBeNull();
   });
 
+  it('reads the AUTH mechanisms, upper case, in either spelling', () => {
+    expect([...parseEhloReply(['h', 'AUTH PLAIN login SCRAM-SHA-256']).auth]).toEqual(['PLAIN', 'LOGIN', 'SCRAM-SHA-256']);
+    expect([...parseEhloReply(['h', 'AUTH=LOGIN PLAIN']).auth]).toEqual(['LOGIN', 'PLAIN']);
+    expect(parseEhloReply(['h', 'PIPELINING']).auth.size).toBe(0);
+  });
+
   it('gives an empty XFORWARD set when XFORWARD is not announced', () => {
     expect(parseEhloReply(['h', 'PIPELINING']).xforward.size).toBe(0);
   });

@@ -42,6 +42,7 @@ export const ALL_CAPABILITIES: ServerCapabilities = Object.freeze({
   enhancedStatusCodes: true,
   chunking: true,
   xforward: new Set(['NAME', 'ADDR', 'PROTO', 'HELO', 'SOURCE', 'PORT', 'IDENT']),
+  auth: new Set<string>(),
 });
 
 export function capabilities(extra: Partial<ServerCapabilities> = {}): ServerCapabilities {
