@@ -81,6 +81,7 @@ const capsArb: fc.Arbitrary<ServerCapabilities> = fc.record({
   enhancedStatusCodes: fc.boolean(),
   chunking: fc.boolean(),
   xforward: fc.subarray(XFORWARD_NAMES).map((names) => new Set(names)),
+  auth: fc.subarray(['PLAIN', 'LOGIN', 'SCRAM-SHA-256']).map((names) => new Set(names)),
 });
 
 /** The only errors a builder may throw. */
