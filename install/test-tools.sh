@@ -13,8 +13,14 @@
 #   - libio-socket-ssl-perl, libnet-ssleay-perl, openssl: STARTTLS in the
 #     qpsmtpd tests (qpsmtpd's tls plugin, swaks --tls, a throwaway
 #     certificate); neither package above depends on them.
+#   - sasl2-bin, libsasl2-modules: Cyrus SASL's saslpasswd2 and its SCRAM,
+#     PLAIN and LOGIN mechanisms, for the private Postfix that requires SMTP
+#     AUTH (test/support/postfix-relays.ts); its saslauthd stays off.
 #   - strace: the local queue's commit order is checked on the system calls
 #     (packages/submit-daemon/test/5-transport/local-queue).
+#   - dovecot-core, dovecot-lmtpd: the LMTP server of the LMTP downstream's
+#     tests; its own service is left stopped and disabled: the tests start a
+#     private instance (test/support/private-dovecot.ts).
 #   - the programs test/compat/real-programs.test.ts runs side by side
 #     through Postfix's sendmail and mailsubmit-sendmail (cron, bsd-mailx,
 #     mailutils, mutt, neomutt, s-nail, nmh, the Perl mail modules, php-cli,
@@ -62,13 +68,23 @@ install_missing_packages() {
   perl -MNet::SSLeay -e 1 2>/dev/null || missing+=(libnet-ssleay-perl)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v strace >/dev/null || missing+=(strace)
+  command -v saslpasswd2 >/dev/null || missing+=(sasl2-bin)
+  sasl_mechanisms_present || missing+=(libsasl2-modules)
+  [ -x /usr/sbin/dovecot ] || missing+=(dovecot-core)
+  [ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
   if [ ${#missing[@]} -eq 0 ]; then
-    say "qpsmtpd, swaks, perl and the TLS tools are installed"
+    say "qpsmtpd, swaks, perl, the TLS tools and Dovecot's LMTP server are installed"
     return 0
   fi
   say "installing ${missing[*]}"
   apt_install_services_held "${missing[@]}"
   stop_packaged_qpsmtpd
+  hold_service dovecot.service /etc/init.d/dovecot
+}
+
+# Cyrus SASL's SCRAM, PLAIN and LOGIN plugins (libsasl2-modules).
+sasl_mechanisms_present() {
+  dpkg-query -W -f='${Status}' libsasl2-modules 2>/dev/null | grep -q 'install ok installed'
 }
 
 # apt_install_services_held PACKAGE...: policy-rc.d keeps the packages'
@@ -179,7 +195,7 @@ install_real_programs
 nothing_missing() {
   command -v qpsmtpd-forkserver >/dev/null && command -v swaks >/dev/null && command -v perl >/dev/null &&
     perl -MIO::Socket::SSL -e 1 2>/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null && command -v openssl >/dev/null &&
-    command -v strace >/dev/null || return 1
+    command -v strace >/dev/null && command -v saslpasswd2 >/dev/null && sasl_mechanisms_present && [ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/lmtp ] || return 1
   local package
   for package in "${SECOND_MTA_DEBS[@]}"; do compgen -G "$DEB_CACHE/${package}_*.deb" >/dev/null || return 1; done
   for package in "${SECOND_MTA_LIBRARIES[@]}"; do
