@@ -4,6 +4,9 @@
  * with `postfix -c DIR start`. It has one SMTP listener configured like the
  * re-injection listener mailsubmit installs (docs/postfix.md) and relays all
  * mail to a recording sink, so tests see exactly what Postfix delivers.
+ * Options make that listener a relay as a smarthost would be: STARTTLS with
+ * a given certificate (`tls`), SMTP AUTH required to relay (`auth`, Cyrus
+ * SASL with a private sasldb), its own name (`hostname`).
  *
  * Requires root and the postfix package (the README's set-up installs it).
  */
@@ -29,7 +32,31 @@ export interface PrivatePostfixOptions {
    * queue as cleanup wrote it, for postcat (test/support/queued-messages.ts).
    */
   readonly queueManager?: boolean;
+  /** Its myhostname: what it names itself in Received and EHLO to the sink. Default postfix.test.localdomain. */
+  readonly hostname?: string;
+  /** STARTTLS on the re-injection listener with this certificate. */
+  readonly tls?: ListenerTls;
+  /** Relaying only for clients that authenticated with this user (Cyrus SASL, sasldb). */
+  readonly auth?: ListenerAuth;
 }
+
+export interface ListenerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** smtpd_tls_security_level: may (offered) or encrypt (required before MAIL). Default may. */
+  readonly level?: 'may' | 'encrypt';
+}
+
+export interface ListenerAuth {
+  readonly user: string;
+  readonly password: string;
+  /** Cyrus's mech_list. Default SCRAM-SHA-256 PLAIN LOGIN. */
+  readonly mechanisms?: readonly string[];
+  /** AUTH offered only after STARTTLS (smtpd_tls_auth_only). Default: yes when tls is set. */
+  readonly onlyOverTls?: boolean;
+}
+
+export const DEFAULT_AUTH_MECHANISMS: readonly string[] = ['SCRAM-SHA-256', 'PLAIN', 'LOGIN'];
 
 /** The re-injection listener's own cleanup service, as install/ adds it: it removes no header field. */
 // Named apart from install.sh's mailsubmit-cleanup: a staged install adds its own block to this master.cf.
@@ -76,6 +103,8 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `;
 
+const TLS_MANAGER_SERVICE = 'tlsmgr    unix  -       -       n       1000?   1       tlsmgr\n';
+
 export class PrivatePostfix {
   private constructor(
     readonly dir: string,
@@ -97,9 +126,12 @@ export class PrivatePostfix {
     await run('install', ['-d', '-o', 'root', '-m', '0755', queue]);
     await run('install', ['-d', '-o', 'postfix', '-m', '0700', data]);
     writeFileSync(join(dir, 'main.cf'), mainCf(dir, options));
-    const listenerOptions = [...REINJECTION_LISTENER_OPTIONS, ...(options.listenerOptions ?? [])];
+    const authOptions = options.auth === undefined ? [] : await saslListenerOptions(dir, options.auth, options.tls !== undefined, options.hostname ?? DEFAULT_HOSTNAME);
+    const listenerOptions = [...REINJECTION_LISTENER_OPTIONS, ...tlsListenerOptions(options.tls), ...authOptions, ...(options.listenerOptions ?? [])];
     const listener = [`127.0.0.1:${port} inet n - n - - smtpd`, ...listenerOptions.map((o) => `  -o ${o}`)];
-    const services = options.queueManager === false ? SERVICES.replace(/^qmgr .*\n/m, '') : SERVICES;
+    const withoutQmgr = options.queueManager === false ? SERVICES.replace(/^qmgr .*\n/m, '') : SERVICES;
+    // smtpd's TLS needs tlsmgr for its entropy and session cache, or it turns STARTTLS off.
+    const services = options.tls === undefined ? withoutQmgr : `${withoutQmgr}${TLS_MANAGER_SERVICE}`;
     writeFileSync(join(dir, 'master.cf'), `${listener.join('\n')}\n${REINJECTION_CLEANUP_SERVICE}${services}`);
     writeFileSync(join(dir, 'maillog'), '');
     chownSync(join(dir, 'maillog'), 0, 0);
@@ -186,6 +218,54 @@ export class PrivatePostfix {
   }
 }
 
+const DEFAULT_HOSTNAME = 'postfix.test.localdomain';
+const SASLPASSWD = '/usr/sbin/saslpasswd2';
+
+function tlsListenerOptions(tls: ListenerTls | undefined): string[] {
+  if (tls === undefined) return [];
+  // smtpd reads the certificate and key as root, before it drops privileges.
+  return [`smtpd_tls_security_level=${tls.level ?? 'may'}`, `smtpd_tls_cert_file=${tls.certFile}`, `smtpd_tls_key_file=${tls.keyFile}`, 'smtpd_tls_loglevel=1', 'smtpd_tls_received_header=yes'];
+}
+
+/**
+ * Cyrus SASL for the listener: a private sasldb holding the one user (made by
+ * saslpasswd2, readable by the postfix user, as smtpd looks it up after
+ * dropping privileges) and a private smtpd.conf pointing at it. Relaying is
+ * for authenticated clients only: permit_mynetworks is gone, so a client
+ * without AUTH is refused at RCPT.
+ */
+async function saslListenerOptions(dir: string, auth: ListenerAuth, tls: boolean, hostname: string): Promise<string[]> {
+  if (!existsSync(SASLPASSWD)) throw new Error(`${SASLPASSWD} is missing: install/test-tools.sh installs sasl2-bin`);
+  const saslDir = join(dir, 'sasl');
+  const sasldb = join(saslDir, 'sasldb2');
+  await run('install', ['-d', '-o', 'root', '-m', '0755', saslDir]);
+  const mechanisms = (auth.mechanisms ?? DEFAULT_AUTH_MECHANISMS).join(' ');
+  writeFileSync(join(saslDir, 'smtpd.conf'), `pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: ${sasldb}\nmech_list: ${mechanisms}\n`, { mode: 0o644 });
+  // The realm is the listener's myhostname, which smtpd gives Cyrus as its own (smtpd_sasl_local_domain).
+  await runWithInput(SASLPASSWD, ['-f', sasldb, '-c', '-p', '-u', hostname, auth.user], auth.password);
+  await run('chown', ['root:postfix', sasldb]);
+  chmodSync(sasldb, 0o640);
+  return [
+    'smtpd_sasl_auth_enable=yes',
+    'smtpd_sasl_type=cyrus',
+    'smtpd_sasl_path=smtpd',
+    `cyrus_sasl_config_path=${saslDir}`,
+    `smtpd_sasl_local_domain=${hostname}`,
+    'smtpd_sasl_security_options=noanonymous',
+    'smtpd_sasl_tls_security_options=noanonymous',
+    `smtpd_tls_auth_only=${(auth.onlyOverTls ?? tls) ? 'yes' : 'no'}`,
+    'smtpd_relay_restrictions=permit_sasl_authenticated,reject',
+    'smtpd_recipient_restrictions=permit_sasl_authenticated,reject',
+  ];
+}
+
+function runWithInput(file: string, args: readonly string[], input: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, (error, _stdout, stderr) => (error ? reject(new Error(`${file} ${args.join(' ')}: ${stderr || error.message}`)) : resolve()));
+    child.stdin?.end(input);
+  });
+}
+
 function mainCf(dir: string, options: PrivatePostfixOptions): string {
   return [
     'compatibility_level = 3.6',
@@ -194,7 +274,7 @@ function mainCf(dir: string, options: PrivatePostfixOptions): string {
     'meta_directory = /etc/postfix',
     'mail_owner = postfix',
     'setgid_group = postdrop',
-    'myhostname = postfix.test.localdomain',
+    `myhostname = ${options.hostname ?? DEFAULT_HOSTNAME}`,
     'mydomain = test.localdomain',
     'mydestination =',
     'inet_interfaces = 127.0.0.1',

@@ -1,13 +1,10 @@
 /**
  * STARTTLS in the SMTP client, against the fake server with real TLS and
- * certificates made here by openssl: a test CA, a certificate for
- * localhost/127.0.0.1 signed by it, one for another name, an expired one,
- * and a self-signed one. Each policy level is run against each case.
+ * certificates made by openssl (test/support/test-ca.ts): a test CA, a
+ * certificate for localhost/127.0.0.1 signed by it, one for another name,
+ * an expired one, and a self-signed one. Each policy level is run against
+ * each case.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { statusOf } from '@mailsubmit/shared';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SmtpConnection, type SmtpConnectionOptions } from '../../../src/5-transport/smtp/smtp-connection.ts';
@@ -15,56 +12,25 @@ import { SmtpError, type SmtpErrorCode } from '../../../src/5-transport/smtp/smt
 import type { TlsPolicy } from '../../../src/5-transport/smtp/tls-policy.ts';
 import { FakeSmtpServer, POSTFIX_EXTENSIONS, type FakeServerOptions } from './fake-smtp-server.ts';
 import { rejection } from '../../support/rejection.ts';
+import { TestCa, type TestCertificate } from '../../../../../test/support/test-ca.ts';
 
-interface Pair {
-  readonly key: Buffer;
-  readonly cert: Buffer;
-  /** SHA-256 of the DER certificate as openssl prints it (AB:CD:...). */
-  readonly fingerprint: string;
-}
-
-let dir = '';
+let ca: TestCa | undefined;
 let caFile = '';
-let good: Pair;
-let wrongName: Pair;
-let expired: Pair;
-let selfSigned: Pair;
-
-function openssl(...args: string[]): string {
-  return execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function pair(name: string): Pair {
-  return {
-    key: readFileSync(join(dir, `${name}.key`)),
-    cert: readFileSync(join(dir, `${name}.pem`)),
-    fingerprint: openssl('x509', '-in', `${name}.pem`, '-noout', '-fingerprint', '-sha256').trim().replace(/^.*=/, ''),
-  };
-}
-
-/** A key and a certificate signed by the test CA, valid for `days` (negative: already expired). */
-function signed(name: string, altNames: string, days: number): Pair {
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost');
-  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${altNames}\n`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', String(days), '-extfile', `${name}.ext`);
-  return pair(name);
-}
+let good: TestCertificate;
+let wrongName: TestCertificate;
+let expired: TestCertificate;
+let selfSigned: TestCertificate;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mailsubmit-starttls-'));
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=mailsubmit test CA', '-days', '2');
-  caFile = join(dir, 'ca.pem');
-  good = signed('good', 'DNS:localhost,IP:127.0.0.1', 2);
-  wrongName = signed('wrong-name', 'DNS:other.example', 2);
-  expired = signed('expired', 'DNS:localhost,IP:127.0.0.1', -1);
-  openssl('req', '-x509', ...ec, '-keyout', 'self.key', '-out', 'self.pem', '-subj', '/CN=localhost', '-days', '2', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
-  selfSigned = pair('self');
+  ca = TestCa.create();
+  caFile = ca.caFile;
+  good = ca.issue('good', ['localhost', '127.0.0.1']);
+  wrongName = ca.issue('wrong-name', ['other.example'], { commonName: 'localhost' });
+  expired = ca.issue('expired', ['localhost', '127.0.0.1'], { days: -1 });
+  selfSigned = ca.selfSigned('self', ['localhost', '127.0.0.1']);
 });
 
-afterAll(() => {
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => ca?.remove());
 
 const servers: FakeSmtpServer[] = [];
 const connections: SmtpConnection[] = [];
@@ -76,7 +42,7 @@ afterEach(async () => {
 /** Before TLS the server announces a small SIZE and no PIPELINING; under TLS, Postfix's list. */
 const CLEAR_EXTENSIONS = ['SIZE 1000'];
 
-async function serve(certificate: Pair | null, starttls: Partial<NonNullable<FakeServerOptions['starttls']>> = {}, options: FakeServerOptions = {}): Promise<FakeSmtpServer> {
+async function serve(certificate: TestCertificate | null, starttls: Partial<NonNullable<FakeServerOptions['starttls']>> = {}, options: FakeServerOptions = {}): Promise<FakeSmtpServer> {
   const server = await FakeSmtpServer.start({
     extensions: CLEAR_EXTENSIONS,
     ...(certificate === null ? {} : { starttls: { key: certificate.key, cert: certificate.cert, extensionsAfterTls: POSTFIX_EXTENSIONS, ...starttls } }),
