@@ -1,7 +1,8 @@
 /**
  * The transport stage of the daemon: an SMTP/LMTP client connection (with
  * STARTTLS under a TLS policy), one mail transaction with the contract's
- * guarantees, and a pool of idle connections.
+ * guarantees, and a pool of idle connections; SMTP AUTH (PLAIN, LOGIN,
+ * SCRAM-SHA-256) after the last EHLO.
  */
 export { DEFAULT_POOL_OPTIONS, SmtpConnectionPool, type ConnectionFactory, type PoolOptions } from './connection-pool.ts';
 export { DataGuard } from './data-guard.ts';
@@ -15,6 +16,9 @@ export {
   type SmtpTimeouts,
 } from './smtp-connection.ts';
 export { isSmtpError, SmtpError, summarizeCommand, type SmtpErrorCode, type SmtpErrorDetails } from './smtp-error.ts';
+export { authenticate, type AuthFacts, type AuthLineSender, type AuthSession, type SmtpAuth } from './smtp-auth.ts';
+export { DEFAULT_SASL_MECHANISMS, SaslFailure, type SaslClient, type SaslFailureKind, type SaslMechanismName } from './sasl-mechanism.ts';
+export { MAX_SCRAM_ITERATIONS, scramUsername } from './sasl-scram-sha-256.ts';
 export { sendMessage, type MessageSource, type SendOptions, type SendResult } from './smtp-transaction.ts';
 export { startTls, type StartTlsOptions, type TlsFacts } from './starttls-upgrade.ts';
 export {

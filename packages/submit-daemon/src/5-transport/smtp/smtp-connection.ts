@@ -25,6 +25,10 @@
  * anything after its 220 to STARTTLS, before the handshake, is refused:
  * those bytes were not protected and would be read as replies to commands
  * sent under TLS (STARTTLS command injection, CVE-2011-0411).
+ *
+ * With `auth`, SMTP AUTH follows the EHLO that counts (smtp-auth.ts). Its
+ * lines carry the secret, so wherever a command is named (errors, timeouts)
+ * they are named by what they are, never by their text.
  */
 import net from 'node:net';
 import {
@@ -38,6 +42,7 @@ import {
   type SmtpStage,
 } from '@mailsubmit/shared';
 import { DEFAULT_MTA_REPLY_LIMITS, MtaReplyReader, type MtaReplyLimits } from './mta-reply-reader.ts';
+import { authenticate, type AuthFacts, type SmtpAuth } from './smtp-auth.ts';
 import { SmtpError, summarizeCommand } from './smtp-error.ts';
 import { startTls, type TlsFacts } from './starttls-upgrade.ts';
 import { announcesStartTls, NO_TLS, tlsRequired, type TlsPolicy } from './tls-policy.ts';
@@ -90,6 +95,8 @@ export interface SmtpConnectionOptions {
   readonly replyLimits?: Partial<MtaReplyLimits>;
   /** STARTTLS policy; none unless given. The handshake's timeout is the EHLO stage's. */
   readonly tls?: TlsPolicy;
+  /** SMTP AUTH after the last EHLO (smtp-auth.ts); none unless given. Each step's timeout is the EHLO stage's. */
+  readonly auth?: SmtpAuth;
 }
 
 const STAGE_TIMEOUT: Readonly<Record<SmtpStage, keyof SmtpTimeouts>> = {
@@ -142,6 +149,8 @@ export class SmtpConnection {
   private readonly host: string | null;
   private tlsFacts: TlsFacts | null = null;
   private tlsFallback: string | null = null;
+  private readonly authOptions: SmtpAuth | undefined;
+  private authFacts: AuthFacts | null = null;
   /** The clear socket's listeners, moved to the TLS socket after STARTTLS. */
   private readonly onSocketData: (chunk: Buffer) => void;
   private readonly onSocketError: (err: NodeJS.ErrnoException) => void;
@@ -170,6 +179,7 @@ export class SmtpConnection {
     const conn = new SmtpConnection(options);
     try {
       await conn.handshake();
+      await conn.logIn();
     } catch (err) {
       conn.destroy();
       // "may": the server offered STARTTLS and the handshake failed; the
@@ -191,6 +201,7 @@ export class SmtpConnection {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.reader = new MtaReplyReader({ ...DEFAULT_MTA_REPLY_LIMITS, ...options.replyLimits });
     this.tlsPolicy = options.tls ?? NO_TLS;
+    this.authOptions = options.auth;
     const { target } = options;
     const tcp = 'host' in target;
     this.host = tcp ? target.host : null;
@@ -257,6 +268,11 @@ export class SmtpConnection {
     return this.tlsFallback;
   }
 
+  /** Who this connection logged in as, and how: null without AUTH. */
+  get authenticated(): AuthFacts | null {
+    return this.authFacts;
+  }
+
   /** What the server announced (all false after a HELO fallback). */
   get capabilities(): ServerCapabilities {
     return this.caps;
@@ -285,9 +301,14 @@ export class SmtpConnection {
 
   /** Sends one command; the promise settles with its reply. */
   command(line: string, stage: SmtpStage): Promise<SmtpReply> {
+    return this.send(line, stage, line);
+  }
+
+  /** `shownAs` stands for the line wherever the command is named (errors, timeouts): AUTH lines carry the secret. */
+  private send(line: string, stage: SmtpStage, shownAs: string): Promise<SmtpReply> {
     assertSafeCommandLine(line);
     if (this.failure !== null || this.closed) return this.rejected();
-    const reply = this.enqueue(stage, line);
+    const reply = this.enqueue(stage, shownAs);
     this.socket.write(`${line}\r\n`);
     return reply;
   }
@@ -399,6 +420,15 @@ export class SmtpConnection {
     if (fallback.code < 200 || fallback.code > 299) throw replyError(fallback, 'ehlo', helo);
     this.caps = NO_CAPABILITIES;
     if (tlsRequired(this.tlsPolicy)) throw this.tlsUnavailable('the MTA does not know EHLO, so it offers no STARTTLS');
+  }
+
+  /** AUTH after the EHLO that counts, when options.auth asks for it. */
+  private async logIn(): Promise<void> {
+    if (this.authOptions === undefined) return;
+    this.authFacts = await authenticate((line, shownAs) => this.send(line, 'ehlo', shownAs), this.authOptions, {
+      capabilities: this.caps,
+      tlsActive: this.tlsFacts !== null,
+    });
   }
 
   /** STARTTLS, the handshake, and EHLO again; leaves the clear capabilities when "may" is refused. */

@@ -44,7 +44,19 @@ export type SmtpErrorCode =
   /** The certificate is none of the pinned ones. */
   | 'ERR_SMTP_TLS_PIN'
   /** The server sent bytes in the clear after its 220 to STARTTLS (command injection). */
-  | 'ERR_SMTP_TLS_INJECTION';
+  | 'ERR_SMTP_TLS_INJECTION'
+  /** AUTH is configured and the server offers no AUTH, or none of the allowed mechanisms. */
+  | 'ERR_SMTP_AUTH_UNAVAILABLE'
+  /** AUTH is configured, TLS is not active, and AUTH without TLS is not allowed: nothing was sent. */
+  | 'ERR_SMTP_AUTH_NEEDS_TLS'
+  /** The server refused the credentials (535, 534, 454, any other answer to AUTH, or SCRAM's e=). */
+  | 'ERR_SMTP_AUTH_REFUSED'
+  /** SCRAM: the server's signature does not verify, or it accepted without one. */
+  | 'ERR_SMTP_AUTH_SERVER_UNVERIFIED'
+  /** A challenge the mechanism cannot read (not base64, missing attributes, a foreign nonce, too many). */
+  | 'ERR_SMTP_AUTH_BAD_CHALLENGE'
+  /** SCRAM: SASLprep forbids a character of the secret. */
+  | 'ERR_SMTP_AUTH_SECRET_UNUSABLE';
 
 export interface SmtpErrorDetails {
   readonly stage?: SmtpStage;

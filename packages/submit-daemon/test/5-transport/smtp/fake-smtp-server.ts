@@ -6,7 +6,8 @@
  * replies. It records every byte and command it receives, and whether each
  * connection ended with a complete message (the final dot) or without one.
  * With `starttls` it announces STARTTLS and switches the session to TLS on
- * a 220 to it, as an MTA does (RFC 3207).
+ * a 220 to it, as an MTA does (RFC 3207). With `auth` it runs the server's
+ * side of an AUTH exchange (RFC 4954; the mechanisms: fake-sasl-server.ts).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -52,7 +53,17 @@ export interface FakeServerOptions {
     /** Bytes sent in the clear right after the 220, in the same write (command injection). */
     readonly injectAfter220?: string;
   };
+  /** Answers `AUTH <mechanism>` (upper case): the exchange, or null for 504 (mechanism not supported). Announce it in `extensions`. */
+  readonly auth?: (mechanism: string, session: FakeSession) => FakeSaslStep | null;
 }
+
+/**
+ * One AUTH exchange on the server's side: called with the initial response
+ * (undefined when the AUTH line had none), then with each response line;
+ * returns the reply, or null for a server that hangs there. The exchange
+ * ends with the first reply that is not 334.
+ */
+export type FakeSaslStep = (response: string | undefined) => string | null;
 
 export const POSTFIX_EXTENSIONS: readonly string[] = [
   'PIPELINING',
@@ -99,6 +110,7 @@ class Session implements FakeSession {
   private acceptedRecipients = 0;
   private held: string[] = [];
   private hung = false;
+  private sasl: FakeSaslStep | null = null;
 
   constructor(
     private socket: net.Socket,
@@ -176,6 +188,10 @@ class Session implements FakeSession {
   private command(line: string): void {
     this.commands.push(line);
     if (this.hung) return;
+    if (this.sasl !== null) {
+      this.saslReply(this.sasl(line));
+      return;
+    }
     const verb = (line.split(/[ :]/, 1)[0] ?? '').toUpperCase();
     const custom = this.options.onCommand?.(line, this);
     if (custom === null) {
@@ -199,6 +215,17 @@ class Session implements FakeSession {
       this.startTls();
       return;
     }
+    if (verb === 'AUTH' && custom === undefined && this.options.auth !== undefined) {
+      const [, mechanism = '', initial] = line.split(' ');
+      const step = this.options.auth(mechanism.toUpperCase(), this);
+      if (step === null) this.reply('504 5.5.4 Unrecognized authentication type');
+      else {
+        this.sasl = step;
+        // RFC 4954 section 4: "=" is an empty initial response.
+        this.saslReply(step(initial === '=' ? '' : initial));
+      }
+      return;
+    }
     const hold = this.options.holdEnvelopeReplies;
     if (hold !== undefined && (verb === 'XFORWARD' || verb === 'MAIL' || verb === 'RCPT')) {
       this.held.push(reply);
@@ -206,6 +233,15 @@ class Session implements FakeSession {
       reply = this.held.join('\r\n');
       this.held = [];
     }
+    this.reply(reply);
+  }
+
+  private saslReply(reply: string | null): void {
+    if (reply === null) {
+      this.hung = true;
+      return;
+    }
+    if (!reply.startsWith('334')) this.sasl = null;
     this.reply(reply);
   }
 
