@@ -7,15 +7,23 @@
  *   (when the transaction has one recipient) and Received on top.
  * - A recipient Dovecot does not know is refused at RCPT: all or nothing,
  *   no DATA, nobody gets it.
+ * - 620 recipients in one transaction (past the client's pipelining
+ *   window): one final reply each, matched to its recipient; and LMTP over
+ *   loopback TCP as well as the Unix socket.
  * - A recipient refused after the final dot (its mailbox over quota) while
  *   the other was delivered in the same transaction: the submission fails
  *   with that recipient's reply, its class decides the exit code, and the
  *   caller is told how many recipients have it already
  *   (docs/submission-interface.md, "LMTP").
+ * - The same with a 4xx for a caller who may be queued: the last two tests
+ *   say what the local queue should do with the recipients that already
+ *   have the message (not hand it to them again, not report them failed);
+ *   today it does both, and they fail.
  */
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNotice } from '../support/delivery-status-notices.ts';
 import { MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PrivateDovecot } from '../support/private-dovecot.ts';
 import { runQmailQueueMessageFirst } from '../support/qmail-queue-caller.ts';
@@ -31,6 +39,10 @@ const FULL = 'full@example.org';
 /** Over quota with quota_full_tempfail: 452 4.2.2 after the final dot. */
 const FULL_FOR_NOW = 'full-for-now@example.org';
 const QUOTA_OCTETS = 600;
+/** A sender with a mailbox: the local queue's notices come back here. */
+const SENDER = 'sender@example.org';
+/** Past the client's pipelining window (500 commands): final replies read across windows. */
+const MANY = Array.from({ length: 620 }, (_, i) => `many-${i}@example.org`);
 /** Lines enough to take a message past QUOTA_OCTETS. */
 const OVER_QUOTA = 20;
 
@@ -82,7 +94,10 @@ describe.skipIf(!PrivateDovecot.isAvailable())('LMTP to a real Dovecot over a Un
         { address: TWO },
         { address: FULL, quotaOctets: QUOTA_OCTETS },
         { address: FULL_FOR_NOW, quotaOctets: QUOTA_OCTETS, quotaFullTempfail: true },
+        { address: SENDER },
+        ...MANY.map((address) => ({ address })),
       ],
+      tcp: true,
     });
     ms = await MailsubmitUnderTest.start({
       downstreamPort: 0,
@@ -140,10 +155,50 @@ describe.skipIf(!PrivateDovecot.isAvailable())('LMTP to a real Dovecot over a Un
     const result = await runQmailQueueMessageFirst({ helper, user: alice, messageFile: join(files, 'message'), envelopeFile: join(files, 'envelope') });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
+    const logged = await ms.waitForSubmission((line) => line.uid === alice.uid && line.size === Buffer.byteLength(body) && line.nrcpt === 1);
+    expect(logged).toMatchObject({ status: 'ok', exit: 0, commitment: 'mta', mta_reply: expect.stringMatching(/^250 2\.0\.0 <two@example\.org> \S+ Saved$/) });
     await until(() => copies(TWO, 'qmail-queue-1').length === 1, 'the copy');
     const stored = copies(TWO, 'qmail-queue-1')[0] as Buffer;
     expect(storedParts(stored)).toEqual({ added: ['Return-Path', 'Delivered-To', 'Received'], sent: body });
     expect(stored.toString('latin1')).toMatch(/^Return-Path: <alice@example\.net>\nDelivered-To: two@example\.org\n/);
+  });
+
+  it('620 recipients in one transaction: one final reply each, every mailbox has the message', async () => {
+    const body = message('many-1');
+    const { result, logged } = await ms.submitAndLog(alice, submissionInput(envelope(...MANY), body));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(logged).toMatchObject({ status: 'ok', nrcpt: MANY.length });
+    await until(() => MANY.every((address) => copies(address, 'many-1').length === 1), 'a copy in every mailbox', 30_000);
+    expect(storedParts(copies(MANY[MANY.length - 1] as string, 'many-1')[0] as Buffer).sent).toBe(body);
+  }, 60_000);
+
+  it('620 recipients and the last one over quota: its reply is matched to it across the pipelining windows', async () => {
+    const { result } = await ms.submitAndLog(alice, submissionInput(envelope(...MANY, FULL), message('many-2', OVER_QUOTA)));
+    expect(result.code).toBe(69);
+    expect(result.stderr).toMatch(
+      /^mailsubmit: the MTA refused the message permanently: line 622: attribute "recipient": end of data for <full@example\.org> answered: 552 5\.2\.2 <full@example\.org> Quota exceeded \(mailbox for user is full\); 620 of 621 recipients were delivered and would get it again on a retry\n$/,
+    );
+    await until(() => MANY.every((address) => copies(address, 'many-2').length === 1), 'a copy in every other mailbox', 30_000);
+    expect(copies(FULL, 'many-2')).toHaveLength(0);
+  }, 60_000);
+
+  it('LMTP over loopback TCP too: target host:port', async () => {
+    const overTcp = await MailsubmitUnderTest.start({ downstreamPort: 0, downstream: ['transport = "lmtp"', `target = "127.0.0.1:${dovecot.port}"`].join('\n') });
+    try {
+      overTcp.setAuthorizations(['mstlmtpalice']);
+      const body = message('tcp-1');
+      const { result, logged } = await overTcp.submitAndLog(alice, submissionInput(envelope(TWO), body));
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(logged).toMatchObject({ status: 'ok', mta_reply: expect.stringMatching(/^250 2\.0\.0 <two@example\.org> \S+ Saved$/) });
+      await until(() => copies(TWO, 'tcp-1').length === 1, 'the copy');
+      const stored = copies(TWO, 'tcp-1')[0] as Buffer;
+      expect(storedParts(stored)).toEqual({ added: ['Return-Path', 'Delivered-To', 'Received'], sent: body });
+      expect(stored.toString('latin1')).toMatch(/\nReceived: from localhost \(\[127\.0\.0\.1\]\)\n/);
+    } finally {
+      await overTcp.stop();
+    }
   });
 
   it('a recipient Dovecot does not know: its RCPT 550 is the exit code (67) and nobody gets the message', async () => {
@@ -199,4 +254,23 @@ describe.skipIf(!PrivateDovecot.isAvailable())('LMTP to a real Dovecot over a Un
     // one@ took it in the first attempt (the caller's); a retry must not hand it over again.
     expect(copies(ONE, 'full-for-now-2')).toHaveLength(1);
   }, 30_000);
+
+  it('such a message expiring in the local queue: the notice lists as failed only the recipient that never got it', async () => {
+    const expiring = await MailsubmitUnderTest.start({
+      downstreamPort: 0,
+      downstream: ['transport = "lmtp"', `target = "unix:${dovecot.lmtpSocket}"`].join('\n'),
+      queue: 'probe_interval = 1\nminimal_backoff_time = 1\nmaximal_backoff_time = 1\nmaximal_queue_lifetime = 2',
+    });
+    try {
+      expiring.setAuthorizations(['mstlmtpalice']);
+      const result = await sendmail(expiring, alice, ['-i', '-f', SENDER, FULL_FOR_NOW, ONE], message('expiring-1', OVER_QUOTA));
+      expect(result.code).toBe(0);
+      await until(() => dovecot.messages(SENDER).some((m) => m.includes('expiring-1')), 'the notice', 30_000);
+      const notice = dovecot.messages(SENDER).find((m) => m.includes('expiring-1')) as Buffer;
+      const parsed = parseNotice(Buffer.from(storedParts(notice).sent, 'latin1'));
+      expect(parsed.recipients).toEqual([expect.objectContaining({ 'final-recipient': `rfc822; ${FULL_FOR_NOW}`, action: 'failed', status: '4.2.2' })]);
+    } finally {
+      await expiring.stop();
+    }
+  }, 40_000);
 });
