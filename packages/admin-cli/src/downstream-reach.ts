@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import type { DaemonConfig } from '@mailsubmit/submit-daemon/admin';
+import { downstreamName, type DaemonConfig, type DownstreamConfig } from '@mailsubmit/submit-daemon/admin';
 
 export interface DaemonAccount {
   readonly uid: number;
@@ -83,22 +83,34 @@ export function unixSocketReach(path: string, daemon: DaemonAccount | null): str
   return closed ? null : `every step lets others through: ${open.join(', ')}`;
 }
 
-/** The `warning:` and `note:` lines for the configuration's downstream and control socket. */
+/** Who else can reach one downstream; `named`: several are configured, so each finding names its own. */
+function downstreamReach(downstream: DownstreamConfig, daemon: DaemonAccount | null, who: string, named: boolean): string[] {
+  const { transport, target } = downstream;
+  const which = named ? ` (downstream "${downstreamName(downstream)}")` : '';
+  if (transport === 'sendmail') {
+    return [`note: downstream.transport = "sendmail"${which} runs ${downstream.sendmailPath}, the MTA's public door: it grants nothing beyond what every local user has`];
+  }
+  if (target.kind === 'tcp' && downstream.authUsername !== null) {
+    return [
+      `note: downstream.target ${target.host}:${target.port}${which} is a TCP port, entered with SMTP AUTH as ${downstream.authUsername}: ` +
+        'the MTA there must not also relay for this host without AUTH (mynetworks), or every local user gets in past the authorization list',
+    ];
+  }
+  if (target.kind === 'tcp') {
+    return [
+      `warning: downstream.target ${target.host}:${target.port}${which} is a TCP port: every local user can connect to it and hand mail to the MTA past the authorization list; ` +
+        `use a Unix socket only ${who} can reach (install.sh --listener private, docs/postfix.md), or SMTP AUTH (auth_username)`,
+    ];
+  }
+  const reach = unixSocketReach(target.path, daemon);
+  return reach === null ? [] : [`warning: downstream.target unix:${target.path}${which}: users other than ${who} can reach it: ${reach}`];
+}
+
+/** The `warning:` and `note:` lines for the configuration's downstreams and control socket. */
 export function reachFindings(config: DaemonConfig, daemon: DaemonAccount | null): string[] {
   const findings: string[] = [];
   const who = daemon === null || daemon.uid === 0 ? 'root' : `root and ${daemon.name}`;
-  const { transport, target } = config.downstream;
-  if (transport === 'sendmail') {
-    findings.push(`note: downstream.transport = "sendmail" runs ${config.downstream.sendmailPath}, the MTA's public door: it grants nothing beyond what every local user has`);
-  } else if (target.kind === 'tcp') {
-    findings.push(
-      `warning: downstream.target ${target.host}:${target.port} is a TCP port: every local user can connect to it and hand mail to the MTA past the authorization list; ` +
-        `use a Unix socket only ${who} can reach (install.sh --listener private, docs/postfix.md)`,
-    );
-  } else {
-    const reach = unixSocketReach(target.path, daemon);
-    if (reach !== null) findings.push(`warning: downstream.target unix:${target.path}: users other than ${who} can reach it: ${reach}`);
-  }
+  for (const downstream of config.downstreams) findings.push(...downstreamReach(downstream, daemon, who, config.downstreams.length > 1));
   let control: Stats | null = null;
   try {
     control = lstatSync(config.control.path);

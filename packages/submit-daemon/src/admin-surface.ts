@@ -7,8 +7,8 @@
  * never disagree with what mailsubmitd would decide. Anything else in the
  * daemon may move or change without the CLI noticing.
  */
-export type { DaemonConfig } from './config/daemon-config.ts';
-export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig, parseConfig } from './config/load-config.ts';
+export type { DaemonConfig, DownstreamConfig } from './config/daemon-config.ts';
+export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, downstreamName, loadConfig, parseConfig } from './config/load-config.ts';
 export { controlSocketOfBrokenConfig } from './config/control-socket-path.ts';
 export {
   ControlProtocolError,

@@ -13,7 +13,7 @@ import { AuthorizationStore } from './2-authorize/authorization-store.ts';
 import { groupIdOf } from './2-authorize/user-database.ts';
 import { setCleanupErrorHandler } from './3-intake/passed-fd-input.ts';
 import { createDownstream } from './5-transport/create-downstream.ts';
-import type { Downstream } from './5-transport/downstream.ts';
+import type { DownstreamSet } from './5-transport/downstream-set.ts';
 import { DownstreamHealth } from './5-transport/downstream-health.ts';
 import { LocalQueue } from './5-transport/local-queue/local-queue.ts';
 import { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
@@ -40,7 +40,7 @@ export class Daemon {
   private readonly authorizations: AuthorizationStore;
   private readonly admission: Admission;
   /** Replaced by a reload that changes the way to the MTA; jobs keep the one they started with. */
-  private downstream: Downstream;
+  private downstream: DownstreamSet;
   private readonly health = new DownstreamHealth();
   private readonly tally: SubmissionTally;
   private readonly inProgress: InProgress;
@@ -57,7 +57,7 @@ export class Daemon {
     this.authorizations = new AuthorizationStore(config.authorizationList, log);
     const helperGid = config.installMode === 'setgid' ? this.requireGroup(config.socket.group) : null;
     this.admission = new Admission(config, this.authorizations, helperGid);
-    this.downstream = createDownstream(config);
+    this.downstream = createDownstream(config, log);
     this.tally = new SubmissionTally(log);
     this.tally.addObserver(this.health);
     this.inProgress = new InProgress(log);
@@ -168,6 +168,15 @@ export class Daemon {
         last_success_at: this.health.lastSuccessAt === null ? null : new Date(this.health.lastSuccessAt).toISOString(),
         last_error: failure === null ? null : { at: new Date(failure.at).toISOString(), outcome: failure.outcome, text: failure.text },
       },
+      downstreams: this.downstream.members.map((member) => ({
+        name: member.name,
+        description: member.downstream.description,
+        priority: member.config.priority,
+        weight: member.config.weight,
+        healthy: member.healthy,
+        last_success_at: member.lastSuccessAt === null ? null : new Date(member.lastSuccessAt).toISOString(),
+        last_error: member.lastFailure === null ? null : { ...member.lastFailure, at: new Date(member.lastFailure.at).toISOString() },
+      })),
       authorization_list: {
         path: this.authorizations.path,
         entries: this.authorizations.entryCount,
@@ -216,12 +225,22 @@ export class Daemon {
     }
     const changes = changedKeys(this.config, next);
     const config = reloadableMerge(this.config, next);
+    let downstream: DownstreamSet | null = null;
+    if (changes.some((c) => c.effect === 'downstream')) {
+      try {
+        downstream = createDownstream(config, this.log);
+      } catch (err) {
+        const error = (err as Error).message;
+        this.log.error({ err: error }, 'configuration not reloaded: the running configuration stays in force');
+        return { path, reloaded: false, error, changed: [], restart_required: [] };
+      }
+    }
     this.config = config;
     this.admission.configure(config);
     if (changes.some((c) => c.effect === 'log')) this.log.level = config.log.level;
-    if (changes.some((c) => c.effect === 'downstream')) {
+    if (downstream !== null) {
       const previous = this.downstream;
-      this.downstream = createDownstream(config);
+      this.downstream = downstream;
       // Deliveries under way on the previous one finish; its idle connections close now.
       previous.close().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'closing the previous downstream failed'));
     }

@@ -28,7 +28,7 @@ import type { AuthorizationStore } from './2-authorize/authorization-store.ts';
 import type { DoorRequest, FrontDoor, Intake } from './3-intake/front-door.ts';
 import { frontDoorFor } from './3-intake/front-doors.ts';
 import { checkRequest } from './3-intake/request-check.ts';
-import type { Downstream } from './5-transport/downstream.ts';
+import type { DownstreamSet } from './5-transport/downstream-set.ts';
 import { queueingAllowed } from './5-transport/local-queue/queue-policy.ts';
 import type { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
 import { exitStatus, sendCallerReply } from './6-reply/caller-reply.ts';
@@ -50,7 +50,7 @@ const REFUSED_REQUEST_TIMEOUT_MS = 1_000;
 /** What the daemon lends each connection's flow; config and downstream are the ones in force when asked. */
 export interface FlowServices {
   readonly config: DaemonConfig;
-  readonly downstream: Downstream;
+  readonly downstream: DownstreamSet;
   /** The local queue; null when the daemon runs without one. */
   readonly queue: QueueRunner | null;
   readonly stopping: boolean;
@@ -149,7 +149,8 @@ async function submit(connection: SeqpacketConnection, services: FlowServices, a
     timeoutMs: config.timeouts.input,
     timeoutError: () => new SubmissionError('overload', `busy: no file-read slot came free within ${config.timeouts.input / 1000} s (limits.max_file_reads = ${services.fileReads.capacity})`),
   });
-  const job = new SubmissionJob({ config, downstream: services.downstream, fileReads, ...admitted, queue: queueOffer(services, admitted, request) }, request.inputFd, request.intake());
+  const downstream = services.downstream.forRoute({ door: request.door.name, caller: admitted.caller.userName });
+  const job = new SubmissionJob({ config, downstream, fileReads, ...admitted, queue: queueOffer(services, admitted, request) }, request.inputFd, request.intake());
   const onGone = () => {
     const reason = new SubmissionError('caller-gone', 'the mailsubmit helper went away before the message was committed');
     gone.abort(reason);
@@ -171,8 +172,9 @@ async function submit(connection: SeqpacketConnection, services: FlowServices, a
  * each message it takes is a submission of its own, logged and counted as one.
  */
 async function serveAtTheDoor(connection: SeqpacketConnection, services: FlowServices, admitted: Admitted, request: DoorRequest): Promise<JobResult> {
-  const { config, downstream, log } = services;
+  const { config, log } = services;
   const door = request.door;
+  const downstream = services.downstream.forRoute({ door: door.name, caller: admitted.caller.userName });
   const gone = new AbortController();
   const onGone = () => gone.abort(new SubmissionError('caller-gone', 'the mailsubmit helper went away'));
   connection.once('end', onGone);

@@ -44,6 +44,7 @@ import type { Delivery, DeliveryRequest, Downstream } from './5-transport/downst
 import { QUEUED_OUTCOMES } from './5-transport/local-queue/queue-policy.ts';
 import type { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
 import type { QueueEntry } from './5-transport/local-queue/queue-file-format.ts';
+import { watchOneShotBody } from './5-transport/one-shot-body.ts';
 import type { Semaphore } from './util/semaphore.ts';
 
 export interface JobContext {
@@ -76,6 +77,9 @@ export interface JobResult {
   readonly localQueueId?: string;
   readonly omitted?: readonly string[];
   readonly mtaText?: string;
+  /** Which downstream took it, where several are configured, and its session's TLS. */
+  readonly via?: string;
+  readonly downstreamTls?: Delivery['tls'];
   /** The helper's exit status when it is not the outcome's own (sendmail modes other than delivery). */
   readonly exitCode?: number;
   /** The caller's terminal gets no line (success without -v); the text is still logged. */
@@ -145,6 +149,8 @@ export class SubmissionJob {
         // A message read ahead in full no longer flows through the parser: the abort must reach the transaction itself.
         signal: this.aborted.signal,
         ...(read.localSubmission === true ? { localSubmission: true } : {}),
+        // Read whole: another downstream may be given the same bytes after a temporary failure.
+        ...(head.replay !== null ? { replay: head.replay } : {}),
       };
       const queue = this.context.queue ?? null;
       const delivered =
@@ -173,6 +179,8 @@ export class SubmissionJob {
         ...(delivered.queueId !== undefined ? { queueId: delivered.queueId } : {}),
         omitted: delivered.omitted,
         mtaText: delivered.text,
+        ...(delivered.via !== undefined ? { via: delivered.via } : {}),
+        ...(delivered.tls !== undefined ? { downstreamTls: delivered.tls } : {}),
       };
     } catch (err) {
       const error = this.abortReason ?? toSubmissionError(err);
@@ -230,13 +238,7 @@ export class SubmissionJob {
    * reading a byte (its limits), it goes straight to the MTA instead.
    */
   private async throughTheQueue(queue: QueueOffer, request: DeliveryRequest): Promise<Delivery | WaitingInQueue> {
-    let bodyTaken = false;
-    const body: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => {
-        bodyTaken = true;
-        return request.body[Symbol.asyncIterator]();
-      },
-    };
+    const { body, taken } = watchOneShotBody(request.body);
     const unreachable = queue.runner.mtaUnreachable;
     if (unreachable !== null) {
       const localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), body, unreachable);
@@ -246,7 +248,7 @@ export class SubmissionJob {
     try {
       localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), body, null);
     } catch (err) {
-      if (bodyTaken || toSubmissionError(err).outcome !== 'spool-full') throw err;
+      if (taken() || toSubmissionError(err).outcome !== 'spool-full') throw err;
       return this.context.downstream.deliver(request);
     }
     // From here the message is the queue's: its delivery no longer depends on this caller.

@@ -1,9 +1,24 @@
-/** Picks the downstream the configuration names. */
-import type { DaemonConfig } from '../config/daemon-config.ts';
+/**
+ * The downstreams the configuration names, as one DownstreamSet. Throws
+ * (an AuthSecretError) when a downstream's AUTH secret cannot be read
+ * safely: the daemon then does not start, and a reload keeps the running
+ * downstreams.
+ */
+import type { DaemonConfig, DownstreamConfig } from '../config/daemon-config.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { Downstream } from './downstream.ts';
+import { DownstreamMember } from './downstream-member.ts';
+import { DownstreamSet } from './downstream-set.ts';
 import { SendmailDownstream } from './sendmail-program/sendmail-downstream.ts';
 import { SmtpDownstream } from './smtp/smtp-downstream.ts';
 
-export function createDownstream(config: DaemonConfig): Downstream {
-  return config.downstream.transport === 'sendmail' ? new SendmailDownstream(config) : new SmtpDownstream(config);
+export function createDownstream(config: DaemonConfig, log: Logger): DownstreamSet {
+  return new DownstreamSet(
+    config.downstreams.map((downstream) => new DownstreamMember(downstream, createOne(downstream, config), log)),
+    log,
+  );
+}
+
+function createOne(downstream: DownstreamConfig, config: DaemonConfig): Downstream {
+  return downstream.transport === 'sendmail' ? new SendmailDownstream(downstream, config.timeouts) : new SmtpDownstream(downstream, config.timeouts);
 }

@@ -6,6 +6,14 @@
  */
 import type { Envelope, Recipient, SmtpReply } from '@mailsubmit/shared';
 
+/** What a downstream's selector looks at (doors, callers, sender_domains). */
+export interface Route {
+  /** The front door's name: native, sendmail, qmail-queue. */
+  readonly door: string;
+  /** The caller's user name, as on the authorization list (null: a uid without one). */
+  readonly caller: string | null;
+}
+
 export interface DeliveryRequest {
   readonly envelope: Envelope;
   /** The message as SMTP DATA bytes: CRLF lines, dot-stuffed, without the final dot. */
@@ -26,6 +34,14 @@ export interface DeliveryRequest {
    * the header section passes unchanged.
    */
   readonly localSubmission?: boolean;
+  /**
+   * The same bytes as `body` once more, where the message was read whole:
+   * lets a submission move on to another downstream after the first one
+   * read the body and then put it off. Absent: a one-shot stream.
+   */
+  readonly replay?: () => AsyncIterable<Uint8Array>;
+  /** For the downstreams' selectors; absent: only downstreams without a selector take it. */
+  readonly route?: Route;
 }
 
 export interface Delivery {
@@ -35,6 +51,10 @@ export interface Delivery {
   readonly text: string;
   /** What the MTA could not be given (DSN without DSN support, ORCPT through sendmail). */
   readonly omitted: readonly string[];
+  /** The downstream's name, where several are configured (downstream-set.ts). */
+  readonly via?: string;
+  /** The session's TLS, where STARTTLS protected it: for the log line. */
+  readonly tls?: { readonly protocol: string; readonly cipher: string; readonly verified: boolean };
 }
 
 /**
@@ -55,7 +75,7 @@ export interface Downstream {
    * Verifies the envelope's recipients, delivering nothing; rejects with a
    * SubmissionError as deliver() does (MTA unreachable, sender refused).
    */
-  verify(envelope: Envelope): Promise<Verification>;
+  verify(envelope: Envelope, route?: Route): Promise<Verification>;
   /**
    * Whether the MTA answers now (SMTP, LMTP: connect, greeting, EHLO),
    * without a transaction; rejects as deliver() does. The local queue asks

@@ -6,7 +6,7 @@
  * next submission; submissions in progress finish with the configuration
  * they were admitted under.
  */
-import { CONFIG_KEYS, fieldOf, withField, type Effect } from './config-keys.ts';
+import { CONFIG_KEYS, fieldOf, isDownstreamPath, withField, type Effect } from './config-keys.ts';
 import type { DaemonConfig } from './daemon-config.ts';
 
 export type { Effect } from './config-keys.ts';
@@ -33,7 +33,7 @@ export function changedKeys(before: DaemonConfig, after: DaemonConfig): ConfigCh
 export function reloadableMerge(running: DaemonConfig, next: DaemonConfig): DaemonConfig {
   let merged: DaemonConfig = { ...next, source: running.source };
   for (const spec of CONFIG_KEYS) {
-    if (spec.applies === 'restart') merged = withField(merged, spec.into, fieldOf(running, spec.into));
+    if (spec.applies === 'restart' && !isDownstreamPath(spec.into)) merged = withField(merged, spec.into, fieldOf(running, spec.into));
   }
   return merged;
 }

@@ -8,21 +8,24 @@
  */
 
 /** The 1-based line on which `table.key` (or, with key null, `[table]`) is set, or null. */
-export function lineOfKey(text: string, table: string, key: string | null): number | null {
+export function lineOfKey(text: string, table: string, key: string | null, occurrence = 0): number | null {
   let current: string | null = null;
+  let seen = -1;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = (lines[i] as string).trim();
-    const header = /^\[\s*([^\]]+?)\s*\]/.exec(line);
-    if (header !== null && !line.startsWith('[[')) {
+    // [table] once, or [[table]] once per element: `occurrence` picks the element.
+    const header = /^\[\[?\s*([^\]]+?)\s*\]/.exec(line);
+    if (header !== null) {
       current = unquote(header[1] as string);
-      if (key === null && current === table) return i + 1;
+      if (current === table) seen += 1;
+      if (key === null && current === table && seen === occurrence) return i + 1;
       continue;
     }
     const assigned = /^((?:"[^"]*"|'[^']*'|[A-Za-z0-9_.\s-])+?)\s*=/.exec(line)?.[1];
     if (assigned === undefined) continue;
     const path = [...(current === null ? [] : [current]), ...unquote(assigned).split(/\s*\.\s*/)];
-    if (path[0] === table && (key === null || path[1] === key)) return i + 1;
+    if (path[0] === table && (key === null || path[1] === key) && Math.max(seen, 0) === occurrence) return i + 1;
   }
   return null;
 }

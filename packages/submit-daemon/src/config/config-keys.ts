@@ -12,19 +12,24 @@
  * reload names.
  */
 import { DEFAULT_LIMITS } from '@mailsubmit/shared';
-import type { DaemonConfig } from './daemon-config.ts';
+import type { DaemonConfig, DownstreamConfig } from './daemon-config.ts';
 import {
   ABSOLUTE_PATH,
   BOOLEAN,
+  DOWNSTREAM_NAME,
   DOWNSTREAM_TARGET,
   FILE_MODE,
   GROUP_NAME,
   HOST_NAME,
   integer,
+  listOf,
   LOOPBACK_LISTEN,
+  MAIL_DOMAIN,
   oneOf,
+  SASL_USERNAME,
   SECONDS,
   seconds,
+  SHA256_FINGERPRINT,
   type ValueType,
 } from './config-value-types.ts';
 
@@ -33,12 +38,14 @@ import {
 export type Effect = 'next-submission' | 'downstream' | 'log' | 'restart';
 
 /** A value as mailsubmit.conf writes it. */
-export type Written = string | number | boolean;
+export type Written = string | number | boolean | readonly string[];
 
 /** `socket.path`, `limits.maxRecipients`, `installMode`: a field of DaemonConfig, one level deep at most. */
 type FieldPath<T> = { [K in keyof T & string]: T[K] extends object ? `${K}.${keyof T[K] & string}` : K }[keyof T & string];
-/** Every field but the file's name and the envelope line limit, which is not configurable. */
-export type SettingPath = Exclude<FieldPath<DaemonConfig>, 'source' | 'limits.maxEnvelopeLineOctets'>;
+/** Every field but the file's name, the envelope line limit (not configurable) and the downstreams (per table, below). */
+export type SettingPath = Exclude<FieldPath<Omit<DaemonConfig, 'downstreams'>>, 'source' | 'limits.maxEnvelopeLineOctets'>;
+/** A field of each downstream, filled by a row of the [downstream] table. */
+export type DownstreamPath = `downstreams[].${keyof DownstreamConfig & string}`;
 type FieldAt<P extends string> = P extends `${infer A extends keyof DaemonConfig}.${infer B}`
   ? B extends keyof DaemonConfig[A] ? DaemonConfig[A][B] : never
   : P extends keyof DaemonConfig ? DaemonConfig[P] : never;
@@ -51,8 +58,8 @@ export interface ConfigKey {
   readonly type: ValueType<unknown>;
   /** null: the key has no default, and its field is null while the key is absent. */
   readonly default: Written | null;
-  /** The field of DaemonConfig the value fills. */
-  readonly into: SettingPath;
+  /** The field of DaemonConfig the value fills (for [downstream], the field of each downstream). */
+  readonly into: SettingPath | DownstreamPath;
   readonly applies: Effect;
   /** The sentence that opens the key's entry in mailsubmit.conf(5), without its emphasis. */
   readonly doc: string;
@@ -69,6 +76,18 @@ function setting<P extends SettingPath>(
 ): ConfigKey & { readonly into: P } {
   const [table, name] = key.split('.') as [string, string];
   return { key, table, name, type, default: defaultValue, into, applies, doc };
+}
+
+/** One row of [downstream]: a new value rebuilds the downstreams on reload. */
+function downstreamSetting<F extends keyof DownstreamConfig & string>(
+  name: string,
+  field: F,
+  type: ValueType<NonNullable<DownstreamConfig[F]>>,
+  defaultValue: Written | null,
+  doc: string,
+): ConfigKey & { readonly into: `downstreams[].${F}` } {
+  const into = `downstreams[].${field}` as const;
+  return { key: `downstream.${name}`, table: 'downstream', name, type, default: defaultValue, into, applies: 'downstream', doc } as ConfigKey & { readonly into: typeof into };
 }
 
 // Sockets, the install mode and the list's path are fixed at start: the listening sockets are bound then (and
@@ -94,20 +113,57 @@ export const CONFIG_KEYS = [
   setting('daemon.spool_directory', 'spoolDirectory', ABSOLUTE_PATH, '/var/lib/mailsubmit/spool', 'restart',
     'Where the qmail-queue front door holds a message that arrives before its envelope (qmail\'s callers write the whole message first), beyond the first 256 KiB, which are held in memory.'),
 
-  setting('downstream.transport', 'downstream.transport', oneOf('smtp', 'lmtp', 'sendmail'), 'smtp', 'downstream',
+  // Rows of [downstream]: each [[downstream]] table reads them all (downstream-set.ts chooses among the tables).
+  downstreamSetting('name', 'name', DOWNSTREAM_NAME, null,
+    'What status, metrics and log lines call this downstream; by default its target as written (sendmail_path for transport = "sendmail"). Names must differ between tables.'),
+  downstreamSetting('transport', 'transport', oneOf('smtp', 'lmtp', 'sendmail'), 'smtp',
     'How mail goes to the MTA: SMTP or LMTP to target, or by running sendmail_path.'),
-  setting('downstream.target', 'downstream.target', DOWNSTREAM_TARGET, 'unix:/var/spool/postfix/mailsubmit/smtpd', 'downstream',
+  downstreamSetting('target', 'target', DOWNSTREAM_TARGET, 'unix:/var/spool/postfix/mailsubmit/smtpd',
     'Where to connect.'),
-  setting('downstream.helo_name', 'downstream.heloName', HOST_NAME, 'localhost', 'downstream',
+  downstreamSetting('helo_name', 'heloName', HOST_NAME, 'localhost',
     'The name sent in EHLO or LHLO.'),
-  setting('downstream.sendmail_path', 'downstream.sendmailPath', ABSOLUTE_PATH, '/usr/sbin/sendmail', 'downstream',
+  downstreamSetting('sendmail_path', 'sendmailPath', ABSOLUTE_PATH, '/usr/sbin/sendmail',
     'The sendmail program for transport = "sendmail".'),
-  setting('downstream.sendmail_config_directory', 'downstream.sendmailConfigDirectory', ABSOLUTE_PATH, null, 'downstream',
+  downstreamSetting('sendmail_config_directory', 'sendmailConfigDirectory', ABSOLUTE_PATH, null,
     'Run sendmail with -C and this directory, for a Postfix instance other than the system\'s (Postfix then needs it in alternate_config_directories).'),
-  setting('downstream.pool_size', 'downstream.poolSize', integer(0, 64), 4, 'downstream',
+  downstreamSetting('pool_size', 'poolSize', integer(0, 64), 4,
     'SMTP or LMTP connections kept open between submissions for reuse; 0 opens a new one each time.'),
-  setting('downstream.xforward', 'downstream.xforward', BOOLEAN, true, 'downstream',
+  downstreamSetting('xforward', 'xforward', BOOLEAN, true,
     'Pass the caller\'s client attributes to the MTA with XFORWARD, where the server offers it.'),
+  downstreamSetting('priority', 'priority', integer(0, 65_535), 10,
+    'Order among downstreams: a submission goes to the lowest priority whose downstream is healthy, and moves on to the next after a temporary failure.'),
+  downstreamSetting('weight', 'weight', integer(1, 65_535), 1,
+    'Share of the traffic among healthy downstreams of one priority.'),
+  downstreamSetting('doors', 'doors', listOf(oneOf('native', 'sendmail', 'qmail-queue'), '"native", "sendmail" or "qmail-queue"'), [],
+    'Take only submissions that came in by these front doors; empty takes every door.'),
+  downstreamSetting('callers', 'callers', listOf(GROUP_NAME, 'user names'), [],
+    'Take only submissions of these callers (user names, as on the authorization list); empty takes every caller.'),
+  downstreamSetting('sender_domains', 'senderDomains', listOf(MAIL_DOMAIN, 'domain names'), [],
+    'Take only submissions whose envelope sender is in one of these domains; empty takes every sender, the null sender included.'),
+  downstreamSetting('probe_interval', 'probeInterval', seconds(1, 3600), 10,
+    'While this downstream is unhealthy (its last connection or session failed), how often the daemon tries it in the background (connect, greeting, EHLO, STARTTLS and AUTH as configured); it gets traffic again once a probe succeeds.'),
+  downstreamSetting('connect_timeout', 'connectTimeout', SECONDS, null,
+    'Connecting to this target; by default timeouts.connect.'),
+  downstreamSetting('command_timeout', 'commandTimeout', SECONDS, null,
+    'Each reply but the one after the end of the data; by default timeouts.command.'),
+  downstreamSetting('tls', 'tls', oneOf('none', 'may', 'encrypt', 'verify'), 'none',
+    'STARTTLS, in the levels of Postfix\'s smtp_tls_security_level.'),
+  downstreamSetting('tls_ca_file', 'tlsCaFile', ABSOLUTE_PATH, null,
+    'The CA certificates (PEM) a certificate must chain to under tls = "verify"; only these are trusted.'),
+  downstreamSetting('tls_fingerprints', 'tlsFingerprints', listOf(SHA256_FINGERPRINT, 'SHA-256 fingerprints'), [],
+    'SHA-256 fingerprints of the certificates accepted (hex, colons optional), checked under "encrypt" and "verify".'),
+  downstreamSetting('tls_min_version', 'tlsMinVersion', oneOf('TLSv1.2', 'TLSv1.3'), 'TLSv1.2',
+    'The oldest TLS version accepted.'),
+  downstreamSetting('tls_server_name', 'tlsServerName', HOST_NAME, null,
+    'The name sent as SNI and that the certificate must carry under "verify"; by default the target\'s host.'),
+  downstreamSetting('auth_username', 'authUsername', SASL_USERNAME, null,
+    'Authenticate with SMTP AUTH as this user; without it, no AUTH.'),
+  downstreamSetting('auth_secret_file', 'authSecretFile', ABSOLUTE_PATH, null,
+    'The file holding the AUTH password (its first line): it must belong to the daemon\'s user and give group and others no access, or the daemon does not start (a reload keeps the running downstreams).'),
+  downstreamSetting('auth_mechanisms', 'authMechanisms', listOf(oneOf('SCRAM-SHA-256', 'PLAIN', 'LOGIN'), '"SCRAM-SHA-256", "PLAIN" or "LOGIN"'), ['SCRAM-SHA-256', 'PLAIN', 'LOGIN'],
+    'The SASL mechanisms allowed, in order of preference; the first the server offers is used.'),
+  downstreamSetting('auth_without_tls', 'authWithoutTls', BOOLEAN, false,
+    'Allow AUTH on a connection without TLS (the password then crosses the network readable, except with SCRAM-SHA-256); needed for a Unix socket or loopback target without STARTTLS.'),
 
   // The queue's directory is checked (owner, mode, one file system) and its recovery scan run at start only; its
   // limits size the ledger rebuilt by that scan. The policy and the schedule are read at each use.
@@ -188,7 +244,7 @@ export const CONFIG_KEYS = [
 ] as const;
 
 // A field of DaemonConfig that no key fills fails to compile here.
-const everyFieldFilled: Exclude<SettingPath, (typeof CONFIG_KEYS)[number]['into']> extends never ? true : never = true;
+const everyFieldFilled: Exclude<SettingPath | DownstreamPath, (typeof CONFIG_KEYS)[number]['into']> extends never ? true : never = true;
 void everyFieldFilled;
 
 /** The tables, in file order, each with its key names. */
@@ -200,7 +256,9 @@ export const CONFIG_TABLES: ReadonlyMap<string, readonly string[]> = (() => {
 
 /** A default as mailsubmit.conf(5) and install.sh's file write it: `"0660"`, `600`, `true`. */
 export function writtenDefault(key: ConfigKey): string | null {
-  return key.default === null ? null : typeof key.default === 'string' ? JSON.stringify(key.default) : String(key.default);
+  if (key.default === null) return null;
+  if (Array.isArray(key.default)) return `[${key.default.map((item) => JSON.stringify(item)).join(', ')}]`;
+  return typeof key.default === 'string' ? JSON.stringify(key.default) : String(key.default);
 }
 
 /** The row of `table.name`; a name not in the table is a programming error. */
@@ -210,11 +268,20 @@ export function configKey(key: string): ConfigKey {
   return found;
 }
 
-/** The field `path` names in a configuration. */
-export function fieldOf(config: DaemonConfig, path: SettingPath): unknown {
+/** The field `path` names in a configuration; for a [downstream] row, that field of every downstream. */
+export function fieldOf(config: DaemonConfig, path: SettingPath | DownstreamPath): unknown {
+  if (isDownstreamPath(path)) return config.downstreams.map((downstream) => downstream[downstreamField(path)]);
   const [outer, inner] = path.split('.') as [keyof DaemonConfig, string | undefined];
   const value = config[outer];
   return inner === undefined ? value : (value as Record<string, unknown>)[inner];
+}
+
+export function isDownstreamPath(path: SettingPath | DownstreamPath): path is DownstreamPath {
+  return path.startsWith('downstreams[].');
+}
+
+export function downstreamField(path: DownstreamPath): keyof DownstreamConfig {
+  return path.slice('downstreams[].'.length) as keyof DownstreamConfig;
 }
 
 /** A copy of `config` with the field `path` set; the objects on the way are copied, not changed. */

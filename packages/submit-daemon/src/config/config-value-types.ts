@@ -152,3 +152,54 @@ export const DOWNSTREAM_TARGET: ValueType<DownstreamTarget> = {
     return { kind: 'tcp', host: (match[1] ?? match[2]) as string, port };
   },
 };
+
+/** An array of values of one type, such as ["native", "sendmail"]; each item is checked as the type says. */
+export function listOf<T>(item: ValueType<T>, items: string): ValueType<readonly T[]> {
+  return {
+    described: `array of ${items}`,
+    read(value: unknown, refuse: Refuse) {
+      if (!Array.isArray(value)) refuse(`expected an array such as ["a", "b"], got ${JSON.stringify(value)}`);
+      return value.map((entry, i) => item.read(entry, (problem) => refuse(`item ${i + 1}: ${problem}`)));
+    },
+  };
+}
+
+/** What status, metrics and log lines call a downstream: printable, no quotes or spaces, so a metrics label needs no escape. */
+export const DOWNSTREAM_NAME: ValueType<string> = {
+  described: 'string, a name',
+  read(value: unknown, refuse: Refuse) {
+    const name = string(value, refuse);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:/\[\]-]{0,127}$/.test(name)) refuse(`expected letters, digits and . _ - : / [ ], got ${JSON.stringify(name)}`);
+    return name;
+  },
+};
+
+/** The domain of an envelope sender, compared without regard to case; written without the @. */
+export const MAIL_DOMAIN: ValueType<string> = {
+  described: 'string, a domain name',
+  read(value: unknown, refuse: Refuse) {
+    const domain = string(value, refuse);
+    if (!/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?$/.test(domain)) refuse(`expected a domain such as "example.org", got ${JSON.stringify(domain)}`);
+    return domain.toLowerCase();
+  },
+};
+
+/** An SMTP AUTH user name: printable UTF-8, no control characters (it is sent in base64, and logged). */
+export const SASL_USERNAME: ValueType<string> = {
+  described: 'string, a user name',
+  read(value: unknown, refuse: Refuse) {
+    const name = string(value, refuse);
+    if (name === '' || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) refuse(`expected a user name of 1 to 255 printable characters, got ${JSON.stringify(name)}`);
+    return name;
+  },
+};
+
+/** A certificate's SHA-256 fingerprint, kept as lower-case hex without colons. */
+export const SHA256_FINGERPRINT: ValueType<string> = {
+  described: 'string, a SHA-256 fingerprint',
+  read(value: unknown, refuse: Refuse) {
+    const hex = string(value, refuse).replace(/:/g, '').toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(hex)) refuse(`expected a SHA-256 fingerprint (64 hex digits, colons optional), got ${JSON.stringify(value)}`);
+    return hex;
+  },
+};

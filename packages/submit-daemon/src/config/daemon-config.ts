@@ -14,6 +14,45 @@ export type TransportKind = 'smtp' | 'lmtp' | 'sendmail';
 
 export type DownstreamTarget = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
 
+export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify';
+
+/** One [downstream] or [[downstream]] table. */
+export interface DownstreamConfig {
+  /** For status, metrics and log lines; null: the target as written (load-config.ts, downstreamName). */
+  readonly name: string | null;
+  readonly transport: TransportKind;
+  readonly target: DownstreamTarget;
+  readonly heloName: string;
+  readonly sendmailPath: string;
+  /** sendmail -C DIR: a Postfix instance other than the system's. */
+  readonly sendmailConfigDirectory: string | null;
+  readonly poolSize: number;
+  readonly xforward: boolean;
+  /** Lower first; equal priorities share the traffic by weight. */
+  readonly priority: number;
+  readonly weight: number;
+  /** What it is for: empty lists select every submission. */
+  readonly doors: readonly string[];
+  readonly callers: readonly string[];
+  readonly senderDomains: readonly string[];
+  /** Milliseconds between background probes while it is unhealthy. */
+  readonly probeInterval: number;
+  /** null: [timeouts]'s value. */
+  readonly connectTimeout: number | null;
+  readonly commandTimeout: number | null;
+  readonly tls: TlsLevel;
+  readonly tlsCaFile: string | null;
+  readonly tlsFingerprints: readonly string[];
+  readonly tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
+  readonly tlsServerName: string | null;
+  /** null: no SMTP AUTH. */
+  readonly authUsername: string | null;
+  /** The file holding the AUTH secret: owned by the daemon's user, no access for group or others. */
+  readonly authSecretFile: string | null;
+  readonly authMechanisms: readonly string[];
+  readonly authWithoutTls: boolean;
+}
+
 export interface DaemonConfig {
   /** The file it was read from, for messages. */
   readonly source: string;
@@ -36,16 +75,13 @@ export interface DaemonConfig {
    * by its user, mode 0700 (checked at start, config/spool-directory.ts).
    */
   readonly spoolDirectory: string;
-  readonly downstream: {
-    readonly transport: TransportKind;
-    readonly target: DownstreamTarget;
-    readonly heloName: string;
-    readonly sendmailPath: string;
-    /** sendmail -C DIR: a Postfix instance other than the system's. */
-    readonly sendmailConfigDirectory: string | null;
-    readonly poolSize: number;
-    readonly xforward: boolean;
-  };
+  /**
+   * The ways to the MTA, in the file's order (one [downstream] table, or
+   * several [[downstream]] tables): never empty, names unique, at least one
+   * takes every submission (no selector). 5-transport/downstream-set.ts
+   * chooses among them.
+   */
+  readonly downstreams: readonly DownstreamConfig[];
   /**
    * The local queue (5-transport/local-queue/): where a message waits that
    * the MTA could not take yet, who may be queued, and how it is retried.

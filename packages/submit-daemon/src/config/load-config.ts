@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_LIMITS } from '@mailsubmit/shared';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { describeSyntaxError, lineOfKey, nearestName } from './config-error-text.ts';
-import { CONFIG_KEYS, CONFIG_TABLES, withField } from './config-keys.ts';
-import type { DaemonConfig } from './daemon-config.ts';
+import { CONFIG_KEYS, CONFIG_TABLES, downstreamField, isDownstreamPath, withField } from './config-keys.ts';
+import type { DaemonConfig, DownstreamConfig } from './daemon-config.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/mailsubmit/mailsubmit.conf';
 
@@ -77,27 +77,84 @@ export function parseConfig(text: string, source = 'mailsubmit.conf'): DaemonCon
 
 /** Every key of the table, from the document or its default; unknown tables and keys are refused first. */
 function readConfig(document: Table, text: string, source: string): DaemonConfig {
-  /** Throws the error for `table` or `table.key`, at the line that sets it. */
-  const fail: (name: string, problem: string) => never = (name, problem) => {
+  /** Throws the error for `table` or `table.key`, at the line that sets it (in the nth [[table]]). */
+  const fail: (name: string, problem: string, occurrence?: number) => never = (name, problem, occurrence = 0) => {
     const [table, key] = name.split('.') as [string, string | undefined];
-    throw new ConfigError(source, name, problem, lineOfKey(text, table, key ?? null));
+    throw new ConfigError(source, name, problem, lineOfKey(text, table, key ?? null, occurrence));
   };
   const tableNames = [...CONFIG_TABLES.keys()];
   for (const [table, value] of Object.entries(document)) {
     const keys = CONFIG_TABLES.get(table);
     if (keys === undefined) fail(table, `unknown table${didYouMean(nearestName(table, tableNames), '[', ']')} (known: ${tableNames.join(', ')})`);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(table, 'must be a table ([' + table + '])');
-    for (const key of Object.keys(value as Table)) {
-      if (!keys.includes(key)) fail(`${table}.${key}`, `unknown key${unknownKeyHint(table, key)} (known in [${table}]: ${keys.join(', ')})`);
-    }
+    const elements = table === 'downstream' && Array.isArray(value) ? value : [value];
+    elements.forEach((element, occurrence) => {
+      if (typeof element !== 'object' || element === null || Array.isArray(element)) {
+        fail(table, table === 'downstream' ? 'must be a table ([downstream]) or tables ([[downstream]])' : `must be a table ([${table}])`, occurrence);
+      }
+      for (const key of Object.keys(element as Table)) {
+        if (!keys.includes(key)) fail(`${table}.${key}`, `unknown key${unknownKeyHint(table, key)} (known in [${table}]: ${keys.join(', ')})`, occurrence);
+      }
+    });
   }
   let config: Partial<DaemonConfig> = { source, limits: { maxEnvelopeLineOctets: DEFAULT_LIMITS.maxEnvelopeLineOctets } as DaemonConfig['limits'] };
   for (const spec of CONFIG_KEYS) {
+    if (isDownstreamPath(spec.into)) continue;
     const written = (document[spec.table] as Table | undefined)?.[spec.name] ?? spec.default;
     const value = written === null ? null : spec.type.read(written, (problem) => fail(spec.key, problem));
     config = withField(config, spec.into, value);
   }
-  return config as DaemonConfig;
+  return { ...config, downstreams: readDownstreams(document['downstream'], fail) } as DaemonConfig;
+}
+
+/**
+ * [downstream] (one) or [[downstream]] (several), each read by every row of
+ * the table: the names must differ, and one at least must take every
+ * submission, or some mail would have nowhere to go.
+ */
+function readDownstreams(written: unknown, fail: (name: string, problem: string, occurrence?: number) => never): DownstreamConfig[] {
+  const tables = (written === undefined ? [{}] : Array.isArray(written) ? written : [written]) as Table[];
+  if (tables.length === 0) fail('downstream', 'needs at least one table');
+  const downstreams = tables.map((table, occurrence) => {
+    let downstream: Partial<Record<keyof DownstreamConfig, unknown>> = {};
+    for (const spec of CONFIG_KEYS) {
+      if (!isDownstreamPath(spec.into)) continue;
+      const value = table[spec.name] ?? spec.default;
+      downstream = { ...downstream, [downstreamField(spec.into)]: value === null ? null : spec.type.read(value, (problem) => fail(spec.key, problem, occurrence)) };
+    }
+    return downstream as DownstreamConfig;
+  });
+  downstreams.forEach((downstream, occurrence) => {
+    const twin = downstreams.findIndex((other) => downstreamName(other) === downstreamName(downstream));
+    if (twin !== occurrence) {
+      fail('downstream.name', `"${downstreamName(downstream)}" names two downstreams (the ${ordinal(twin)} and the ${ordinal(occurrence)} [[downstream]]): give each its own name`, occurrence);
+    }
+    if ((downstream.authUsername === null) !== (downstream.authSecretFile === null)) {
+      fail(downstream.authUsername === null ? 'downstream.auth_secret_file' : 'downstream.auth_username', 'auth_username and auth_secret_file go together: set both for SMTP AUTH, or neither', occurrence);
+    }
+    if (downstream.authUsername !== null && downstream.transport === 'sendmail') {
+      fail('downstream.auth_username', 'SMTP AUTH needs transport = "smtp" or "lmtp"', occurrence);
+    }
+  });
+  if (!downstreams.some(takesEverySubmission)) {
+    fail('downstream', 'every downstream has a selector (doors, callers or sender_domains): leave one without, so that every submission has somewhere to go');
+  }
+  return downstreams;
+}
+
+export function takesEverySubmission(downstream: DownstreamConfig): boolean {
+  return downstream.doors.length === 0 && downstream.callers.length === 0 && downstream.senderDomains.length === 0;
+}
+
+/** Its name, or by default the target as written: what an administrator recognises in status and logs. */
+export function downstreamName(downstream: DownstreamConfig): string {
+  if (downstream.name !== null) return downstream.name;
+  if (downstream.transport === 'sendmail') return downstream.sendmailPath;
+  const { target } = downstream;
+  return target.kind === 'unix' ? `unix:${target.path}` : target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+}
+
+function ordinal(index: number): string {
+  return ['first', 'second', 'third'][index] ?? `${index + 1}th`;
 }
 
 /** For an unknown key: the table it belongs in, or the key of its own table it is likely a typo of. */

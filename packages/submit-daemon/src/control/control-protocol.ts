@@ -71,6 +71,8 @@ export interface StatusReport {
     readonly last_success_at: string | null;
     readonly last_error: { readonly at: string; readonly outcome: string; readonly text: string } | null;
   };
+  /** Each configured downstream, in the file's order (5-transport/downstream-member.ts). */
+  readonly downstreams: readonly DownstreamStatus[];
   readonly authorization_list: {
     readonly path: string;
     readonly entries: number;
@@ -82,6 +84,17 @@ export interface StatusReport {
   readonly local_queue: (QueueSummary & { readonly directory: string }) | null;
   /** The last few failed submissions of any kind, oldest first. */
   readonly last_errors: readonly { readonly at: string; readonly outcome: string; readonly text: string }[];
+}
+
+export interface DownstreamStatus {
+  readonly name: string;
+  readonly description: string;
+  readonly priority: number;
+  readonly weight: number;
+  /** False from a failure of the way to it (connect, timeout, session, TLS, AUTH) until a probe or delivery gets through. */
+  readonly healthy: boolean;
+  readonly last_success_at: string | null;
+  readonly last_error: { readonly at: string; readonly outcome: string; readonly text: string } | null;
 }
 
 export interface ReloadReport {

@@ -36,6 +36,8 @@ export class SubmissionLog {
       ...(result.queueId !== undefined ? { queue_id: result.queueId } : {}),
       ...(result.localQueueId !== undefined ? { local_queue_id: result.localQueueId, commitment: 'local-queue' } : result.outcome === 'ok' ? { commitment: 'mta' } : {}),
       ...(result.mtaText !== undefined ? { mta_reply: result.mtaText } : {}),
+      ...(result.via !== undefined ? { downstream: result.via } : {}),
+      ...(result.downstreamTls !== undefined ? { downstream_tls: result.downstreamTls } : {}),
       ...(result.omitted && result.omitted.length > 0 ? { omitted: result.omitted } : {}),
       ...(replyError ? { reply_error: replyError.message } : {}),
       duration_ms: Math.round(durationMs * 100) / 100,

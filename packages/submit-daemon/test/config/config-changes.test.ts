@@ -19,7 +19,9 @@ const EVERYTHING_CHANGED = parseConfig(
     'metrics_listen = "127.0.0.1:9465"',
     'log_level = "debug"',
     'spool_directory = "/var/spool/other"',
-    '[downstream]',
+    // Two tables: the selectors can change only where another downstream takes every submission.
+    '[[downstream]]',
+    'name = "other"',
     'transport = "lmtp"',
     'target = "127.0.0.1:24"',
     'helo_name = "other.example"',
@@ -27,6 +29,24 @@ const EVERYTHING_CHANGED = parseConfig(
     'sendmail_config_directory = "/etc/postfix-other"',
     'pool_size = 1',
     'xforward = false',
+    'priority = 1',
+    'weight = 2',
+    'doors = ["native"]',
+    'callers = ["root"]',
+    'sender_domains = ["example.org"]',
+    'probe_interval = 7',
+    'connect_timeout = 9',
+    'command_timeout = 9',
+    'tls = "verify"',
+    'tls_ca_file = "/etc/mailsubmit/ca.pem"',
+    `tls_fingerprints = ["${'ab'.repeat(32)}"]`,
+    'tls_min_version = "TLSv1.3"',
+    'tls_server_name = "mx.example"',
+    'auth_username = "submitter"',
+    'auth_secret_file = "/etc/mailsubmit/secret"',
+    'auth_mechanisms = ["PLAIN"]',
+    'auth_without_tls = true',
+    '[[downstream]]',
     '[queue]',
     'directory = "/var/spool/other-queue"',
     'sendmail_door = false',
@@ -100,7 +120,7 @@ describe('reload: changed keys', () => {
     expect(merged.limits.maxMessageOctets).toBe(1000);
     expect(merged.timeouts.command).toBe(4000);
     expect(merged.log.level).toBe('debug');
-    expect(merged.downstream.transport).toBe('lmtp');
+    expect(merged.downstreams[0]?.transport).toBe('lmtp');
   });
 });
 

@@ -6,8 +6,8 @@ describe('mailsubmit.conf', () => {
     const config = parseConfig('', 'test.conf');
     expect(config.socket).toEqual({ path: '/run/mailsubmit/mailsubmit.sock', mode: 0o660, group: 'mailsubmit' });
     expect(config.installMode).toBe('setgid');
-    expect(config.downstream.target).toEqual({ kind: 'unix', path: '/var/spool/postfix/mailsubmit/smtpd' });
-    expect(config.downstream.transport).toBe('smtp');
+    expect(config.downstreams[0]?.target).toEqual({ kind: 'unix', path: '/var/spool/postfix/mailsubmit/smtpd' });
+    expect(config.downstreams[0]?.transport).toBe('smtp');
     expect(config.limits.maxLineOctets).toBe(998);
     expect(config.timeouts.input).toBe(600_000);
   });
@@ -32,12 +32,12 @@ describe('mailsubmit.conf', () => {
     );
     expect(config.installMode).toBe('open');
     expect(config.socket.mode).toBe(0o666);
-    expect(config.downstream.target).toEqual({ kind: 'unix', path: '/var/spool/postfix/public/lmtp' });
-    expect(config.downstream.poolSize).toBe(0);
-    expect(config.downstream.xforward).toBe(false);
+    expect(config.downstreams[0]?.target).toEqual({ kind: 'unix', path: '/var/spool/postfix/public/lmtp' });
+    expect(config.downstreams[0]?.poolSize).toBe(0);
+    expect(config.downstreams[0]?.xforward).toBe(false);
     expect(config.limits.maxMessageOctets).toBe(1_048_576);
     expect(config.timeouts.inputIdle).toBe(5_000);
-    expect(parseConfig('[downstream]\ntarget = "[::1]:25"').downstream.target).toEqual({ kind: 'tcp', host: '::1', port: 25 });
+    expect(parseConfig('[downstream]\ntarget = "[::1]:25"').downstreams[0]?.target).toEqual({ kind: 'tcp', host: '::1', port: 25 });
   });
 
   it.each([
@@ -55,6 +55,45 @@ describe('mailsubmit.conf', () => {
     ['[daemon\n', /^test\.conf:1: not valid TOML: /],
   ])('refuses %j with a message naming the key', (text, message) => {
     expect(() => parseConfig(text, 'test.conf')).toThrow(ConfigError);
+    expect(() => parseConfig(text, 'test.conf')).toThrow(message);
+  });
+});
+
+describe('several downstreams', () => {
+  const TWO = [
+    '[[downstream]]',
+    'name = "local"',
+    'priority = 1',
+    '[[downstream]]',
+    'target = "relay.example.net:587"',
+    'priority = 2',
+    'tls = "verify"',
+    'tls_fingerprints = ["AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"]',
+    'auth_username = "mailsubmit"',
+    'auth_secret_file = "/etc/mailsubmit/relay.secret"',
+    'sender_domains = ["Example.ORG"]',
+  ].join('\n');
+
+  it('reads each [[downstream]] table with every key\'s default, in the file\'s order', () => {
+    const [local, relay] = parseConfig(TWO, 'test.conf').downstreams;
+    expect(local).toMatchObject({ name: 'local', priority: 1, weight: 1, tls: 'none', target: { kind: 'unix', path: '/var/spool/postfix/mailsubmit/smtpd' } });
+    expect(relay).toMatchObject({ name: null, priority: 2, tls: 'verify', authUsername: 'mailsubmit', senderDomains: ['example.org'], authMechanisms: ['SCRAM-SHA-256', 'PLAIN', 'LOGIN'] });
+    expect(relay?.tlsFingerprints).toEqual(['abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789']);
+    expect(relay?.target).toEqual({ kind: 'tcp', host: 'relay.example.net', port: 587 });
+  });
+
+  it.each([
+    ['[[downstream]]\nname = "a"\n[[downstream]]\nname = "a"', /^test\.conf:4: downstream\.name: "a" names two downstreams \(the first and the second/],
+    ['[[downstream]]\ntarget = "127.0.0.1:25"\n[[downstream]]\ntarget = "127.0.0.1:25"', /test\.conf: downstream\.name: "127\.0\.0\.1:25" names two downstreams/],
+    ['[[downstream]]\ndoors = ["native"]', /downstream: every downstream has a selector .*leave one without/],
+    ['[[downstream]]\n[[downstream]]\ntls = "always"', /^test\.conf:3: downstream\.tls: expected one of none, may, encrypt, verify/],
+    ['[downstream]\nauth_username = "u"', /downstream\.auth_username: auth_username and auth_secret_file go together/],
+    ['[downstream]\ntransport = "sendmail"\nauth_username = "u"\nauth_secret_file = "/etc/s"', /downstream\.auth_username: SMTP AUTH needs transport = "smtp" or "lmtp"/],
+    ['[downstream]\ntls_fingerprints = ["abc"]', /downstream\.tls_fingerprints: item 1: expected a SHA-256 fingerprint/],
+    ['[downstream]\ndoors = "native"', /downstream\.doors: expected an array/],
+    ['[downstream]\ndoors = ["smtp"]', /downstream\.doors: item 1: expected one of native, sendmail, qmail-queue/],
+    ['[[downstream]]\n[[downstream]]\nweight = 0', /^test\.conf:3: downstream\.weight: expected a whole number from 1/],
+  ])('refuses %j, naming the key and its line', (text, message) => {
     expect(() => parseConfig(text, 'test.conf')).toThrow(message);
   });
 });

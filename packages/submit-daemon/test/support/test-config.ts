@@ -11,7 +11,8 @@ export interface ConfigChanges {
   readonly spoolDirectory?: string;
   readonly limits?: Partial<DaemonConfig['limits']>;
   readonly timeouts?: Partial<DaemonConfig['timeouts']>;
-  readonly downstream?: Partial<DaemonConfig['downstream']>;
+  /** Laid over the first (usually the only) downstream. */
+  readonly downstream?: Partial<DaemonConfig['downstreams'][number]>;
   readonly queue?: Partial<DaemonConfig['queue']>;
 }
 
@@ -22,7 +23,7 @@ export function testConfig(changes: ConfigChanges = {}): DaemonConfig {
     ...(changes.spoolDirectory !== undefined ? { spoolDirectory: changes.spoolDirectory } : {}),
     limits: { ...base.limits, ...changes.limits },
     timeouts: { ...base.timeouts, ...changes.timeouts },
-    downstream: { ...base.downstream, ...changes.downstream },
+    downstreams: base.downstreams.map((d, i) => (i === 0 ? { ...d, ...changes.downstream } : d)),
     queue: { ...base.queue, ...changes.queue },
   };
 }

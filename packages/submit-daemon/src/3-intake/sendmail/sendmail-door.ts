@@ -125,9 +125,12 @@ export function sendmailIntake(command: SendmailCommand): Intake {
  * Who completes a sendmail-door header (shared/sendmail/sendmail-message.ts):
  * Postfix's cleanup where XFORWARD can tell smtpd the mail is local, the
  * daemon where it cannot (LMTP, the sendmail transport's -G, xforward off).
+ * The downstream is chosen later, and a submission may move on to another,
+ * so the MTA completes only when every downstream that takes this door can.
  */
 function headerCompletion(config: DaemonConfig): HeaderCompletion {
-  return config.downstream.transport === 'smtp' && config.downstream.xforward ? 'mta' : 'daemon';
+  const forThisDoor = config.downstreams.filter((d) => d.doors.length === 0 || d.doors.includes('sendmail'));
+  return forThisDoor.every((d) => d.transport === 'smtp' && d.xforward) ? 'mta' : 'daemon';
 }
 
 /**

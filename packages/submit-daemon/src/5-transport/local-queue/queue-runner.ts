@@ -365,6 +365,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
         localSubmission: opened.localSubmission,
         sizeEstimate: opened.messageOctets,
         signal: this.stopped.signal,
+        route: { door: opened.caller.frontDoor, caller: opened.caller.user },
       });
       result = { kind: 'delivered', ...(delivery.queueId !== undefined ? { mtaQueueId: delivery.queueId } : {}), mtaText: delivery.text, omitted: delivery.omitted };
     } catch (err) {

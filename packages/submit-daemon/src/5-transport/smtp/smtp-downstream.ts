@@ -9,9 +9,10 @@
  * caller a temporary failure.
  */
 import { describeReply, type Envelope } from '@mailsubmit/shared';
-import type { DaemonConfig } from '../../config/daemon-config.ts';
-import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpError } from './index.ts';
+import type { DaemonConfig, DownstreamConfig } from '../../config/daemon-config.ts';
+import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpError, type TlsPolicy } from './index.ts';
 import type { Delivery, DeliveryRequest, Downstream, Verification } from '../downstream.ts';
+import { watchOneShotBody } from '../one-shot-body.ts';
 
 const RETRYABLE_CODES = new Set(['ERR_SMTP_CLOSED', 'ERR_SMTP_SOCKET', 'ERR_SMTP_NOT_USABLE']);
 const RETRYABLE_STAGES = new Set([undefined, 'xforward', 'mail', 'rcpt']);
@@ -21,28 +22,29 @@ export class SmtpDownstream implements Downstream {
   private readonly pool: SmtpConnectionPool;
   private readonly sendXforward: boolean;
 
-  constructor(config: DaemonConfig) {
-    const { downstream, timeouts } = config;
+  constructor(downstream: DownstreamConfig, timeouts: DaemonConfig['timeouts']) {
     this.sendXforward = downstream.xforward;
     const target = downstream.target.kind === 'unix' ? { path: downstream.target.path } : { host: downstream.target.host, port: downstream.target.port };
     this.description = `${downstream.transport} ${downstream.target.kind === 'unix' ? `unix:${downstream.target.path}` : `${downstream.target.host}:${downstream.target.port}`}`;
+    const command = downstream.commandTimeout ?? timeouts.command;
     this.pool = new SmtpConnectionPool(
       {
         target,
         protocol: downstream.transport === 'lmtp' ? 'lmtp' : 'smtp',
         heloName: downstream.heloName,
+        tls: tlsPolicyOf(downstream),
         timeouts: {
-          connect: timeouts.connect,
-          greeting: timeouts.command,
-          ehlo: timeouts.command,
-          xforward: timeouts.command,
-          mail: timeouts.command,
-          rcpt: timeouts.command,
-          dataInit: timeouts.command,
+          connect: downstream.connectTimeout ?? timeouts.connect,
+          greeting: command,
+          ehlo: command,
+          xforward: command,
+          mail: command,
+          rcpt: command,
+          dataInit: command,
           dataBlock: timeouts.dataBlock,
           dataEnd: timeouts.dataEnd,
-          rset: timeouts.command,
-          quit: timeouts.command,
+          rset: command,
+          quit: command,
         },
       },
       { maxIdle: downstream.poolSize },
@@ -50,22 +52,12 @@ export class SmtpDownstream implements Downstream {
   }
 
   async deliver(request: DeliveryRequest): Promise<Delivery> {
-    // The body is a one-shot stream: once DATA has started reading it, a
-    // second attempt would send what is left of it (nothing, after a reset
-    // at the dot) as the whole message, and report success. A connection
-    // error has no stage, so the stage alone cannot tell; this can.
-    let bodyTaken = false;
-    const body: AsyncIterable<Uint8Array> = {
-      [Symbol.asyncIterator]: () => {
-        bodyTaken = true;
-        return request.body[Symbol.asyncIterator]();
-      },
-    };
+    const { body, taken } = watchOneShotBody(request.body);
     const once = { ...request, body };
     try {
       return await this.attempt(once);
     } catch (err) {
-      if (bodyTaken || !isRetryable(err)) throw err;
+      if (taken() || !isRetryable(err)) throw err;
       return this.attempt(once);
     }
   }
@@ -117,6 +109,7 @@ export class SmtpDownstream implements Downstream {
         ...(result.queueId !== undefined ? { queueId: result.queueId } : {}),
         text: describeReply(result.reply),
         omitted: result.omitted,
+        ...(conn.tls !== null ? { tls: { protocol: conn.tls.protocol, cipher: conn.tls.cipher, verified: conn.tls.verified } } : {}),
       };
     } finally {
       void this.pool.release(conn);
@@ -126,4 +119,15 @@ export class SmtpDownstream implements Downstream {
 
 function isRetryable(err: unknown): err is SmtpError {
   return isSmtpError(err) && RETRYABLE_CODES.has(err.code) && RETRYABLE_STAGES.has(err.stage);
+}
+
+/** The [downstream] table's tls keys as the connection's policy. */
+function tlsPolicyOf(downstream: DownstreamConfig): TlsPolicy {
+  return {
+    level: downstream.tls,
+    minVersion: downstream.tlsMinVersion,
+    ...(downstream.tlsCaFile !== null ? { caFile: downstream.tlsCaFile } : {}),
+    ...(downstream.tlsFingerprints.length > 0 ? { pins: downstream.tlsFingerprints } : {}),
+    ...(downstream.tlsServerName !== null ? { serverName: downstream.tlsServerName } : {}),
+  };
 }

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { statusOf, type Outcome } from '@mailsubmit/shared';
 import { SmtpDownstream } from '../../../src/5-transport/smtp/smtp-downstream.ts';
 import type { DeliveryRequest } from '../../../src/5-transport/downstream.ts';
+import type { DownstreamConfig } from '../../../src/config/daemon-config.ts';
 import { testConfig } from '../../support/test-config.ts';
 import { FakeSmtpServer, type FakeServerOptions } from './fake-smtp-server.ts';
 import { chunks, envelope, MESSAGE } from './test-envelopes.ts';
@@ -37,7 +38,7 @@ function downstreamTo(port: number, poolSize = 1): SmtpDownstream {
     downstream: { transport: 'smtp', target: { kind: 'tcp', host: '127.0.0.1', port }, poolSize, heloName: 'client.test' },
     timeouts: { connect: 2_000, command: DEADLINE_MS, dataBlock: DEADLINE_MS, dataEnd: DEADLINE_MS },
   });
-  const downstream = new SmtpDownstream(config);
+  const downstream = new SmtpDownstream(config.downstreams[0] as DownstreamConfig, config.timeouts);
   downstreams.push(downstream);
   return downstream;
 }
