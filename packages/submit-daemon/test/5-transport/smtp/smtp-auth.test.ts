@@ -151,12 +151,15 @@ describe('SCRAM-SHA-256', () => {
     const conn = await open(server, {});
     expect(conn.authenticated).toEqual({ mechanism: 'SCRAM-SHA-256', username: USER });
     expect(log.proofVerified).toBe(true);
+    // The exchange left no reply outstanding: the connection can carry mail.
+    expect(conn.usable).toBe(true);
+    expect((await conn.command('NOOP', 'rset')).code).toBe(502);
     expect(log.clientFirst).toMatch(new RegExp(`^n,,n=${USER},r=[\\x21-\\x2b\\x2d-\\x7e]{20,}$`));
     const session = await server.session();
     // The secret itself never crosses: only the proof.
     const received = Buffer.concat(session.received).toString('latin1');
     for (const form of SECRET_FORMS) expect(received).not.toContain(form);
-    expect(session.commands.at(-1)).toBe('');
+    expect(session.commands.slice(-2)).toEqual(['', 'NOOP']);
   });
 
   it('escapes = and , in the username (RFC 5802 section 5.1)', async () => {
