@@ -16,6 +16,7 @@ import { dirname } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL, EX_USAGE } from '@mailsubmit/shared';
 import { limitMallocArenas } from '@mailsubmit/socket-addon';
+import { AuthSecretError } from './config/auth-secret.ts';
 import type { DaemonConfig } from './config/daemon-config.ts';
 import { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from './config/load-config.ts';
 import { ControlServer } from './control/control-server.ts';
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
     const message = err instanceof Error ? err.message : String(err);
     log.fatal({ err: message }, 'cannot start');
     log.flush();
-    fatal(err instanceof AuthorizationListError || err instanceof UnsafePathError || err instanceof ConfigError ? EX_CONFIG : EX_TEMPFAIL, message);
+    fatal(err instanceof AuthorizationListError || err instanceof UnsafePathError || err instanceof ConfigError || err instanceof AuthSecretError ? EX_CONFIG : EX_TEMPFAIL, message);
   }
   let services: AdminServices;
   try {

@@ -13,7 +13,7 @@
  */
 import type { Command } from 'commander';
 import { AuthorizationListError, EX_CONFIG } from '@mailsubmit/shared';
-import { assertConfigReadable, assertRootOnlyWritable, ConfigError, loadConfig, UnsafePathError } from '@mailsubmit/submit-daemon/admin';
+import { assertConfigReadable, assertRootOnlyWritable, AuthSecretError, ConfigError, loadConfig, readAuthSecret, UnsafePathError } from '@mailsubmit/submit-daemon/admin';
 import { readEntries } from '../authorization-file.ts';
 import { daemonAccount, reachFindings } from '../downstream-reach.ts';
 import { ExitError } from '../errors.ts';
@@ -37,10 +37,13 @@ export function registerConfig(program: Command): void {
         assertRootOnlyWritable(loaded.authorizationList);
         const entries = readEntries(loaded.authorizationList).length;
         process.stdout.write(`ok: ${path}; authorization list ${loaded.authorizationList}, ${entries} ${entries === 1 ? 'entry' : 'entries'}\n`);
-        const findings = [...reachFindings(loaded, daemonAccount(loaded, options.daemonUser)), ...helperFindings(loaded, options.helper ?? installedHelper(path))];
+        const account = daemonAccount(loaded, options.daemonUser);
+        // The daemon reads each AUTH secret at start as its own user: the same checks, for that user.
+        for (const { authSecretFile } of loaded.downstreams) if (authSecretFile !== null) readAuthSecret(authSecretFile, account ?? { uid: 0, name: 'root' });
+        const findings = [...reachFindings(loaded, account), ...helperFindings(loaded, options.helper ?? installedHelper(path))];
         for (const line of findings) process.stdout.write(`${line}\n`);
       } catch (err) {
-        if (err instanceof ConfigError || err instanceof UnsafePathError || err instanceof AuthorizationListError) {
+        if (err instanceof ConfigError || err instanceof UnsafePathError || err instanceof AuthorizationListError || err instanceof AuthSecretError) {
           throw new ExitError(err.message, EX_CONFIG);
         }
         throw err;

@@ -4,6 +4,7 @@
  * safely: the daemon then does not start, and a reload keeps the running
  * downstreams.
  */
+import { readAuthSecret } from '../config/auth-secret.ts';
 import type { DaemonConfig, DownstreamConfig } from '../config/daemon-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { Downstream } from './downstream.ts';
@@ -20,5 +21,7 @@ export function createDownstream(config: DaemonConfig, log: Logger): DownstreamS
 }
 
 function createOne(downstream: DownstreamConfig, config: DaemonConfig): Downstream {
-  return downstream.transport === 'sendmail' ? new SendmailDownstream(downstream, config.timeouts) : new SmtpDownstream(downstream, config.timeouts);
+  if (downstream.transport === 'sendmail') return new SendmailDownstream(downstream, config.timeouts);
+  const secret = downstream.authSecretFile === null ? null : readAuthSecret(downstream.authSecretFile);
+  return new SmtpDownstream(downstream, config.timeouts, secret);
 }

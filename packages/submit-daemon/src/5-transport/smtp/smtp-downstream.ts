@@ -10,7 +10,7 @@
  */
 import { describeReply, type Envelope } from '@mailsubmit/shared';
 import type { DaemonConfig, DownstreamConfig } from '../../config/daemon-config.ts';
-import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpError, type TlsPolicy } from './index.ts';
+import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SaslMechanismName, type SmtpError, type TlsPolicy } from './index.ts';
 import type { Delivery, DeliveryRequest, Downstream, Verification } from '../downstream.ts';
 import { watchOneShotBody } from '../one-shot-body.ts';
 
@@ -22,7 +22,8 @@ export class SmtpDownstream implements Downstream {
   private readonly pool: SmtpConnectionPool;
   private readonly sendXforward: boolean;
 
-  constructor(downstream: DownstreamConfig, timeouts: DaemonConfig['timeouts']) {
+  /** `secret`: the AUTH password read from auth_secret_file (config/auth-secret.ts); null without AUTH. */
+  constructor(downstream: DownstreamConfig, timeouts: DaemonConfig['timeouts'], secret: string | null = null) {
     this.sendXforward = downstream.xforward;
     const target = downstream.target.kind === 'unix' ? { path: downstream.target.path } : { host: downstream.target.host, port: downstream.target.port };
     this.description = `${downstream.transport} ${downstream.target.kind === 'unix' ? `unix:${downstream.target.path}` : `${downstream.target.host}:${downstream.target.port}`}`;
@@ -33,6 +34,9 @@ export class SmtpDownstream implements Downstream {
         protocol: downstream.transport === 'lmtp' ? 'lmtp' : 'smtp',
         heloName: downstream.heloName,
         tls: tlsPolicyOf(downstream),
+        ...(downstream.authUsername !== null && secret !== null
+          ? { auth: { username: downstream.authUsername, secret, mechanisms: downstream.authMechanisms as SaslMechanismName[], allowWithoutTls: downstream.authWithoutTls } }
+          : {}),
         timeouts: {
           connect: downstream.connectTimeout ?? timeouts.connect,
           greeting: command,
