@@ -16,7 +16,7 @@
  * carrying it are shown as "AUTH <mechanism>" (or "... response") in
  * errors and timeouts, and a server reply that echoes it is redacted.
  */
-import { describeReply, makeReply, type ServerCapabilities, type SmtpReply } from '@mailsubmit/shared';
+import { describeReply, makeReply, MAX_COMMAND_LINE_OCTETS, type ServerCapabilities, type SmtpReply } from '@mailsubmit/shared';
 import { DEFAULT_SASL_MECHANISMS, SaslFailure, type SaslClient, type SaslFailureKind, type SaslMechanismName } from './sasl-mechanism.ts';
 import { SaslLoginClient } from './sasl-login.ts';
 import { SaslPlainClient } from './sasl-plain.ts';
@@ -147,6 +147,10 @@ export async function authenticate(send: AuthLineSender, auth: SmtpAuth, session
   let shownAs = command;
 
   for (let challenges = 0; ; challenges += 1) {
+    // The connection's own check would throw a bare error; say which setting is at fault.
+    if (Buffer.byteLength(line) > MAX_COMMAND_LINE_OCTETS) {
+      throw exchange.error('ERR_SMTP_AUTH_SECRET_UNUSABLE', `${mechanism} as ${auth.username}: a response is over the ${MAX_COMMAND_LINE_OCTETS}-octet line limit (the username or secret is too long)`);
+    }
     const reply = await send(line, shownAs);
     if (reply.code === 235) {
       try {

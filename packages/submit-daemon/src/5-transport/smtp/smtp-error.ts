@@ -55,7 +55,7 @@ export type SmtpErrorCode =
   | 'ERR_SMTP_AUTH_SERVER_UNVERIFIED'
   /** A challenge the mechanism cannot read (not base64, missing attributes, a foreign nonce, too many). */
   | 'ERR_SMTP_AUTH_BAD_CHALLENGE'
-  /** SCRAM: SASLprep forbids a character of the secret. */
+  /** The credentials cannot be sent: SASLprep forbids a character of the secret (SCRAM), or a response is over the line limit. */
   | 'ERR_SMTP_AUTH_SECRET_UNUSABLE';
 
 export interface SmtpErrorDetails {

@@ -116,6 +116,17 @@ describe('PLAIN and LOGIN', () => {
     expect(session.commands.slice(1)).toEqual(['AUTH PLAIN', b64(`\u0000${USER}\u0000${secret}`)]);
   });
 
+  it('a secret too long for any response line is refused before it is sent', async () => {
+    const secret = 'x'.repeat(3000);
+    const server = await serve({ LOGIN: () => loginServer(USER, secret) }, ['AUTH LOGIN']);
+    const err = await authFailure(open(server, { secret }), 'ERR_SMTP_AUTH_SECRET_UNUSABLE');
+    expect(err.message).toMatch(/over the 2048-octet line limit/);
+    expect(shownText(err)).not.toContain(secret);
+    const session = await server.session();
+    await session.closed;
+    expect(session.commands.slice(1)).toEqual(['AUTH LOGIN', b64(USER)]);
+  });
+
   it('LOGIN answers Username: and Password: with the username and the secret', async () => {
     const server = await serve(HONEST, ['AUTH LOGIN']);
     const conn = await open(server, {});
