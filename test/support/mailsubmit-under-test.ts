@@ -29,6 +29,12 @@ export interface StartOptions {
   readonly daemon?: string;
   /** Lines of the [downstream] table replacing the default SMTP target. */
   readonly downstream?: string;
+  /**
+   * Whole `[[downstream]]` tables (raw TOML, table headers included)
+   * replacing the [downstream] table: several downstreams. Takes precedence
+   * over `downstream`; `downstreamPort` is then unused.
+   */
+  readonly downstreams?: string;
   readonly limits?: string;
   readonly timeouts?: string;
   /** Lines of the [queue] table (the local queue's directory is the instance's own unless given). */
@@ -99,8 +105,7 @@ export class MailsubmitUnderTest {
         'log_level = "debug"',
         ...(options.daemon?.includes('spool_directory') ? [] : [`spool_directory = "${spoolDir}"`]),
         ...(options.daemon ? [options.daemon] : []),
-        '[downstream]',
-        options.downstream ?? `target = "127.0.0.1:${options.downstreamPort}"`,
+        ...(options.downstreams !== undefined ? [options.downstreams] : ['[downstream]', options.downstream ?? `target = "127.0.0.1:${options.downstreamPort}"`]),
         '[queue]',
         ...(options.queue?.includes('directory') ? [] : [`directory = "${join(dir, 'queue')}"`]),
         ...(options.queue ? [options.queue] : []),

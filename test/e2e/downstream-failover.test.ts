@@ -1,0 +1,213 @@
+/**
+ * Two downstreams against the relay bed (test/support/postfix-relays.ts):
+ * `local` (plain, priority 1) and `starttls` (verified TLS, priority 2),
+ * the real helper and daemon in front. The primary stopped in the middle
+ * of a burst: every submission answered 0 arrives once, those after the
+ * stop through `starttls`, and a 75 is heard only by a submission that was
+ * in flight while `local` went down. The primary back: after a probe gets
+ * through, traffic returns to it. The local queue, with both down, holds a
+ * sendmail caller's message and delivers it through the same choice when
+ * one comes back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
+import { arrivalsById } from '../support/arrivals.ts';
+import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
+import { PostfixRelays } from '../support/postfix-relays.ts';
+import { PrivatePostfix } from '../support/private-postfix.ts';
+import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
+import { sendmail } from '../support/sendmail-caller.ts';
+import { tearDown } from '../support/tear-down.ts';
+import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { until } from '../support/until.ts';
+
+const HOOK_TIMEOUT_MS = 90_000;
+const BURST = 200;
+const CALLERS = 4;
+/** The answer after which `local` is stopped. */
+const STOP_AFTER = 50;
+/** Submissions from this index on start only once `postfix stop` has returned: surely after the stop. */
+const AFTER_STOP_FROM = 100;
+
+interface Answer {
+  readonly index: number;
+  readonly result: SubmitResult;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+interface DownstreamState {
+  readonly name: string;
+  readonly healthy: boolean;
+}
+
+/** The tag a test message carries as its sender's local part, Message-ID and Subject. */
+function input(tag: string): string {
+  return `sender: <${tag}@example.org>\nrecipient: <ops@example.net>\n\nMessage-ID: <${tag}@failover.test>\nSubject: ${tag}\n\nbody of ${tag}\n`;
+}
+
+function tagOf(message: RecordedMessage): string | undefined {
+  return /^Subject: ([\w-]+)\r$/m.exec(message.data.toString('latin1'))?.[1];
+}
+
+describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and return', () => {
+  const sink = new RecordingSink();
+  let relays: PostfixRelays;
+  let ms: MailsubmitUnderTest;
+  let user: TestUser;
+
+  /** The submission log lines by their tag (the sender's local part). */
+  function loggedByTag(): Map<string, Record<string, unknown>> {
+    return new Map(ms.submissions().map((line) => [String(line.sender).replace(/@.*$/, ''), line]));
+  }
+
+  function downstreamStates(): DownstreamState[] {
+    const status = ctl(['-c', ms.configPath, 'status', '--json']);
+    expect(status.code).toBe(0);
+    return (JSON.parse(status.stdout) as { downstreams: DownstreamState[] }).downstreams;
+  }
+
+  const healthOf = (name: string): boolean | undefined => downstreamStates().find((d) => d.name === name)?.healthy;
+
+  beforeAll(async () => {
+    relays = await PostfixRelays.start(sink);
+    ms = await MailsubmitUnderTest.start({
+      downstreamPort: 0,
+      downstreams: [
+        '[[downstream]]',
+        'name = "local"',
+        `target = "127.0.0.1:${relays.local.port}"`,
+        'priority = 1',
+        'probe_interval = 1',
+        '[[downstream]]',
+        'name = "starttls"',
+        `target = "127.0.0.1:${relays.starttls.port}"`,
+        'priority = 2',
+        'probe_interval = 1',
+        'tls = "verify"',
+        `tls_ca_file = "${relays.ca.caFile}"`,
+      ].join('\n'),
+      queue: 'probe_interval = 1\nminimal_backoff_time = 1\nmaximal_backoff_time = 2',
+    });
+    user = ensureUser('mstfailover');
+    ms.setAuthorizations(['mstfailover']);
+  }, HOOK_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await tearDown(ms, undefined, sink);
+    await relays?.stop();
+  }, HOOK_TIMEOUT_MS);
+
+  it(`local stopped after ${STOP_AFTER} of ${BURST} answers: every 0 arrives once, the later ones through starttls (verified TLS); 75 only in flight at the stop`, async () => {
+    const answers: Answer[] = [];
+    let next = 0;
+    let stopStartedAt = Infinity;
+    let stopEndedAt = Infinity;
+    let stopped: Promise<void> | undefined;
+    const caller = async (): Promise<void> => {
+      for (let index = next++; index < BURST; index = next++) {
+        if (index >= AFTER_STOP_FROM) await until(() => stopped !== undefined, 'the stop of local', 60_000).then(() => stopped);
+        const startedAt = Date.now();
+        const result = await ms.submit(user, input(`burst-${index}`));
+        answers.push({ index, result, startedAt, endedAt: Date.now() });
+        if (answers.length === STOP_AFTER) {
+          stopStartedAt = Date.now();
+          stopped = relays.local.stopMailSystem().then(() => void (stopEndedAt = Date.now()));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: CALLERS }, caller));
+    await stopped;
+
+    expect(answers).toHaveLength(BURST);
+    const other = answers.filter((a) => a.result.code !== 0 && a.result.code !== 75);
+    expect(other.map((a) => `burst-${a.index}: ${a.result.code} ${a.result.stderr}`)).toEqual([]);
+    const ok = answers.filter((a) => a.result.code === 0);
+    const tempfailed = answers.filter((a) => a.result.code === 75);
+    // A 75 is allowed only where the submission was in flight while local went down (its final dot sent, no reply).
+    expect(tempfailed.filter((a) => a.startedAt > stopEndedAt || a.endedAt < stopStartedAt).map((a) => a.index)).toEqual([]);
+    expect(tempfailed.length).toBeLessThanOrEqual(CALLERS);
+
+    // Every submission after the stop went to starttls, with a verified certificate, and says so in its log line.
+    await until(() => ms.submissions().length >= BURST, 'a log line per submission');
+    const logged = loggedByTag();
+    const afterStop = answers.filter((a) => a.startedAt > stopEndedAt);
+    expect(afterStop.length).toBeGreaterThanOrEqual(BURST - AFTER_STOP_FROM);
+    for (const a of afterStop) {
+      expect(a.result.code, `burst-${a.index}`).toBe(0);
+      expect(logged.get(`burst-${a.index}`), `burst-${a.index}`).toMatchObject({ status: 'ok', downstream: 'starttls', downstream_tls: { verified: true, protocol: expect.stringMatching(/^TLSv1\.[23]$/) } });
+    }
+    // Before the stop, local took them.
+    const beforeStop = answers.filter((a) => a.endedAt < stopStartedAt);
+    expect(beforeStop.length).toBeGreaterThanOrEqual(STOP_AFTER - CALLERS);
+    for (const a of beforeStop) expect(logged.get(`burst-${a.index}`)?.downstream, `burst-${a.index}`).toBe('local');
+
+    // What local queued before it stopped leaves it once it is back.
+    await relays.local.startMailSystem();
+    await until(() => ok.every((a) => sink.messages.some((m) => tagOf(m) === `burst-${a.index}`)), 'every message answered 0 at the sink', 60_000);
+    await Promise.all([relays.local.flushAndWait(), relays.starttls.flushAndWait()]);
+    const arrivals = arrivalsById(sink.messages, (m) => (tagOf(m)?.startsWith('burst-') === true ? tagOf(m) : undefined));
+    // Handed to Postfix once each: one Postfix queue id per message.
+    const handedTwice = ok.filter((a) => (arrivals.get(`burst-${a.index}`)?.postfixIds.size ?? 0) !== 1);
+    expect(handedTwice.map((a) => `burst-${a.index}: ${[...(arrivals.get(`burst-${a.index}`)?.postfixIds ?? [])].join(' ')}`)).toEqual([]);
+    // A second copy under the same Postfix id is Postfix's own redelivery (`postfix stop` between the sink's 250 and marking it done).
+    const postfixRedelivered = ok.filter((a) => (arrivals.get(`burst-${a.index}`)?.copies ?? 0) > 1).map((a) => a.index);
+    for (const a of afterStop) {
+      const message = sink.messages.find((m) => tagOf(m) === `burst-${a.index}`);
+      expect(message && relays.via(message), `burst-${a.index}`).toBe('starttls');
+    }
+    // A 75 whose message arrived anyway: the MTA committed it and the reply was lost with the stop (the contract's window).
+    const inFlightAtStop = answers.filter((a) => a.startedAt <= stopEndedAt && a.endedAt >= stopStartedAt).length;
+    const tempfailedButArrived = tempfailed.filter((a) => arrivals.has(`burst-${a.index}`)).map((a) => a.index);
+    console.log(
+      `failover burst: ${inFlightAtStop} submissions overlapped the stop of local; ${ok.length} answered 0, ${tempfailed.length} answered 75 (in flight at the stop: ${tempfailed.map((a) => a.index).join(', ') || 'none'}; arrived anyway: ${tempfailedButArrived.join(', ') || 'none'}), ` +
+        `${afterStop.length} after the stop via starttls, Postfix's own redeliveries: ${postfixRedelivered.join(', ') || 'none'}`,
+    );
+  }, 180_000);
+
+  it('local back: unhealthy until its probe gets through, then new submissions go to it again', async () => {
+    await relays.local.stopMailSystem();
+    try {
+      const during = await ms.submitAndLog(user, input('while-local-down'));
+      expect(during.result.code).toBe(0);
+      expect(during.logged).toMatchObject({ downstream: 'starttls', downstream_tls: { verified: true } });
+      expect(healthOf('local')).toBe(false);
+      expect(healthOf('starttls')).toBe(true);
+    } finally {
+      await relays.local.startMailSystem();
+    }
+    await until(() => healthOf('local') === true, 'mailsubmitctl status to show local healthy', 20_000);
+    for (let i = 0; i < 5; i++) {
+      const back = await ms.submitAndLog(user, input(`local-back-${i}`));
+      expect(back.result.code).toBe(0);
+      expect(back.logged.downstream).toBe('local');
+      expect(back.logged.downstream_tls).toBeUndefined();
+      expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === `local-back-${i}`))).toBe('local');
+    }
+    expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === 'while-local-down'))).toBe('starttls');
+  }, 90_000);
+
+  it('sendmail door, both downstreams down: 0 from the local queue; starttls back: delivered from the queue through it', async () => {
+    await Promise.all([relays.local.stopMailSystem(), relays.starttls.stopMailSystem()]);
+    let starttlsBack = false;
+    try {
+      const before = ms.submissions().length;
+      const submitted = await sendmail(ms, user, ['-i', '-f', 'queued-both-down@example.org', 'ops@example.net'], 'Subject: queued-both-down\n\nheld until a downstream answers\n');
+      expect(submitted).toMatchObject({ code: 0, stderr: '' });
+      const logged = await ms.submissionAfter(before);
+      expect(logged).toMatchObject({ status: 'queued-locally', commitment: 'local-queue', exit: 0 });
+      expect(sink.messages.some((m) => tagOf(m) === 'queued-both-down')).toBe(false);
+      await relays.starttls.startMailSystem();
+      starttlsBack = true;
+      const delivered = await sink.waitForMessage((m) => tagOf(m) === 'queued-both-down', 60_000);
+      expect(relays.via(delivered)).toBe('starttls');
+      const line = await ms.waitForLog((l) => l.msg === 'local queue: delivered' && l.queue_id === logged.local_queue_id, 20_000);
+      expect(line.mta_queue_id).toMatch(/^[0-9A-Za-z]+$/);
+    } finally {
+      await relays.local.startMailSystem();
+      if (!starttlsBack) await relays.starttls.startMailSystem();
+    }
+    await relays.starttls.flushAndWait();
+    expect(arrivalsById(sink.messages, (m) => (tagOf(m) === 'queued-both-down' ? 'queued-both-down' : undefined)).get('queued-both-down')?.copies).toBe(1);
+  }, 120_000);
+});
