@@ -15,10 +15,10 @@
  *   with that recipient's reply, its class decides the exit code, and the
  *   caller is told how many recipients have it already
  *   (docs/submission-interface.md, "LMTP").
- * - The same with a 4xx for a caller who may be queued: the last two tests
- *   say what the local queue should do with the recipients that already
- *   have the message (not hand it to them again, not report them failed);
- *   today it does both, and they fail.
+ * - The same with a 4xx for a caller who may be queued: the local queue
+ *   keeps the message for the recipient that does not have it only; it
+ *   neither hands the others another copy nor reports them failed when the
+ *   message expires.
  */
 import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -45,6 +45,7 @@ import { QUEUED_OUTCOMES } from './5-transport/local-queue/queue-policy.ts';
 import type { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
 import type { QueueEntry } from './5-transport/local-queue/queue-file-format.ts';
 import { watchOneShotBody } from './5-transport/one-shot-body.ts';
+import { withoutDelivered } from './5-transport/local-queue/partial-delivery.ts';
 import type { Semaphore } from './util/semaphore.ts';
 
 export interface JobContext {
@@ -225,7 +226,9 @@ export class SubmissionJob {
     } catch (err) {
       const failure = toSubmissionError(err);
       if (this.abortReason !== null || !QUEUED_OUTCOMES.has(failure.outcome)) throw failure;
-      const localQueueId = await queue.runner.enqueue(this.queueEntry(queue, request), replay(), failure);
+      // An LMTP server that delivered to some recipients: only the others are queued.
+      const waiting = withoutDelivered(request.envelope, failure);
+      const localQueueId = await queue.runner.enqueue(this.queueEntry(queue, { ...request, envelope: waiting.envelope }), replay(), waiting.error);
       return { localQueueId, reason: failure.message };
     }
   }

@@ -59,6 +59,7 @@ import type { LocalQueue } from './local-queue.ts';
 import { DamagedQueueFile, type QueueEntry } from './queue-file-format.ts';
 import { QUEUED_OUTCOMES } from './queue-policy.ts';
 import type { RecoveryReport } from './queue-recovery.ts';
+import { partialDelivery, withRecipients, withReplies } from './partial-delivery.ts';
 import { INITIAL_STATE, type QueueState } from './queue-state.ts';
 import { noticeToQueue } from './queue-notice.ts';
 import { DotUnstuffer } from './queued-original.ts';
@@ -75,6 +76,12 @@ export interface QueueRunnerServices {
 }
 
 /** What one attempt came to. */
+/** Indexes of the recipients not finished yet (QueueState.doneRecipients). */
+function dueRecipients(entry: Entry): number[] {
+  const done = new Set(entry.state.doneRecipients);
+  return entry.envelope.recipients.flatMap((_, i) => (done.has(i) ? [] : [i]));
+}
+
 export type AttemptResult =
   | { readonly kind: 'delivered'; readonly mtaQueueId?: string; readonly mtaText: string; readonly omitted: readonly string[] }
   | { readonly kind: 'deferred'; readonly error: SubmissionError }
@@ -357,9 +364,11 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       return { kind: 'deferred', error: new SubmissionError('internal', reason) };
     }
     let result: AttemptResult;
+    // Recipients an earlier attempt finished (partial-delivery.ts) are left out.
+    const due = dueRecipients(entry);
     try {
       const delivery = await this.services.downstream().deliver({
-        envelope: opened.envelope,
+        envelope: withRecipients(opened.envelope, due),
         body: opened.message,
         eightBit: opened.eightBit,
         localSubmission: opened.localSubmission,
@@ -374,6 +383,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     } finally {
       opened.message.destroy();
     }
+    if (result.kind !== 'delivered') result = await this.finishSome(entry, due, result, options);
 
     if (result.kind === 'delivered') {
       await this.queue.remove(entry.id);
@@ -393,6 +403,24 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       await this.deferred(entry, result.error);
     }
     return result;
+  }
+
+  /**
+   * An LMTP transaction that delivered to some recipients (or refused some
+   * for good) and put the others off: the finished ones are recorded, the
+   * refused ones' sender told, and what remains is the put-off ones, with
+   * their own replies. Any other failure is returned as it is.
+   */
+  private async finishSome(entry: Entry, due: readonly number[], result: Exclude<AttemptResult, { kind: 'delivered' }>, options: { readonly noticeOnRefusal: boolean }): Promise<AttemptResult> {
+    const split = partialDelivery(result.error);
+    if (split === null || !isSmtpError(result.error) || split.putOff.length === 0 || split.putOff.length === due.length) return result;
+    if (split.refused.length > 0 && options.noticeOnRefusal) {
+      await this.notify(entry, 'refused', withReplies(result.error, split.refused), withRecipients(entry.envelope, split.refused.map((i) => due[i] as number)));
+    }
+    const finished = [...split.delivered, ...split.refused].map((i) => due[i] as number);
+    await this.saveState(entry, { ...entry.state, doneRecipients: [...entry.state.doneRecipients, ...finished].sort((a, b) => a - b) });
+    this.services.log.info({ queue_id: entry.id, delivered: split.delivered.length, refused: split.refused.length, put_off: split.putOff.length }, 'local queue: some recipients finished, the others wait');
+    return { kind: 'deferred', error: withReplies(result.error, split.putOff) };
   }
 
   /** A temporary failure: the next attempt after the backoff, a delay warning if one is due. */
@@ -431,11 +459,11 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
    * queue id, or null when none is due (null sender, NOTIFY, a notice
    * about a notice).
    */
-  private async notify(entry: Entry, reason: NoticeReason, error: SubmissionError): Promise<string | null> {
+  private async notify(entry: Entry, reason: NoticeReason, error: SubmissionError, about: Envelope = withRecipients(entry.envelope, dueRecipients(entry))): Promise<string | null> {
     const config = this.services.config();
     const notice = await noticeToQueue({
       queueId: entry.id,
-      envelope: entry.envelope,
+      envelope: about,
       arrivalTime: entry.caller.arrivalTime,
       reason,
       error,
@@ -540,7 +568,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     const requeued: string[] = [];
     for (const entry of chosen) {
       if (entry.active) continue;
-      await this.saveState(entry, { ...INITIAL_STATE, held: entry.state.held, delayWarned: entry.state.delayWarned });
+      await this.saveState(entry, { ...INITIAL_STATE, held: entry.state.held, delayWarned: entry.state.delayWarned, doneRecipients: entry.state.doneRecipients });
       requeued.push(entry.id);
     }
     this.services.log.info({ messages: requeued.length, ...(id !== undefined ? { queue_id: id } : {}) }, 'local queue: requeued by the administrator (retry history forgotten)');
@@ -592,7 +620,8 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       age_s: Math.max(0, Math.round((now.getTime() - entry.caller.arrivalTime.getTime()) / 1000)),
       size: entry.size,
       sender: entry.envelope.sender.text,
-      recipients: entry.envelope.recipients.map((recipient) => recipient.address.text),
+      // As mailq lists them: the recipients still due.
+      recipients: dueRecipients(entry).map((i) => entry.envelope.recipients[i]?.address.text ?? ''),
       caller_uid: entry.caller.uid,
       caller_user: entry.caller.user,
       front_door: entry.caller.frontDoor,

@@ -14,6 +14,7 @@
  *   next-attempt: 2026-12-06T00:10:00.000Z
  *   held: no
  *   delay-warning-sent: no
+ *   done-recipients: 0,2
  *   last-error: 451 4.3.0 Error: queue file write error
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises';
@@ -34,15 +35,22 @@ export interface QueueState {
   readonly lastError: string | null;
   /** The sender has had its delay warning (queue.delay_warning_time); one per message. */
   readonly delayWarned: boolean;
+  /**
+   * Recipients (indexes into the queue file's) that are finished: an LMTP
+   * server delivered to them, or refused them for good, while others were
+   * put off (partial-delivery.ts). Later attempts leave them out.
+   */
+  readonly doneRecipients: readonly number[];
 }
 
-export const INITIAL_STATE: QueueState = Object.freeze({ attempts: 0, nextAttempt: null, held: false, lastError: null, delayWarned: false });
+export const INITIAL_STATE: QueueState = Object.freeze({ attempts: 0, nextAttempt: null, held: false, lastError: null, delayWarned: false, doneRecipients: [] });
 
 export function writeQueueStateText(state: QueueState): string {
   let text = `mailsubmit-queue-state ${QUEUE_STATE_VERSION}\nattempts: ${state.attempts}\n`;
   if (state.nextAttempt !== null) text += `next-attempt: ${state.nextAttempt.toISOString()}\n`;
   text += `held: ${state.held ? 'yes' : 'no'}\n`;
   if (state.delayWarned) text += 'delay-warning-sent: yes\n';
+  if (state.doneRecipients.length > 0) text += `done-recipients: ${state.doneRecipients.join(',')}\n`;
   // An MTA's reply may span lines; the sidecar keeps one.
   if (state.lastError !== null) text += `last-error: ${state.lastError.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()}\n`;
   return text;
@@ -60,7 +68,10 @@ export function parseQueueStateText(text: string): QueueState {
   const next = values.get('next-attempt');
   const nextAttempt = next === undefined ? null : new Date(next);
   if (nextAttempt !== null && Number.isNaN(nextAttempt.getTime())) throw new DamagedQueueFile('its next-attempt is not a time');
-  return { attempts, nextAttempt, held: values.get('held') === 'yes', lastError: values.get('last-error') ?? null, delayWarned: values.get('delay-warning-sent') === 'yes' };
+  const done = values.get('done-recipients');
+  const doneRecipients = done === undefined ? [] : done.split(',').map(Number);
+  if (!doneRecipients.every((i) => Number.isSafeInteger(i) && i >= 0)) throw new DamagedQueueFile('its done-recipients are not recipient numbers');
+  return { attempts, nextAttempt, held: values.get('held') === 'yes', lastError: values.get('last-error') ?? null, delayWarned: values.get('delay-warning-sent') === 'yes', doneRecipients };
 }
 
 /** The sidecar's state, or INITIAL_STATE without one. */

@@ -28,7 +28,7 @@ describe('local queue: recovery at start', () => {
   it('removes a file a crash left in incoming/ and keeps the committed one, state and all', async () => {
     const kept = await queueOne();
     const { queue: before } = await LocalQueue.open(root, { limits: NO_LIMITS });
-    const state = { attempts: 2, nextAttempt: new Date('2026-12-06T01:00:00.000Z'), held: true, lastError: '451 4.3.0 Error:\r\nqueue file write error', delayWarned: true };
+    const state = { attempts: 2, nextAttempt: new Date('2026-12-06T01:00:00.000Z'), held: true, lastError: '451 4.3.0 Error:\r\nqueue file write error', delayWarned: true, doneRecipients: [0, 2] };
     await before.setState(kept, state);
     // A write cut short: head and half a message, never renamed.
     const committed = await readFile(join(root, 'ready', kept));
@@ -79,11 +79,11 @@ describe('local queue: recovery at start', () => {
   it('keeps the last of several state changes, in one sidecar', async () => {
     const kept = await queueOne();
     const { queue } = await LocalQueue.open(root, { limits: NO_LIMITS });
-    await queue.setState(kept, { attempts: 1, nextAttempt: null, held: false, lastError: 'first', delayWarned: false });
-    await queue.setState(kept, { attempts: 2, nextAttempt: null, held: true, lastError: null, delayWarned: false });
+    await queue.setState(kept, { attempts: 1, nextAttempt: null, held: false, lastError: 'first', delayWarned: false, doneRecipients: [] });
+    await queue.setState(kept, { attempts: 2, nextAttempt: null, held: true, lastError: null, delayWarned: false, doneRecipients: [] });
     expect(await readdir(join(root, 'state'))).toEqual([kept]);
     const { recovery } = await LocalQueue.open(root, { limits: NO_LIMITS });
-    expect(recovery.queued[0]?.state).toEqual({ attempts: 2, nextAttempt: null, held: true, lastError: null, delayWarned: false });
+    expect(recovery.queued[0]?.state).toEqual({ attempts: 2, nextAttempt: null, held: true, lastError: null, delayWarned: false, doneRecipients: [] });
   });
 
   it('lists a message without a sidecar in the initial state', async () => {

@@ -80,7 +80,7 @@ describe('local queue: a message in and back out', () => {
     const first = await queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('one\r\n'));
     const second = await queue.enqueue(entryFor(MINIMAL_ENVELOPE_BLOCK), chunksOf('two\r\n'));
     expect(first.queueId).not.toBe(second.queueId);
-    await queue.setState(first.queueId, { attempts: 1, nextAttempt: null, held: true, lastError: '451 4.3.0 try later', delayWarned: false });
+    await queue.setState(first.queueId, { attempts: 1, nextAttempt: null, held: true, lastError: '451 4.3.0 try later', delayWarned: false, doneRecipients: [] });
     await queue.remove(first.queueId);
     expect(await readdir(join(root, 'ready'))).toEqual([second.queueId]);
     expect(await readdir(join(root, 'state'))).toEqual([]);

@@ -10,10 +10,11 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SubmissionError } from '@mailsubmit/shared';
+import { makeReply, SubmissionError, type SmtpReply } from '@mailsubmit/shared';
 import { LocalQueue } from '../../../src/5-transport/local-queue/local-queue.ts';
 import { QueueRunner } from '../../../src/5-transport/local-queue/queue-runner.ts';
 import type { Delivery, DeliveryRequest } from '../../../src/5-transport/downstream.ts';
+import { SmtpError } from '../../../src/5-transport/smtp/index.ts';
 import type { DaemonConfig } from '../../../src/config/daemon-config.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { FakeDownstream } from '../../support/fake-downstream.ts';
@@ -102,6 +103,33 @@ class RefusingRecipient extends FakeDownstream {
   }
 }
 
+/**
+ * An LMTP server that, after the data, delivers to some recipients,
+ * refuses some for good and puts off the rest, by address; once `cured`,
+ * it delivers to everyone it is sent.
+ */
+class LmtpPerRecipient extends FakeDownstream {
+  cured = false;
+  readonly sent: string[][] = [];
+
+  constructor(private readonly answers: Readonly<Record<string, number>>) {
+    super();
+  }
+
+  override async deliver(request: DeliveryRequest): Promise<Delivery> {
+    this.sent.push(request.envelope.recipients.map((r) => r.address.text));
+    const concerned = request.envelope.recipients.some((r) => this.answers[r.address.text] !== undefined);
+    if (this.unreachable || this.cured || !concerned) return super.deliver(request);
+    for await (const chunk of request.body) void chunk;
+    const replies = request.envelope.recipients.map((r) => {
+      const code = this.answers[r.address.text] ?? 250;
+      return makeReply(code, [code === 250 ? '2.0.0 Saved' : code === 452 ? '4.2.2 Mailbox is full' : '5.1.1 No such user']);
+    });
+    const reply = replies.find((r) => r.code === 452) as SmtpReply;
+    throw new SmtpError('ERR_LMTP_RECIPIENT_REFUSED', 'mta-tempfail', 'end of data answered per recipient', { stage: 'lmtp-data-end', reply, command: '.', recipientReplies: replies });
+  }
+}
+
 describe('the queue runner', () => {
   it('keeps a message the MTA could not take, deferred by the minimal backoff, and delivers it with its envelope when the MTA answers', async () => {
     downstream.unreachable = true;
@@ -175,6 +203,33 @@ describe('the queue runner', () => {
     await until(() => runner.figures().messages === 0, 'the notice to leave the queue');
     expect(await readyFiles()).toEqual([]);
     expect(runner.figures()).toMatchObject({ bounces: 1, held: 0 });
+  });
+
+  it('after an LMTP server delivered to some recipients: tries only the others again, and tells the sender about the one refused for good', async () => {
+    const lmtp = new LmtpPerRecipient({ 'full@example.net': 452, 'gone@example.net': 550 });
+    downstream = lmtp;
+    downstream.unreachable = true;
+    const runner = await startRunner();
+    const id = await queueOne(runner, 'sender: <alice@example.org>\nrecipient: <bob@example.net>\nrecipient: <full@example.net>\nrecipient: <gone@example.net>\n\n');
+    downstream.unreachable = false;
+    await runner.flush(id);
+    await untilLogged('local queue: some recipients finished, the others wait');
+    expect(logged('local queue: some recipients finished, the others wait')).toEqual([expect.objectContaining({ queue_id: id, delivered: 1, refused: 1, put_off: 1 })]);
+    // The notice about gone@ alone, to the sender, with the null sender.
+    await until(() => downstream.committed.length === 1, 'the notice to go out');
+    const notice = downstream.committed[0]?.message?.toString() ?? '';
+    expect(notice).toContain('Final-Recipient: rfc822; gone@example.net');
+    expect(notice).not.toContain('Final-Recipient: rfc822; bob@example.net');
+    expect(notice).not.toContain('Final-Recipient: rfc822; full@example.net');
+    expect(runner.list().messages).toEqual([expect.objectContaining({ id, state: 'deferred', recipients: ['full@example.net'] })]);
+    lmtp.cured = true;
+    clock = new Date(START.getTime() + 600_000);
+    await runner.flush(id);
+    // The notice's delivery, then the message's.
+    await until(() => logged('local queue: delivered').some((line) => line.queue_id === id), 'the message\'s delivery');
+    expect(lmtp.sent.filter((recipients) => recipients.includes('bob@example.net'))).toHaveLength(1);
+    expect(lmtp.sent.filter((recipients) => !recipients.includes('alice@example.org')).at(-1)).toEqual(['full@example.net']);
+    expect(await readyFiles()).toEqual([]);
   });
 
   it('gives up on a message older than the lifetime at its next failure; with the null sender, without a notice', async () => {
