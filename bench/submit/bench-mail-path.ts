@@ -3,13 +3,16 @@
  * recording sink, a mailsubmit under test with its own group and the daemon
  * at the installed log level (info), one authorized unprivileged caller,
  * run-timed compiled into a temporary directory; optionally the daemon under
- * `node --cpu-prof`. Whatever started is stopped again if a later step fails.
+ * `node --cpu-prof`, or the test bed's three Postfix relays in place of the
+ * one Postfix, for benches of several downstreams. Whatever started is
+ * stopped again if a later step fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMailPath } from '../../test/support/mail-path.ts';
+import { startMailPath, type MailPath } from '../../test/support/mail-path.ts';
 import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../../test/support/mailsubmit-under-test.ts';
+import { PostfixRelays } from '../../test/support/postfix-relays.ts';
 import type { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { RecordingSink } from '../../test/support/recording-sink.ts';
 import { ensureUser, removeAll, type TestUser } from '../../test/support/test-accounts.ts';
@@ -22,6 +25,12 @@ export interface BenchMailPathOptions {
   readonly user: string;
   /** Start the daemon under `node --cpu-prof`, writing its profile here when it stops. */
   readonly profileDir?: string;
+  /**
+   * Start the test bed's PostfixRelays (local, starttls, auth) on the sink
+   * instead of one private Postfix; `postfix` is then the local instance,
+   * the daemon's first downstream until `restartDaemon` gives it others.
+   */
+  readonly relays?: boolean;
 }
 
 export class BenchMailPath {
@@ -34,6 +43,8 @@ export class BenchMailPath {
     readonly ms: MailsubmitUnderTest,
     readonly user: TestUser,
     private readonly profiled: ChildProcess | null,
+    /** The three relays, when started with `relays`. */
+    readonly relays: PostfixRelays | null = null,
   ) {}
 
   get daemonPid(): number | undefined {
@@ -49,8 +60,18 @@ export class BenchMailPath {
       const sink = new RecordingSink();
       undo.push(() => sink.close());
       undo.push(() => removeAll());
-      const { postfix, ms } = await startMailPath(sink, { mailsubmit: { group: options.group } });
-      undo.push(() => postfix.stop());
+      let relays: PostfixRelays | null = null;
+      let path: MailPath;
+      if (options.relays === true) {
+        const started = await PostfixRelays.start(sink);
+        relays = started;
+        undo.push(() => started.stop());
+        path = { postfix: started.local, ms: await MailsubmitUnderTest.start({ group: options.group, downstreamPort: started.local.port }) };
+      } else {
+        path = await startMailPath(sink, { mailsubmit: { group: options.group } });
+        undo.push(() => path.postfix.stop());
+      }
+      const { postfix, ms } = path;
       undo.push(() => ms.stop());
       const user = ensureUser(options.user);
       ms.setAuthorizations([user.name]);
@@ -59,13 +80,13 @@ export class BenchMailPath {
       writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
       if (options.profileDir === undefined) {
         await ms.startDaemon();
-        return new BenchMailPath(dir, runner, sink, postfix, ms, user, null);
+        return new BenchMailPath(dir, runner, sink, postfix, ms, user, null, relays);
       }
       // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon is started here, as the harness would.
       const profiled = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
       undo.push(() => void profiled.kill('SIGTERM'));
       await ms.waitForSockets(profiled, () => 'profiled mailsubmitd did not start');
-      return new BenchMailPath(dir, runner, sink, postfix, ms, user, profiled);
+      return new BenchMailPath(dir, runner, sink, postfix, ms, user, profiled, relays);
     } catch (error) {
       for (const step of undo.reverse()) {
         try {
@@ -87,10 +108,27 @@ export class BenchMailPath {
       await exited;
     }
     await this.ms.stop().catch(() => undefined);
-    await this.postfix.stop().catch(() => undefined);
+    await (this.relays ?? this.postfix).stop().catch(() => undefined);
     await this.sink.close();
     removeAll();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Restarts the daemon with these downstream tables (whole TOML tables,
+   * headers included) in place of its [downstream] or [[downstream]]
+   * tables. Not for a daemon under the profiler, which this path started
+   * itself.
+   */
+  async restartDaemon(downstreams: string): Promise<void> {
+    if (this.profiled !== null) throw new Error('restartDaemon: the profiled daemon cannot be restarted');
+    await this.ms.stopDaemon();
+    const config = readFileSync(this.ms.configPath, 'utf8');
+    // The harness writes the downstream tables right before [queue].
+    const tables = /^\[\[?downstream\]\]?\n[\s\S]*?(?=^\[queue\]$)/m;
+    if (!tables.test(config)) throw new Error(`restartDaemon: no downstream table in ${this.ms.configPath}`);
+    writeFileSync(this.ms.configPath, config.replace(tables, `${downstreams.trim()}\n`));
+    await this.ms.startDaemon();
   }
 
   /** Writes one input file into the bench's directory and returns its path. */
