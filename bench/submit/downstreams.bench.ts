@@ -16,8 +16,9 @@
  * Received: field, through the instances the configuration allows, over
  * TLS exactly when it asks for TLS, so a broken run reports no figure.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sampleMessage } from '../validate/sample-message.ts';
 import type { RelayName } from '../../test/support/postfix-relays.ts';
@@ -25,7 +26,7 @@ import { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { crlfForm, withoutFirstHeaderField, type RecordedMessage } from '../../test/support/recording-sink.ts';
 import { submissionInput } from '../../test/support/submission-input.ts';
 import { BenchMailPath } from './bench-mail-path.ts';
-import { fmt, option, processCpuUs, runTimed, table } from './timed-runs.ts';
+import { clockTicks, fmt, option, processCpuUs, runTimed, table } from './timed-runs.ts';
 
 const PARALLEL = 8;
 const WARM_UP = 16;
@@ -54,6 +55,8 @@ const CONFIGURATIONS: readonly Configuration[] = [
 interface Batch {
   readonly rate: number;
   readonly daemonCpuMs: number;
+  /** The starttls instance's CPU per message (its master and every child of it), the server's side of the hop. */
+  readonly starttlsCpuMs: number;
   readonly split: Readonly<Record<RelayName, number>>;
   /** Connections the starttls instance accepted during the batch, and TLS handshakes among them (its smtpd log). */
   readonly connections: number;
@@ -104,7 +107,10 @@ class DownstreamsBench {
     await this.delivered(configuration, WARM_UP);
     const starttls = this.path.relays!.starttls;
     const logFrom = starttls.log().length;
+    const starttlsBefore = postfixCpuUs(starttls);
     const { messages, seconds, daemonCpuUs, machineBusy } = await this.delivered(configuration, n);
+    // After the settle wait: Postfix has relayed every message to the sink by now.
+    const starttlsCpuUs = postfixCpuUs(starttls) - starttlsBefore;
     const split = { local: 0, starttls: 0, auth: 0 };
     for (const message of messages) split[this.via(message)]++;
     // delivered() waited SETTLE_MS after the last message, time enough for postlogd to write smtpd's lines.
@@ -112,6 +118,7 @@ class DownstreamsBench {
     return {
       rate: n / seconds,
       daemonCpuMs: daemonCpuUs / n / 1000,
+      starttlsCpuMs: starttlsCpuUs / n / 1000,
       split,
       connections: count(log, /: connect from /g),
       handshakes: count(log, /TLS connection established from /g),
@@ -165,6 +172,29 @@ function tlsInReceived(message: RecordedMessage): boolean {
   return /\(using TLS/.test(data.subarray(0, data.length - withoutFirstHeaderField(data).length).toString('latin1'));
 }
 
+/**
+ * A Postfix instance's CPU so far, in microseconds: its master's, the
+ * master's exited children's (reaped into its cutime and cstime), and its
+ * live children's (smtpd, cleanup, qmgr, smtp, tlsmgr).
+ */
+function postfixCpuUs(instance: PrivatePostfix): number {
+  const master = Number(readFileSync(join(instance.dir, 'queue', 'pid', 'master.pid'), 'utf8').trim());
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fields: string[];
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      continue; // The process ended since the listing.
+    }
+    if (Number(entry) !== master && Number(fields[1]) !== master) continue;
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return (ticks * 1e6) / clockTicks();
+}
+
 /** Clock ticks of all CPUs since boot (/proc/stat), and those not idle or waiting for I/O. */
 function machineTicks(): { busy: number; total: number } {
   const [user, nice, system, idle, iowait, ...rest] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -202,7 +232,7 @@ async function main(): Promise<void> {
     );
     console.log(`\nSTARTTLS verified against plain SMTP to the same relay (starttls), pooled connections (pool_size 4), ${PARALLEL} parallel callers, ${n} messages of 1 KB:`);
     table(
-      ['round', 'tls none msg/s', 'tls verify msg/s', 'verify/none', 'daemon CPU ms/msg none', 'verify', 'CPU verify-none', 'connections none', 'verify', 'TLS handshakes'],
+      ['round', 'tls none msg/s', 'tls verify msg/s', 'verify/none', 'daemon CPU ms/msg none', 'verify', 'verify-none', 'Postfix CPU ms/msg none', 'verify', 'verify-none', 'connections none', 'verify', 'TLS handshakes'],
       results.map((r, i) => {
         const [none, verify] = [r['starttls-none'], r['starttls-verify']];
         return [
@@ -213,6 +243,9 @@ async function main(): Promise<void> {
           fmt(none.daemonCpuMs, 2),
           fmt(verify.daemonCpuMs, 2),
           fmt(verify.daemonCpuMs - none.daemonCpuMs, 2),
+          fmt(none.starttlsCpuMs, 2),
+          fmt(verify.starttlsCpuMs, 2),
+          fmt(verify.starttlsCpuMs - none.starttlsCpuMs, 2),
           String(none.connections),
           String(verify.connections),
           String(verify.handshakes),

@@ -53,7 +53,8 @@ export function processCpuUs(pid: number): number {
 
 let ticks: number | undefined;
 
-function clockTicks(): number {
+/** Clock ticks per second, the unit of /proc/PID/stat's CPU times. */
+export function clockTicks(): number {
   ticks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
   return ticks;
 }
