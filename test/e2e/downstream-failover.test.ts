@@ -9,6 +9,7 @@
  * sendmail caller's message and delivers it through the same choice when
  * one comes back.
  */
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 import { arrivalsById } from '../support/arrivals.ts';
@@ -18,7 +19,7 @@ import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
 import { sendmail } from '../support/sendmail-caller.ts';
 import { tearDown } from '../support/tear-down.ts';
-import { ensureUser, type TestUser } from '../support/test-accounts.ts';
+import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
 import { until } from '../support/until.ts';
 
 const HOOK_TIMEOUT_MS = 90_000;
@@ -210,4 +211,84 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     await relays.starttls.flushAndWait();
     expect(arrivalsById(sink.messages, (m) => (tagOf(m) === 'queued-both-down' ? 'queued-both-down' : undefined)).get('queued-both-down')?.copies).toBe(1);
   }, 120_000);
+});
+
+/**
+ * A proxy in front of an MTA that lets the whole transaction through and,
+ * once the MTA answers the final dot, cuts the connection instead of passing
+ * the reply on: the MTA has the message, the client never hears so. `cut`
+ * says how: an orderly close (FIN), or a reset (RST: the client reads
+ * ECONNRESET), as a crashed or killed MTA host leaves it.
+ */
+async function replyLosingProxy(targetPort: number, cut: 'close' | 'reset'): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer((client) => {
+    const mta = connect(targetPort, '127.0.0.1');
+    let tail = '';
+    let dotSent = false;
+    client.on('data', (chunk: Buffer) => {
+      const seen = tail + chunk.toString('latin1');
+      if (seen.includes('\r\n.\r\n')) dotSent = true;
+      tail = seen.slice(-4);
+      mta.write(chunk);
+    });
+    mta.on('data', (chunk: Buffer) => {
+      if (!dotSent) return void client.write(chunk);
+      if (cut === 'reset') client.resetAndDestroy();
+      else client.end();
+      mta.destroy();
+    });
+    for (const socket of [client, mta]) socket.on('error', () => undefined);
+    client.on('close', () => mta.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: no failover once the first may have the message', () => {
+  let user: TestUser;
+
+  beforeAll(() => {
+    user = ensureUser('mstreplylost');
+  });
+
+  afterAll(() => removeAll());
+
+  for (const cut of ['close', 'reset'] as const) {
+    it(`the first MTA took the message and the connection was cut (${cut}) before its reply: 75, and the second downstream gets nothing`, async () => {
+      const committing = new RecordingSink();
+      const second = new RecordingSink();
+      const proxy = await replyLosingProxy(await committing.listen(), cut);
+      const secondPort = await second.listen();
+      const ms = await MailsubmitUnderTest.start({
+        downstreamPort: 0,
+        downstreams: [
+          '[[downstream]]',
+          'name = "first"',
+          `target = "127.0.0.1:${proxy.port}"`,
+          'priority = 1',
+          'pool_size = 0',
+          '[[downstream]]',
+          'name = "second"',
+          `target = "127.0.0.1:${secondPort}"`,
+          'priority = 2',
+          'pool_size = 0',
+        ].join('\n'),
+      });
+      try {
+        ms.setAuthorizations([user.name]);
+        const tag = `reply-lost-${cut}`;
+        const { result, logged } = await ms.submitAndLog(user, input(tag));
+        await committing.waitForMessage((m) => tagOf(m) === tag);
+        expect(second.messages.filter((m) => tagOf(m) === tag)).toEqual([]);
+        expect(ms.logLines.filter((l) => l.msg === 'submission moves on to the next downstream')).toEqual([]);
+        expect(result.code).toBe(75);
+        expect(logged.exit).toBe(75);
+      } finally {
+        await ms.stop();
+        await proxy.close();
+        await second.close();
+        await committing.close();
+      }
+    }, 60_000);
+  }
 });

@@ -231,7 +231,8 @@ export class SmtpConnection {
       this.fail(
         connecting
           ? new SmtpError('ERR_SMTP_CONNECT', 'mta-unreachable', `cannot connect to ${where}: ${err.code ?? err.message}`, { stage: 'connect', cause: err })
-          : new SmtpError('ERR_SMTP_SOCKET', 'mta-protocol', `connection to ${where} failed: ${err.code ?? err.message}`, { cause: err }),
+          : // The stage of the reply awaited: a reset after the final dot must read as one (the MTA may have the message).
+            new SmtpError('ERR_SMTP_SOCKET', 'mta-protocol', `connection to ${where} failed: ${err.code ?? err.message}`, { cause: err, stage: this.waiters[0]?.stage, command: this.waiters[0]?.command }),
       );
     };
     this.onSocketClose = () => {
