@@ -125,6 +125,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'docs/man/mailsubmit.conf.5.md', starts: '# principal', kind: 'authorization-list' },
   { file: 'docs/man/mailsubmit.conf.5.md', starts: '# /etc/mailsubmit/authorized', kind: 'authorization-list' },
   { file: 'docs/man/mailsubmit.conf.5.md', starts: '# /etc/mailsubmit/mailsubmit.conf', kind: 'toml' },
+  { file: 'docs/man/mailsubmit.conf.5.md', starts: '[[downstream]]', kind: 'toml' },
   // Before the general entry below: the first entry a block matches is its own.
   { file: 'docs/man/mailsubmitctl.8.md', starts: '# mailsubmitctl queue list', kind: 'elsewhere', why: 'packages/admin-cli/test/queue-command.test.ts prints it, word for word, from a queue whose messages are the example\'s' },
   { file: 'docs/man/mailsubmitctl.8.md', starts: '# mailsubmitctl', kind: 'transcript' },

@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/free-port.ts';
 import { MailsubmitUnderTest } from '../../../test/support/mailsubmit-under-test.ts';
 import { RecordingSink } from '../../../test/support/recording-sink.ts';
 import { tearDown } from '../../../test/support/tear-down.ts';
@@ -190,6 +191,24 @@ describe('mailsubmitctl status and reload', () => {
       sink.replies = {};
       ms.setAuthorizations([user.name]);
     }
+  });
+
+  it('status lists each of several downstreams with its health; one that cannot be reached is unhealthy, the other takes the mail', async () => {
+    const closedPort = await freePort();
+    const single = `[downstream]\ntarget = "127.0.0.1:${sinkPort}"`;
+    const several = `[[downstream]]\nname = "gone"\ntarget = "127.0.0.1:${closedPort}"\npriority = 1\n[[downstream]]\nname = "sink"\ntarget = "127.0.0.1:${sinkPort}"\npriority = 2`;
+    editConfig(single, several);
+    expect(ctl(['-c', ms.configPath, 'reload']).code).toBe(0);
+    expect((await ms.submit(user, 'sender: <a@example.org>\nrecipient: <b@example.org>\n\nSubject: two\n\nvia the second\n')).code).toBe(0);
+    const { code, stdout } = ctl(['-c', ms.configPath, 'status']);
+    expect(stdout).toMatch(/^downstream: +2 downstreams: healthy; /m);
+    expect(stdout).toMatch(new RegExp(`^  gone \\(smtp 127\\.0\\.0\\.1:${closedPort}\\), priority 1, weight 1: UNHEALTHY \\(probed until it answers\\); last success never; last error \\S+ mta-unreachable: .*ECONNREFUSED`, 'm'));
+    expect(stdout).toMatch(new RegExp(`^  sink \\(smtp 127\\.0\\.0\\.1:${sinkPort}\\), priority 2, weight 1: healthy; last success \\d{4}-`, 'm'));
+    expect(code).toBe(0);
+    const json = JSON.parse(ctl(['-c', ms.configPath, 'status', '--json']).stdout) as { downstreams: { name: string; healthy: boolean }[] };
+    expect(json.downstreams.map((d) => [d.name, d.healthy])).toEqual([['gone', false], ['sink', true]]);
+    editConfig(several, single);
+    expect(ctl(['-c', ms.configPath, 'reload']).code).toBe(0);
   });
 
   it('says the daemon is not running, exit 75, once it has stopped', async () => {

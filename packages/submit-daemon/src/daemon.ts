@@ -14,6 +14,7 @@ import { groupIdOf } from './2-authorize/user-database.ts';
 import { setCleanupErrorHandler } from './3-intake/passed-fd-input.ts';
 import { createDownstream } from './5-transport/create-downstream.ts';
 import type { DownstreamSet } from './5-transport/downstream-set.ts';
+import { DownstreamTallies } from './metrics/downstream-metrics.ts';
 import { DownstreamHealth } from './5-transport/downstream-health.ts';
 import { LocalQueue } from './5-transport/local-queue/local-queue.ts';
 import { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
@@ -41,6 +42,8 @@ export class Daemon {
   private readonly admission: Admission;
   /** Replaced by a reload that changes the way to the MTA; jobs keep the one they started with. */
   private downstream: DownstreamSet;
+  /** Per-downstream counts for the metrics, kept across the rebuilds a reload makes. */
+  readonly downstreamTallies = new DownstreamTallies();
   private readonly health = new DownstreamHealth();
   private readonly tally: SubmissionTally;
   private readonly inProgress: InProgress;
@@ -57,7 +60,7 @@ export class Daemon {
     this.authorizations = new AuthorizationStore(config.authorizationList, log);
     const helperGid = config.installMode === 'setgid' ? this.requireGroup(config.socket.group) : null;
     this.admission = new Admission(config, this.authorizations, helperGid);
-    this.downstream = createDownstream(config, log);
+    this.downstream = createDownstream(config, log, this.downstreamTallies);
     this.tally = new SubmissionTally(log);
     this.tally.addObserver(this.health);
     this.inProgress = new InProgress(log);
@@ -130,6 +133,11 @@ export class Daemon {
   /** The local queue, for the control socket and the metrics; null before start(). */
   get localQueue(): QueueRunner | null {
     return this.queue;
+  }
+
+  /** Each downstream in force, for the metrics' health gauge. */
+  get downstreamHealth(): readonly { readonly name: string; readonly healthy: boolean }[] {
+    return this.downstream.members;
   }
 
   /** Tells `observer` about every submission that ends from now on (metrics). */
@@ -228,7 +236,7 @@ export class Daemon {
     let downstream: DownstreamSet | null = null;
     if (changes.some((c) => c.effect === 'downstream')) {
       try {
-        downstream = createDownstream(config, this.log);
+        downstream = createDownstream(config, this.log, this.downstreamTallies);
       } catch (err) {
         const error = (err as Error).message;
         this.log.error({ err: error }, 'configuration not reloaded: the running configuration stays in force');

@@ -25,6 +25,7 @@ import { groupIdOf } from './2-authorize/user-database.ts';
 import { createLogger, type Logger } from './logging/logger.ts';
 import { MetricsServer } from './metrics/metrics-server.ts';
 import { SubmissionMetrics } from './metrics/submission-metrics.ts';
+import { registerDownstreamMetrics } from './metrics/downstream-metrics.ts';
 import { registerLocalQueueMetrics } from './metrics/local-queue-metrics.ts';
 import { closeInheritedFds } from './util/inherited-fds.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
@@ -165,6 +166,7 @@ async function startAdminServices(daemon: Daemon, config: DaemonConfig, log: Log
     const metrics = new SubmissionMetrics(() => daemon.status().in_flight);
     daemon.addObserver(metrics);
     registerLocalQueueMetrics(metrics.registry, () => daemon.localQueue?.figures() ?? null);
+    registerDownstreamMetrics(metrics.registry, daemon.downstreamTallies, () => daemon.downstreamHealth);
     metricsServer = new MetricsServer(metrics, config.metrics, log);
     try {
       await metricsServer.listen();

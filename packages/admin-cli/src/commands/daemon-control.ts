@@ -68,7 +68,8 @@ function formatStatus(status: StatusReport): string {
     list.invalid
       ? `authorization list: INVALID: ${escapeText(list.invalid)} (fix it; submissions get 75 until then)`
       : `authorization list: ${list.path}, ${list.entries} ${list.entries === 1 ? 'entry' : 'entries'}, loaded ${list.loaded_at ?? 'never'}`,
-    `downstream:         ${downstream.description}: ${health.join('; ')}`,
+    `downstream:         ${status.downstreams.length > 1 ? `${status.downstreams.length} downstreams` : downstream.description}: ${health.join('; ')}`,
+    ...(status.downstreams.length > 1 ? status.downstreams.map(formatDownstream) : []),
     `in flight:          ${status.in_flight}`,
     `submissions:        ${submissions.total}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`,
   ];
@@ -78,6 +79,16 @@ function formatStatus(status: StatusReport): string {
     for (const e of status.last_errors) lines.push(`  ${e.at} ${e.outcome}: ${escapeText(e.text)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** One of several downstreams: `  relay (smtp relay.example.net:587), priority 2, weight 1: UNHEALTHY; last error ...`. */
+function formatDownstream(d: StatusReport['downstreams'][number]): string {
+  const health = [
+    d.healthy ? 'healthy' : 'UNHEALTHY (probed until it answers)',
+    `last success ${d.last_success_at ?? 'never'}`,
+    ...(d.last_error ? [`last error ${d.last_error.at} ${d.last_error.outcome}: ${escapeText(d.last_error.text)}`] : []),
+  ];
+  return `  ${escapeText(d.name)} (${escapeText(d.description)}), priority ${d.priority}, weight ${d.weight}: ${health.join('; ')}`;
 }
 
 /** `/var/lib/mailsubmit/queue: 3 messages (1 held), 12 KB, oldest 5m 2s (mailsubmitctl queue list)`. */

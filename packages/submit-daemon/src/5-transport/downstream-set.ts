@@ -19,6 +19,7 @@
  */
 import { SubmissionError, type Envelope } from '@mailsubmit/shared';
 import type { Logger } from '../logging/logger.ts';
+import { DownstreamTallies } from '../metrics/downstream-metrics.ts';
 import type { Delivery, DeliveryRequest, Downstream, Route, Verification } from './downstream.ts';
 import type { DownstreamMember } from './downstream-member.ts';
 import { orderOfTrial } from './downstream-selection.ts';
@@ -33,6 +34,8 @@ export class DownstreamSet implements Downstream {
   constructor(
     readonly members: readonly DownstreamMember[],
     private readonly log: Logger,
+    /** Counted per downstream for the metrics; kept by the daemon across reloads. */
+    private readonly tallies: DownstreamTallies = new DownstreamTallies(),
     private readonly random: () => number = Math.random,
   ) {
     if (members.length === 0) throw new Error('a downstream set needs at least one downstream');
@@ -56,9 +59,11 @@ export class DownstreamSet implements Downstream {
       try {
         const delivery = await member.downstream.deliver({ ...request, body: body.body });
         member.answered();
+        this.tallies.delivered(member.name);
         return this.members.length === 1 ? delivery : { ...delivery, via: member.name };
       } catch (err) {
         member.failed(err);
+        this.tallies.failed(member.name, err instanceof SubmissionError ? err.outcome : 'internal');
         const next = order[i + 1];
         if (next === undefined || !mayMoveOn(err, request.signal)) throw err;
         if (body.taken()) {

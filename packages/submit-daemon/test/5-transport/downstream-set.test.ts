@@ -13,6 +13,7 @@ import type { DeliveryRequest, Downstream } from '../../src/5-transport/downstre
 import { DownstreamMember } from '../../src/5-transport/downstream-member.ts';
 import { orderOfTrial, selects } from '../../src/5-transport/downstream-selection.ts';
 import { DownstreamSet } from '../../src/5-transport/downstream-set.ts';
+import { DownstreamTallies } from '../../src/metrics/downstream-metrics.ts';
 import { SmtpError } from '../../src/5-transport/smtp/index.ts';
 import { FakeDownstream } from '../support/fake-downstream.ts';
 import { rejection } from '../support/rejection.ts';
@@ -20,6 +21,7 @@ import { testConfig } from '../support/test-config.ts';
 import { address, chunks, envelope, MESSAGE } from './smtp/test-envelopes.ts';
 
 const quiet = pino({ level: 'silent' });
+let tallies = new DownstreamTallies();
 const BASE = testConfig().downstreams[0] as DownstreamConfig;
 
 function downstreamConfig(name: string, extra: Partial<DownstreamConfig> = {}): DownstreamConfig {
@@ -30,6 +32,7 @@ function setOf(...members: [DownstreamConfig, Downstream][]): DownstreamSet {
   return new DownstreamSet(
     members.map(([config, downstream]) => new DownstreamMember(config, downstream, quiet)),
     quiet,
+    tallies,
     () => 0.5,
   );
 }
@@ -57,6 +60,7 @@ class FailingAtTheDot implements Downstream {
 
 afterEach(() => {
   vi.useRealTimers();
+  tallies = new DownstreamTallies();
 });
 
 describe('which downstreams take a submission', () => {
@@ -112,6 +116,8 @@ describe('moving on to the next downstream', () => {
     expect(second.committed.map((d) => d.message?.toString())).toEqual([MESSAGE]);
     expect(set.members[0]?.healthy).toBe(false);
     expect(set.members[0]?.lastFailure?.outcome).toBe('mta-unreachable');
+    expect(tallies.deliveries).toEqual(new Map([['second', 1]]));
+    expect(tallies.failures).toEqual(new Map([['first', new Map([['mta-unreachable', 1]])]]));
     // The next submission goes to the healthy one first.
     first.unreachable = false;
     expect((await set.deliver(request())).via).toBe('second');
