@@ -1,16 +1,18 @@
 /**
  * What mailsubmitctl may use of the daemon (exported as
  * "@mailsubmit/submit-daemon/admin"): the configuration parser, the control
- * protocol (and what a queue id looks like), the unsafe-permission check and
- * the user database lookup. The CLI imports these (esbuild bundles them in)
- * instead of keeping copies, so `mailsubmitctl config check` and `check` can
- * never disagree with what mailsubmitd would decide. Anything else in the
- * daemon may move or change without the CLI noticing.
+ * protocol (and what a queue id looks like), the unsafe-permission check,
+ * the user database lookup and the probe of what a downstream offers. The
+ * CLI imports these (esbuild bundles them in) instead of keeping copies, so
+ * `mailsubmitctl config check` and `check` can never disagree with what
+ * mailsubmitd would decide. Anything else in the daemon may move or change
+ * without the CLI noticing.
  */
 export type { DaemonConfig, DownstreamConfig } from './config/daemon-config.ts';
 export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, downstreamName, loadConfig, parseConfig } from './config/load-config.ts';
 export { controlSocketOfBrokenConfig } from './config/control-socket-path.ts';
 export { AuthSecretError, readAuthSecret } from './config/auth-secret.ts';
+export { probeDownstreamOffer, type AuthOutcome, type DownstreamOffer } from './5-transport/smtp/downstream-offer.ts';
 export {
   ControlProtocolError,
   encodeRequest,

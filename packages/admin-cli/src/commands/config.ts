@@ -10,11 +10,15 @@
  * socket that is not 0600; see downstream-reach.ts) and for each path the
  * installed helper was built with that is not the configuration's (see
  * helper-paths.ts): the daemon would start, so the exit stays 0.
+ * With --probe, then a block per downstream of what it offers
+ * (downstream-offer-report.ts); exit 75 when one of them cannot take mail
+ * as configured.
  */
 import type { Command } from 'commander';
-import { AuthorizationListError, EX_CONFIG } from '@mailsubmit/shared';
+import { AuthorizationListError, EX_CONFIG, EX_TEMPFAIL } from '@mailsubmit/shared';
 import { assertConfigReadable, assertRootOnlyWritable, AuthSecretError, ConfigError, loadConfig, readAuthSecret, UnsafePathError } from '@mailsubmit/submit-daemon/admin';
 import { readEntries } from '../authorization-file.ts';
+import { probeDownstreams } from '../downstream-offer-report.ts';
 import { daemonAccount, reachFindings } from '../downstream-reach.ts';
 import { ExitError } from '../errors.ts';
 import { helperFindings, installedHelper } from '../helper-paths.ts';
@@ -28,7 +32,8 @@ export function registerConfig(program: Command): void {
     .argument('[file]', 'configuration file; the -c file when absent')
     .option('--daemon-user <name>', 'the account mailsubmitd runs as (default: the owner of its socket, else mailsubmit)')
     .option('--helper <file>', 'the mailsubmit helper whose compiled-in paths must match (default: install.state\'s beside FILE, else mailsubmit on PATH)')
-    .action((file: string | undefined, options: { daemonUser?: string; helper?: string }, command: Command) => {
+    .option('--probe', 'then connect to each downstream as the daemon would (TLS, AUTH, EHLO; no mail) and report what it offers and what mailsubmit loses there')
+    .action(async (file: string | undefined, options: { daemonUser?: string; helper?: string; probe?: boolean }, command: Command) => {
       const path = file ?? configPath(command.optsWithGlobals<GlobalOptions>());
       try {
         assertConfigReadable(path);
@@ -39,9 +44,13 @@ export function registerConfig(program: Command): void {
         process.stdout.write(`ok: ${path}; authorization list ${loaded.authorizationList}, ${entries} ${entries === 1 ? 'entry' : 'entries'}\n`);
         const account = daemonAccount(loaded, options.daemonUser);
         // The daemon reads each AUTH secret at start as its own user: the same checks, for that user.
-        for (const { authSecretFile } of loaded.downstreams) if (authSecretFile !== null) readAuthSecret(authSecretFile, account ?? { uid: 0, name: 'root' });
+        const secrets = new Map(loaded.downstreams.map((d) => [d, d.authSecretFile === null ? null : readAuthSecret(d.authSecretFile, account ?? { uid: 0, name: 'root' })]));
         const findings = [...reachFindings(loaded, account), ...helperFindings(loaded, options.helper ?? installedHelper(path))];
         for (const line of findings) process.stdout.write(`${line}\n`);
+        if (!options.probe) return;
+        const report = await probeDownstreams(loaded, (d) => secrets.get(d) ?? null);
+        process.stdout.write(report.text);
+        if (report.unusable.length > 0) throw new ExitError(`cannot hand mail to ${report.unusable.map((n) => `"${n}"`).join(', ')} as configured (see above)`, EX_TEMPFAIL);
       } catch (err) {
         if (err instanceof ConfigError || err instanceof UnsafePathError || err instanceof AuthorizationListError || err instanceof AuthSecretError) {
           throw new ExitError(err.message, EX_CONFIG);
