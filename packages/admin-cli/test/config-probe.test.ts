@@ -190,6 +190,18 @@ describe('mailsubmitctl config check --probe', () => {
     expect(code).toBe(75);
   });
 
+  it('names an unnamed downstream by its target, and says what tls = "may" and xforward = false leave out', async () => {
+    const path = writeConfig('single.conf', ['[downstream]', `target = "127.0.0.1:${relays.local.port}"`, 'tls = "may"', 'xforward = false']);
+    const { code, stdout, stderr } = await ctl(['config', 'check', '--daemon-user', daemonUser.name, '--probe', path]);
+    const block = blockOf(stdout, `127.0.0.1:${relays.local.port}`);
+    expect(block).toContain(`downstream 127.0.0.1:${relays.local.port} (smtp):\n  answered:   yes\n  TLS:        none: STARTTLS not offered, so mail goes in the clear (tls = "may")\n`);
+    expect(block).toMatch(/^ {2}XFORWARD: +NAME .* \(not used: xforward = false\)$/m);
+    // The daemon completes the sendmail door's header itself and passes no attributes by choice: no loss to warn of.
+    expect(block).not.toMatch(/warning: .*XFORWARD/);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
   it('says which downstream did not answer, in the words of the daemon\'s log, and exits 75', async () => {
     await relays.local.stopMailSystem();
     const { code, stdout, stderr } = await ctl(['config', 'check', '--daemon-user', daemonUser.name, '--probe', fullConfig]);
