@@ -134,7 +134,16 @@ export async function sendMessage(
   const { steps, omitted, mailIndex } = envelopeSteps(conn, envelope, options);
 
   conn.busy = true;
+  // The caller going away before the final dot drops the connection at once,
+  // rather than after the MTA's next reply: nothing was committed, and a
+  // slow or silent MTA must not keep a dead submission (or its failover) waiting.
+  let dotSent = false;
+  const abandon = () => {
+    if (!dotSent) conn.destroy();
+  };
+  options.signal?.addEventListener('abort', abandon, { once: true });
   try {
+    if (options.signal?.aborted === true) abandon();
     const replies = await envelopeReplies(conn, steps);
     const refusal = envelopeRefusal(envelope, steps, replies);
     if (refusal !== null) {
@@ -161,11 +170,16 @@ export async function sendMessage(
       throw sourceError(options.signal.reason);
     }
 
+    dotSent = true;
     const finals = finalReplies(conn, envelope.recipients.length);
     const settled: SmtpReply[] = [];
     for (const promise of finals) settled.push(await promise);
     return conclude(conn, envelope, settled, omitted, octets);
+  } catch (err) {
+    if (!dotSent && options.signal?.aborted === true) throw sourceError(options.signal.reason);
+    throw err;
   } finally {
+    options.signal?.removeEventListener('abort', abandon);
     conn.busy = false;
   }
 }

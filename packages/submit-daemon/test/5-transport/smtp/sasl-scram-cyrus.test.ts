@@ -51,6 +51,7 @@ async function exchange(secret: string): Promise<CyrusRun> {
     env: { ...process.env, SASL_CONF_PATH: dir },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  const closed = new Promise((resolve) => child.once('close', resolve));
   const killer = setTimeout(() => child.kill(), 15_000);
   const client = new SaslScramSha256Client(USER, secret);
   let mechanismSent = false;
@@ -90,6 +91,8 @@ async function exchange(secret: string): Promise<CyrusRun> {
   } finally {
     clearTimeout(killer);
     child.kill();
+    // Its standard error is read to the end only once it has closed: a refusal's words may still be on the way.
+    await closed;
   }
   let clientVerified = false;
   try {

@@ -1,12 +1,13 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SubmissionError } from '@mailsubmit/shared';
-import { SmtpConnection, type SmtpConnectionOptions } from '../../../src/5-transport/smtp/smtp-connection.ts';
+import { DEFAULT_TIMEOUTS, SmtpConnection, type SmtpConnectionOptions } from '../../../src/5-transport/smtp/smtp-connection.ts';
 import { SmtpError } from '../../../src/5-transport/smtp/smtp-error.ts';
 import { PIPELINE_WINDOW, sendMessage } from '../../../src/5-transport/smtp/smtp-transaction.ts';
 import { FakeSmtpServer, POSTFIX_EXTENSIONS, type FakeServerOptions } from './fake-smtp-server.ts';
 import { address, chunks, envelope, failing, MESSAGE, recipients } from './test-envelopes.ts';
 import { rejection } from '../../support/rejection.ts';
+import { until } from '../../../../../test/support/until.ts';
 
 const servers: FakeSmtpServer[] = [];
 const connections: SmtpConnection[] = [];
@@ -257,6 +258,23 @@ describe('abandoned transactions never send the dot', () => {
     const err = await rejection(sendMessage(conn, envelope(), whole(), { eightBit: false, signal: aborted.signal }));
     expect(err.outcome).toBe('caller-gone');
     await expectAbandoned(session);
+    expect(conn.usable).toBe(false);
+  });
+
+  it('when the caller went away while a silent MTA held the reply to RCPT: dropped at once, not after the command timeout', async () => {
+    // A server that never answers RCPT; the command timeout (an hour) would outlast the test.
+    const { conn, session } = await setup(
+      { onCommand: (line) => (line.startsWith('RCPT') ? null : undefined) },
+      { timeouts: { ...DEFAULT_TIMEOUTS, rcpt: 3_600_000, mail: 3_600_000 } },
+    );
+    const aborted = new AbortController();
+    const sending = sendMessage(conn, envelope(), chunks('Subject: x\r\n\r\nnever sent\r\n'), { eightBit: false, signal: aborted.signal });
+    await until(() => Buffer.concat(session.received).toString('latin1').includes('RCPT TO:'), 'the RCPT on the wire');
+    aborted.abort(new SubmissionError('caller-gone', 'the caller closed its end'));
+    const err = await rejection(sending);
+    expect(err.outcome).toBe('caller-gone');
+    await session.closed;
+    expect(Buffer.concat(session.received).toString('latin1')).not.toContain('DATA\r\n');
     expect(conn.usable).toBe(false);
   });
 
