@@ -8,10 +8,11 @@
  * daemon restarted with each configuration. Needs root and the postfix
  * package.
  *
- *   npx tsx bench/submit/downstreams.bench.ts [--n 600] [--rounds 2]
+ *   npx tsx bench/submit/downstreams.bench.ts [--n 300] [--rounds 4]
  *
- * Each round runs the four configurations (the second round in reverse
- * order, so a machine growing busier favours none); a batch counts only
+ * Each round runs the four configurations (every second round in reverse
+ * order, so a machine growing busier favours none), and a last row adds
+ * the rounds up (all messages over all their time); a batch counts only
  * when the sink has every message once, each byte for byte after Postfix's
  * Received: field, through the instances the configuration allows, over
  * TLS exactly when it asks for TLS, so a broken run reports no figure.
@@ -52,18 +53,43 @@ const CONFIGURATIONS: readonly Configuration[] = [
   { name: 'starttls-verify', via: ['starttls'], tls: true },
 ];
 
+/** One batch's measurements, as sums, so the batches of several rounds add up. */
 interface Batch {
-  readonly rate: number;
-  readonly daemonCpuMs: number;
-  /** The CPU per message of the local and starttls instances together (each one's master and every child of it): the MTA's side. */
-  readonly postfixCpuMs: number;
+  readonly messages: number;
+  /** From the first call until the sink had the last message. */
+  readonly seconds: number;
+  readonly daemonCpuUs: number;
+  /** The local and starttls instances together (each one's master and every child of it): the MTA's side. */
+  readonly postfixCpuUs: number;
   readonly split: Readonly<Record<RelayName, number>>;
   /** Connections the starttls instance accepted during the batch, and TLS handshakes among them (its smtpd log). */
   readonly connections: number;
   readonly handshakes: number;
-  /** The machine's CPUs busy over the batch, every process's (0..1): whether the batch was CPU-bound. */
-  readonly machineBusy: number;
+  /** Clock ticks of all the machine's CPUs over the batch, and those busy (every process's): whether the batch was CPU-bound. */
+  readonly machine: MachineTicks;
 }
+
+interface MachineTicks {
+  readonly busy: number;
+  readonly total: number;
+}
+
+function sum(batches: readonly Batch[]): Batch {
+  const add = (field: (b: Batch) => number) => batches.reduce((total, b) => total + field(b), 0);
+  return {
+    messages: add((b) => b.messages),
+    seconds: add((b) => b.seconds),
+    daemonCpuUs: add((b) => b.daemonCpuUs),
+    postfixCpuUs: add((b) => b.postfixCpuUs),
+    split: { local: add((b) => b.split.local), starttls: add((b) => b.split.starttls), auth: add((b) => b.split.auth) },
+    connections: add((b) => b.connections),
+    handshakes: add((b) => b.handshakes),
+    machine: { busy: add((b) => b.machine.busy), total: add((b) => b.machine.total) },
+  };
+}
+
+const rate = (b: Batch) => b.messages / b.seconds;
+const msPerMessage = (us: number, b: Batch) => us / b.messages / 1000;
 
 class DownstreamsBench {
   private constructor(
@@ -108,7 +134,7 @@ class DownstreamsBench {
     const starttls = this.path.relays!.starttls;
     const logFrom = starttls.log().length;
     const postfixBefore = this.postfixCpuUs();
-    const { messages, seconds, daemonCpuUs, machineBusy } = await this.delivered(configuration, n);
+    const { messages, seconds, daemonCpuUs, machine } = await this.delivered(configuration, n);
     // After the settle wait: Postfix has relayed every message to the sink by now.
     const postfixCpu = this.postfixCpuUs() - postfixBefore;
     const split = { local: 0, starttls: 0, auth: 0 };
@@ -116,13 +142,14 @@ class DownstreamsBench {
     // delivered() waited SETTLE_MS after the last message, time enough for postlogd to write smtpd's lines.
     const log = starttls.log().slice(logFrom);
     return {
-      rate: n / seconds,
-      daemonCpuMs: daemonCpuUs / n / 1000,
-      postfixCpuMs: postfixCpu / n / 1000,
+      messages: n,
+      seconds,
+      daemonCpuUs,
+      postfixCpuUs: postfixCpu,
       split,
       connections: count(log, /: connect from /g),
       handshakes: count(log, /TLS connection established from /g),
-      machineBusy,
+      machine,
     };
   }
 
@@ -134,7 +161,7 @@ class DownstreamsBench {
    * the configuration does not name, or crossed the first hop with TLS
    * where it should not (or without where it should).
    */
-  private async delivered(configuration: Configuration, n: number): Promise<{ messages: RecordedMessage[]; seconds: number; daemonCpuUs: number; machineBusy: number }> {
+  private async delivered(configuration: Configuration, n: number): Promise<{ messages: RecordedMessage[]; seconds: number; daemonCpuUs: number; machine: MachineTicks }> {
     const sink = this.path.sink;
     sink.messages.length = 0;
     const machineBefore = machineTicks();
@@ -145,7 +172,7 @@ class DownstreamsBench {
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const daemonCpuUs = processCpuUs(this.path.daemonPid!) - cpuBefore;
     const machineAfter = machineTicks();
-    const machineBusy = (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total);
+    const machine = { busy: machineAfter.busy - machineBefore.busy, total: machineAfter.total - machineBefore.total };
     await sleep(SETTLE_MS);
     if (sink.messages.length !== n) throw new Error(`${configuration.name}: ${n} submissions, ${sink.messages.length} messages at the sink`);
     const expected = crlfForm(this.message);
@@ -156,7 +183,7 @@ class DownstreamsBench {
       if (tlsInReceived(message) !== configuration.tls) throw new Error(`${configuration.name}: a message came ${configuration.tls ? 'without' : 'with'} TLS`);
     }
     sink.messages.length = 0;
-    return { messages, seconds, daemonCpuUs, machineBusy };
+    return { messages, seconds, daemonCpuUs, machine };
   }
 
   /** The local and starttls instances' CPU so far, in microseconds (the auth instance takes no mail here). */
@@ -202,7 +229,7 @@ function postfixCpuUs(instance: PrivatePostfix): number {
 }
 
 /** Clock ticks of all CPUs since boot (/proc/stat), and those not idle or waiting for I/O. */
-function machineTicks(): { busy: number; total: number } {
+function machineTicks(): MachineTicks {
   const [user, nice, system, idle, iowait, ...rest] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = [user, nice, system, idle, iowait, ...rest.slice(0, 3)].reduce((a, b) => a! + b!, 0)!;
   return { busy: total - idle! - iowait!, total };
@@ -217,8 +244,8 @@ async function main(): Promise<void> {
     console.log('skipped: needs root and /usr/sbin/postfix');
     return;
   }
-  const n = option('n', 600);
-  const rounds = option('rounds', 2);
+  const n = option('n', 300);
+  const rounds = option('rounds', 4);
   const bench = await DownstreamsBench.start();
   try {
     const results: Array<Record<ConfigurationName, Batch>> = [];
@@ -228,41 +255,35 @@ async function main(): Promise<void> {
       for (const configuration of order) batches[configuration.name] = await bench.batch(configuration, n);
       results.push(batches as Record<ConfigurationName, Batch>);
     }
-    console.log(`\nTwo downstreams of equal priority and weight against one, ${PARALLEL} parallel callers, ${n} messages of 1 KB (messages/s, counted at the sink):`);
+    // Every round, then all rounds as one: total messages over total time, total CPU over total messages.
+    const all = Object.fromEntries(CONFIGURATIONS.map((c) => [c.name, sum(results.map((r) => r[c.name]))])) as Record<ConfigurationName, Batch>;
+    const rows = [...results.map((r, i) => [String(i + 1), r] as const), ['all', all] as const];
+
+    console.log(`\nTwo downstreams of equal priority and weight against one, ${PARALLEL} parallel callers, ${n} messages of 1 KB a round (messages/s, counted at the sink; CPU ms per message):`);
     table(
-      ['round', 'one (local)', 'two (local+starttls)', 'two/one', 'via local', 'via starttls', 'daemon CPU ms/msg one', 'two', 'Postfix CPU ms/msg one', 'two'],
-      results.map((r, i) => {
+      ['round', 'one (local)', 'two (local+starttls)', 'two/one', 'via local', 'via starttls', 'daemon CPU one', 'two', 'Postfix CPU one', 'two'],
+      rows.map(([label, r]) => {
         const [one, two] = [r.local, r['local+starttls']];
-        const cells = [fmt(one.rate), fmt(two.rate), fmt(two.rate / one.rate, 2), String(two.split.local), String(two.split.starttls)];
-        return [String(i + 1), ...cells, fmt(one.daemonCpuMs, 2), fmt(two.daemonCpuMs, 2), fmt(one.postfixCpuMs, 2), fmt(two.postfixCpuMs, 2)];
+        const cells = [fmt(rate(one)), fmt(rate(two)), fmt(rate(two) / rate(one), 2), String(two.split.local), String(two.split.starttls)];
+        const cpu = [msPerMessage(one.daemonCpuUs, one), msPerMessage(two.daemonCpuUs, two), msPerMessage(one.postfixCpuUs, one), msPerMessage(two.postfixCpuUs, two)];
+        return [label, ...cells, ...cpu.map((ms) => fmt(ms, 2))];
       }),
     );
-    console.log(`\nSTARTTLS verified against plain SMTP to the same relay (starttls), pooled connections (pool_size 4), ${PARALLEL} parallel callers, ${n} messages of 1 KB:`);
+    console.log(`\nSTARTTLS verified against plain SMTP to the same relay (starttls), pool_size 4, ${PARALLEL} parallel callers, ${n} messages of 1 KB a round (messages/s; CPU ms per message):`);
     table(
-      ['round', 'tls none msg/s', 'tls verify msg/s', 'verify/none', 'daemon CPU ms/msg none', 'verify', 'verify-none', 'Postfix CPU ms/msg none', 'verify', 'verify-none', 'connections none', 'verify', 'TLS handshakes'],
-      results.map((r, i) => {
+      ['round', 'tls none', 'tls verify', 'verify/none', 'daemon CPU none', 'verify', 'verify-none', 'Postfix CPU none', 'verify', 'verify-none', 'connections none', 'verify', 'TLS handshakes'],
+      rows.map(([label, r]) => {
         const [none, verify] = [r['starttls-none'], r['starttls-verify']];
-        return [
-          String(i + 1),
-          fmt(none.rate),
-          fmt(verify.rate),
-          fmt(verify.rate / none.rate, 2),
-          fmt(none.daemonCpuMs, 2),
-          fmt(verify.daemonCpuMs, 2),
-          fmt(verify.daemonCpuMs - none.daemonCpuMs, 2),
-          fmt(none.postfixCpuMs, 2),
-          fmt(verify.postfixCpuMs, 2),
-          fmt(verify.postfixCpuMs - none.postfixCpuMs, 2),
-          String(none.connections),
-          String(verify.connections),
-          String(verify.handshakes),
-        ];
+        const daemon = [msPerMessage(none.daemonCpuUs, none), msPerMessage(verify.daemonCpuUs, verify)] as const;
+        const postfix = [msPerMessage(none.postfixCpuUs, none), msPerMessage(verify.postfixCpuUs, verify)] as const;
+        const cpu = [daemon[0], daemon[1], daemon[1] - daemon[0], postfix[0], postfix[1], postfix[1] - postfix[0]];
+        return [label, fmt(rate(none)), fmt(rate(verify)), fmt(rate(verify) / rate(none), 2), ...cpu.map((ms) => fmt(ms, 2)), String(none.connections), String(verify.connections), String(verify.handshakes)];
       }),
     );
     console.log(`\nThe machine's ${availableParallelism()} CPUs busy during each batch (every process's, /proc/stat):`);
     table(
       ['round', ...CONFIGURATIONS.map((c) => c.name)],
-      results.map((r, i) => [String(i + 1), ...CONFIGURATIONS.map((c) => `${fmt(r[c.name].machineBusy * 100, 0)} %`)]),
+      rows.map(([label, r]) => [label, ...CONFIGURATIONS.map((c) => `${fmt((r[c.name].machine.busy / r[c.name].machine.total) * 100, 0)} %`)]),
     );
     console.log(`\nEvery message arrived once, byte for byte, through the instances each configuration names, with TLS exactly where asked; load average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   } finally {
