@@ -9,10 +9,11 @@
  * failover to the next downstream.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { statusOf } from '@mailsubmit/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 import { childOutput } from '../support/child-output.ts';
 import { DAEMON_BUNDLE, MailsubmitUnderTest } from '../support/mailsubmit-under-test.ts';
 import { PostfixRelays, type RelayName } from '../support/postfix-relays.ts';
@@ -87,22 +88,72 @@ describe.skipIf(!PrivatePostfix.isAvailable())('TLS and AUTH to a downstream', (
     removeAll();
   }, HOOK_TIMEOUT_MS);
 
-  it('tls = "verify" and a certificate that does not chain to tls_ca_file: 75, the log names the verification, no MAIL FROM reaches the relay', async () => {
-    const since = relays.starttls.log().length;
-    await withDaemon(table('starttls', ['tls = "verify"', `tls_ca_file = "${otherCa.caFile}"`]), async (ms) => {
-      const { result, logged } = await ms.submitAndLog(user, input('unverified'));
-      expect(result.code).toBe(75);
-      expect(logged).toMatchObject({ status: 'mta-protocol', exit: 75 });
-      expect(logged.reason).toMatch(/the MTA's certificate does not verify: unable to verify the first certificate/);
-      expect(logged.queue_id).toBeUndefined();
-    });
-    await relays.starttls.waitForLog(/ disconnect from /, 10_000, since);
-    const sessions = sessionSummaries(relays.starttls, since);
-    expect(sessions.length).toBeGreaterThan(0);
-    for (const session of sessions) expect(session).not.toMatch(/ mail=/);
-    await relays.starttls.flushAndWait();
-    expect(sink.messages.filter((m) => tagOf(m) === 'unverified')).toEqual([]);
-  }, 60_000);
+  interface TlsCase {
+    readonly what: string;
+    readonly lines: () => string[];
+    /** The TLS facts logged, when the message is delivered; the reason's pattern when it gets 75. */
+    readonly outcome: { readonly delivered: Record<string, unknown> } | { readonly refused: () => RegExp };
+  }
+
+  const TLS_CASES: readonly TlsCase[] = [
+    {
+      what: 'a certificate that does not chain to tls_ca_file, under "verify"',
+      lines: () => ['tls = "verify"', `tls_ca_file = "${otherCa.caFile}"`],
+      outcome: { refused: () => /the MTA's certificate does not verify: unable to verify the first certificate/ },
+    },
+    {
+      what: 'tls_server_name the certificate does not carry, under "verify"',
+      lines: () => ['tls = "verify"', `tls_ca_file = "${relays.ca.caFile}"`, 'tls_server_name = "relay.example.net"'],
+      outcome: { refused: () => /the MTA's certificate does not match relay\.example\.net: / },
+    },
+    {
+      what: 'tls_server_name the certificate carries, under "verify"',
+      lines: () => ['tls = "verify"', `tls_ca_file = "${relays.ca.caFile}"`, 'tls_server_name = "localhost"'],
+      outcome: { delivered: { verified: true } },
+    },
+    {
+      what: 'tls_fingerprints naming another certificate, under "encrypt"',
+      lines: () => ['tls = "encrypt"', `tls_fingerprints = ["${otherCa.issue('pinned-elsewhere', ['localhost']).fingerprint}"]`],
+      outcome: { refused: () => new RegExp(`the MTA's certificate \\(SHA-256 ${relays.certificate.sha256}\\) is none of the pinned ones`) },
+    },
+    {
+      what: 'tls_fingerprints naming the relay\'s certificate, under "encrypt" (no CA: delivered, not verified)',
+      lines: () => ['tls = "encrypt"', `tls_fingerprints = ["${relays.certificate.fingerprint}"]`],
+      outcome: { delivered: { verified: false } },
+    },
+    {
+      what: 'tls_min_version = "TLSv1.3"',
+      lines: () => ['tls = "verify"', `tls_ca_file = "${relays.ca.caFile}"`, 'tls_min_version = "TLSv1.3"'],
+      outcome: { delivered: { verified: true, protocol: 'TLSv1.3' } },
+    },
+  ];
+
+  for (const [i, c] of TLS_CASES.entries()) {
+    it(`${c.what}: ${'delivered' in c.outcome ? '0, with its TLS facts logged' : '75 naming why, and no MAIL FROM at the relay'}`, async () => {
+      const tag = `tls-case-${i}`;
+      const since = relays.starttls.log().length;
+      await withDaemon(table('starttls', c.lines()), async (ms) => {
+        const { result, logged } = await ms.submitAndLog(user, input(tag));
+        if ('delivered' in c.outcome) {
+          expect(result.code).toBe(0);
+          expect(logged.downstream_tls).toMatchObject(c.outcome.delivered);
+        } else {
+          expect(result.code).toBe(75);
+          expect(logged).toMatchObject({ status: 'mta-protocol', exit: 75 });
+          expect(logged.reason).toMatch(c.outcome.refused());
+          expect(logged.queue_id).toBeUndefined();
+        }
+      });
+      if ('delivered' in c.outcome) {
+        expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === tag))).toBe('starttls');
+        return;
+      }
+      await relays.starttls.waitForLog(/ disconnect from /, 10_000, since);
+      for (const session of sessionSummaries(relays.starttls, since)) expect(session).not.toMatch(/ mail=/);
+      await relays.starttls.flushAndWait();
+      expect(sink.messages.filter((m) => tagOf(m) === tag)).toEqual([]);
+    }, 60_000);
+  }
 
   it('AUTH with the right secret over verified TLS: 0, delivered through the auth relay; the secret is in no log line', async () => {
     const since = relays.auth.log().length;
@@ -126,6 +177,11 @@ describe.skipIf(!PrivatePostfix.isAvailable())('TLS and AUTH to a downstream', (
       expect(logged).toMatchObject({ status: 'mta-protocol', exit: 75 });
       expect(logged.reason).toMatch(new RegExp(`the MTA refused the credentials for ${relays.user}: 535 5\\.7\\.8 `));
       expect(JSON.stringify(ms.logLines)).not.toContain(WRONG_PASSWORD);
+      // mailsubmitctl status names the downstream's last error the same way, and it is unhealthy until a probe logs in.
+      const status = ctl(['-c', ms.configPath, 'status', '--json']);
+      expect(status.stdout).not.toContain(WRONG_PASSWORD);
+      const [auth] = (JSON.parse(status.stdout) as { downstreams: { name: string; healthy: boolean; last_error: { text: string } | null }[] }).downstreams;
+      expect(auth).toMatchObject({ name: 'auth', healthy: false, last_error: { text: expect.stringMatching(/refused the credentials/) } });
     });
     await relays.auth.waitForLog(/authentication failed/, 10_000, since);
     for (const session of sessionSummaries(relays.auth, since)) expect(session).not.toMatch(/ mail=/);
@@ -159,21 +215,29 @@ describe.skipIf(!PrivatePostfix.isAvailable())('TLS and AUTH to a downstream', (
     }, 60_000);
   }
 
-  it('an auth_secret_file group and others can read: the daemon does not start (78), naming chmod 600', async () => {
-    const loose = secretFile('loose', relays.password, 0o644);
-    const ms = await MailsubmitUnderTest.start({ downstreamPort: 0, downstreams: table('auth', authLines(relays.password)) });
-    try {
-      await ms.stopDaemon();
-      writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace(/auth_secret_file = "[^"]*"/, `auth_secret_file = "${loose}"`));
-      const daemon = spawn(process.execPath, [DAEMON_BUNDLE, '-c', ms.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-      const { code, stdout, stderr } = await childOutput(daemon);
-      expect(code).toBe(78);
-      expect(stdout + stderr).toContain(`chmod 600 ${loose}`);
-      expect(stdout + stderr).not.toContain(relays.password);
-    } finally {
-      await ms.stop();
-    }
-  }, 60_000);
+  const UNSAFE_SECRETS = [
+    { what: 'group and others can read it (0644)', make: (path: string) => chmodSync(path, 0o644), fix: (path: string) => new RegExp(`group or others may read it \\(mode 644\\); run: chmod 600 ${path}$`, 'm') },
+    { what: 'another user owns it', make: (path: string) => chownSync(path, user.uid, user.gid), fix: (path: string) => new RegExp(`belongs to uid ${user.uid}; run: chown .* ${path}$`, 'm') },
+  ];
+
+  for (const unsafe of UNSAFE_SECRETS) {
+    it(`an auth_secret_file ${unsafe.what}: the daemon does not start (78), naming the fix`, async () => {
+      const ms = await MailsubmitUnderTest.start({ downstreamPort: 0, downstreams: table('auth', authLines(relays.password)) });
+      const path = /auth_secret_file = "([^"]*)"/.exec(readFileSync(ms.configPath, 'utf8'))?.[1] ?? '';
+      try {
+        await ms.stopDaemon();
+        unsafe.make(path);
+        const daemon = spawn(process.execPath, [DAEMON_BUNDLE, '-c', ms.configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const { code, stdout, stderr } = await childOutput(daemon);
+        expect(code).toBe(78);
+        expect(stdout + stderr).toMatch(unsafe.fix(path));
+        expect(stdout + stderr).not.toContain(relays.password);
+      } finally {
+        await ms.stop();
+        rmSync(path, { force: true });
+      }
+    }, 60_000);
+  }
 
   it('a relay that refuses permanently (5xx at RCPT): the status table\'s code at once, no failover to the next downstream', async () => {
     const localSince = relays.local.log().length;
