@@ -14,7 +14,7 @@
 import { execFileSync } from 'node:child_process';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { downstreamName, type DaemonConfig, type DownstreamConfig } from '@mailsubmit/submit-daemon/admin';
+import { downstreamName, writtenTarget, type DaemonConfig, type DownstreamConfig } from '@mailsubmit/submit-daemon/admin';
 
 export interface DaemonAccount {
   readonly uid: number;
@@ -90,20 +90,20 @@ function downstreamReach(downstream: DownstreamConfig, daemon: DaemonAccount | n
   if (transport === 'sendmail') {
     return [`note: downstream.transport = "sendmail"${which} runs ${downstream.sendmailPath}, the MTA's public door: it grants nothing beyond what every local user has`];
   }
-  if (target.kind === 'tcp' && downstream.authUsername !== null) {
+  if (target.kind !== 'unix' && downstream.authUsername !== null) {
     return [
-      `note: downstream.target ${target.host}:${target.port}${which} is a TCP port, entered with SMTP AUTH as ${downstream.authUsername}: ` +
+      `note: downstream.target ${writtenTarget(target)}${which} is a TCP port, entered with SMTP AUTH as ${downstream.authUsername}: ` +
         'the MTA there must not also relay for this host without AUTH (mynetworks), or every local user gets in past the authorization list',
     ];
   }
-  if (target.kind === 'tcp') {
+  if (target.kind !== 'unix') {
     return [
-      `warning: downstream.target ${target.host}:${target.port}${which} is a TCP port: every local user can connect to it and hand mail to the MTA past the authorization list; ` +
+      `warning: downstream.target ${writtenTarget(target)}${which} is a TCP port: every local user can connect to it and hand mail to the MTA past the authorization list; ` +
         `use a Unix socket only ${who} can reach (install.sh --listener private, docs/postfix.md), or SMTP AUTH (auth_username)`,
     ];
   }
   const reach = unixSocketReach(target.path, daemon);
-  return reach === null ? [] : [`warning: downstream.target unix:${target.path}${which}: users other than ${who} can reach it: ${reach}`];
+  return reach === null ? [] : [`warning: downstream.target ${writtenTarget(target)}${which}: users other than ${who} can reach it: ${reach}`];
 }
 
 /** The `warning:` and `note:` lines for the configuration's downstreams and control socket. */

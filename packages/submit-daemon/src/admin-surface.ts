@@ -12,6 +12,7 @@ export type { DaemonConfig, DownstreamConfig } from './config/daemon-config.ts';
 export { assertConfigReadable, ConfigError, DEFAULT_CONFIG_PATH, downstreamName, loadConfig, parseConfig } from './config/load-config.ts';
 export { controlSocketOfBrokenConfig } from './config/control-socket-path.ts';
 export { AuthSecretError, readAuthSecret } from './config/auth-secret.ts';
+export { writtenTarget } from './config/config-value-types.ts';
 export { probeDownstreamOffer, type AuthOutcome, type DownstreamOffer } from './5-transport/smtp/downstream-offer.ts';
 export {
   ControlProtocolError,

@@ -138,7 +138,7 @@ function isLoopbackAddress(host: string): boolean {
 }
 
 export const DOWNSTREAM_TARGET: ValueType<DownstreamTarget> = {
-  described: 'string, host:port, [ipv6]:port or unix:path',
+  described: 'string, host:port, [ipv6]:port, mx:domain or unix:path',
   read(value: unknown, refuse: Refuse) {
     const text = string(value, refuse);
     if (text.startsWith('unix:')) {
@@ -146,12 +146,30 @@ export const DOWNSTREAM_TARGET: ValueType<DownstreamTarget> = {
       if (!path.startsWith('/')) refuse(`expected unix:/absolute/path, got ${JSON.stringify(text)}`);
       return { kind: 'unix', path };
     }
+    if (text.startsWith('mx:')) {
+      const mx = /^mx:([A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?)(?::([0-9]{1,5}))?$/.exec(text);
+      const port = mx?.[2] === undefined ? 25 : Number(mx[2]);
+      if (mx === null || port < 1 || port > 65535) refuse(`expected mx:domain or mx:domain:port, got ${JSON.stringify(text)}`);
+      return { kind: 'mx', domain: (mx[1] as string).toLowerCase(), port };
+    }
     const match = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(text);
     const port = Number(match?.[3]);
-    if (match === null || port < 1 || port > 65535) refuse(`expected host:port, [ipv6]:port or unix:/path, got ${JSON.stringify(text)}`);
+    if (match === null || port < 1 || port > 65535) refuse(`expected host:port, [ipv6]:port, mx:domain or unix:/path, got ${JSON.stringify(text)}`);
     return { kind: 'tcp', host: (match[1] ?? match[2]) as string, port };
   },
 };
+
+/** A target as mailsubmit.conf writes it: what logs and status show. */
+export function writtenTarget(target: DownstreamTarget): string {
+  switch (target.kind) {
+    case 'unix':
+      return `unix:${target.path}`;
+    case 'mx':
+      return target.port === 25 ? `mx:${target.domain}` : `mx:${target.domain}:${target.port}`;
+    case 'tcp':
+      return target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  }
+}
 
 /** An array of values of one type, such as ["native", "sendmail"]; each item is checked as the type says. */
 export function listOf<T>(item: ValueType<T>, items: string): ValueType<readonly T[]> {

@@ -12,7 +12,11 @@ export type InstallMode = 'setgid' | 'open';
 
 export type TransportKind = 'smtp' | 'lmtp' | 'sendmail';
 
-export type DownstreamTarget = { readonly kind: 'tcp'; readonly host: string; readonly port: number } | { readonly kind: 'unix'; readonly path: string };
+export type DownstreamTarget =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string }
+  /** The domain's MX hosts, by preference (its address records when it has none), as a relay to that domain would be reached. */
+  | { readonly kind: 'mx'; readonly domain: string; readonly port: number };
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify';
 

@@ -9,6 +9,7 @@ import { DEFAULT_LIMITS } from '@mailsubmit/shared';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { describeSyntaxError, lineOfKey, nearestName } from './config-error-text.ts';
 import { CONFIG_KEYS, CONFIG_TABLES, downstreamField, isDownstreamPath, withField } from './config-keys.ts';
+import { writtenTarget } from './config-value-types.ts';
 import type { DaemonConfig, DownstreamConfig } from './daemon-config.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/mailsubmit/mailsubmit.conf';
@@ -149,8 +150,7 @@ export function takesEverySubmission(downstream: DownstreamConfig): boolean {
 export function downstreamName(downstream: DownstreamConfig): string {
   if (downstream.name !== null) return downstream.name;
   if (downstream.transport === 'sendmail') return downstream.sendmailPath;
-  const { target } = downstream;
-  return target.kind === 'unix' ? `unix:${target.path}` : target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  return writtenTarget(downstream.target);
 }
 
 function ordinal(index: number): string {

@@ -38,6 +38,8 @@ describe('mailsubmit.conf', () => {
     expect(config.limits.maxMessageOctets).toBe(1_048_576);
     expect(config.timeouts.inputIdle).toBe(5_000);
     expect(parseConfig('[downstream]\ntarget = "[::1]:25"').downstreams[0]?.target).toEqual({ kind: 'tcp', host: '::1', port: 25 });
+    expect(parseConfig('[downstream]\ntarget = "mx:Example.NET"').downstreams[0]?.target).toEqual({ kind: 'mx', domain: 'example.net', port: 25 });
+    expect(parseConfig('[downstream]\ntarget = "mx:example.net:587"').downstreams[0]?.target).toEqual({ kind: 'mx', domain: 'example.net', port: 587 });
   });
 
   it.each([
@@ -45,6 +47,8 @@ describe('mailsubmit.conf', () => {
     ['[deamon]\n', /^test\.conf:1: deamon: unknown table/],
     ['[downstream]\ntarget = "localhost"', /downstream\.target: expected host:port/],
     ['[downstream]\ntarget = "127.0.0.1:0"', /downstream\.target/],
+    ['[downstream]\ntarget = "mx:"', /downstream\.target: expected mx:domain or mx:domain:port/],
+    ['[downstream]\ntarget = "mx:example.net:0"', /downstream\.target: expected mx:domain or mx:domain:port/],
     ['[downstream]\ntransport = "uucp"', /downstream\.transport: expected one of smtp, lmtp, sendmail/],
     ['[limits]\nmax_message_size = -1', /limits\.max_message_size: expected a whole number/],
     ['[limits]\nmax_line_length = 1.5', /limits\.max_line_length: expected a whole number/],

@@ -1,7 +1,7 @@
 /**
  * What one SMTP or LMTP downstream offers the daemon, asked as the daemon
  * asks it: the same target, helo name, TLS policy, AUTH and timeouts
- * (connectionOptionsOf), greeting, EHLO/LHLO, STARTTLS and AUTH where the
+ * (downstream-connection.ts), greeting, EHLO/LHLO, STARTTLS and AUTH where the
  * configuration says so, then QUIT. No MAIL FROM: nothing is delivered.
  * For `mailsubmitctl config check --probe`.
  *
@@ -10,8 +10,8 @@
  */
 import type { ServerCapabilities } from '@mailsubmit/shared';
 import type { DaemonConfig, DownstreamConfig } from '../../config/daemon-config.ts';
-import { connectionOptionsOf } from './smtp-downstream.ts';
-import { SmtpConnection, type SmtpConnectionOptions } from './smtp-connection.ts';
+import { connectionSettingsOf, openDownstreamConnection, type ConnectionSettings } from './downstream-connection.ts';
+import type { SmtpConnection } from './smtp-connection.ts';
 import { isSmtpError } from './smtp-error.ts';
 import type { AuthFacts } from './smtp-auth.ts';
 import type { TlsFacts } from './starttls-upgrade.ts';
@@ -41,9 +41,9 @@ const NOTHING = { capabilities: null, tls: null, tlsFailedBefore: null, tlsFaile
 
 /** `secret`: the AUTH password (config/auth-secret.ts), null without AUTH. Never rejects. */
 export async function probeDownstreamOffer(downstream: DownstreamConfig, timeouts: DaemonConfig['timeouts'], secret: string | null): Promise<DownstreamOffer> {
-  const options = connectionOptionsOf(downstream, timeouts, secret);
+  const options = connectionSettingsOf(downstream, timeouts, secret);
   try {
-    const conn = await SmtpConnection.open(options);
+    const conn = await openDownstreamConnection(downstream.target, options);
     const auth = conn.authenticated;
     return await described(conn, auth === null ? null : { loggedIn: auth }, null);
   } catch (err) {
@@ -51,16 +51,16 @@ export async function probeDownstreamOffer(downstream: DownstreamConfig, timeout
     const code = isSmtpError(err) ? err.code : '';
     // The server greeted and answered EHLO: what failed was STARTTLS, or the login.
     if (TLS_FAILURE.test(code)) return { ...NOTHING, answered: true, error: reason, tlsFailed: reason };
-    if (AUTH_FAILURE.test(code) && options.auth !== undefined) return withoutAuth(options, reason);
+    if (AUTH_FAILURE.test(code) && options.auth !== undefined) return withoutAuth(downstream, options, reason);
     return { ...NOTHING, answered: false, error: reason };
   }
 }
 
 /** After a failed login: what the server announces to a client that does not log in. */
-async function withoutAuth(options: SmtpConnectionOptions, refused: string): Promise<DownstreamOffer> {
+async function withoutAuth(downstream: DownstreamConfig, options: ConnectionSettings, refused: string): Promise<DownstreamOffer> {
   const { auth: _auth, ...rest } = options;
   try {
-    return await described(await SmtpConnection.open(rest), { refused }, refused);
+    return await described(await openDownstreamConnection(downstream.target, rest), { refused }, refused);
   } catch {
     // It answered a moment ago: report the refusal without its capabilities.
     return { ...NOTHING, answered: true, error: refused, auth: { refused } };

@@ -10,7 +10,9 @@
  */
 import { describeReply, type Envelope } from '@mailsubmit/shared';
 import type { DaemonConfig, DownstreamConfig } from '../../config/daemon-config.ts';
-import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SaslMechanismName, type SmtpConnectionOptions, type SmtpError, type TlsPolicy } from './index.ts';
+import { writtenTarget } from '../../config/config-value-types.ts';
+import { connectionSettingsOf, openDownstreamConnection } from './downstream-connection.ts';
+import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpError } from './index.ts';
 import type { Delivery, DeliveryRequest, Downstream, Verification } from '../downstream.ts';
 import { watchOneShotBody } from '../one-shot-body.ts';
 
@@ -25,8 +27,9 @@ export class SmtpDownstream implements Downstream {
   /** `secret`: the AUTH password read from auth_secret_file (config/auth-secret.ts); null without AUTH. */
   constructor(downstream: DownstreamConfig, timeouts: DaemonConfig['timeouts'], secret: string | null = null) {
     this.sendXforward = downstream.xforward;
-    this.description = `${downstream.transport} ${downstream.target.kind === 'unix' ? `unix:${downstream.target.path}` : `${downstream.target.host}:${downstream.target.port}`}`;
-    this.pool = new SmtpConnectionPool(connectionOptionsOf(downstream, timeouts, secret), { maxIdle: downstream.poolSize });
+    this.description = `${downstream.transport} ${writtenTarget(downstream.target)}`;
+    const settings = connectionSettingsOf(downstream, timeouts, secret);
+    this.pool = new SmtpConnectionPool(() => openDownstreamConnection(downstream.target, settings), { maxIdle: downstream.poolSize });
   }
 
   async deliver(request: DeliveryRequest): Promise<Delivery> {
@@ -97,47 +100,4 @@ export class SmtpDownstream implements Downstream {
 
 function isRetryable(err: unknown): err is SmtpError {
   return isSmtpError(err) && RETRYABLE_CODES.has(err.code) && RETRYABLE_STAGES.has(err.stage);
-}
-
-/**
- * How the daemon connects to one [downstream] table: its target, helo name,
- * TLS policy, AUTH (with `secret`, null without) and timeouts.
- * `mailsubmitctl config check --probe` connects with the same options.
- */
-export function connectionOptionsOf(downstream: DownstreamConfig, timeouts: DaemonConfig['timeouts'], secret: string | null): SmtpConnectionOptions {
-  const target = downstream.target.kind === 'unix' ? { path: downstream.target.path } : { host: downstream.target.host, port: downstream.target.port };
-  const command = downstream.commandTimeout ?? timeouts.command;
-  return {
-    target,
-    protocol: downstream.transport === 'lmtp' ? 'lmtp' : 'smtp',
-    heloName: downstream.heloName,
-    tls: tlsPolicyOf(downstream),
-    ...(downstream.authUsername !== null && secret !== null
-      ? { auth: { username: downstream.authUsername, secret, mechanisms: downstream.authMechanisms as SaslMechanismName[], allowWithoutTls: downstream.authWithoutTls } }
-      : {}),
-    timeouts: {
-      connect: downstream.connectTimeout ?? timeouts.connect,
-      greeting: command,
-      ehlo: command,
-      xforward: command,
-      mail: command,
-      rcpt: command,
-      dataInit: command,
-      dataBlock: timeouts.dataBlock,
-      dataEnd: timeouts.dataEnd,
-      rset: command,
-      quit: command,
-    },
-  };
-}
-
-/** The [downstream] table's tls keys as the connection's policy. */
-function tlsPolicyOf(downstream: DownstreamConfig): TlsPolicy {
-  return {
-    level: downstream.tls,
-    minVersion: downstream.tlsMinVersion,
-    ...(downstream.tlsCaFile !== null ? { caFile: downstream.tlsCaFile } : {}),
-    ...(downstream.tlsFingerprints.length > 0 ? { pins: downstream.tlsFingerprints } : {}),
-    ...(downstream.tlsServerName !== null ? { serverName: downstream.tlsServerName } : {}),
-  };
 }
