@@ -126,6 +126,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'docs/man/mailsubmit.conf.5.md', starts: '# /etc/mailsubmit/authorized', kind: 'authorization-list' },
   { file: 'docs/man/mailsubmit.conf.5.md', starts: '# /etc/mailsubmit/mailsubmit.conf', kind: 'toml' },
   { file: 'docs/man/mailsubmit.conf.5.md', starts: '[[downstream]]', kind: 'toml' },
+  { file: 'README.md', starts: '[[downstream]]', kind: 'toml' },
   // Before the general entry below: the first entry a block matches is its own.
   { file: 'docs/man/mailsubmitctl.8.md', starts: '# mailsubmitctl queue list', kind: 'elsewhere', why: 'packages/admin-cli/test/queue-command.test.ts prints it, word for word, from a queue whose messages are the example\'s' },
   { file: 'docs/man/mailsubmitctl.8.md', starts: '# mailsubmitctl', kind: 'transcript' },
@@ -363,8 +364,15 @@ describe.skipIf(process.getuid?.() !== 0)('the command examples, run on a staged
     'authorization list: INVALID: /etc/mailsubmit/authorized:3: unknown capability "clinet" ... (fix it; submissions get 75 until then)': () => invalidListStatus(),
     // mailsubmit.conf(5) on how an authorization list error reads, in the log and in status.
     'FILE:LINE: problem': () => invalidListStatus(),
+    'mailsubmitctl: cannot hand mail to "NAME" as configured (see above)': () => {
+      const unreachable = join(ms.dir, 'unreachable.conf');
+      const text = readFileSync(ms.configPath, 'utf8');
+      expect(text).toMatch(/^target = "[^"]+"$/m);
+      writeFileSync(unreachable, text.replace(/^target = "[^"]+"$/m, `target = "unix:${join(ms.dir, 'nothing-listens-here')}"`), { mode: 0o644 });
+      return shell(`mailsubmitctl config check --probe ${unreachable}`, true, work).output;
+    },
   };
-  const PLACEHOLDERS = /\b(?:FILE|LIST|LINE|PRINCIPAL|HELPER|PATH|N)\b/g;
+  const PLACEHOLDERS = /\b(?:FILE|LIST|LINE|PRINCIPAL|HELPER|PATH|NAME|N)\b/g;
 
   function invalidListStatus(): string {
     writeFileSync(ms.authorizationList, '# two lines\n# of comment\nmstdocex clinet\n', { mode: 0o644 });
