@@ -7,9 +7,12 @@
  * in flight while `local` went down. The primary back: after a probe gets
  * through, traffic returns to it. The local queue, with both down, holds a
  * sendmail caller's message and delivers it through the same choice when
- * one comes back.
+ * one comes back. Selectors (front door, caller, sender domain) choose among
+ * the relays. On test servers: a first MTA that never greets is left after
+ * its command_timeout; one that took the message but whose reply was lost
+ * (close or reset after the final dot) is never followed by the second.
  */
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 import { arrivalsById } from '../support/arrivals.ts';
@@ -188,6 +191,62 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === 'while-local-down'))).toBe('starttls');
   }, 90_000);
 
+  it('selectors: by front door, by caller and sender domain (case aside), the rest to the table without one; a selected downstream down: the next that takes it', async () => {
+    const other = ensureUser('mstselother');
+    const selecting = await MailsubmitUnderTest.start({
+      downstreamPort: 0,
+      downstreams: [
+        '[[downstream]]',
+        'name = "bulk"',
+        `target = "127.0.0.1:${relays.local.port}"`,
+        'priority = 3',
+        '[[downstream]]',
+        'name = "cron"',
+        `target = "127.0.0.1:${relays.starttls.port}"`,
+        'priority = 1',
+        'doors = ["sendmail"]',
+        'tls = "verify"',
+        `tls_ca_file = "${relays.ca.caFile}"`,
+        '[[downstream]]',
+        'name = "billing"',
+        `target = "127.0.0.1:${relays.local.port}"`,
+        'priority = 0',
+        `callers = ["${user.name}"]`,
+        'sender_domains = ["billing.example"]',
+      ].join('\n'),
+    });
+    const viaSendmail = async (sender: string, tag: string): Promise<Record<string, unknown>> => {
+      const before = selecting.submissions().length;
+      expect(await sendmail(selecting, user, ['-i', '-f', sender, 'ops@example.net'], `Subject: ${tag}\n\nby cron\n`)).toMatchObject({ code: 0 });
+      return selecting.submissionAfter(before);
+    };
+    const viaNative = async (who: TestUser, sender: string, tag: string): Promise<Record<string, unknown>> => {
+      const { result, logged } = await selecting.submitAndLog(who, input(tag).replace(/^sender: <[^>]*>/, `sender: <${sender}>`));
+      expect(result.code).toBe(0);
+      return logged;
+    };
+    try {
+      selecting.setAuthorizations([user.name, other.name]);
+      expect((await viaNative(user, 'a@example.org', 'sel-native')).downstream).toBe('bulk');
+      expect((await viaSendmail('a@example.org', 'sel-sendmail')).downstream).toBe('cron');
+      expect((await viaNative(user, 'x@Billing.Example', 'sel-billing')).downstream).toBe('billing');
+      expect((await viaSendmail('x@billing.example', 'sel-billing-sendmail')).downstream).toBe('billing');
+      expect((await viaNative(other, 'x@billing.example', 'sel-billing-other')).downstream).toBe('bulk');
+      await relays.starttls.stopMailSystem();
+      try {
+        expect((await viaSendmail('a@example.org', 'sel-cron-down')).downstream).toBe('bulk');
+        const movedOn = await selecting.waitForLog((l) => l.msg === 'submission moves on to the next downstream');
+        expect(movedOn).toMatchObject({ downstream: 'cron', next: 'bulk' });
+      } finally {
+        await relays.starttls.startMailSystem();
+      }
+      const expected: Record<string, string> = { 'sel-native': 'local', 'sel-sendmail': 'starttls', 'sel-billing': 'local', 'sel-billing-sendmail': 'local', 'sel-billing-other': 'local', 'sel-cron-down': 'local' };
+      for (const [tag, instance] of Object.entries(expected)) expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === tag)), tag).toBe(instance);
+    } finally {
+      await selecting.stop();
+    }
+  }, 90_000);
+
   it('sendmail door, both downstreams down: 0 from the local queue; starttls back: delivered from the queue through it', async () => {
     await Promise.all([relays.local.stopMailSystem(), relays.starttls.stopMailSystem()]);
     let starttlsBack = false;
@@ -244,7 +303,7 @@ async function replyLosingProxy(targetPort: number, cut: 'close' | 'reset'): Pro
   return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: no failover once the first may have the message', () => {
+describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams on test servers: when a submission moves on', () => {
   let user: TestUser;
 
   beforeAll(() => {
@@ -252,6 +311,41 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: no failover onc
   });
 
   afterAll(() => removeAll());
+
+  it('the first MTA accepts connections and never greets: after its command_timeout the submission moves on to the second', async () => {
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => void held.add(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const second = new RecordingSink();
+    const ms = await MailsubmitUnderTest.start({
+      downstreamPort: 0,
+      downstreams: [
+        '[[downstream]]',
+        'name = "silent"',
+        `target = "127.0.0.1:${(silent.address() as AddressInfo).port}"`,
+        'priority = 1',
+        'command_timeout = 1',
+        '[[downstream]]',
+        'name = "second"',
+        `target = "127.0.0.1:${await second.listen()}"`,
+        'priority = 2',
+      ].join('\n'),
+    });
+    try {
+      ms.setAuthorizations([user.name]);
+      const { result, logged } = await ms.submitAndLog(user, input('after-silence'));
+      expect(result.code).toBe(0);
+      expect(logged.downstream).toBe('second');
+      const movedOn = await ms.waitForLog((l) => l.msg === 'submission moves on to the next downstream');
+      expect(movedOn).toMatchObject({ downstream: 'silent', next: 'second', reason: expect.stringMatching(/^no greeting within 1000 ms/) });
+      await second.waitForMessage((m) => tagOf(m) === 'after-silence');
+    } finally {
+      await ms.stop();
+      await second.close();
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
 
   for (const cut of ['close', 'reset'] as const) {
     it(`the first MTA took the message and the connection was cut (${cut}) before its reply: 75, and the second downstream gets nothing`, async () => {
