@@ -24,7 +24,7 @@ import {
   type SendmailCommand,
 } from '@mailsubmit/shared';
 import { closeFd } from '@mailsubmit/socket-addon';
-import type { DaemonConfig } from '../../config/daemon-config.ts';
+import type { DaemonConfig, DownstreamTarget } from '../../config/daemon-config.ts';
 import type { DoorRequest, DoorServices, FrontDoor, Intake, IntakeIo, IntakeResult } from '../front-door.ts';
 import type { JobResult } from '../../submission-job.ts';
 import { readSendmailInput } from './sendmail-intake.ts';
@@ -128,9 +128,19 @@ export function sendmailIntake(command: SendmailCommand): Intake {
  * The downstream is chosen later, and a submission may move on to another,
  * so the MTA completes only when every downstream that takes this door can.
  */
-function headerCompletion(config: DaemonConfig): HeaderCompletion {
+export function headerCompletion(config: DaemonConfig): HeaderCompletion {
   const forThisDoor = config.downstreams.filter((d) => d.doors.length === 0 || d.doors.includes('sendmail'));
-  return forThisDoor.every((d) => d.transport === 'smtp' && d.xforward) ? 'mta' : 'daemon';
+  return forThisDoor.every((d) => d.transport === 'smtp' && d.xforward && onThisHost(d.target)) ? 'mta' : 'daemon';
+}
+
+/**
+ * Only the local MTA's re-injection listener is taken to grant XFORWARD
+ * (install.sh sets it up so): a relay elsewhere, a smarthost above all,
+ * does not, and would pass the header incomplete.
+ */
+function onThisHost(target: DownstreamTarget): boolean {
+  if (target.kind === 'unix') return true;
+  return target.kind === 'tcp' && (target.host === 'localhost' || target.host === '::1' || target.host.startsWith('127.'));
 }
 
 /**
