@@ -375,6 +375,8 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
         sizeEstimate: opened.messageOctets,
         signal: this.stopped.signal,
         route: { door: opened.caller.frontDoor, caller: opened.caller.user },
+        // Read again from the file, should another downstream be tried after this one read it.
+        replay: () => this.messageOf(entry.id),
       });
       result = { kind: 'delivered', ...(delivery.queueId !== undefined ? { mtaQueueId: delivery.queueId } : {}), mtaText: delivery.text, omitted: delivery.omitted };
     } catch (err) {
@@ -403,6 +405,16 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       await this.deferred(entry, result.error);
     }
     return result;
+  }
+
+  /** The message's octets, read from its queue file once more. */
+  private async *messageOf(id: string): AsyncGenerator<Uint8Array> {
+    const again = await this.queue.read(id);
+    try {
+      yield* again.message;
+    } finally {
+      again.message.destroy();
+    }
   }
 
   /**

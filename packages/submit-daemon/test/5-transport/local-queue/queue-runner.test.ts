@@ -13,9 +13,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeReply, SubmissionError, type SmtpReply } from '@mailsubmit/shared';
 import { LocalQueue } from '../../../src/5-transport/local-queue/local-queue.ts';
 import { QueueRunner } from '../../../src/5-transport/local-queue/queue-runner.ts';
-import type { Delivery, DeliveryRequest } from '../../../src/5-transport/downstream.ts';
+import type { Delivery, DeliveryRequest, Downstream } from '../../../src/5-transport/downstream.ts';
+import { DownstreamMember } from '../../../src/5-transport/downstream-member.ts';
+import { DownstreamSet } from '../../../src/5-transport/downstream-set.ts';
 import { SmtpError } from '../../../src/5-transport/smtp/index.ts';
-import type { DaemonConfig } from '../../../src/config/daemon-config.ts';
+import type { DaemonConfig, DownstreamConfig } from '../../../src/config/daemon-config.ts';
 import { createLogger } from '../../../src/logging/logger.ts';
 import { FakeDownstream } from '../../support/fake-downstream.ts';
 import { testConfig } from '../../support/test-config.ts';
@@ -44,7 +46,7 @@ afterEach(async () => {
   await cleanup();
 });
 
-async function startRunner(queue: Partial<DaemonConfig['queue']> = {}): Promise<QueueRunner> {
+async function startRunner(queue: Partial<DaemonConfig['queue']> = {}, through: Downstream = downstream): Promise<QueueRunner> {
   const config = testConfig({ queue: { minimalBackoff: 300_000, maximalBackoff: 4_000_000, maximalLifetime: 432_000_000, probeInterval: 3_600_000, ...queue } });
   const opened = await LocalQueue.open(root, { limits: NO_LIMITS });
   const sink = new Writable({
@@ -55,7 +57,7 @@ async function startRunner(queue: Partial<DaemonConfig['queue']> = {}): Promise<
   });
   const runner = new QueueRunner(opened.queue, {
     config: () => config,
-    downstream: () => downstream,
+    downstream: () => (through === downstream ? downstream : through),
     log: createLogger({ level: 'debug', destination: sink }),
     now: () => clock,
     hostName: 'mx.example.org',
@@ -221,6 +223,9 @@ describe('the queue runner', () => {
     expect(notice).toContain('Final-Recipient: rfc822; gone@example.net');
     expect(notice).not.toContain('Final-Recipient: rfc822; bob@example.net');
     expect(notice).not.toContain('Final-Recipient: rfc822; full@example.net');
+    // The attempt ends with the put-off recipient's deferral.
+    await until(() => logged('local queue: deferred').some((line) => line.queue_id === id && line.attempts === 2), 'the deferral after the attempt');
+    await until(() => runner.figures().messages === 1, 'the notice to leave the queue');
     expect(runner.list().messages).toEqual([expect.objectContaining({ id, state: 'deferred', recipients: ['full@example.net'] })]);
     lmtp.cured = true;
     clock = new Date(START.getTime() + 600_000);
@@ -229,6 +234,22 @@ describe('the queue runner', () => {
     await until(() => logged('local queue: delivered').some((line) => line.queue_id === id), 'the message\'s delivery');
     expect(lmtp.sent.filter((recipients) => recipients.includes('bob@example.net'))).toHaveLength(1);
     expect(lmtp.sent.filter((recipients) => !recipients.includes('alice@example.org')).at(-1)).toEqual(['full@example.net']);
+    expect(await readyFiles()).toEqual([]);
+  });
+
+  it('reads the message from its file again when the first downstream took it and put it off at the dot, for the next one', async () => {
+    const first = new FakeDownstream({ at: 'dot', fault: { reply: '451 4.3.0 try another' } });
+    const second = new FakeDownstream();
+    const base = testConfig().downstreams[0] as DownstreamConfig;
+    const quiet = createLogger({ level: 'silent' });
+    const set = new DownstreamSet([new DownstreamMember({ ...base, name: 'first', priority: 1 }, first, quiet), new DownstreamMember({ ...base, name: 'second', priority: 2 }, second, quiet)], quiet);
+    downstream.unreachable = true;
+    const runner = await startRunner({}, set);
+    const id = await queueOne(runner);
+    await runner.flush(id);
+    await untilLogged('local queue: delivered');
+    expect(first.deliveries.map((d) => d.message?.toString())).toEqual([MESSAGE]);
+    expect(second.committed.map((d) => d.message?.toString())).toEqual([MESSAGE]);
     expect(await readyFiles()).toEqual([]);
   });
 
