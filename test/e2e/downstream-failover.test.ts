@@ -8,21 +8,24 @@
  * through, traffic returns to it. The local queue, with both down, holds a
  * sendmail caller's message and delivers it through the same choice when
  * one comes back. Selectors (front door, caller, sender domain) choose among
- * the relays. On test servers: a first MTA that never greets is left after
- * its command_timeout; one that took the message but whose reply was lost
- * (close or reset after the final dot) is never followed by the second.
+ * the relays; two of one priority share the traffic. On test servers: a first MTA that never greets is left after
+ * its command_timeout, but not once its caller's deadline has passed; one
+ * that took the message but whose reply was lost (close or reset after the
+ * final dot) is never followed by the second.
  */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { chmodSync, chownSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctl } from '../../packages/admin-cli/test/run-ctl.ts';
 import { arrivalsById } from '../support/arrivals.ts';
+import { buildHelper } from '../support/helper-build.ts';
 import { MailsubmitUnderTest, type SubmitResult } from '../support/mailsubmit-under-test.ts';
 import { PostfixRelays } from '../support/postfix-relays.ts';
 import { PrivatePostfix } from '../support/private-postfix.ts';
 import { RecordingSink, type RecordedMessage } from '../support/recording-sink.ts';
 import { sendmail } from '../support/sendmail-caller.ts';
 import { tearDown } from '../support/tear-down.ts';
-import { ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
+import { ensureGroup, ensureUser, removeAll, type TestUser } from '../support/test-accounts.ts';
 import { until } from '../support/until.ts';
 
 const HOOK_TIMEOUT_MS = 90_000;
@@ -50,6 +53,11 @@ function input(tag: string): string {
   return `sender: <${tag}@example.org>\nrecipient: <ops@example.net>\n\nMessage-ID: <${tag}@failover.test>\nSubject: ${tag}\n\nbody of ${tag}\n`;
 }
 
+/** A [[downstream]] table for a loopback port. */
+function downstreamTable(name: string, port: number, ...lines: string[]): string {
+  return ['[[downstream]]', `name = "${name}"`, `target = "127.0.0.1:${port}"`, ...lines].join('\n');
+}
+
 function tagOf(message: RecordedMessage): string | undefined {
   return /^Subject: ([\w-]+)\r$/m.exec(message.data.toString('latin1'))?.[1];
 }
@@ -71,6 +79,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     return (JSON.parse(status.stdout) as { downstreams: DownstreamState[] }).downstreams;
   }
 
+  const verifiedTls = (): string[] => ['tls = "verify"', `tls_ca_file = "${relays.ca.caFile}"`];
+
   const healthOf = (name: string): boolean | undefined => downstreamStates().find((d) => d.name === name)?.healthy;
 
   beforeAll(async () => {
@@ -78,18 +88,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     ms = await MailsubmitUnderTest.start({
       downstreamPort: 0,
       downstreams: [
-        '[[downstream]]',
-        'name = "local"',
-        `target = "127.0.0.1:${relays.local.port}"`,
-        'priority = 1',
-        'probe_interval = 1',
-        '[[downstream]]',
-        'name = "starttls"',
-        `target = "127.0.0.1:${relays.starttls.port}"`,
-        'priority = 2',
-        'probe_interval = 1',
-        'tls = "verify"',
-        `tls_ca_file = "${relays.ca.caFile}"`,
+        downstreamTable('local', relays.local.port, 'priority = 1', 'probe_interval = 1'),
+        downstreamTable('starttls', relays.starttls.port, 'priority = 2', 'probe_interval = 1', ...verifiedTls()),
       ].join('\n'),
       queue: 'probe_interval = 1\nminimal_backoff_time = 1\nmaximal_backoff_time = 2',
     });
@@ -196,23 +196,9 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     const selecting = await MailsubmitUnderTest.start({
       downstreamPort: 0,
       downstreams: [
-        '[[downstream]]',
-        'name = "bulk"',
-        `target = "127.0.0.1:${relays.local.port}"`,
-        'priority = 3',
-        '[[downstream]]',
-        'name = "cron"',
-        `target = "127.0.0.1:${relays.starttls.port}"`,
-        'priority = 1',
-        'doors = ["sendmail"]',
-        'tls = "verify"',
-        `tls_ca_file = "${relays.ca.caFile}"`,
-        '[[downstream]]',
-        'name = "billing"',
-        `target = "127.0.0.1:${relays.local.port}"`,
-        'priority = 0',
-        `callers = ["${user.name}"]`,
-        'sender_domains = ["billing.example"]',
+        downstreamTable('bulk', relays.local.port, 'priority = 3'),
+        downstreamTable('cron', relays.starttls.port, 'priority = 1', 'doors = ["sendmail"]', ...verifiedTls()),
+        downstreamTable('billing', relays.local.port, 'priority = 0', `callers = ["${user.name}"]`, 'sender_domains = ["billing.example"]'),
       ].join('\n'),
     });
     const viaSendmail = async (sender: string, tag: string): Promise<Record<string, unknown>> => {
@@ -244,6 +230,28 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
       for (const [tag, instance] of Object.entries(expected)) expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === tag)), tag).toBe(instance);
     } finally {
       await selecting.stop();
+    }
+  }, 90_000);
+
+  it('two healthy downstreams of one priority share the traffic: of 30 submissions each takes some', async () => {
+    const sharing = await MailsubmitUnderTest.start({
+      downstreamPort: 0,
+      downstreams: [downstreamTable('a', relays.local.port, 'priority = 1', 'weight = 1'), downstreamTable('b', relays.starttls.port, 'priority = 1', 'weight = 1', ...verifiedTls())].join('\n'),
+    });
+    try {
+      sharing.setAuthorizations([user.name]);
+      const taken: Record<string, number> = {};
+      for (let i = 0; i < 30; i++) {
+        const { result, logged } = await sharing.submitAndLog(user, input(`shared-${i}`));
+        expect(result.code).toBe(0);
+        const name = String(logged.downstream);
+        taken[name] = (taken[name] ?? 0) + 1;
+      }
+      // Each side missing all 30 at weight 1:1 has a chance of 2^-30.
+      expect(Object.keys(taken).sort()).toEqual(['a', 'b']);
+      console.log(`shared traffic at weight 1:1: ${JSON.stringify(taken)}`);
+    } finally {
+      await sharing.stop();
     }
   }, 90_000);
 
@@ -312,7 +320,8 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams on test servers:
 
   afterAll(() => removeAll());
 
-  it('the first MTA accepts connections and never greets: after its command_timeout the submission moves on to the second', async () => {
+  /** A daemon whose first downstream accepts connections and never greets (its command_timeout as given), the second a sink. */
+  async function withSilentFirst(commandTimeout: number, body: (ms: MailsubmitUnderTest, second: RecordingSink) => Promise<void>): Promise<void> {
     const held = new Set<Socket>();
     const silent = createServer((socket) => void held.add(socket.on('error', () => undefined)));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -320,31 +329,48 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams on test servers:
     const ms = await MailsubmitUnderTest.start({
       downstreamPort: 0,
       downstreams: [
-        '[[downstream]]',
-        'name = "silent"',
-        `target = "127.0.0.1:${(silent.address() as AddressInfo).port}"`,
-        'priority = 1',
-        'command_timeout = 1',
-        '[[downstream]]',
-        'name = "second"',
-        `target = "127.0.0.1:${await second.listen()}"`,
-        'priority = 2',
+        downstreamTable('silent', (silent.address() as AddressInfo).port, 'priority = 1', `command_timeout = ${commandTimeout}`),
+        downstreamTable('second', await second.listen(), 'priority = 2'),
       ].join('\n'),
     });
     try {
       ms.setAuthorizations([user.name]);
-      const { result, logged } = await ms.submitAndLog(user, input('after-silence'));
-      expect(result.code).toBe(0);
-      expect(logged.downstream).toBe('second');
-      const movedOn = await ms.waitForLog((l) => l.msg === 'submission moves on to the next downstream');
-      expect(movedOn).toMatchObject({ downstream: 'silent', next: 'second', reason: expect.stringMatching(/^no greeting within 1000 ms/) });
-      await second.waitForMessage((m) => tagOf(m) === 'after-silence');
+      await body(ms, second);
     } finally {
       await ms.stop();
       await second.close();
       for (const socket of held) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
+  }
+
+  it('the first MTA accepts connections and never greets: after its command_timeout the submission moves on to the second', async () => {
+    await withSilentFirst(1, async (ms, second) => {
+      const { result, logged } = await ms.submitAndLog(user, input('after-silence'));
+      expect(result.code).toBe(0);
+      expect(logged.downstream).toBe('second');
+      const movedOn = await ms.waitForLog((l) => l.msg === 'submission moves on to the next downstream');
+      expect(movedOn).toMatchObject({ downstream: 'silent', next: 'second', reason: expect.stringMatching(/^no greeting within 1000 ms/) });
+      await second.waitForMessage((m) => tagOf(m) === 'after-silence');
+    });
+  }, 60_000);
+
+  it('the caller\'s deadline passes while the first MTA is silent: the caller hears 75 from the helper, and the submission does not move on to the second after it', async () => {
+    await withSilentFirst(6, async (ms, second) => {
+      // The helper's reply deadline (the caller's) shorter than the silent MTA's greeting timeout.
+      buildHelper({ out: ms.helperPath, socket: ms.socketPath, authorizationList: ms.authorizationList, timeoutSeconds: 2 });
+      chownSync(ms.helperPath, 0, ensureGroup(ms.group));
+      chmodSync(ms.helperPath, 0o2755);
+      const before = ms.submissions().length;
+      const result = await ms.submit(user, input('caller-deadline'));
+      expect(result.code).toBe(75);
+      expect(result.stderr).toMatch(/no reply from the mailsubmit daemon within 2 seconds/);
+      // The daemon logs the submission once the silent MTA's timeout ended its attempt.
+      const logged = await ms.submissionAfter(before, 20_000);
+      expect(logged).toMatchObject({ status: 'caller-gone', exit: 75 });
+      expect(ms.logLines.filter((l) => l.msg === 'submission moves on to the next downstream')).toEqual([]);
+      expect(second.messages.filter((m) => tagOf(m) === 'caller-deadline')).toEqual([]);
+    });
   }, 60_000);
 
   for (const cut of ['close', 'reset'] as const) {
@@ -355,18 +381,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams on test servers:
       const secondPort = await second.listen();
       const ms = await MailsubmitUnderTest.start({
         downstreamPort: 0,
-        downstreams: [
-          '[[downstream]]',
-          'name = "first"',
-          `target = "127.0.0.1:${proxy.port}"`,
-          'priority = 1',
-          'pool_size = 0',
-          '[[downstream]]',
-          'name = "second"',
-          `target = "127.0.0.1:${secondPort}"`,
-          'priority = 2',
-          'pool_size = 0',
-        ].join('\n'),
+        downstreams: [downstreamTable('first', proxy.port, 'priority = 1', 'pool_size = 0'), downstreamTable('second', secondPort, 'priority = 2', 'pool_size = 0')].join('\n'),
       });
       try {
         ms.setAuthorizations([user.name]);
