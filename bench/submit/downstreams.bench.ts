@@ -8,7 +8,7 @@
  * daemon restarted with each configuration. Needs root and the postfix
  * package.
  *
- *   npx tsx bench/submit/downstreams.bench.ts [--n 300] [--rounds 4]
+ *   npx tsx bench/submit/downstreams.bench.ts [--n 300] [--rounds 4] [--single 50]
  *
  * Each round runs the four configurations (every second round in reverse
  * order, so a machine growing busier favours none), and a last row adds
@@ -27,7 +27,7 @@ import { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { crlfForm, withoutFirstHeaderField, type RecordedMessage } from '../../test/support/recording-sink.ts';
 import { submissionInput } from '../../test/support/submission-input.ts';
 import { BenchMailPath } from './bench-mail-path.ts';
-import { clockTicks, fmt, option, processCpuUs, runTimed, table } from './timed-runs.ts';
+import { clockTicks, fmt, median, option, processCpuUs, runTimed, table, type Sample } from './timed-runs.ts';
 
 const PARALLEL = 8;
 const WARM_UP = 16;
@@ -65,6 +65,8 @@ interface Batch {
   /** Connections the starttls instance accepted during the batch, and TLS handshakes among them (its smtpd log). */
   readonly connections: number;
   readonly handshakes: number;
+  /** The wall time of each of the sequential submissions after the batch, in microseconds: one submission's latency, the machine less loaded. */
+  readonly walls: readonly number[];
   /** Clock ticks of all the machine's CPUs over the batch, and those busy (every process's): whether the batch was CPU-bound. */
   readonly machine: MachineTicks;
 }
@@ -85,6 +87,7 @@ function sum(batches: readonly Batch[]): Batch {
     connections: add((b) => b.connections),
     handshakes: add((b) => b.handshakes),
     machine: { busy: add((b) => b.machine.busy), total: add((b) => b.machine.total) },
+    walls: batches.flatMap((b) => b.walls),
   };
 }
 
@@ -127,8 +130,12 @@ class DownstreamsBench {
     }
   }
 
-  /** Restarts the daemon with the configuration, warms it up (and each Postfix it reaches), then measures one batch of `n`. */
-  async batch(configuration: Configuration, n: number): Promise<Batch> {
+  /**
+   * Restarts the daemon with the configuration, warms it up (and each
+   * Postfix it reaches), then measures one batch of `n`, 8 at a time, and
+   * `single` submissions one at a time.
+   */
+  async batch(configuration: Configuration, n: number, single: number): Promise<Batch> {
     await this.path.restartDaemon(this.tables(configuration.name));
     await this.delivered(configuration, WARM_UP);
     const starttls = this.path.relays!.starttls;
@@ -141,6 +148,7 @@ class DownstreamsBench {
     for (const message of messages) split[this.via(message)]++;
     // delivered() waited SETTLE_MS after the last message, time enough for postlogd to write smtpd's lines.
     const log = starttls.log().slice(logFrom);
+    const { samples } = await this.delivered(configuration, single, 1);
     return {
       messages: n,
       seconds,
@@ -150,24 +158,29 @@ class DownstreamsBench {
       connections: count(log, /: connect from /g),
       handshakes: count(log, /TLS connection established from /g),
       machine,
+      walls: samples.map((sample) => sample.wallUs),
     };
   }
 
   /**
-   * `n` submissions, 8 at a time, timed from the first call until the sink
+   * `n` submissions, `parallel` at a time, timed from the first call until the sink
    * has them all (with the daemon's CPU over the same span). Throws if a
    * submission failed, a message arrives twice (the sink past `n` after
    * SETTLE_MS), differs from what was submitted, went through an instance
    * the configuration does not name, or crossed the first hop with TLS
    * where it should not (or without where it should).
    */
-  private async delivered(configuration: Configuration, n: number): Promise<{ messages: RecordedMessage[]; seconds: number; daemonCpuUs: number; machine: MachineTicks }> {
+  private async delivered(
+    configuration: Configuration,
+    n: number,
+    parallel = PARALLEL,
+  ): Promise<{ messages: RecordedMessage[]; samples: Sample[]; seconds: number; daemonCpuUs: number; machine: MachineTicks }> {
     const sink = this.path.sink;
     sink.messages.length = 0;
     const machineBefore = machineTicks();
     const cpuBefore = processCpuUs(this.path.daemonPid!);
     const t0 = process.hrtime.bigint();
-    await runTimed(this.path.runner, { n, parallel: PARALLEL, input: this.input, user: this.path.user, command: [this.path.ms.helperPath] });
+    const samples = await runTimed(this.path.runner, { n, parallel, input: this.input, user: this.path.user, command: [this.path.ms.helperPath] });
     const messages = await sink.waitForMessages(n, 600_000);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const daemonCpuUs = processCpuUs(this.path.daemonPid!) - cpuBefore;
@@ -183,7 +196,7 @@ class DownstreamsBench {
       if (tlsInReceived(message) !== configuration.tls) throw new Error(`${configuration.name}: a message came ${configuration.tls ? 'without' : 'with'} TLS`);
     }
     sink.messages.length = 0;
-    return { messages, seconds, daemonCpuUs, machine };
+    return { messages, samples, seconds, daemonCpuUs, machine };
   }
 
   /** The local and starttls instances' CPU so far, in microseconds (the auth instance takes no mail here). */
@@ -246,13 +259,14 @@ async function main(): Promise<void> {
   }
   const n = option('n', 300);
   const rounds = option('rounds', 4);
+  const single = option('single', 50);
   const bench = await DownstreamsBench.start();
   try {
     const results: Array<Record<ConfigurationName, Batch>> = [];
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? CONFIGURATIONS : [...CONFIGURATIONS].reverse();
       const batches: Partial<Record<ConfigurationName, Batch>> = {};
-      for (const configuration of order) batches[configuration.name] = await bench.batch(configuration, n);
+      for (const configuration of order) batches[configuration.name] = await bench.batch(configuration, n, single);
       results.push(batches as Record<ConfigurationName, Batch>);
     }
     // Every round, then all rounds as one: total messages over total time, total CPU over total messages.
@@ -269,15 +283,19 @@ async function main(): Promise<void> {
         return [label, ...cells, ...cpu.map((ms) => fmt(ms, 2))];
       }),
     );
-    console.log(`\nSTARTTLS verified against plain SMTP to the same relay (starttls), pool_size 4, ${PARALLEL} parallel callers, ${n} messages of 1 KB a round (messages/s; CPU ms per message):`);
+    console.log(
+      `\nSTARTTLS verified against plain SMTP to the same relay (starttls), pool_size 4, ${PARALLEL} parallel callers, ${n} messages of 1 KB a round (messages/s; CPU ms per message), then ${single} one at a time (median wall ms):`,
+    );
     table(
-      ['round', 'tls none', 'tls verify', 'verify/none', 'daemon CPU none', 'verify', 'verify-none', 'Postfix CPU none', 'verify', 'verify-none', 'connections none', 'verify', 'TLS handshakes'],
+      ['round', 'tls none', 'tls verify', 'verify/none', 'one at a time none', 'verify', 'verify/none', 'daemon CPU none', 'verify', 'verify-none', 'Postfix CPU none', 'verify', 'verify-none', 'connections none', 'verify', 'TLS handshakes'],
       rows.map(([label, r]) => {
         const [none, verify] = [r['starttls-none'], r['starttls-verify']];
         const daemon = [msPerMessage(none.daemonCpuUs, none), msPerMessage(verify.daemonCpuUs, verify)] as const;
         const postfix = [msPerMessage(none.postfixCpuUs, none), msPerMessage(verify.postfixCpuUs, verify)] as const;
         const cpu = [daemon[0], daemon[1], daemon[1] - daemon[0], postfix[0], postfix[1], postfix[1] - postfix[0]];
-        return [label, fmt(rate(none)), fmt(rate(verify)), fmt(rate(verify) / rate(none), 2), ...cpu.map((ms) => fmt(ms, 2)), String(none.connections), String(verify.connections), String(verify.handshakes)];
+        const [noneWall, verifyWall] = [median(none.walls) / 1000, median(verify.walls) / 1000];
+        const walls = [fmt(noneWall, 2), fmt(verifyWall, 2), fmt(verifyWall / noneWall, 2)];
+        return [label, fmt(rate(none)), fmt(rate(verify)), fmt(rate(verify) / rate(none), 2), ...walls, ...cpu.map((ms) => fmt(ms, 2)), String(none.connections), String(verify.connections), String(verify.handshakes)];
       }),
     );
     console.log(`\nThe machine's ${availableParallelism()} CPUs busy during each batch (every process's, /proc/stat):`);
