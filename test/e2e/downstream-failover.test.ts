@@ -8,7 +8,8 @@
  * through, traffic returns to it. The local queue, with both down, holds a
  * sendmail caller's message and delivers it through the same choice when
  * one comes back. Selectors (front door, caller, sender domain) choose among
- * the relays; two of one priority share the traffic. On test servers: a first MTA that never greets is left after
+ * the relays, from the local queue too; two of one priority share the
+ * traffic. On test servers: a first MTA that never greets is left after
  * its command_timeout, but not once its caller's deadline has passed; one
  * that took the message but whose reply was lost (close or reset after the
  * final dot) is never followed by the second.
@@ -200,6 +201,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
         downstreamTable('cron', relays.starttls.port, 'priority = 1', 'doors = ["sendmail"]', ...verifiedTls()),
         downstreamTable('billing', relays.local.port, 'priority = 0', `callers = ["${user.name}"]`, 'sender_domains = ["billing.example"]'),
       ].join('\n'),
+      queue: 'probe_interval = 1\nminimal_backoff_time = 1\nmaximal_backoff_time = 2',
     });
     const viaSendmail = async (sender: string, tag: string): Promise<Record<string, unknown>> => {
       const before = selecting.submissions().length;
@@ -226,7 +228,19 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
       } finally {
         await relays.starttls.startMailSystem();
       }
-      const expected: Record<string, string> = { 'sel-native': 'local', 'sel-sendmail': 'starttls', 'sel-billing': 'local', 'sel-billing-sendmail': 'local', 'sel-billing-other': 'local', 'sel-cron-down': 'local' };
+      // From the local queue the same selector holds: both down, the message waits; back, it goes to cron, not bulk.
+      await Promise.all([relays.local.stopMailSystem(), relays.starttls.stopMailSystem()]);
+      let starttlsBack = false;
+      try {
+        expect(await viaSendmail('a@example.org', 'sel-queued')).toMatchObject({ status: 'queued-locally' });
+        await relays.starttls.startMailSystem();
+        starttlsBack = true;
+        await sink.waitForMessage((m) => tagOf(m) === 'sel-queued', 30_000);
+      } finally {
+        await relays.local.startMailSystem();
+        if (!starttlsBack) await relays.starttls.startMailSystem();
+      }
+      const expected: Record<string, string> = { 'sel-native': 'local', 'sel-sendmail': 'starttls', 'sel-billing': 'local', 'sel-billing-sendmail': 'local', 'sel-billing-other': 'local', 'sel-cron-down': 'local', 'sel-queued': 'starttls' };
       for (const [tag, instance] of Object.entries(expected)) expect(relays.via(await sink.waitForMessage((m) => tagOf(m) === tag)), tag).toBe(instance);
     } finally {
       await selecting.stop();
