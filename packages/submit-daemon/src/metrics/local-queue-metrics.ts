@@ -16,7 +16,7 @@
  * restart resets them, which rate() and increase() expect of a counter.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { QueueFigures } from '../5-transport/local-queue/queue-runner.ts';
+import type { QueueFigures } from '../5-transport/local-queue/queue-figures.ts';
 
 type CountedFigure = 'delivered' | 'retries' | 'bounces' | 'delayWarnings' | 'dropped';
 

@@ -20,50 +20,37 @@
  *   greeting); a probe that succeeds, or any submission that reaches the
  *   MTA (submissionEnded), makes every waiting message due at once.
  *
- *   Each attempt sends what the direct delivery would have sent: the same
- *   envelope (sender, recipients with NOTIFY and ORCPT, RET, ENVID, the
- *   caller's XFORWARD attributes), the same 8-bit declaration and source.
- *
  *   Commit window: a message the MTA has taken is removed right after the
  *   MTA's 250. A crash between the two leaves it queued, and it is
  *   delivered again after the restart; that duplicate is the price of never
  *   losing one, as in every store-and-forward MTA. The log line of each
  *   delivery names both queue ids, so such a duplicate can be traced.
  *
- *   A notice is itself a queued message (null sender, front door "notice"),
- *   committed before the message it reports on is removed: a crash in
- *   between sends the notice twice, never not at all. A notice that cannot
- *   be delivered is not reported on (its sender is null) and is dropped.
- *
  *   Every change of a message's state is one log line with its queue id.
+ *
+ *   This file holds the schedule and the submission path's way in; beside
+ *   it, in the order a message meets them: runner-entries.ts (what the
+ *   runner knows of each message), delivery-attempt.ts (one attempt and
+ *   what follows it: delivered, deferred, refused, expired, notices),
+ *   queue-administration.ts (mailsubmitctl queue), queue-figures.ts
+ *   (status and metrics).
  */
 import { hostname } from 'node:os';
-import {
-  describeReply,
-  describeStatus,
-  isSubmissionError,
-  statusOf,
-  SubmissionError,
-  writeEnvelopeBlock,
-  type Envelope,
-} from '@mailsubmit/shared';
+import { SubmissionError } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../../config/daemon-config.ts';
-import { QueueControlError, UnknownQueuedMessage, type QueueControl, type QueuedMessageDetail, type QueueListing, type QueueSummary } from '../../control/queue-control.ts';
+import type { QueueControl, QueuedMessageDetail, QueueListing, QueueSummary } from '../../control/queue-control.ts';
 import type { Logger } from '../../logging/logger.ts';
 import type { SubmissionEnd, SubmissionObserver } from '../../metrics/submission-observer.ts';
 import type { Downstream } from '../downstream.ts';
-import { isSmtpError } from '../smtp/index.ts';
-import type { NoticeReason } from './delivery-status-notice.ts';
+import { DeliveryAttempts, type AttemptResult } from './delivery-attempt.ts';
 import { DueLines } from './due-lines.ts';
 import type { LocalQueue } from './local-queue.ts';
-import { DamagedQueueFile, type QueueEntry } from './queue-file-format.ts';
+import { QueueAdministration } from './queue-administration.ts';
+import { queueFigures, queueSummary, type QueueFigures } from './queue-figures.ts';
+import type { QueueEntry } from './queue-file-format.ts';
 import { QUEUED_OUTCOMES } from './queue-policy.ts';
 import type { RecoveryReport } from './queue-recovery.ts';
-import { partialDelivery, withRecipients, withReplies } from './partial-delivery.ts';
-import { INITIAL_STATE, type QueueState } from './queue-state.ts';
-import { noticeToQueue } from './queue-notice.ts';
-import { DotUnstuffer } from './queued-original.ts';
-import { delayWarningDue, lifetimeOver, nextAttemptAt } from './retry-schedule.ts';
+import { RunnerEntries, type RunnerEntry } from './runner-entries.ts';
 
 export interface QueueRunnerServices {
   /** The configuration and downstream in force now (a reload may change them). */
@@ -75,50 +62,14 @@ export interface QueueRunnerServices {
   readonly hostName?: string;
 }
 
-/** What one attempt came to. */
-/** Indexes of the recipients not finished yet (QueueState.doneRecipients). */
-function dueRecipients(entry: Entry): number[] {
-  const done = new Set(entry.state.doneRecipients);
-  return entry.envelope.recipients.flatMap((_, i) => (done.has(i) ? [] : [i]));
-}
-
-export type AttemptResult =
-  | { readonly kind: 'delivered'; readonly mtaQueueId?: string; readonly mtaText: string; readonly omitted: readonly string[] }
-  | { readonly kind: 'deferred'; readonly error: SubmissionError }
-  | { readonly kind: 'refused'; readonly error: SubmissionError };
-
-/** Figures for the metrics endpoint. */
-export interface QueueFigures {
-  readonly messages: number;
-  readonly octets: number;
-  readonly held: number;
-  readonly oldestArrival: Date | null;
-  readonly delivered: number;
-  readonly retries: number;
-  readonly bounces: number;
-  readonly delayWarnings: number;
-  readonly dropped: number;
-}
-
-/** What the runner knows of one message without reading its file. */
-interface Entry {
-  readonly id: string;
-  readonly envelope: Envelope;
-  readonly caller: QueueEntry['caller'];
-  readonly size: number;
-  state: QueueState;
-  active: boolean;
-  /** In a due line, waiting for a delivery slot. */
-  due: boolean;
-}
-
-const DEFAULT_SHOW_LIMIT = 1024 * 1024;
 /** Timers fire no more often than this: a queue of thousands with spread-out attempts costs one scan a second at most. */
 const TIMER_GRANULARITY_MS = 1000;
 
 export class QueueRunner implements QueueControl, SubmissionObserver {
-  private readonly entries = new Map<string, Entry>();
-  private readonly dueLines = new DueLines<Entry>();
+  private readonly entries: RunnerEntries;
+  private readonly attempts: DeliveryAttempts;
+  private readonly administration: QueueAdministration;
+  private readonly dueLines = new DueLines<RunnerEntry>();
   private active = 0;
   private readonly deliveries = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -130,16 +81,28 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
   private unreachable: SubmissionError | null = null;
   private stopping = false;
   private readonly stopped = new AbortController();
-  private readonly counts = { delivered: 0, retries: 0, bounces: 0, delayWarnings: 0, dropped: 0 };
   private readonly now: () => Date;
-  private readonly hostName: string;
 
   constructor(
-    private readonly queue: LocalQueue,
+    queue: LocalQueue,
     private readonly services: QueueRunnerServices,
   ) {
     this.now = services.now ?? (() => new Date());
-    this.hostName = services.hostName ?? hostname();
+    this.entries = new RunnerEntries(queue);
+    this.attempts = new DeliveryAttempts(this.entries, {
+      config: services.config,
+      downstream: services.downstream,
+      log: services.log,
+      now: this.now,
+      hostName: services.hostName ?? hostname(),
+      stopped: this.stopped.signal,
+      schedule: {
+        mtaAnswered: (why) => this.mtaAnswered(why),
+        deferredBy: (error) => this.deferredBy(error),
+        reschedule: () => this.reschedule(),
+      },
+    });
+    this.administration = new QueueAdministration(this.entries, { log: services.log, now: this.now, summary: () => this.summary(), reschedule: () => this.reschedule() });
   }
 
   /** Takes over what the recovery scan found, logs it, and starts the schedule. */
@@ -148,9 +111,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     for (const name of recovery.removedIncomplete) log.info({ file: name }, 'local queue: removed an incomplete file left by a crash');
     for (const name of recovery.removedOrphanStates) log.info({ queue_id: name }, 'local queue: removed the state of a message already gone');
     for (const left of recovery.leftAlone) log.error({ file: left.name, reason: left.reason }, 'local queue: a file this mailsubmit cannot read is left alone');
-    for (const found of recovery.queued) {
-      this.entries.set(found.queueId, { id: found.queueId, envelope: found.envelope, caller: found.caller, size: found.messageOctets, state: found.state, active: false, due: false });
-    }
+    for (const found of recovery.queued) this.entries.adopt(found);
     if (recovery.queued.length > 0) {
       log.info({ messages: recovery.queued.length }, 'local queue: resuming the messages queued before the start');
       // After a restart the MTA's state is unknown: probe it rather than wait out each backoff.
@@ -168,12 +129,10 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
    * (spool-full for a limit) and then leaves nothing behind.
    */
   async enqueue(entry: QueueEntry, message: AsyncIterable<Uint8Array>, failure: SubmissionError | null): Promise<string> {
-    const record = await this.commit(entry, message, failure === null);
+    const record = await this.entries.commit(entry, message, failure === null);
     if (failure !== null) {
-      // The direct attempt counts: the next one is a backoff away, unless the MTA comes back first. Kept in
-      // memory only: queueing writes one file (queue-state.ts), and a restart, which forgets it, only makes
-      // the message due at once.
-      await this.deferred(record, failure, { persist: false });
+      // The direct attempt counts: the next one is a backoff away, unless the MTA comes back first.
+      await this.attempts.deferred(record, failure, { persist: false });
       this.reschedule();
     } else {
       this.active++;
@@ -195,7 +154,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     const entry = this.entries.get(id);
     if (entry === undefined) throw new SubmissionError('internal', `the local queue holds no message ${id}`);
     try {
-      return await this.attempt(entry, { noticeOnRefusal: false });
+      return await this.attempts.attempt(entry, { noticeOnRefusal: false });
     } finally {
       this.active--;
       entry.active = false;
@@ -213,14 +172,6 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
    */
   get mtaUnreachable(): SubmissionError | null {
     return this.services.downstream().probe !== undefined ? this.unreachable : null;
-  }
-
-  private async commit(entry: QueueEntry, message: AsyncIterable<Uint8Array>, active: boolean): Promise<Entry> {
-    if (this.stopping) throw new SubmissionError('shutting-down', 'mailsubmitd is stopping; try again shortly');
-    const committed = await this.queue.enqueue(entry, message);
-    const record: Entry = { id: committed.queueId, envelope: entry.envelope, caller: entry.caller, size: committed.messageOctets, state: INITIAL_STATE, active, due: false };
-    this.entries.set(record.id, record);
-    return record;
   }
 
   /** A submission reached the MTA: whatever waits for it may go now. */
@@ -308,7 +259,14 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     this.reschedule();
   }
 
-  private makeDue(entry: Entry): void {
+  /** A message put off because of the MTA waits for it to answer: probe it meanwhile. */
+  private deferredBy(error: SubmissionError): void {
+    this.waitingForMta ||= QUEUED_OUTCOMES.has(error.outcome);
+    if (error.outcome === 'mta-unreachable') this.unreachable = error;
+    this.setProbe();
+  }
+
+  private makeDue(entry: RunnerEntry): void {
     entry.due = true;
     this.dueLines.add(senderLine(entry), entry);
   }
@@ -321,7 +279,8 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
       if (next === null) return;
       this.active++;
       next.active = true;
-      const delivery = this.attempt(next, { noticeOnRefusal: true })
+      const delivery = this.attempts
+        .attempt(next, { noticeOnRefusal: true })
         .then(
           () => undefined,
           (err: unknown) => {
@@ -340,7 +299,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     }
   }
 
-  private takeDue(): Entry | null {
+  private takeDue(): RunnerEntry | null {
     for (let entry = this.dueLines.take(); entry !== null; entry = this.dueLines.take()) {
       entry.due = false;
       // Held, deleted or taken by attemptNow since it became due.
@@ -349,262 +308,46 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     return null;
   }
 
-  // ---- one attempt ----
-
-  private async attempt(entry: Entry, options: { readonly noticeOnRefusal: boolean }): Promise<AttemptResult> {
-    const { log } = this.services;
-    let opened;
-    try {
-      opened = await this.queue.read(entry.id);
-    } catch (err) {
-      // A file that cannot be read is held, not retried in a loop; the administrator decides.
-      const reason = err instanceof DamagedQueueFile ? err.message : `cannot read the queue file: ${(err as Error).message}`;
-      log.error({ queue_id: entry.id, reason }, 'local queue: held, the queue file cannot be read');
-      await this.saveState(entry, { ...entry.state, held: true, lastError: reason });
-      return { kind: 'deferred', error: new SubmissionError('internal', reason) };
-    }
-    let result: AttemptResult;
-    // Recipients an earlier attempt finished (partial-delivery.ts) are left out.
-    const due = dueRecipients(entry);
-    try {
-      const delivery = await this.services.downstream().deliver({
-        envelope: withRecipients(opened.envelope, due),
-        body: opened.message,
-        eightBit: opened.eightBit,
-        localSubmission: opened.localSubmission,
-        sizeEstimate: opened.messageOctets,
-        signal: this.stopped.signal,
-        route: { door: opened.caller.frontDoor, caller: opened.caller.user },
-        // Read again from the file, should another downstream be tried after this one read it.
-        replay: () => this.messageOf(entry.id),
-      });
-      result = { kind: 'delivered', ...(delivery.queueId !== undefined ? { mtaQueueId: delivery.queueId } : {}), mtaText: delivery.text, omitted: delivery.omitted };
-    } catch (err) {
-      const error = isSubmissionError(err) ? err : new SubmissionError('internal', (err as Error).message);
-      result = QUEUED_OUTCOMES.has(error.outcome) || statusOf(error.outcome).smtpClass !== 5 ? { kind: 'deferred', error } : { kind: 'refused', error };
-    } finally {
-      opened.message.destroy();
-    }
-    if (result.kind !== 'delivered') result = await this.finishSome(entry, due, result, options);
-
-    if (result.kind === 'delivered') {
-      await this.queue.remove(entry.id);
-      this.entries.delete(entry.id);
-      this.counts.delivered++;
-      this.mtaAnswered('a queued message was delivered');
-      log.info({ queue_id: entry.id, mta_queue_id: result.mtaQueueId, mta_reply: result.mtaText, attempts: entry.state.attempts + 1, sender: entry.envelope.sender.text }, 'local queue: delivered');
-    } else if (result.kind === 'refused') {
-      if (options.noticeOnRefusal) await this.giveUp(entry, 'refused', result.error);
-      else await this.forget(entry, 'refused, its caller was told', result.error.message);
-    } else if (this.stopped.signal.aborted) {
-      log.info({ queue_id: entry.id }, 'local queue: attempt cut short by the daemon stopping; the message stays queued');
-    } else if (lifetimeOver(entry.caller.arrivalTime, this.now(), this.services.config().queue)) {
-      await this.giveUp(entry, 'expired', result.error);
-    } else {
-      this.counts.retries++;
-      await this.deferred(entry, result.error);
-    }
-    return result;
-  }
-
-  /** The message's octets, read from its queue file once more. */
-  private async *messageOf(id: string): AsyncGenerator<Uint8Array> {
-    const again = await this.queue.read(id);
-    try {
-      yield* again.message;
-    } finally {
-      again.message.destroy();
-    }
-  }
-
-  /**
-   * An LMTP transaction that delivered to some recipients (or refused some
-   * for good) and put the others off: the finished ones are recorded, the
-   * refused ones' sender told, and what remains is the put-off ones, with
-   * their own replies. Any other failure is returned as it is.
-   */
-  private async finishSome(entry: Entry, due: readonly number[], result: Exclude<AttemptResult, { kind: 'delivered' }>, options: { readonly noticeOnRefusal: boolean }): Promise<AttemptResult> {
-    const split = partialDelivery(result.error);
-    if (split === null || !isSmtpError(result.error) || split.putOff.length === 0 || split.putOff.length === due.length) return result;
-    if (split.refused.length > 0 && options.noticeOnRefusal) {
-      await this.notify(entry, 'refused', withReplies(result.error, split.refused), withRecipients(entry.envelope, split.refused.map((i) => due[i] as number)));
-    }
-    const finished = [...split.delivered, ...split.refused].map((i) => due[i] as number);
-    await this.saveState(entry, { ...entry.state, doneRecipients: [...entry.state.doneRecipients, ...finished].sort((a, b) => a - b) });
-    this.services.log.info({ queue_id: entry.id, delivered: split.delivered.length, refused: split.refused.length, put_off: split.putOff.length }, 'local queue: some recipients finished, the others wait');
-    return { kind: 'deferred', error: withReplies(result.error, split.putOff) };
-  }
-
-  /** A temporary failure: the next attempt after the backoff, a delay warning if one is due. */
-  private async deferred(entry: Entry, error: SubmissionError, options: { readonly persist: boolean } = { persist: true }): Promise<void> {
-    const config = this.services.config().queue;
-    const now = this.now();
-    const attempts = entry.state.attempts + 1;
-    const warn = delayWarningDue(entry.caller.arrivalTime, now, entry.state.delayWarned, config);
-    if (warn) await this.notify(entry, 'delay-warning', error);
-    const nextAttempt = nextAttemptAt(attempts, entry.caller.arrivalTime, now, config);
-    const state = { ...entry.state, attempts, nextAttempt, lastError: failureText(error), delayWarned: entry.state.delayWarned || warn };
-    if (options.persist) await this.saveState(entry, state);
-    else entry.state = state;
-    this.waitingForMta ||= QUEUED_OUTCOMES.has(error.outcome);
-    if (error.outcome === 'mta-unreachable') this.unreachable = error;
-    this.services.log.info({ queue_id: entry.id, attempts, next_attempt: nextAttempt.toISOString(), reason: failureText(error) }, 'local queue: deferred');
-    this.setProbe();
-  }
-
-  /** Refused or expired: the notice to the sender is committed first, then the message goes. */
-  private async giveUp(entry: Entry, reason: 'refused' | 'expired', error: SubmissionError): Promise<void> {
-    const noticeId = await this.notify(entry, reason, error);
-    if (noticeId !== null) this.counts.bounces++;
-    await this.forget(entry, reason === 'expired' ? 'expired' : 'refused', failureText(error), noticeId);
-  }
-
-  private async forget(entry: Entry, why: string, detail: string, noticeId: string | null = null): Promise<void> {
-    await this.queue.remove(entry.id);
-    this.entries.delete(entry.id);
-    if (noticeId === null && why !== 'refused, its caller was told') this.counts.dropped++;
-    this.services.log.warn({ queue_id: entry.id, sender: entry.envelope.sender.text, reason: detail, ...(noticeId !== null ? { notice_queue_id: noticeId } : {}) }, `local queue: removed, ${why}`);
-  }
-
-  /**
-   * Queues the delivery status notice about `entry` for its sender; its
-   * queue id, or null when none is due (null sender, NOTIFY, a notice
-   * about a notice).
-   */
-  private async notify(entry: Entry, reason: NoticeReason, error: SubmissionError, about: Envelope = withRecipients(entry.envelope, dueRecipients(entry))): Promise<string | null> {
-    const config = this.services.config();
-    const notice = await noticeToQueue({
-      queueId: entry.id,
-      envelope: about,
-      arrivalTime: entry.caller.arrivalTime,
-      reason,
-      error,
-      read: () => this.queue.read(entry.id),
-      limits: config.limits,
-      maximalLifetimeMs: config.queue.maximalLifetime,
-      reportingHost: this.hostName,
-      uid: process.geteuid?.() ?? 0,
-      now: this.now(),
-    });
-    if (notice === null) {
-      this.services.log.info({ queue_id: entry.id, reason }, 'local queue: no notice is due (null sender, or NOTIFY asks for none)');
-      return null;
-    }
-    let id: string;
-    try {
-      ({ id } = await this.commit(notice.entry, notice.message, false));
-    } finally {
-      notice.close();
-    }
-    // Due at once, in its sender's turn.
-    this.reschedule();
-    if (reason === 'delay-warning') this.counts.delayWarnings++;
-    this.services.log.info({ queue_id: entry.id, notice_queue_id: id, reason, to: notice.to }, 'local queue: notice queued for the sender');
-    return id;
-  }
-
-  private async saveState(entry: Entry, state: QueueState): Promise<void> {
-    await this.queue.setState(entry.id, state);
-    entry.state = state;
-  }
-
-  // ---- the administrator (QueueControl) ----
+  // ---- the administrator (QueueControl, queue-administration.ts) ----
 
   list(): { readonly messages: readonly QueueListing[]; readonly summary: QueueSummary } {
-    const messages = [...this.entries.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((entry) => this.listing(entry));
-    return { messages, summary: this.summary() };
+    return this.administration.list();
   }
 
-  async show(id: string, limit = DEFAULT_SHOW_LIMIT): Promise<QueuedMessageDetail> {
-    const entry = this.known(id);
-    const opened = await this.queue.read(id);
-    const unstuffed = opened.message.pipe(new DotUnstuffer());
-    const chunks: Buffer[] = [];
-    let octets = 0;
-    let truncated = false;
-    try {
-      for await (const chunk of unstuffed as AsyncIterable<Buffer>) {
-        chunks.push(chunk);
-        octets += chunk.length;
-        if (octets > limit) {
-          truncated = true;
-          break;
-        }
-      }
-    } finally {
-      opened.message.destroy();
-      unstuffed.destroy();
-    }
-    const message = Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\r\n/g, '\n');
-    return { listing: this.listing(entry), envelope: writeEnvelopeBlock(entry.envelope).split('\n').filter((line) => line !== ''), message, truncated };
+  show(id: string, limit?: number): Promise<QueuedMessageDetail> {
+    return this.administration.show(id, limit);
   }
 
-  async flush(id?: string): Promise<readonly string[]> {
-    const chosen = id !== undefined ? [this.known(id)] : [...this.entries.values()].filter((entry) => !entry.state.held);
-    const flushed: string[] = [];
-    for (const entry of chosen) {
-      if (entry.state.held) throw new QueueControlError(`${entry.id} is held: release it first`);
-      if (entry.active || entry.due) continue;
-      await this.saveState(entry, { ...entry.state, nextAttempt: null });
-      flushed.push(entry.id);
-    }
-    this.services.log.info({ messages: flushed.length, ...(id !== undefined ? { queue_id: id } : {}) }, 'local queue: flushed by the administrator');
-    this.reschedule();
-    return flushed;
+  flush(id?: string): Promise<readonly string[]> {
+    return this.administration.flush(id);
   }
 
-  async hold(id: string): Promise<void> {
-    const entry = this.known(id);
-    await this.saveState(entry, { ...entry.state, held: true });
-    this.services.log.info({ queue_id: id }, 'local queue: held by the administrator');
+  hold(id: string): Promise<void> {
+    return this.administration.hold(id);
   }
 
-  async release(id: string): Promise<void> {
-    const entry = this.known(id);
-    if (!entry.state.held) throw new QueueControlError(`${id} is not held`);
-    await this.saveState(entry, { ...entry.state, held: false, nextAttempt: null });
-    this.services.log.info({ queue_id: id }, 'local queue: released by the administrator');
-    this.reschedule();
+  release(id: string): Promise<void> {
+    return this.administration.release(id);
   }
 
-  async delete(id: string): Promise<void> {
-    const entry = this.known(id);
-    if (entry.active) throw new QueueControlError(`${id} is being delivered now; hold it, or try again when the attempt is over`);
-    await this.queue.remove(id);
-    this.entries.delete(id);
-    this.services.log.warn({ queue_id: id, sender: entry.envelope.sender.text, nrcpt: entry.envelope.recipients.length }, 'local queue: deleted by the administrator, without a notice');
+  delete(id: string): Promise<void> {
+    return this.administration.delete(id);
   }
 
-  async requeue(id?: string): Promise<readonly string[]> {
-    const chosen = id !== undefined ? [this.known(id)] : [...this.entries.values()].filter((entry) => !entry.state.held);
-    const requeued: string[] = [];
-    for (const entry of chosen) {
-      if (entry.active) continue;
-      await this.saveState(entry, { ...INITIAL_STATE, held: entry.state.held, delayWarned: entry.state.delayWarned, doneRecipients: entry.state.doneRecipients });
-      requeued.push(entry.id);
-    }
-    this.services.log.info({ messages: requeued.length, ...(id !== undefined ? { queue_id: id } : {}) }, 'local queue: requeued by the administrator (retry history forgotten)');
-    this.reschedule();
-    return requeued;
+  requeue(id?: string): Promise<readonly string[]> {
+    return this.administration.requeue(id);
   }
 
-  /** One pass over the messages, no listing built: the metrics and `mailsubmitctl status` ask often. */
+  // ---- status, metrics, stop ----
+
+  /** For the metrics endpoint and `mailsubmitctl status`. */
   figures(): QueueFigures {
-    let oldest: Date | null = null;
-    let octets = 0;
-    let held = 0;
-    for (const entry of this.entries.values()) {
-      octets += entry.size;
-      if (entry.state.held) held++;
-      if (oldest === null || entry.caller.arrivalTime < oldest) oldest = entry.caller.arrivalTime;
-    }
-    return { messages: this.entries.size, octets, held, oldestArrival: oldest, ...this.counts };
+    return queueFigures(this.entries, this.attempts.counts);
   }
 
   /** The totals, for the mailq-style summary line and `mailsubmitctl status`. */
   summary(): QueueSummary {
-    const { messages, octets, held, oldestArrival } = this.figures();
-    return { messages, octets, held, oldest_arrival: oldestArrival?.toISOString() ?? null };
+    return queueSummary(this.figures());
   }
 
   /**
@@ -613,6 +356,7 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    this.entries.close();
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.probeTimer !== null) clearInterval(this.probeTimer);
     const all = Promise.allSettled([...this.deliveries]);
@@ -622,41 +366,9 @@ export class QueueRunner implements QueueControl, SubmissionObserver {
     this.stopped.abort(new SubmissionError('shutting-down', 'mailsubmitd is stopping'));
     await all;
   }
-
-  private listing(entry: Entry): QueueListing {
-    const now = this.now();
-    return {
-      id: entry.id,
-      state: entry.active ? 'active' : entry.state.held ? 'held' : entry.due || entry.state.nextAttempt === null || entry.state.nextAttempt <= now ? 'due' : 'deferred',
-      arrival_time: entry.caller.arrivalTime.toISOString(),
-      age_s: Math.max(0, Math.round((now.getTime() - entry.caller.arrivalTime.getTime()) / 1000)),
-      size: entry.size,
-      sender: entry.envelope.sender.text,
-      // As mailq lists them: the recipients still due.
-      recipients: dueRecipients(entry).map((i) => entry.envelope.recipients[i]?.address.text ?? ''),
-      caller_uid: entry.caller.uid,
-      caller_user: entry.caller.user,
-      front_door: entry.caller.frontDoor,
-      attempts: entry.state.attempts,
-      next_attempt: entry.state.held || entry.state.nextAttempt === null ? null : entry.state.nextAttempt.toISOString(),
-      last_error: entry.state.lastError,
-    };
-  }
-
-  private known(id: string): Entry {
-    const entry = this.entries.get(id);
-    if (entry === undefined) throw new UnknownQueuedMessage(id);
-    return entry;
-  }
 }
 
 /** Turns are taken by caller uid and envelope sender (due-lines.ts). */
-function senderLine(entry: Entry): string {
+function senderLine(entry: RunnerEntry): string {
   return `${entry.caller.uid} ${entry.envelope.sender.text}`;
-}
-
-/** The MTA's words, or the outcome's text, on one line. */
-function failureText(error: SubmissionError): string {
-  const reply = isSmtpError(error) && error.reply !== undefined ? describeReply(error.reply) : null;
-  return (reply ?? describeStatus(error.outcome, error.message)).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
 }
