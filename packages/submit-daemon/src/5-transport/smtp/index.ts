@@ -3,6 +3,14 @@
  * STARTTLS under a TLS policy), one mail transaction with the contract's
  * guarantees, and a pool of idle connections; SMTP AUTH (PLAIN, LOGIN,
  * SCRAM-SHA-256) after the last EHLO.
+ *
+ * Written here rather than taken from nodemailer's SMTP transport (or
+ * another client library): none sends XFORWARD, none gives each RCPT its
+ * own NOTIFY and ORCPT (they take one DSN setting per message), none reads
+ * LMTP's reply per recipient, and none lets a caller abandon the
+ * transaction before the final dot with nothing committed, which is the
+ * contract's all-or-nothing rule. TLS is Node's own, and SASLprep a
+ * maintained package (@mongodb-js/saslprep).
  */
 export { DEFAULT_POOL_OPTIONS, SmtpConnectionPool, type ConnectionFactory, type PoolOptions } from './connection-pool.ts';
 export { DataGuard } from './data-guard.ts';
