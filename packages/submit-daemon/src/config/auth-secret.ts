@@ -6,6 +6,7 @@
  * environment, which other local users can read (ps, /proc).
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { assertRootOnlyWritable } from '../util/safe-path.ts';
 
@@ -17,7 +18,8 @@ export class AuthSecretError extends Error {
   }
 }
 
-export function readAuthSecret(path: string, owner: { uid: number; name: string } = { uid: process.geteuid?.() ?? 0, name: 'the daemon\'s user' }): string {
+/** `owner`: the account the daemon runs as (by default this process's), named in the fix. */
+export function readAuthSecret(path: string, owner: { uid: number; name: string } = { uid: process.geteuid?.() ?? 0, name: userInfo().username }): string {
   assertRootOnlyWritable(dirname(path), owner.uid);
   let fd: number;
   try {

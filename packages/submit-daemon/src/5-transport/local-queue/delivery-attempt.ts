@@ -18,7 +18,7 @@
 import { describeReply, describeStatus, isSubmissionError, statusOf, SubmissionError, type Envelope } from '@mailsubmit/shared';
 import type { DaemonConfig } from '../../config/daemon-config.ts';
 import type { Logger } from '../../logging/logger.ts';
-import type { Downstream } from '../downstream.ts';
+import type { Delivery, Downstream } from '../downstream.ts';
 import { isSmtpError } from '../smtp/index.ts';
 import type { NoticeReason } from './delivery-status-notice.ts';
 import { partialDelivery, withRecipients, withReplies } from './partial-delivery.ts';
@@ -31,7 +31,7 @@ import { dueRecipients, type RunnerEntries, type RunnerEntry } from './runner-en
 
 /** What one attempt came to. */
 export type AttemptResult =
-  | { readonly kind: 'delivered'; readonly mtaQueueId?: string; readonly mtaText: string; readonly omitted: readonly string[] }
+  | { readonly kind: 'delivered'; readonly mtaQueueId?: string; readonly mtaText: string; readonly omitted: readonly string[]; readonly via?: string; readonly tls?: Delivery['tls'] }
   | { readonly kind: 'deferred'; readonly error: SubmissionError }
   | { readonly kind: 'refused'; readonly error: SubmissionError };
 
@@ -97,7 +97,14 @@ export class DeliveryAttempts {
         // Read again from the file, should another downstream be tried after this one read it.
         replay: () => this.messageOf(entry.id),
       });
-      result = { kind: 'delivered', ...(delivery.queueId !== undefined ? { mtaQueueId: delivery.queueId } : {}), mtaText: delivery.text, omitted: delivery.omitted };
+      result = {
+        kind: 'delivered',
+        ...(delivery.queueId !== undefined ? { mtaQueueId: delivery.queueId } : {}),
+        mtaText: delivery.text,
+        omitted: delivery.omitted,
+        ...(delivery.via !== undefined ? { via: delivery.via } : {}),
+        ...(delivery.tls !== undefined ? { tls: delivery.tls } : {}),
+      };
     } catch (err) {
       const error = isSubmissionError(err) ? err : new SubmissionError('internal', (err as Error).message);
       result = QUEUED_OUTCOMES.has(error.outcome) || statusOf(error.outcome).smtpClass !== 5 ? { kind: 'deferred', error } : { kind: 'refused', error };
@@ -110,7 +117,10 @@ export class DeliveryAttempts {
       await this.entries.remove(entry.id);
       this.counts.delivered++;
       this.services.schedule.mtaAnswered('a queued message was delivered');
-      log.info({ queue_id: entry.id, mta_queue_id: result.mtaQueueId, mta_reply: result.mtaText, attempts: entry.state.attempts + 1, sender: entry.envelope.sender.text }, 'local queue: delivered');
+      log.info(
+        { queue_id: entry.id, mta_queue_id: result.mtaQueueId, mta_reply: result.mtaText, attempts: entry.state.attempts + 1, sender: entry.envelope.sender.text, downstream: result.via, downstream_tls: result.tls },
+        'local queue: delivered',
+      );
     } else if (result.kind === 'refused') {
       if (options.noticeOnRefusal) await this.giveUp(entry, 'refused', result.error);
       else await this.forget(entry, 'refused, its caller was told', result.error.message);

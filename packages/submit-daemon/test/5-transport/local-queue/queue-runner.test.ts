@@ -250,6 +250,7 @@ describe('the queue runner', () => {
     await untilLogged('local queue: delivered');
     expect(first.deliveries.map((d) => d.message?.toString())).toEqual([MESSAGE]);
     expect(second.committed.map((d) => d.message?.toString())).toEqual([MESSAGE]);
+    expect(logged('local queue: delivered')).toEqual([expect.objectContaining({ queue_id: id, downstream: 'second' })]);
     expect(await readyFiles()).toEqual([]);
   });
 
