@@ -46,6 +46,7 @@ import type { QueueRunner } from './5-transport/local-queue/queue-runner.ts';
 import type { QueueEntry } from './5-transport/local-queue/queue-file-format.ts';
 import { watchOneShotBody } from './5-transport/one-shot-body.ts';
 import { withoutDelivered } from './5-transport/local-queue/partial-delivery.ts';
+import { failedAt } from './5-transport/downstream-set.ts';
 import type { Semaphore } from './util/semaphore.ts';
 
 export interface JobContext {
@@ -78,7 +79,7 @@ export interface JobResult {
   readonly localQueueId?: string;
   readonly omitted?: readonly string[];
   readonly mtaText?: string;
-  /** Which downstream took it, where several are configured, and its session's TLS. */
+  /** Which downstream took it (or, failed, gave the answer), where several are configured, and its session's TLS. */
   readonly via?: string;
   readonly downstreamTls?: Delivery['tls'];
   /** The helper's exit status when it is not the outcome's own (sendmail modes other than delivery). */
@@ -187,11 +188,13 @@ export class SubmissionJob {
       const error = this.abortReason ?? toSubmissionError(err);
       const failure = this.intake.inCallerTerms?.(error) ?? error;
       const stats = this.parser?.stats ?? undefined;
+      const via = failedAt(err);
       return {
         outcome: failure.outcome,
         text: describeStatus(failure.outcome, failure.message),
         ...(envelope ? { envelope } : {}),
         ...(stats ? { stats } : {}),
+        ...(via !== undefined ? { via } : {}),
       };
     } finally {
       // Each step on its own: a failing cleanup must neither skip the others nor turn the

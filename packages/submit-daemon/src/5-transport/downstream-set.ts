@@ -28,6 +28,13 @@ import { isSmtpError } from './smtp/index.ts';
 
 const TEMPORARY_OUTCOMES = new Set(['mta-unreachable', 'mta-timeout', 'mta-protocol', 'mta-tempfail']);
 
+/** Which downstream a delivery's failure came from, for its log line (several configured only). */
+const FAILED_AT = new WeakMap<object, string>();
+
+export function failedAt(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null ? FAILED_AT.get(err) : undefined;
+}
+
 export class DownstreamSet implements Downstream {
   readonly description: string;
 
@@ -65,7 +72,10 @@ export class DownstreamSet implements Downstream {
         member.failed(err);
         this.tallies.failed(member.name, err instanceof SubmissionError ? err.outcome : 'internal');
         const next = order[i + 1];
-        if (next === undefined || !mayMoveOn(err, request.signal)) throw err;
+        if (next === undefined || !mayMoveOn(err, request.signal)) {
+          if (this.members.length > 1 && typeof err === 'object' && err !== null) FAILED_AT.set(err, member.name);
+          throw err;
+        }
         if (body.taken()) {
           if (request.replay === undefined) throw err;
           body = watchOneShotBody(request.replay());

@@ -12,7 +12,7 @@ import type { DownstreamConfig } from '../../src/config/daemon-config.ts';
 import type { DeliveryRequest, Downstream } from '../../src/5-transport/downstream.ts';
 import { DownstreamMember } from '../../src/5-transport/downstream-member.ts';
 import { orderOfTrial, selects } from '../../src/5-transport/downstream-selection.ts';
-import { DownstreamSet } from '../../src/5-transport/downstream-set.ts';
+import { DownstreamSet, failedAt } from '../../src/5-transport/downstream-set.ts';
 import { DownstreamTallies } from '../../src/metrics/downstream-metrics.ts';
 import { SmtpError } from '../../src/5-transport/smtp/index.ts';
 import { FakeDownstream } from '../support/fake-downstream.ts';
@@ -131,6 +131,7 @@ describe('moving on to the next downstream', () => {
     const set = setOf([downstreamConfig('first', { priority: 1 }), first], [downstreamConfig('second', { priority: 2 }), second]);
     const err = await rejection(set.deliver(request()));
     expect(err.outcome).toBe('recipient-refused');
+    expect(failedAt(err)).toBe('first');
     expect(second.deliveries).toHaveLength(0);
     expect(set.members[0]?.healthy).toBe(true);
   });
