@@ -23,7 +23,7 @@ import { DownstreamTallies } from '../metrics/downstream-metrics.ts';
 import type { Delivery, DeliveryRequest, Downstream, Route, Verification } from './downstream.ts';
 import type { DownstreamMember } from './downstream-member.ts';
 import { orderOfTrial } from './downstream-selection.ts';
-import { watchOneShotBody } from './one-shot-body.ts';
+import { watchOneShotBody, type WatchedBody } from './one-shot-body.ts';
 import { isSmtpError } from './smtp/index.ts';
 
 const TEMPORARY_OUTCOMES = new Set(['mta-unreachable', 'mta-timeout', 'mta-protocol', 'mta-tempfail']);
@@ -72,14 +72,12 @@ export class DownstreamSet implements Downstream {
         member.failed(err);
         this.tallies.failed(member.name, err instanceof SubmissionError ? err.outcome : 'internal');
         const next = order[i + 1];
-        if (next === undefined || !mayMoveOn(err, request.signal)) {
+        const again = next !== undefined && mayMoveOn(err, request.signal) ? bodyAgain(body, request) : null;
+        if (next === undefined || again === null) {
           if (this.members.length > 1 && typeof err === 'object' && err !== null) FAILED_AT.set(err, member.name);
           throw err;
         }
-        if (body.taken()) {
-          if (request.replay === undefined) throw err;
-          body = watchOneShotBody(request.replay());
-        }
+        body = again;
         this.log.warn({ downstream: member.name, next: next.name, reason: (err as Error).message }, 'submission moves on to the next downstream');
       }
     }
@@ -135,6 +133,12 @@ export class DownstreamSet implements Downstream {
     if (order.length === 0) throw new SubmissionError('internal', 'no downstream takes this submission');
     return order;
   }
+}
+
+/** The body for the next attempt: the same stream if nothing read it, else the message once more; null when it cannot be had again. */
+function bodyAgain(body: WatchedBody, request: DeliveryRequest): WatchedBody | null {
+  if (!body.taken()) return body;
+  return request.replay === undefined ? null : watchOneShotBody(request.replay());
 }
 
 /**

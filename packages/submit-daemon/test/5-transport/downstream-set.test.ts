@@ -159,7 +159,9 @@ describe('moving on to the next downstream', () => {
     const refusal = new SmtpError('ERR_SMTP_REPLY', 'mta-tempfail', '452 4.3.1 insufficient storage', { stage: 'data-end', reply: makeReply(452, ['4.3.1 insufficient storage']) });
     const second = new FakeDownstream();
     const set = setOf([downstreamConfig('first', { priority: 1 }), new FailingAtTheDot(refusal)], [downstreamConfig('second', { priority: 2 }), second]);
-    expect(await rejection(set.deliver(request()))).toBe(refusal);
+    const err = await rejection(set.deliver(request()));
+    expect(err).toBe(refusal);
+    expect(failedAt(err)).toBe('first');
     expect(second.deliveries).toHaveLength(0);
   });
 
