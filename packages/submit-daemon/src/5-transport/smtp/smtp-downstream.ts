@@ -12,7 +12,7 @@ import { describeReply, type Envelope } from '@mailsubmit/shared';
 import type { DaemonConfig, DownstreamConfig } from '../../config/daemon-config.ts';
 import { writtenTarget } from '../../config/config-value-types.ts';
 import { connectionSettingsOf, openDownstreamConnection } from './downstream-connection.ts';
-import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpError } from './index.ts';
+import { isSmtpError, sendMessage, SmtpConnectionPool, verifyRecipients, type SmtpConnection, type SmtpError } from './index.ts';
 import type { Delivery, DeliveryRequest, Downstream, Verification } from '../downstream.ts';
 import { watchOneShotBody } from '../one-shot-body.ts';
 
@@ -76,8 +76,37 @@ export class SmtpDownstream implements Downstream {
     return this.pool.close();
   }
 
+  /**
+   * A connection, or the abort's reason as soon as the caller is gone: a
+   * connection still being opened (connect, greeting, STARTTLS, AUTH) would
+   * otherwise keep a dead submission waiting out those timeouts. One that
+   * opens after all goes back to the pool.
+   */
+  private acquire(signal: AbortSignal | undefined): Promise<SmtpConnection> {
+    const opening = this.pool.acquire();
+    if (signal === undefined) return opening;
+    return new Promise((resolve, reject) => {
+      const gone = () => {
+        opening.then((conn) => void this.pool.release(conn), () => undefined);
+        reject(signal.reason);
+      };
+      if (signal.aborted) return gone();
+      signal.addEventListener('abort', gone, { once: true });
+      opening.then(
+        (conn) => {
+          signal.removeEventListener('abort', gone);
+          resolve(conn);
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', gone);
+          reject(err);
+        },
+      );
+    });
+  }
+
   private async attempt(request: DeliveryRequest): Promise<Delivery> {
-    const conn = await this.pool.acquire();
+    const conn = await this.acquire(request.signal);
     try {
       const result = await sendMessage(conn, request.envelope, request.body, {
         eightBit: request.eightBit,

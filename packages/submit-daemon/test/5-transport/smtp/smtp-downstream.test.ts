@@ -7,7 +7,7 @@
  * outcome's exit codes; only a 2xx to the dot is a delivery.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { statusOf, type Outcome } from '@mailsubmit/shared';
+import { statusOf, SubmissionError, type Outcome } from '@mailsubmit/shared';
 import { SmtpDownstream } from '../../../src/5-transport/smtp/smtp-downstream.ts';
 import type { DeliveryRequest } from '../../../src/5-transport/downstream.ts';
 import type { DownstreamConfig } from '../../../src/config/daemon-config.ts';
@@ -170,6 +170,27 @@ describe('a dropped connection is never a delivery', () => {
     expect((await downstream.deliver(request())).queueId).toBe('FAKE1');
     expect(server.sessions).toHaveLength(2);
     expect(server.sessions.flatMap((s) => s.messages)).toHaveLength(1);
+  });
+});
+
+describe('a caller gone while the connection is being opened', () => {
+  it('ends the attempt at once with the caller\'s reason, not after the greeting timeout; nothing is sent', async () => {
+    const server = await FakeSmtpServer.start({ greeting: null });
+    servers.push(server);
+    const config = testConfig({
+      downstream: { transport: 'smtp', target: { kind: 'tcp', host: '127.0.0.1', port: server.port }, poolSize: 1, heloName: 'client.test' },
+      // A greeting timeout (an hour) the test would never outlive.
+      timeouts: { connect: 2_000, command: 3_600_000 },
+    });
+    const downstream = new SmtpDownstream(config.downstreams[0] as DownstreamConfig, config.timeouts);
+    downstreams.push(downstream);
+    const gone = new AbortController();
+    const sending = downstream.deliver(request({ signal: gone.signal }));
+    const session = await server.session();
+    gone.abort(new SubmissionError('caller-gone', 'the helper went away'));
+    const err = await rejection(sending);
+    expect(err.outcome).toBe('caller-gone');
+    expect(Buffer.concat(session.received).toString('latin1')).toBe('');
   });
 });
 
