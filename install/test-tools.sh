@@ -16,6 +16,8 @@
 #   - sasl2-bin, libsasl2-modules: Cyrus SASL's saslpasswd2 and its SCRAM,
 #     PLAIN and LOGIN mechanisms, for the private Postfix that requires SMTP
 #     AUTH (test/support/postfix-relays.ts); its saslauthd stays off.
+#   - debhelper, dpkg-dev, fakeroot, lintian: 'npm run deb' builds the Debian
+#     package and test/install/deb-package.test.ts checks it with lintian.
 #   - strace: the local queue's commit order is checked on the system calls
 #     (packages/submit-daemon/test/5-transport/local-queue).
 #   - dovecot-core, dovecot-lmtpd: the LMTP server of the LMTP downstream's
@@ -67,6 +69,10 @@ install_missing_packages() {
   perl -MIO::Socket::SSL -e 1 2>/dev/null || missing+=(libio-socket-ssl-perl)
   perl -MNet::SSLeay -e 1 2>/dev/null || missing+=(libnet-ssleay-perl)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v dh >/dev/null || missing+=(debhelper)
+  command -v dpkg-buildpackage >/dev/null || missing+=(dpkg-dev)
+  command -v fakeroot >/dev/null || missing+=(fakeroot)
+  command -v lintian >/dev/null || missing+=(lintian)
   command -v strace >/dev/null || missing+=(strace)
   command -v saslpasswd2 >/dev/null || missing+=(sasl2-bin)
   sasl_mechanisms_present || missing+=(libsasl2-modules)
@@ -195,6 +201,7 @@ install_real_programs
 nothing_missing() {
   command -v qpsmtpd-forkserver >/dev/null && command -v swaks >/dev/null && command -v perl >/dev/null &&
     perl -MIO::Socket::SSL -e 1 2>/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null && command -v openssl >/dev/null &&
+    command -v dh >/dev/null && command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null && command -v lintian >/dev/null &&
     command -v strace >/dev/null && command -v saslpasswd2 >/dev/null && sasl_mechanisms_present && [ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/lmtp ] || return 1
   local package
   for package in "${SECOND_MTA_DEBS[@]}"; do compgen -G "$DEB_CACHE/${package}_*.deb" >/dev/null || return 1; done

@@ -87,6 +87,7 @@ const COVERAGE: readonly { file: string; starts: string; kind: Kind; why?: strin
   { file: 'README.md', starts: "$ mailsubmit -v <<'END'", kind: 'transcript' },
   { file: 'README.md', starts: "$ printf 'To: ops@example.org", kind: 'transcript' },
   { file: 'README.md', starts: '$ node_modules/.bin/mailsubmitctl validate', kind: 'transcript' },
+  { file: 'README.md', starts: 'npm run deb -- ', kind: 'elsewhere', why: 'test/install/deb-package.test.ts runs npm run deb, as this block writes it, and checks the package' },
   { file: 'README.md', starts: 'npm run build', kind: 'not-run', why: 'the developer commands: build, typecheck and the test suite this file is part of' },
   { file: 'docs/architecture.md', starts: 'caller (cron, mutt', kind: 'not-run', why: 'a diagram' },
   { file: 'docs/integrations.md', starts: '# /etc/mailsubmit/authorized', kind: 'authorization-list' },
