@@ -259,7 +259,7 @@ export class SubmissionJob {
     }
     // From here the message is the queue's: its delivery no longer depends on this caller.
     const attempt = await queue.runner.attemptNow(localQueueId);
-    if (attempt.kind === 'delivered') return { ...(attempt.mtaQueueId !== undefined ? { queueId: attempt.mtaQueueId } : {}), text: attempt.mtaText, omitted: attempt.omitted };
+    if (attempt.kind === 'delivered') return attempt.delivery;
     if (attempt.kind === 'refused') throw attempt.error;
     return { localQueueId, reason: attempt.error.message };
   }

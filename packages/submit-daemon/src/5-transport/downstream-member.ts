@@ -74,11 +74,11 @@ export class DownstreamMember {
 
   /** Something failed here: remembered for status; a failure of the way makes it unhealthy. */
   failed(err: unknown): void {
-    const error = err instanceof SubmissionError ? err : new SubmissionError('internal', String(err));
-    this.failure = { at: this.now(), outcome: error.outcome, text: error.message };
+    const failure = { at: this.now(), outcome: err instanceof SubmissionError ? err.outcome : ('internal' as const), text: err instanceof Error ? err.message : String(err) };
+    this.failure = failure;
     if (!isFailureOfTheWay(err) || !this.isHealthy) return;
     this.isHealthy = false;
-    this.log.warn({ downstream: this.name, outcome: error.outcome, reason: error.message }, 'downstream unhealthy; other downstreams take its traffic while it is probed');
+    this.log.warn({ downstream: this.name, outcome: failure.outcome, reason: failure.text }, 'downstream unhealthy; other downstreams take its traffic while it is probed');
     this.scheduleProbe();
   }
 
@@ -106,7 +106,8 @@ export class DownstreamMember {
       await this.downstream.probe();
       this.answered();
     } catch (err) {
-      this.failure = { at: this.now(), outcome: err instanceof SubmissionError ? err.outcome : 'internal', text: (err as Error).message };
+      // Unhealthy already: recorded, and probed again later.
+      this.failed(err);
       this.scheduleProbe();
     }
   }

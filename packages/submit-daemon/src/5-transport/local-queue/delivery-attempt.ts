@@ -31,7 +31,7 @@ import { dueRecipients, type RunnerEntries, type RunnerEntry } from './runner-en
 
 /** What one attempt came to. */
 export type AttemptResult =
-  | { readonly kind: 'delivered'; readonly mtaQueueId?: string; readonly mtaText: string; readonly omitted: readonly string[]; readonly via?: string; readonly tls?: Delivery['tls'] }
+  | { readonly kind: 'delivered'; readonly delivery: Delivery }
   | { readonly kind: 'deferred'; readonly error: SubmissionError }
   | { readonly kind: 'refused'; readonly error: SubmissionError };
 
@@ -97,14 +97,7 @@ export class DeliveryAttempts {
         // Read again from the file, should another downstream be tried after this one read it.
         replay: () => this.messageOf(entry.id),
       });
-      result = {
-        kind: 'delivered',
-        ...(delivery.queueId !== undefined ? { mtaQueueId: delivery.queueId } : {}),
-        mtaText: delivery.text,
-        omitted: delivery.omitted,
-        ...(delivery.via !== undefined ? { via: delivery.via } : {}),
-        ...(delivery.tls !== undefined ? { tls: delivery.tls } : {}),
-      };
+      result = { kind: 'delivered', delivery };
     } catch (err) {
       const error = isSubmissionError(err) ? err : new SubmissionError('internal', (err as Error).message);
       result = QUEUED_OUTCOMES.has(error.outcome) || statusOf(error.outcome).smtpClass !== 5 ? { kind: 'deferred', error } : { kind: 'refused', error };
@@ -117,8 +110,9 @@ export class DeliveryAttempts {
       await this.entries.remove(entry.id);
       this.counts.delivered++;
       this.services.schedule.mtaAnswered('a queued message was delivered');
+      const { delivery } = result;
       log.info(
-        { queue_id: entry.id, mta_queue_id: result.mtaQueueId, mta_reply: result.mtaText, attempts: entry.state.attempts + 1, sender: entry.envelope.sender.text, downstream: result.via, downstream_tls: result.tls },
+        { queue_id: entry.id, mta_queue_id: delivery.queueId, mta_reply: delivery.text, attempts: entry.state.attempts + 1, sender: entry.envelope.sender.text, downstream: delivery.via, downstream_tls: delivery.tls },
         'local queue: delivered',
       );
     } else if (result.kind === 'refused') {
