@@ -18,6 +18,10 @@
 #     AUTH (test/support/postfix-relays.ts); its saslauthd stays off.
 #   - debhelper, dpkg-dev, fakeroot, lintian: 'npm run deb' builds the Debian
 #     package and test/install/deb-package.test.ts checks it with lintian.
+#   - debootstrap, systemd-container, dpkg-repack: the package's install,
+#     upgrade and removal tests and its boot under systemd run in a Debian
+#     system booted by systemd-nspawn (test/support/debian-container.ts),
+#     with this machine's Node.js package repacked into it.
 #   - strace: the local queue's commit order is checked on the system calls
 #     (packages/submit-daemon/test/5-transport/local-queue).
 #   - dovecot-core, dovecot-lmtpd: the LMTP server of the LMTP downstream's
@@ -32,6 +36,11 @@
 #     if any of them would remove a package (another MTA replacing Postfix);
 #     cron's daemon and PHP's session-cleaning timer are left stopped and
 #     disabled: the test runs cron in a private mount namespace.
+# Makes (never installs), in /var/cache/mailsubmit/debian-system:
+#   - bookworm.tar: a minimal Debian 12 made by debootstrap from Debian's
+#     archive, with systemd, Postfix and what Node.js needs, for the tests
+#     that install the package into a system booted by systemd-nspawn;
+#     made again when the list of its packages changes.
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
 #     tests unpack them into a temporary directory and run that MTA in a
@@ -73,6 +82,9 @@ install_missing_packages() {
   command -v dpkg-buildpackage >/dev/null || missing+=(dpkg-dev)
   command -v fakeroot >/dev/null || missing+=(fakeroot)
   command -v lintian >/dev/null || missing+=(lintian)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+  command -v dpkg-repack >/dev/null || missing+=(dpkg-repack)
   command -v strace >/dev/null || missing+=(strace)
   command -v saslpasswd2 >/dev/null || missing+=(sasl2-bin)
   sasl_mechanisms_present || missing+=(libsasl2-modules)
@@ -202,6 +214,7 @@ nothing_missing() {
   command -v qpsmtpd-forkserver >/dev/null && command -v swaks >/dev/null && command -v perl >/dev/null &&
     perl -MIO::Socket::SSL -e 1 2>/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null && command -v openssl >/dev/null &&
     command -v dh >/dev/null && command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null && command -v lintian >/dev/null &&
+    command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null && command -v dpkg-repack >/dev/null &&
     command -v strace >/dev/null && command -v saslpasswd2 >/dev/null && sasl_mechanisms_present && [ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/lmtp ] || return 1
   local package
   for package in "${SECOND_MTA_DEBS[@]}"; do compgen -G "$DEB_CACHE/${package}_*.deb" >/dev/null || return 1; done
@@ -209,6 +222,36 @@ nothing_missing() {
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || return 1
   done
 }
+
+# --- The Debian system the package is installed into (test/support/debian-container.ts) ---
+DEBIAN_SYSTEM_DIR=/var/cache/mailsubmit/debian-system
+DEBIAN_SYSTEM=$DEBIAN_SYSTEM_DIR/bookworm.tar
+# systemd as PID 1 and D-Bus for systemctl; Postfix, as the package
+# recommends (debconf's default: an Internet site delivering to /var/mail);
+# what the Node.js package depends on; adduser for the postinst.
+DEBIAN_SYSTEM_PACKAGES=systemd,systemd-sysv,dbus,adduser,postfix,python3,ca-certificates,procps
+
+debian_system_present() {
+  [ -f "$DEBIAN_SYSTEM" ] && [ "$(cat "$DEBIAN_SYSTEM_DIR/packages" 2>/dev/null)" = "$DEBIAN_SYSTEM_PACKAGES" ]
+}
+
+make_debian_system() {
+  local tree
+  say "making a minimal Debian 12 with debootstrap into $DEBIAN_SYSTEM (a minute or two)"
+  install -d -m 0755 "$DEBIAN_SYSTEM_DIR"
+  tree=$(mktemp -d /var/tmp/mailsubmit-debootstrap.XXXXXX)
+  if ! debootstrap --variant=minbase --include="$DEBIAN_SYSTEM_PACKAGES" bookworm "$tree" http://deb.debian.org/debian >"$tree.log" 2>&1; then
+    tail -n 20 "$tree.log" >&2
+    rm -rf "$tree" "$tree.log"
+    die "debootstrap could not make the Debian system"
+  fi
+  rm -f "$tree/var/cache/apt/archives/"*.deb
+  tar -C "$tree" --numeric-owner -cf "$DEBIAN_SYSTEM.tmp" .
+  mv -f "$DEBIAN_SYSTEM.tmp" "$DEBIAN_SYSTEM"
+  printf '%s\n' "$DEBIAN_SYSTEM_PACKAGES" >"$DEBIAN_SYSTEM_DIR/packages"
+  rm -rf "$tree" "$tree.log"
+}
+# --- end of the Debian system ---
 
 # --- The differential corpus (test/compat/corpus.test.ts) ---
 # Real messages from the test suites of Debian packages, unpacked from their
@@ -274,6 +317,14 @@ else
   unpack_mail_corpus
 fi
 # --- end of the differential corpus ---
+
+if debian_system_present; then
+  say "the Debian system for the package's tests is in $DEBIAN_SYSTEM"
+else
+  [ "$(id -u)" -eq 0 ] || die "the Debian system for the package's tests is missing; run as root: it runs debootstrap"
+  command -v debootstrap >/dev/null || apt_install_services_held debootstrap
+  make_debian_system
+fi
 
 if nothing_missing; then
   say "the test tools are installed (qpsmtpd, swaks, perl, TLS tools, the second MTA's packages)"
