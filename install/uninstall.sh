@@ -76,29 +76,7 @@ stop_stray_daemons "$LIB_DIR" "$daemon_user"
 rm -f "$SOCKET_PATH" "$rundir/control.sock" "$PID_FILE"
 
 # 2. Postfix: the listener blocks and the log setting install.sh added.
-if [ -f "$MASTER_CF" ] && command -v postfix >/dev/null; then
-  changed=0
-  for addr in "${listeners[@]}"; do
-    if has_listener_block "$MASTER_CF" "$addr"; then
-      remove_reinjection_listener "$MASTER_CF" "$addr"
-      changed=1
-      say "removed the re-injection listener $addr from $MASTER_CF"
-    fi
-  done
-  for value in "${maillog[@]}"; do
-    if [ "$(pf_postconf -h maillog_file)" = "$value" ]; then
-      pf_postconf -X maillog_file
-      changed=1
-      say "Postfix ($postfix_config) logs through syslog again (maillog_file removed)"
-    fi
-  done
-  # master.cf is back as it was before the install: no postfix check needed.
-  if [ "$changed" -eq 1 ] && pf_postfix status >/dev/null 2>&1; then
-    pf_postfix reload >/dev/null 2>&1 || true
-  fi
-elif [ "${#listeners[@]}" -gt 0 ]; then
-  warn "no Postfix at $postfix_config: the listener ${listeners[*]} could not be removed from $MASTER_CF"
-fi
+undo_postfix_changes
 
 # 3. Files, then the directories install.sh made, deepest first, when empty.
 kept=()

@@ -7,6 +7,8 @@ install_man_pages() {
   local prefix=$1 page section count=0 names=()
   for page in build/man/man*/*; do
     [ -f "$page" ] || continue
+    # The Debian package's command: install.sh adds the listener itself.
+    [ "$(basename "$page")" = mailsubmit-postfix-listener.8 ] && continue
     section=$(basename "$(dirname "$page")")
     install -d -m 0755 "$prefix/share/man/$section"
     install -m 0644 "$page" "$prefix/share/man/$section/"

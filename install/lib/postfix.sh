@@ -161,6 +161,35 @@ remove_reinjection_listener() {
   mv -f "$master.mailsubmit-tmp" "$master"
 }
 
+# undo_postfix_changes: takes out the listener blocks named in the array
+# listeners and resets the maillog_file values in the array maillog (as an
+# install record lists them), then reloads a running Postfix.
+undo_postfix_changes() {
+  local changed=0 addr value
+  if ! [ -f "$MASTER_CF" ] || ! command -v postfix >/dev/null; then
+    [ "${#listeners[@]}" -eq 0 ] || warn "no Postfix at $postfix_config: the listener ${listeners[*]} could not be removed from $MASTER_CF"
+    return 0
+  fi
+  for addr in "${listeners[@]}"; do
+    if has_listener_block "$MASTER_CF" "$addr"; then
+      remove_reinjection_listener "$MASTER_CF" "$addr"
+      changed=1
+      say "removed the re-injection listener $addr from $MASTER_CF"
+    fi
+  done
+  for value in "${maillog[@]}"; do
+    if [ "$(pf_postconf -h maillog_file)" = "$value" ]; then
+      pf_postconf -X maillog_file
+      changed=1
+      say "Postfix ($postfix_config) logs through syslog again (maillog_file removed)"
+    fi
+  done
+  # master.cf is back as it was before the install: no postfix check needed.
+  if [ "$changed" -eq 1 ] && pf_postfix status >/dev/null 2>&1; then
+    pf_postfix reload >/dev/null 2>&1 || true
+  fi
+}
+
 # Without a syslog daemon (containers, CI) Postfix's log goes nowhere; point it
 # at a file so the administrator can see queue ids. Recorded for uninstall.
 ensure_postfix_log() {

@@ -28,6 +28,7 @@ const PAGES: Readonly<Record<string, readonly string[]>> = {
   'man8/mailsubmit-sendmail.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'THE MESSAGE', 'LIMITS', 'EXIT STATUS', 'COMPATIBILITY', 'FILES', 'EXAMPLES', 'SEE ALSO'],
   'man5/mailsubmit.conf.5': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'KEYS', 'THE AUTHORIZATION LIST', 'EXAMPLES', 'SEE ALSO'],
   'man8/mailsubmitctl.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'COMMANDS', 'EXIT STATUS', 'FILES', 'EXAMPLES', 'SEE ALSO'],
+  'man8/mailsubmit-postfix-listener.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'COMMANDS', 'OPTIONS', 'EXIT STATUS', 'FILES', 'EXAMPLES', 'SEE ALSO'],
   'man8/mailsubmitd.8': ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'SIGNALS', 'EXIT STATUS', 'LOGGING', 'SECURITY', 'FILES', 'SEE ALSO'],
 };
 

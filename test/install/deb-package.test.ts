@@ -64,13 +64,19 @@ describe('the Debian package', () => {
     for (const path of ['usr/lib/mailsubmit/mailsubmitd.mjs', 'usr/lib/mailsubmit/mailsubmitctl.cjs', 'usr/lib/mailsubmit/socket_addon.node']) {
       expect(entry(path)).toMatch(/^-rw-r--r-- root\/root /);
     }
-    for (const page of ['man1/mailsubmit.1.gz', 'man5/mailsubmit.conf.5.gz', 'man8/mailsubmitd.8.gz', 'man8/mailsubmitctl.8.gz', 'man8/mailsubmit-sendmail.8.gz']) {
+    for (const page of ['man1/mailsubmit.1.gz', 'man5/mailsubmit.conf.5.gz', 'man8/mailsubmitd.8.gz', 'man8/mailsubmitctl.8.gz', 'man8/mailsubmit-sendmail.8.gz', 'man8/mailsubmit-postfix-listener.8.gz']) {
       expect(entry(`usr/share/man/${page}`)).toBeDefined();
     }
     for (const path of ['lib/systemd/system/mailsubmitd.service', 'usr/lib/tmpfiles.d/mailsubmit.conf', 'etc/mailsubmit/mailsubmit.conf', 'etc/mailsubmit/authorized']) {
       expect(entry(path)).toBeDefined();
     }
     expect(listing).not.toMatch(/usr\/local|\.map$/m);
+    // The listener's command: install.sh's script and the libraries and block it reads, as in the tree.
+    expect(entry('usr/sbin/mailsubmit-postfix-listener')).toMatch(/-> \.\.\/share\/mailsubmit\/install\/postfix-listener\.sh$/);
+    expect(entry('usr/share/mailsubmit/install/postfix-listener.sh')).toMatch(/^-rwxr-xr-x root\/root /);
+    for (const path of ['lib/common.sh', 'lib/state.sh', 'lib/postfix.sh', 'files/postfix-master.cf']) {
+      expect(entry(`usr/share/mailsubmit/install/${path}`)).toMatch(/^-rw-r--r-- root\/root /);
+    }
 
     const file = (path: string) => run('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xO "./${path}"`, 'sh', deb]);
     const strings = run('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/bin/mailsubmit | strings`, 'sh', deb]);
@@ -104,6 +110,8 @@ describe('the Debian package', () => {
     expect(postinst).toContain("deb-systemd-helper enable 'mailsubmitd.service'");
     expect(postinst).toContain('systemd-tmpfiles');
     expect(readFileSync(join(control, 'postrm'), 'utf8')).toContain('dpkg-statoverride --remove /usr/bin/mailsubmit');
+    expect(readFileSync(join(control, 'prerm'), 'utf8')).toContain('mailsubmit-postfix-listener remove');
+    expect(postinst).toContain('mailsubmit-postfix-listener add');
     for (const script of ['postinst', 'postrm', 'prerm']) run('sh', ['-n', join(control, script)]);
   });
 });
