@@ -26,3 +26,24 @@ export function childOutput(child: ChildProcess): Promise<ChildOutput> {
     child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
+
+/** A child whose stdin stays open: a slow writer, so a test can act while it runs. */
+export interface OpenChild {
+  /** Settles when the child has ended, whether or not its input was ended. */
+  readonly result: Promise<ChildOutput>;
+  write(chunk: string | Buffer): void;
+  /** Writes the rest, closes stdin, and resolves with how the child ended. */
+  end(chunk?: string | Buffer): Promise<ChildOutput>;
+}
+
+export function openChild(child: ChildProcess): OpenChild {
+  const result = childOutput(child);
+  return {
+    result,
+    write: (chunk) => void child.stdin?.write(chunk),
+    end: (chunk = '') => {
+      child.stdin?.end(chunk);
+      return result;
+    },
+  };
+}

@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { childOutput } from './child-output.ts';
+import { openChild } from './child-output.ts';
 import { collectLogLines } from './daemon-log.ts';
 import { buildHelper } from './helper-build.ts';
 import { ensureGroup, type TestUser } from './test-accounts.ts';
@@ -189,15 +189,7 @@ export class MailsubmitUnderTest {
     const child = options.initGroups
       ? spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', this.helperPath, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: {} })
       : spawn(this.helperPath, args, { uid: user.uid, gid: user.gid, stdio: ['pipe', 'pipe', 'pipe'], env: {} });
-    const result = childOutput(child);
-    return {
-      result,
-      write: (chunk) => void child.stdin.write(chunk),
-      end: (chunk = '') => {
-        child.stdin.end(chunk);
-        return result;
-      },
-    };
+    return openChild(child);
   }
 
   /** Submission log lines of the daemon (one JSON object per submission). */
