@@ -246,6 +246,8 @@ make_debian_system() {
     die "debootstrap could not make the Debian system"
   fi
   rm -f "$tree/var/cache/apt/archives/"*.deb
+  # The system's / is the tar's first entry: not mktemp's 0700.
+  chmod 0755 "$tree"
   tar -C "$tree" --numeric-owner -cf "$DEBIAN_SYSTEM.tmp" .
   mv -f "$DEBIAN_SYSTEM.tmp" "$DEBIAN_SYSTEM"
   printf '%s\n' "$DEBIAN_SYSTEM_PACKAGES" >"$DEBIAN_SYSTEM_DIR/packages"
