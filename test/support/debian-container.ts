@@ -121,8 +121,11 @@ export class DebianContainer {
 
   /** A fresh copy of the system, not yet booted; `nodejs: false` leaves the repacked Node.js out. */
   static async create(options: { name: string; nodejs?: boolean }): Promise<DebianContainer> {
-    const base = mkdtempSync(`/var/tmp/mailsubmit-container-${options.name}-`);
+    removeAbandoned();
+    const base = mkdtempSync(join(CONTAINERS_DIR, `${CONTAINER_PREFIX}${options.name}-`));
     const box = new DebianContainer(base, `${options.name}-${basename(base).slice(-6)}`);
+    writeFileSync(join(base, 'owner'), String(process.pid));
+    writeFileSync(join(base, 'machine'), box.name);
     try {
       mkdirSync(box.root);
       execFileSync('tar', ['-xf', SYSTEM_TAR, '-C', box.root]);
@@ -149,8 +152,8 @@ export class DebianContainer {
     // Without a systemd on the host, nspawn keeps the cgroup it was started in
     // (--keep-unit) and puts the container below it: one of its own, so that
     // two containers never share one.
-    const spawnArgs = hostHasSystemd() ? ['systemd-nspawn', ...args] : ['sh', '-c', joinCgroupScript, 'sh', this.cgroupName, 'systemd-nspawn', ...args, '--keep-unit'];
-    if (!hostHasSystemd()) for (const dir of this.cgroupDirs()) mkdirSync(dir, { recursive: true });
+    const spawnArgs = hostHasSystemd() ? ['systemd-nspawn', ...args] : ['sh', '-c', joinCgroupScript, 'sh', cgroupName(this.name), 'systemd-nspawn', ...args, '--keep-unit'];
+    for (const dir of cgroupDirs(this.name)) mkdirSync(dir, { recursive: true });
     writeFileSync(this.consoleLog, '');
     const child = spawn(spawnArgs[0]!, spawnArgs.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH } });
     const append = (chunk: Buffer) => writeFileSync(this.consoleLog, chunk, { flag: 'a' });
@@ -219,7 +222,7 @@ export class DebianContainer {
       throw new Error(`${this.name} did not power off within ${POWEROFF_TIMEOUT_MS / 1000} s: ${this.consoleTail()}`);
     }
     await exited;
-    this.removeCgroups();
+    removeCgroups(this.name);
   }
 
   /** The last lines the container wrote on its console. */
@@ -230,53 +233,86 @@ export class DebianContainer {
 
   /** Kills whatever still runs and removes the tree; safe after a failed create or boot, and twice. */
   destroy(): void {
-    // Killing the PID 1 of a PID namespace kills every process in it; nspawn then ends.
-    const nspawnPid = this.nspawn?.pid;
-    for (const pid of [this.leader, ...this.cgroupProcesses(), nspawnPid]) if (pid !== undefined) tryKill(pid);
-    if (nspawnPid !== undefined) {
-      spawnSync('sh', ['-c', 'i=0; while [ $i -lt 100 ] && kill -0 "$1" 2>/dev/null; do sleep 0.05; i=$((i+1)); done', 'sh', String(nspawnPid)]);
+    removeContainer(this.base, this.name, this.nspawn?.pid, this.leader);
+  }
+}
+
+const CONTAINERS_DIR = '/var/tmp';
+const CONTAINER_PREFIX = 'mailsubmit-container-';
+
+/**
+ * Containers whose test process was killed before its afterAll: the process
+ * that made one is recorded in it (`owner`), and once that has gone nothing
+ * else will remove it.
+ */
+function removeAbandoned(): void {
+  for (const entry of readdirSync(CONTAINERS_DIR)) {
+    if (!entry.startsWith(CONTAINER_PREFIX)) continue;
+    const base = join(CONTAINERS_DIR, entry);
+    const owner = Number(readOr(join(base, 'owner'), '0'));
+    const name = readOr(join(base, 'machine'), '');
+    if (owner > 0 && existsSync(`/proc/${owner}`)) continue;
+    if (name === '') continue; // being made: mkdtemp, then the two names
+    const nspawn = readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .find((pid) => readOr(`/proc/${pid}/cmdline`, '').split('\0').includes(join(base, 'root')));
+    removeContainer(base, name, nspawn === undefined ? undefined : Number(nspawn), undefined);
+  }
+}
+
+function removeContainer(base: string, name: string, nspawnPid: number | undefined, leader: number | undefined): void {
+  // Killing the PID 1 of a PID namespace kills every process in it; nspawn then ends.
+  leader ??= nspawnPid === undefined ? undefined : leaderOf(nspawnPid);
+  for (const pid of [leader, ...cgroupProcesses(name), nspawnPid]) if (pid !== undefined) tryKill(pid);
+  // A killed process leaves its cgroup only once it is reaped.
+  for (let tries = 0; tries < 100 && (isRunning(nspawnPid) || cgroupProcesses(name).length > 0); tries++) {
+    spawnSync('sleep', ['0.05']);
+  }
+  removeCgroups(name);
+  rmSync(join('/run/systemd/nspawn/propagate', name), { recursive: true, force: true });
+  rmSync(base, { recursive: true, force: true });
+}
+
+const cgroupName = (machine: string) => `mailsubmit-${machine}`;
+
+/** The container's cgroup of its own, in each hierarchy the host has (cgroup v1 and v2 side by side, or v2 alone). */
+function cgroupDirs(machine: string): string[] {
+  if (hostHasSystemd()) return [];
+  const hybrid = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].filter((dir) => existsSync(join(dir, 'cgroup.procs')));
+  const roots = hybrid.length > 0 ? hybrid : ['/sys/fs/cgroup'];
+  return roots.map((root) => join(root, cgroupName(machine)));
+}
+
+function cgroupProcesses(machine: string): number[] {
+  const pids: number[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (Number(line) > 0) pids.push(Number(line));
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
+  };
+  for (const dir of cgroupDirs(machine)) walk(dir);
+  return pids;
+}
+
+/** Children first: a cgroup directory goes only once it is empty. */
+function removeCgroups(machine: string): void {
+  const remove = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) remove(join(dir, entry.name));
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Still has a process: destroy() kills it and tries again.
     }
-    this.removeCgroups();
-    rmSync(join('/run/systemd/nspawn/propagate', this.name), { recursive: true, force: true });
-    rmSync(this.base, { recursive: true, force: true });
-  }
+  };
+  for (const dir of cgroupDirs(machine)) remove(dir);
+}
 
-  private get cgroupName(): string {
-    return `mailsubmit-${this.name}`;
-  }
-
-  /** The cgroup of its own, in each hierarchy the host has (cgroup v1 and v2 side by side, or v2 alone). */
-  private cgroupDirs(): string[] {
-    const hybrid = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].filter((dir) => existsSync(join(dir, 'cgroup.procs')));
-    const roots = hybrid.length > 0 ? hybrid : ['/sys/fs/cgroup'];
-    return roots.map((root) => join(root, this.cgroupName));
-  }
-
-  private cgroupProcesses(): number[] {
-    if (hostHasSystemd()) return [];
-    const pids: number[] = [];
-    const walk = (dir: string) => {
-      if (!existsSync(dir)) return;
-      for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (Number(line) > 0) pids.push(Number(line));
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
-    };
-    for (const dir of this.cgroupDirs()) walk(dir);
-    return pids;
-  }
-
-  /** Children first: a cgroup directory goes only once it is empty. */
-  private removeCgroups(): void {
-    if (hostHasSystemd()) return;
-    const remove = (dir: string) => {
-      if (!existsSync(dir)) return;
-      for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) remove(join(dir, entry.name));
-      try {
-        rmdirSync(dir);
-      } catch {
-        // Still has a process: destroy() kills it and tries again.
-      }
-    };
-    for (const dir of this.cgroupDirs()) remove(dir);
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return fallback;
   }
 }
 
@@ -295,6 +331,16 @@ function leaderOf(nspawnPid: number): number | undefined {
     return first > 0 && readFileSync(`/proc/${first}/comm`, 'utf8').trim() === 'systemd' ? first : undefined;
   } catch {
     return undefined; // nspawn or its child just ended
+  }
+}
+
+function isRunning(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
