@@ -110,7 +110,7 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
 
   it('drains on systemctl stop: a submission in flight that ends within timeouts.shutdown gets 0 and arrives, one that does not gets 75 and nothing arrives', async () => {
     // A short drain window, so that a caller who never finishes meets it soon.
-    const shutdownSeconds = 3;
+    const shutdownSeconds = 5;
     expect((await exec(['sed', '-i', `s/^\\[timeouts\\]$/[timeouts]\\nshutdown = ${shutdownSeconds}/`, '/etc/mailsubmit/mailsubmit.conf'])).code).toBe(0);
     expect(await confValue('shutdown')).toBe(String(shutdownSeconds));
     expect((await exec(['systemctl', 'restart', 'mailsubmitd'])).code).toBe(0);

@@ -32,9 +32,14 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
 }
 
-/** How the boot ended: systemd's own word for it, and the units that failed. */
+/**
+ * How the boot ended. Booted means systemd's start-up is over, no start job
+ * left (`systemctl is-system-running --wait` returned): then the state is
+ * `running` when every unit started and `degraded` when some failed, which
+ * a test wants to see named rather than waited out.
+ */
 export interface BootState {
-  /** `systemctl is-system-running` once start-up is over: `running`, or `degraded` with failed units. */
+  /** systemd's own word for the system once start-up is over. */
   readonly state: string;
   readonly failedUnits: readonly string[];
 }
@@ -192,9 +197,10 @@ export class DebianContainer {
   /** Starts a command inside and leaves its stdin open. */
   start(argv: readonly string[], options: Omit<ExecOptions, 'input'> = {}): OpenChild {
     if (this.leader === undefined) throw new Error(`${this.name} is not booted`);
-    const asUser = options.user === undefined ? [] : ['setpriv', `--reuid=${options.user}`, `--regid=${options.user}`, '--init-groups', '--'];
     const env = ['env', '-i', `PATH=${PATH}`, 'LANG=C.UTF-8', `HOME=${options.user === undefined ? '/root' : '/'}`];
-    const child = spawn('nsenter', ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '--', ...asUser, ...env, ...argv], {
+    // The user's primary group and supplementary groups, as a login gives them.
+    const asUser = options.user === undefined ? [] : ['sh', '-c', 'exec setpriv --reuid="$0" --regid="$(id -g "$0")" --init-groups -- "$@"', options.user];
+    const child = spawn('nsenter', ['-t', String(this.leader), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '--', ...env, ...asUser, ...argv], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { PATH },
       timeout: options.timeoutMs ?? 120_000,
