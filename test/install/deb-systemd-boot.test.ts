@@ -39,8 +39,9 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
   const exec = (argv: readonly string[], options?: Parameters<DebianContainer['exec']>[1]) => box.exec(argv, options);
   const output = async (argv: readonly string[]) => (await exec(argv)).stdout.trim();
   const mailbox = (user: string) => output(['sh', '-c', 'cat "/var/mail/$1" 2>/dev/null || true', 'sh', user]);
-  const confValue = async (key: string) => /^\s*(\S+)\s*=\s*"?([^"\n]*)"?/m.exec((await output(['grep', '-E', `^\\s*${key}\\s*=`, '/etc/mailsubmit/mailsubmit.conf'])))?.[2];
-  const unitValue = async (key: string) => (await output(['systemctl', 'show', '-P', key, 'mailsubmitd']));
+  /** A key's value in the installed mailsubmit.conf (the key is unique there, in whichever table). */
+  const confValue = async (key: string) => /=\s*"?([^"\n]*)"?/.exec(await output(['grep', '-E', `^\\s*${key}\\s*=`, '/etc/mailsubmit/mailsubmit.conf']))?.[1];
+  const unitValue = (key: string) => output(['systemctl', 'show', '-P', key, 'mailsubmitd']);
   const socketsReady = async () => (await exec(['test', '-S', '/run/mailsubmit/mailsubmit.sock'])).code === 0 && (await exec(['test', '-S', '/run/mailsubmit/control.sock'])).code === 0;
   const addUser = async (name: string) => expect((await exec(['useradd', '--no-create-home', name])).code).toBe(0);
 
