@@ -16,9 +16,24 @@ BLOCK_END='# mailsubmit: end'
 # mailsubmit-cleanup-PORT for a loopback port, so that blocks for several
 # listeners can stand side by side).
 render_listener_block() {
-  local cleanup=mailsubmit-cleanup
-  case $1 in *:*) cleanup="mailsubmit-cleanup-${1##*:}" ;; esac
-  sed -e "s|^@SERVICE@ @TYPE@ |$1 $2 |" -e "s|@CLEANUP@|$cleanup|g" install/files/postfix-master.cf
+  sed -e "s|^@SERVICE@ @TYPE@ |$1 $2 |" -e "s|@CLEANUP@|$(cleanup_service "$1")|g" install/files/postfix-master.cf
+}
+
+# cleanup_service SERVICE: the name of the listener's cleanup service.
+cleanup_service() {
+  case $1 in
+    *:*) printf 'mailsubmit-cleanup-%s\n' "${1##*:}" ;;
+    *) printf 'mailsubmit-cleanup\n' ;;
+  esac
+}
+
+# The socket and lock file Postfix's master makes for the listener's cleanup
+# service (private column n: in public/), left behind when the block goes.
+record_cleanup_service_files() {
+  local cleanup
+  cleanup=$(cleanup_service "$LISTENER_SERVICE")
+  record file "$PF_QUEUE_DIR/public/$cleanup"
+  record file "$PF_QUEUE_DIR/pid/unix.$cleanup"
 }
 
 # listener_block MASTER_CF SERVICE: our block for SERVICE as it stands, markers included.
@@ -53,6 +68,7 @@ add_reinjection_listener() {
     # Between our markers, so an install.sh put it there (perhaps an older
     # one that kept no record): uninstall.sh takes it out again.
     record listener_added "$LISTENER_SERVICE"
+    record_cleanup_service_files
     [ -f "$MASTER_CF.mailsubmit-backup" ] && record file "$MASTER_CF.mailsubmit-backup"
     if [ "$(listener_block "$MASTER_CF" "$LISTENER_SERVICE")" != "$(render_listener_block "$LISTENER_SERVICE" "$LISTENER_TYPE")" ]; then
       update_reinjection_listener
@@ -69,6 +85,7 @@ add_reinjection_listener() {
   record file "$MASTER_CF.mailsubmit-backup"
   { printf '\n'; render_listener_block "$LISTENER_SERVICE" "$LISTENER_TYPE"; } >>"$MASTER_CF"
   record listener_added "$LISTENER_SERVICE"
+  record_cleanup_service_files
   if ! pf_postfix check; then
     cp -p "$MASTER_CF.mailsubmit-backup" "$MASTER_CF"
     die "postfix check failed with the listener added; $MASTER_CF restored"

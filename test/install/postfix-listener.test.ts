@@ -4,7 +4,8 @@
  * Postfix: `add` puts install.sh's block into master.cf and Postfix then
  * listens on the private socket, which the daemon's group reaches and
  * nobody else; `add` again changes nothing; `remove` leaves master.cf byte
- * for byte as before and takes its directories and record with it; `status`
+ * for byte as before and takes its directories, its cleanup service's socket
+ * and its record with it; `status`
  * tells which. The package's own use of it runs in a booted Debian
  * (deb-lifecycle.test.ts).
  */
@@ -74,6 +75,7 @@ describe.skipIf(!PrivatePostfix.isAvailable() || !groupExists('mailsubmit-mta'))
     expect(statSync(socket).isSocket()).toBe(true);
     expect(await connectAs(idOf('passwd', 'mailsubmit'), idOf('group', 'mailsubmit-mta'), socket)).toBe('connected');
     expect(await connectAs(idOf('passwd', 'nobody'), idOf('group', 'nogroup'), socket)).toBe('EACCES');
+    expect(statSync(join(postfix.dir, 'queue', 'public', 'mailsubmit-cleanup')).isSocket()).toBe(true);
     expect((await listener('status')).code).toBe(0);
   });
 
@@ -90,6 +92,9 @@ describe.skipIf(!PrivatePostfix.isAvailable() || !groupExists('mailsubmit-mta'))
     expect(removed.code).toBe(0);
     expect(readFileSync(join(postfix.dir, 'master.cf'))).toEqual(masterBefore);
     expect(existsSync(doorDir)).toBe(false);
+    // The cleanup service's socket and lock, which Postfix's master leaves behind.
+    expect(existsSync(join(postfix.dir, 'queue', 'public', 'mailsubmit-cleanup'))).toBe(false);
+    expect(existsSync(join(postfix.dir, 'queue', 'pid', 'unix.mailsubmit-cleanup'))).toBe(false);
     expect(existsSync(`${join(postfix.dir, 'master.cf')}.mailsubmit-backup`)).toBe(false);
     expect(existsSync(record)).toBe(false);
     expect((await listener('status')).code).toBe(1);
