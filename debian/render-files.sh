@@ -2,7 +2,7 @@
 # render-files.sh DIR: the files install.sh writes, for the package's layout
 # (install.sh's defaults with the programs under /usr), rendered by
 # install.sh's own functions from install/files into DIR: mailsubmit.conf,
-# authorized, the systemd unit and the launchers of mailsubmitd and
+# authorized, the systemd units and the launchers of mailsubmitd and
 # mailsubmitctl. Run from the top of the source tree (debian/rules does).
 set -euo pipefail
 
@@ -24,6 +24,7 @@ sed "s|@AUTH_LIST@|$AUTH_LIST|g" install/files/authorized >"$out/authorized"
 eval "installed_stop_grace() $(declare -f stop_grace | tail -n +2)"
 stop_grace() { local CONF_FILE=$out/mailsubmit.conf; installed_stop_grace; }
 render_unit >"$out/mailsubmitd.service"
+render_unit install/files/mailsubmitd.socket >"$out/mailsubmitd.socket"
 
 # Launchers as install.sh writes them, with Debian's node.
 printf '#!/bin/sh\nexec /usr/bin/node %s "$@"\n' "$LIB_DIR/mailsubmitd.mjs" >"$out/mailsubmitd"

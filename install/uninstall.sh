@@ -56,14 +56,16 @@ else
   maillog=()
   [ -f "$sysconfdir/.set-postfix-maillog" ] && maillog=(/var/log/postfix.log)
   units=()
-  systemd_running && [ -f "$UNIT_PATH" ] && units=("$UNIT_PATH")
+  if systemd_running; then
+    for unit in "$SOCKET_UNIT_PATH" "$UNIT_PATH"; do [ -f "$unit" ] && units+=("$unit"); done
+  fi
   new_users=()
   new_groups=()
   memberships=()
 fi
 
-# 1. The daemon.
-for unit in "${units[@]}"; do
+# 1. The daemon: its socket first, which would start the service again.
+for unit in $(printf '%s\n' "${units[@]}" | grep '\.socket$') $(printf '%s\n' "${units[@]}" | grep -v '\.socket$'); do
   if systemd_running; then
     systemctl disable --now "$(basename "$unit")" >/dev/null 2>&1 || true
   fi

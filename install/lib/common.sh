@@ -130,6 +130,12 @@ derive_layout() {
   LOG_FILE=$logdir/mailsubmitd.log
   MASTER_CF=$postfix_config/master.cf
   UNIT_PATH=/etc/systemd/system/mailsubmitd.service
+  SOCKET_UNIT_PATH=/etc/systemd/system/mailsubmitd.socket
+  # Set-gid: only the daemon's group (the helper) may reach the socket, or
+  # even look inside its directory; open: everyone, and the daemon decides.
+  SOCKET_MODE=0660
+  RUNDIR_MODE=0750
+  if [ "$install_mode" = open ]; then SOCKET_MODE=0666 RUNDIR_MODE=0755; fi
   LOGROTATE_FILE=$logrotate_dir/mailsubmitd
   derive_door
 }

@@ -3,10 +3,7 @@
 # the background as $daemon_user with a pid file in $rundir and a log file.
 
 prepare_rundir() {
-  # Set-gid: only the daemon's group (the helper) may even look inside.
-  local mode=0750
-  [ "$install_mode" = open ] && mode=0755
-  make_dir "$mode" "$daemon_user" "$daemon_group" "$rundir"
+  make_dir "$RUNDIR_MODE" "$daemon_user" "$daemon_group" "$rundir"
 }
 
 start_the_daemon() {
@@ -17,17 +14,20 @@ start_the_daemon() {
   # Whichever way an earlier install ran it, only one daemon may run.
   stop_background_daemon "$PID_FILE" "$LIB_DIR" "$daemon_user"
   if [ "$use_systemd" -eq 1 ] && systemd_running; then
+    # A daemon of an earlier install may hold the socket's path itself.
+    systemctl stop mailsubmitd.service 2>/dev/null || true
     install_unit
     systemctl daemon-reload
-    systemctl enable --now mailsubmitd.service >/dev/null
-    systemctl restart mailsubmitd.service
-    say "mailsubmitd runs under systemd (systemctl status mailsubmitd)"
+    systemctl enable mailsubmitd.socket mailsubmitd.service >/dev/null 2>&1
+    systemctl restart mailsubmitd.socket
+    systemctl start mailsubmitd.service
+    say "mailsubmitd runs under systemd, which holds its socket (systemctl status mailsubmitd.socket mailsubmitd)"
   else
-    if systemd_running && [ -f "$UNIT_PATH" ] && recorded unit | grep -qxF "$UNIT_PATH"; then
-      systemctl disable --now mailsubmitd.service >/dev/null 2>&1 || true
-      rm -f "$UNIT_PATH"
+    if systemd_running && recorded unit | grep -qxF "$UNIT_PATH"; then
+      systemctl disable --now mailsubmitd.socket mailsubmitd.service >/dev/null 2>&1 || true
+      rm -f "$UNIT_PATH" "$SOCKET_UNIT_PATH"
       systemctl daemon-reload
-      say "removed the systemd unit of an earlier install (--no-systemd)"
+      say "removed the systemd units of an earlier install (--no-systemd)"
     fi
     rm -f "$SOCKET_PATH"
     make_dir 0750 "$daemon_user" "$daemon_group" "$logdir"
@@ -121,21 +121,27 @@ wait_for_socket() {
   die "mailsubmitd did not create $SOCKET_PATH; see $LOG_FILE or journalctl -u mailsubmitd"
 }
 
-# The shipped unit, with this install's paths, account and mode. A run
-# directory outside /run is not systemd's RuntimeDirectory: install.sh made it.
+# render_unit [TEMPLATE]: a shipped unit (mailsubmitd.service unless named),
+# with this install's paths, account and modes. A run directory outside /run
+# is not systemd's RuntimeDirectory: install.sh made it.
 render_unit() {
-  local rundir_mode=0750 runtime=${rundir#/run/}
-  [ "$install_mode" = open ] && rundir_mode=0755
+  local template=${1:-install/files/mailsubmitd.service} runtime=${rundir#/run/}
   local outside_run='' no_door=''
   [ "$runtime" = "$rundir" ] && outside_run='/^RuntimeDirectory/d'
   [ "$listener" = private ] || no_door='/^SupplementaryGroups=/d'
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@CONF_FILE@|$CONF_FILE|g" -e "s|@STOP_TIMEOUT@|$(($(stop_grace) + 10))|g" \
     -e "s|@USER@|$daemon_user|g" -e "s|@GROUP@|$daemon_group|g" \
-    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$rundir_mode|g" -e "s|@RUNDIR@|$rundir|g" -e "s|@SPOOL_DIR@|$spooldir|g" -e "s|@QUEUE_DIR@|$queuedir|g" \
-    -e "s|@MTA_GROUP@|$MTA_GROUP|g" -e "$outside_run" -e "$no_door" install/files/mailsubmitd.service
+    -e "s|@RUNTIME_DIRECTORY@|$runtime|g" -e "s|@RUNDIR_MODE@|$RUNDIR_MODE|g" -e "s|@RUNDIR@|$rundir|g" -e "s|@SPOOL_DIR@|$spooldir|g" -e "s|@QUEUE_DIR@|$queuedir|g" \
+    -e "s|@SOCKET@|$SOCKET_PATH|g" -e "s|@SOCKET_MODE@|$SOCKET_MODE|g" \
+    -e "s|@MTA_GROUP@|$MTA_GROUP|g" -e "$outside_run" -e "$no_door" "$template"
 }
 
+# The service and its socket; the socket is recorded first, so that
+# uninstall.sh stops it before the service it would start again.
 install_unit() {
+  render_unit install/files/mailsubmitd.socket >"$SOCKET_UNIT_PATH.tmp"
+  mv -f "$SOCKET_UNIT_PATH.tmp" "$SOCKET_UNIT_PATH"
+  record unit "$SOCKET_UNIT_PATH"
   render_unit >"$UNIT_PATH.tmp"
   mv -f "$UNIT_PATH.tmp" "$UNIT_PATH"
   record unit "$UNIT_PATH"

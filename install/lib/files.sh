@@ -192,13 +192,11 @@ migrate_target() {
 render_config() {
   local spool_line=''
   [ "$spooldir" = /var/lib/mailsubmit/spool ] || spool_line="s|^#spool_directory = .*|spool_directory = \"$spooldir\"|"
-  local socket_mode=0660
-  [ "$install_mode" = open ] && socket_mode=0666
   sed -e "s|@CONF_FILE@|$CONF_FILE|g" \
     -e "s|@SOCKET@|$SOCKET_PATH|g" \
     -e "s|@CONTROL_SOCKET@|$rundir/control.sock|g" \
     -e "s|@INSTALL_MODE@|$install_mode|g" \
-    -e "s|@SOCKET_MODE@|$socket_mode|g" \
+    -e "s|@SOCKET_MODE@|$SOCKET_MODE|g" \
     -e "s|@GROUP@|$daemon_group|g" \
     -e "s|@AUTH_LIST@|$AUTH_LIST|g" \
     -e "s|@TARGET@|$DOWNSTREAM_TARGET|g" \

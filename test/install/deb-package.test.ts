@@ -67,7 +67,7 @@ describe('the Debian package', () => {
     for (const page of ['man1/mailsubmit.1.gz', 'man5/mailsubmit.conf.5.gz', 'man8/mailsubmitd.8.gz', 'man8/mailsubmitctl.8.gz', 'man8/mailsubmit-sendmail.8.gz', 'man8/mailsubmit-postfix-listener.8.gz']) {
       expect(entry(`usr/share/man/${page}`)).toBeDefined();
     }
-    for (const path of ['lib/systemd/system/mailsubmitd.service', 'usr/lib/tmpfiles.d/mailsubmit.conf', 'etc/mailsubmit/mailsubmit.conf', 'etc/mailsubmit/authorized']) {
+    for (const path of ['lib/systemd/system/mailsubmitd.service', 'lib/systemd/system/mailsubmitd.socket', 'usr/lib/tmpfiles.d/mailsubmit.conf', 'etc/mailsubmit/mailsubmit.conf', 'etc/mailsubmit/authorized']) {
       expect(entry(path)).toBeDefined();
     }
     expect(listing).not.toMatch(/usr\/local|\.map$/m);
@@ -90,6 +90,11 @@ describe('the Debian package', () => {
     expect(unit).toContain('ExecStart=/usr/sbin/mailsubmitd -c /etc/mailsubmit/mailsubmit.conf');
     expect(unit).toContain('SupplementaryGroups=mailsubmit-mta');
     expect(unit).not.toMatch(/@[A-Z_]+@/);
+    const socket = file('lib/systemd/system/mailsubmitd.socket');
+    expect(socket).toContain('ListenSequentialPacket=/run/mailsubmit/mailsubmit.sock\n');
+    expect(config).toContain('socket_mode = "0660"');
+    expect(socket).toContain('SocketMode=0660\n');
+    expect(socket).toContain('SocketGroup=mailsubmit\n');
   });
 
   it('names its conffiles, its dependencies and its maintainer scripts', () => {
@@ -110,7 +115,14 @@ describe('the Debian package', () => {
     expect(postinst).toContain("deb-systemd-helper enable 'mailsubmitd.service'");
     expect(postinst).toContain('systemd-tmpfiles');
     expect(readFileSync(join(control, 'postrm'), 'utf8')).toContain('dpkg-statoverride --remove /usr/bin/mailsubmit');
-    expect(readFileSync(join(control, 'prerm'), 'utf8')).toContain('mailsubmit-postfix-listener remove');
+    const prerm = readFileSync(join(control, 'prerm'), 'utf8');
+    expect(prerm).toContain('mailsubmit-postfix-listener remove');
+    // Removal stops the socket first: a caller must not start the service again.
+    expect(prerm.indexOf("stop 'mailsubmitd.socket'")).toBeGreaterThan(-1);
+    expect(prerm.indexOf("stop 'mailsubmitd.socket'")).toBeLessThan(prerm.indexOf("stop 'mailsubmitd.service'"));
+    // An upgrade restarts the service, never the socket that holds its callers meanwhile.
+    expect(postinst).toMatch(/_dh_action=restart\n[^]*deb-systemd-invoke \$_dh_action 'mailsubmitd\.service'/);
+    expect(postinst).not.toMatch(/deb-systemd-invoke \$_dh_action 'mailsubmitd\.socket'/);
     expect(postinst).toContain('mailsubmit-postfix-listener add');
     for (const script of ['postinst', 'postrm', 'prerm']) run('sh', ['-n', join(control, script)]);
   });

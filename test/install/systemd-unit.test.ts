@@ -1,6 +1,7 @@
 /**
- * The systemd unit install.sh writes: rendered for a staged layout, it must
- * carry that layout (prefix, -c config, user, group, run directory), pass
+ * The systemd units install.sh writes, the service and the socket it holds
+ * for it: rendered for a staged layout, they must carry that layout (prefix,
+ * -c config, user, group, run directory, socket path and mode), pass
  * `systemd-analyze verify`, and keep its hardening (`systemd-analyze
  * security --offline`). systemd need not run for either check; the units are
  * never started here.
@@ -24,10 +25,10 @@ function systemdAnalyzeAvailable(): boolean {
   }
 }
 
-/** The unit as install.sh would write it for these options (install/lib/daemon.sh's render_unit). */
-function renderUnit(options: readonly string[]): string {
-  const script = '. install/lib/common.sh && parse_options "$@" && . install/lib/daemon.sh && render_unit';
-  return execFileSync('bash', ['-c', script, 'install.sh', ...options], { cwd: ROOT, encoding: 'utf8' });
+/** A unit as install.sh would write it for these options (install/lib/daemon.sh's render_unit): the service, or its socket. */
+function renderUnit(options: readonly string[], template = 'install/files/mailsubmitd.service'): string {
+  const script = '. install/lib/common.sh && parse_options "$@" && . install/lib/daemon.sh && render_unit "$TEMPLATE"';
+  return execFileSync('bash', ['-c', script, 'install.sh', ...options], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, TEMPLATE: template } });
 }
 
 describe.skipIf(!systemdAnalyzeAvailable())('the systemd unit', () => {
@@ -48,8 +49,8 @@ describe.skipIf(!systemdAnalyzeAvailable())('the systemd unit', () => {
   });
 
   const layouts = [
-    { name: 'in /run, set-gid', rundir: '/run/mstunit', mode: [], runtime: 'RuntimeDirectory=mstunit', rundirMode: 'RuntimeDirectoryMode=0750' },
-    { name: 'outside /run, --no-setgid', rundir: '/var/lib/mstunit/run', mode: ['--no-setgid'], runtime: null, rundirMode: null },
+    { name: 'in /run, set-gid', rundir: '/run/mstunit', mode: [], runtime: 'RuntimeDirectory=mstunit', rundirMode: 'RuntimeDirectoryMode=0750', socketMode: '0660', dirMode: '0750' },
+    { name: 'outside /run, --no-setgid', rundir: '/var/lib/mstunit/run', mode: ['--no-setgid'], runtime: null, rundirMode: null, socketMode: '0666', dirMode: '0755' },
   ] as const;
 
   for (const layout of layouts) {
@@ -67,10 +68,22 @@ describe.skipIf(!systemdAnalyzeAvailable())('the systemd unit', () => {
         expect(lines).toContain(layout.rundirMode);
       }
       expect(unit).not.toMatch(/@[A-Z_]+@/);
+      expect(lines).toContain('Wants=mailsubmitd.socket');
+
+      // The socket systemd holds for it: the path, owner and mode the daemon checks it against.
+      const socket = renderUnit(['--rundir', layout.rundir, '--user', 'mstunitu', '--group', 'mstunitg', ...layout.mode], 'install/files/mailsubmitd.socket');
+      const socketLines = socket.split('\n');
+      expect(socketLines).toContain(`ListenSequentialPacket=${layout.rundir}/mailsubmit.sock`);
+      expect(socketLines).toContain('SocketUser=mstunitu');
+      expect(socketLines).toContain('SocketGroup=mstunitg');
+      expect(socketLines).toContain(`SocketMode=${layout.socketMode}`);
+      expect(socketLines).toContain(`ExecStartPre=/usr/bin/install -d -o mstunitu -g mstunitg -m ${layout.dirMode} ${layout.rundir}`);
+      expect(socket).not.toMatch(/@[A-Z_]+@/);
 
       const path = join(dir, 'mailsubmitd.service');
       writeFileSync(path, unit);
-      const verify = await runCommand('systemd-analyze', ['verify', '--man=no', path]);
+      writeFileSync(join(dir, 'mailsubmitd.socket'), socket);
+      const verify = await runCommand('systemd-analyze', ['verify', '--man=no', path, join(dir, 'mailsubmitd.socket')]);
       expect(verify.stderr).toBe('');
       expect(verify.code).toBe(0);
     });

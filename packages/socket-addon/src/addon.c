@@ -147,6 +147,7 @@ static napi_value init(napi_env env, napi_value exports)
         napi_callback fn;
     } functions[] = {
         {"listen", js_listen},
+        {"adopt", js_adopt},
         {"start", js_start},
         {"stop", js_stop},
         {"close", js_close},

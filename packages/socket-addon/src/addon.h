@@ -84,6 +84,7 @@ void handles_env_gone(addon_state *state);
 
 /* listener.c, connection.c, fd-ops.c, user-db.c: the exported functions */
 napi_value js_listen(napi_env env, napi_callback_info info);
+napi_value js_adopt(napi_env env, napi_callback_info info);
 void listener_on_poll(uv_poll_t *poll, int status, int events);
 void connection_on_poll(uv_poll_t *poll, int status, int events);
 napi_value js_send(napi_env env, napi_callback_info info);

@@ -83,6 +83,7 @@ type EventCallback = (kind: number, a?: unknown, b?: unknown, c?: unknown) => vo
 
 interface Native {
   listen(path: string, mode: number, backlog: number, maxFrame: number, maxFds: number, bindPath: string): NativeHandle;
+  adopt(fd: number, path: string, maxFrame: number, maxFds: number): NativeHandle;
   start(handle: NativeHandle, callback: EventCallback): void;
   stop(handle: NativeHandle): void;
   close(handle: NativeHandle): void;
@@ -163,19 +164,22 @@ interface ListenerEvents {
 export class SeqpacketListener extends EventEmitter<ListenerEvents> {
   readonly path: string;
   #handle: NativeHandle;
-  #identity: { dev: number; ino: number };
+  #identity: { dev: number; ino: number } | null;
   #closed = false;
   #retry: NodeJS.Timeout | undefined;
   // Kept as a field: the native side holds it only while polling.
   readonly #onEvent: EventCallback = (kind, a, b, c) => this.#event(kind, a, b, c);
 
-  /** Use listenSeqpacket(). */
-  constructor(handle: NativeHandle, path: string) {
+  /**
+   * Use listenSeqpacket() or adoptSeqpacketListener(). `owned`: this
+   * listener made the socket file and removes it on close; an adopted
+   * socket's file is its giver's.
+   */
+  constructor(handle: NativeHandle, path: string, owned = true) {
     super();
     this.#handle = handle;
     this.path = path;
-    const { dev, ino } = lstatSync(path);
-    this.#identity = { dev, ino };
+    this.#identity = owned ? (({ dev, ino }) => ({ dev, ino }))(lstatSync(path)) : null;
     call(() => addon().start(this.#handle, this.#onEvent));
   }
 
@@ -183,12 +187,13 @@ export class SeqpacketListener extends EventEmitter<ListenerEvents> {
     return this.#closed;
   }
 
-  /** Stops accepting and removes the socket file if it is still the one this listener made. Idempotent. */
+  /** Stops accepting and removes the socket file if it is still the one this listener made (never an adopted one's). Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
     addon().close(this.#handle);
+    if (this.#identity === null) return;
     try {
       const { dev, ino } = lstatSync(this.path);
       if (dev === this.#identity.dev && ino === this.#identity.ino) unlinkSync(this.path);
@@ -323,6 +328,29 @@ export function listenSeqpacket(options: ListenOptions): SeqpacketListener {
     }
     throw toSocketError(error, path);
   }
+}
+
+export interface AdoptOptions {
+  /** The listening socket's fd, as its giver passed it (systemd: 3 onwards). */
+  readonly fd: number;
+  /** Where it must be bound: anything else is refused. */
+  readonly path: string;
+  readonly maxFrameOctets?: number;
+  readonly maxFds?: number;
+}
+
+/**
+ * A listening SOCK_SEQPACKET socket that was given to this process (systemd's
+ * socket activation) rather than made by it: refused with EINVAL unless it
+ * is one, listening, bound at `path`. Closing the listener closes the fd and
+ * leaves the socket file to its giver.
+ */
+export function adoptSeqpacketListener(options: AdoptOptions): SeqpacketListener {
+  const fd = checkFd(options.fd);
+  const maxFrame = checkInteger('maxFrameOctets', options.maxFrameOctets ?? MAX_FRAME_LIMIT, 1, MAX_FRAME_LIMIT);
+  const maxFds = checkInteger('maxFds', options.maxFds ?? 2, 0, MAX_FDS_LIMIT);
+  const handle = call(() => addon().adopt(fd, options.path, maxFrame, maxFds), `fd ${fd}, which should be a listening SOCK_SEQPACKET socket at ${options.path}`);
+  return new SeqpacketListener(handle, options.path, false);
 }
 
 /** fcntl(F_GETFL): to save the caller's flags (O_NONBLOCK) before reading their fd. */

@@ -9,6 +9,7 @@
  * permissions. The wrapper then sets the exact mode and owner with fs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -128,6 +129,59 @@ napi_value js_listen(napi_env env, napi_callback_info info)
         unlink(addr.sun_path);
         return throw_errno(env, "listen", ENOMEM);
     }
+    h->max_frame = (size_t)max_frame;
+    h->max_fds = max_fds;
+    return external;
+}
+
+/*
+ * adopt(fd, path, maxFrame, maxFds) -> handle, not yet polling: a listening
+ * socket the daemon was given (systemd's socket activation, sd_listen_fds(3))
+ * instead of one it made. Taken only if it is what `path` names: a
+ * listening AF_UNIX SOCK_SEQPACKET socket bound there; otherwise EINVAL and
+ * the fd is left as it was. Made non-blocking and close-on-exec, so that no
+ * child (sendmail) inherits it.
+ */
+napi_value js_adopt(napi_env env, napi_callback_info info)
+{
+    size_t argc = 4;
+    napi_value argv[4], external;
+    struct sockaddr_un want, got;
+    socklen_t length = sizeof(got), optlen;
+    int32_t fd, max_frame, max_fds;
+    int domain = 0, type = 0, accepting = 0, flags, err;
+    sock_handle *h;
+
+    napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+    if (argc < 4 || arg_int32(env, argv[0], &fd) != 0 || arg_int32(env, argv[2], &max_frame) != 0
+        || arg_int32(env, argv[3], &max_fds) != 0 || fd < 0)
+        return throw_type(env, "adopt(fd, path, maxFrame, maxFds)");
+    if ((err = socket_address(env, argv[1], &want)) != 0)
+        return err == EINVAL ? throw_type(env, "adopt: path must be a string") : throw_errno(env, "adopt", err);
+    if (max_frame < 1 || max_frame > ADDON_MAX_FRAME_OCTETS || max_fds < 0 || max_fds > ADDON_MAX_FDS_LIMIT)
+        return throw_type(env, "adopt: maxFrame or maxFds out of range");
+
+    optlen = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &optlen) != 0)
+        return throw_errno(env, "adopt", errno);
+    optlen = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &optlen) != 0)
+        return throw_errno(env, "adopt", errno);
+    optlen = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &optlen) != 0)
+        return throw_errno(env, "adopt", errno);
+    memset(&got, 0, sizeof(got));
+    if (getsockname(fd, (struct sockaddr *)&got, &length) != 0)
+        return throw_errno(env, "adopt", errno);
+    if (domain != AF_UNIX || type != SOCK_SEQPACKET || !accepting
+        || strncmp(got.sun_path, want.sun_path, sizeof(got.sun_path)) != 0)
+        return throw_errno(env, "adopt", EINVAL);
+
+    if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0
+        || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+        return throw_errno(env, "adopt", errno);
+    if (handle_create(env, fd, 1, &h, &external) != napi_ok)
+        return throw_errno(env, "adopt", ENOMEM);
     h->max_frame = (size_t)max_frame;
     h->max_fds = max_fds;
     return external;

@@ -6,9 +6,10 @@
  * file-read slots, the tally) and lends it to them.
  */
 import { SubmissionError } from '@mailsubmit/shared';
-import { listenSeqpacket, type SeqpacketListener } from '@mailsubmit/socket-addon';
+import { adoptSeqpacketListener, listenSeqpacket, type SeqpacketListener } from '@mailsubmit/socket-addon';
 import { Admission } from './1-accept/admission.ts';
 import { RequestBudget } from './1-accept/request-frame.ts';
+import { assertPassedSocketFile } from './1-accept/systemd-socket.ts';
 import { AuthorizationStore } from './2-authorize/authorization-store.ts';
 import { groupIdOf } from './2-authorize/user-database.ts';
 import { setCleanupErrorHandler } from './3-intake/passed-fd-input.ts';
@@ -56,6 +57,8 @@ export class Daemon {
     /** Replaced as a whole by reload(); a job keeps the one it was admitted under. */
     private config: DaemonConfig,
     private readonly log: Logger,
+    /** The submission socket systemd passed (its fd), or null: the daemon makes its own. */
+    private readonly passedSocket: number | null = null,
   ) {
     this.authorizations = new AuthorizationStore(config.authorizationList, log);
     const helperGid = config.installMode === 'setgid' ? this.requireGroup(config.socket.group) : null;
@@ -104,19 +107,34 @@ export class Daemon {
     this.authorizations.load();
     await this.openQueue();
     const gid = groupIdOf(this.config.socket.group);
-    this.listener = listenSeqpacket({
-      path: this.config.socket.path,
-      mode: this.config.socket.mode,
-      ...(gid !== null ? { gid } : {}),
-    });
+    this.listener =
+      this.passedSocket === null
+        ? listenSeqpacket({ path: this.config.socket.path, mode: this.config.socket.mode, ...(gid !== null ? { gid } : {}) })
+        : this.adoptPassedSocket(this.passedSocket, gid);
     setCleanupErrorHandler((err) => this.log.warn({ err: err.message }, 'putting a caller\'s fd away failed; the submission\'s outcome stands'));
     this.listener.on('connection', (connection) => this.inProgress.trackFlow(serveConnection(connection, this.services)));
     this.listener.on('acceptError', (err) => this.log.warn({ err: err.message }, 'accept failed; accepting resumes by itself'));
     this.listener.on('error', (err) => this.log.error({ err: err.message }, 'listening socket failed'));
     this.log.info(
-      { socket: this.config.socket.path, install_mode: this.config.installMode, downstream: this.downstream.description, authorized: this.authorizations.entryCount },
+      {
+        socket: this.config.socket.path,
+        socket_from: this.passedSocket === null ? 'mailsubmitd' : 'systemd',
+        install_mode: this.config.installMode,
+        downstream: this.downstream.description,
+        authorized: this.authorizations.entryCount,
+      },
       'mailsubmitd started',
     );
+  }
+
+  /** The socket systemd holds: checked to be the one the configuration names, with no more access than it allows. */
+  private adoptPassedSocket(fd: number, gid: number | null): SeqpacketListener {
+    assertPassedSocketFile(this.config, this.config.installMode === 'setgid' ? gid : null);
+    try {
+      return adoptSeqpacketListener({ fd, path: this.config.socket.path });
+    } catch (err) {
+      throw new ConfigError(this.config.source, 'daemon.socket', `systemd passed ${(err as Error).message}: ListenSequentialPacket= in mailsubmitd.socket must name this path`);
+    }
   }
 
   private async openQueue(): Promise<void> {

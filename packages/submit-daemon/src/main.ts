@@ -28,6 +28,7 @@ import { SubmissionMetrics } from './metrics/submission-metrics.ts';
 import { registerDownstreamMetrics } from './metrics/downstream-metrics.ts';
 import { registerLocalQueueMetrics } from './metrics/local-queue-metrics.ts';
 import { closeInheritedFds } from './util/inherited-fds.ts';
+import { takeSystemdSockets } from './1-accept/systemd-socket.ts';
 import { assertRootOnlyWritable, UnsafePathError } from './util/safe-path.ts';
 import { assertPrivateSpoolDirectory } from './config/spool-directory.ts';
 
@@ -35,8 +36,10 @@ import { assertPrivateSpoolDirectory } from './config/spool-directory.ts';
 // uid could then run code as it. A listener of our own keeps it closed.
 process.on('SIGUSR1', () => undefined);
 
+// The submission socket, when systemd holds it (1-accept/systemd-socket.ts); more than one is not ours.
+const passedSocket = takeSystemdSockets()[0] ?? null;
 // Before anything of ours is opened: whatever the starter left open above fd 2 (util/inherited-fds.ts).
-const inheritedClosed = closeInheritedFds();
+const inheritedClosed = closeInheritedFds(new Set(passedSocket === null ? [] : [passedSocket]));
 // Before the thread pool starts: memory freed by one thread is reused by the others (socket-addon/src/malloc-arenas.c).
 limitMallocArenas(1);
 
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
   if (inheritedClosed.length > 0) log.info({ fds: inheritedClosed.map(({ fd, target }) => `${fd}: ${target}`) }, 'closed descriptors inherited at start');
   let daemon: Daemon;
   try {
-    daemon = new Daemon(config, log);
+    daemon = new Daemon(config, log, passedSocket);
     await daemon.start();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

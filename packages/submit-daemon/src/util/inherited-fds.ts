@@ -46,22 +46,25 @@ function openFds(procFd: string): Map<number, string> {
   return found;
 }
 
-/** The inherited ones among `fds` (see the header for the rule). */
-export function inheritedFds(fds: ReadonlyMap<number, string>): InheritedFd[] {
+/** The inherited ones among `fds` (see the header for the rule), but for those in `keep`. */
+export function inheritedFds(fds: ReadonlyMap<number, string>, keep: ReadonlySet<number> = new Set()): InheritedFd[] {
   const pipeEnds = new Map<string, number>();
   for (const target of fds.values()) if (target.startsWith('pipe:')) pipeEnds.set(target, (pipeEnds.get(target) ?? 0) + 1);
   const inherited: InheritedFd[] = [];
   for (const [fd, target] of fds) {
-    if (target.startsWith('anon_inode:')) continue;
+    if (keep.has(fd) || target.startsWith('anon_inode:')) continue;
     if (target.startsWith('pipe:') && (pipeEnds.get(target) ?? 0) >= 2) continue;
     inherited.push({ fd, target });
   }
   return inherited.sort((a, b) => a.fd - b.fd);
 }
 
-/** Closes every inherited fd above 2; returns what was closed (for the start-up log). */
-export function closeInheritedFds(procFd = '/proc/self/fd'): InheritedFd[] {
-  const inherited = inheritedFds(openFds(procFd));
+/**
+ * Closes every inherited fd above 2 but those in `keep` (the socket systemd
+ * passed on purpose); returns what was closed (for the start-up log).
+ */
+export function closeInheritedFds(keep: ReadonlySet<number> = new Set(), procFd = '/proc/self/fd'): InheritedFd[] {
+  const inherited = inheritedFds(openFds(procFd), keep);
   for (const { fd } of inherited) {
     try {
       closeFd(fd);

@@ -21,4 +21,13 @@ describe('the rule that tells inherited descriptors from Node\'s own', () => {
     ]);
     expect(inheritedFds(fds).map(({ fd }) => fd)).toEqual([5, 8, 9, 10]);
   });
+
+  it('keeps the socket systemd passed on purpose', () => {
+    const fds = new Map<number, string>([
+      [3, 'socket:[200]'],
+      [4, 'socket:[201]'],
+      [5, 'anon_inode:[eventpoll]'],
+    ]);
+    expect(inheritedFds(fds, new Set([3])).map(({ fd }) => fd)).toEqual([4]);
+  });
 });
