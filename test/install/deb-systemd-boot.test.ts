@@ -63,7 +63,7 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
   afterAll(() => {
     box?.destroy();
     if (out) rmSync(out, { recursive: true, force: true });
-  });
+  }, 30_000);
 
   it('boots with no failed unit and the daemon started by systemd: active, enabled, its sockets with the packaged modes', async () => {
     expect(booted.failedUnits).toEqual([]);
