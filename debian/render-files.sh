@@ -16,7 +16,8 @@ mkdir -p "$out"
 # socket then takes Postfix's default queue directory, not the build machine's.
 parse_options --prefix /usr --postfix-config /nonexistent/postfix
 
-render_config >"$out/mailsubmit.conf"
+INSTALLER='the Debian package' TO_MOVE_THEM='by building the package again (debian/rules)' \
+  LISTENER_STEP=mailsubmit-postfix-listener render_config >"$out/mailsubmit.conf"
 sed "s|@AUTH_LIST@|$AUTH_LIST|g" install/files/authorized >"$out/authorized"
 
 # The unit's stop timeout follows the packaged configuration, not a

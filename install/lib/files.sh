@@ -192,7 +192,11 @@ migrate_target() {
 render_config() {
   local spool_line=''
   [ "$spooldir" = /var/lib/mailsubmit/spool ] || spool_line="s|^#spool_directory = .*|spool_directory = \"$spooldir\"|"
-  sed -e "s|@CONF_FILE@|$CONF_FILE|g" \
+  # Who wrote it: install.sh, or the Debian package (debian/render-files.sh sets these).
+  sed -e "s|@INSTALLER@|${INSTALLER:-install.sh}|g" \
+    -e "s|@TO_MOVE_THEM@|${TO_MOVE_THEM:-by installing again (install.sh --rundir / --sysconfdir)}|g" \
+    -e "s|@LISTENER_STEP@|${LISTENER_STEP:-install.sh}|g" \
+    -e "s|@CONF_FILE@|$CONF_FILE|g" \
     -e "s|@SOCKET@|$SOCKET_PATH|g" \
     -e "s|@CONTROL_SOCKET@|$rundir/control.sock|g" \
     -e "s|@INSTALL_MODE@|$install_mode|g" \
