@@ -12,7 +12,7 @@
  *   await box.poweroff(); ... box.destroy();
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type ChildOutput, openChild, type OpenChild } from './child-output.ts';
 import { heldWithin, until } from './until.ts';
@@ -54,16 +54,16 @@ export function repackedNodejs(): string {
   if (query.status !== 0 || !query.stdout.endsWith('installed')) throw new Error("this machine's Node.js is not the Debian package nodejs");
   const deb = join(DEBIAN_SYSTEM_DIR, `nodejs_${version!.replace(/^\d+:/, '')}_${arch}.deb`);
   if (existsSync(deb)) return deb;
-  // In a directory of its own, then renamed: two test files may repack at once.
+  // Under a lock, in a directory of its own, then renamed: test files that
+  // start together wait for one repack, and none sees half a package.
   const work = mkdtempSync(join(DEBIAN_SYSTEM_DIR, 'repack-'));
   try {
-    execFileSync('dpkg-repack', ['nodejs'], { cwd: work, stdio: 'ignore' });
-    const [made] = readdirSync(work).filter((name) => name.endsWith('.deb'));
-    if (made === undefined) throw new Error('dpkg-repack nodejs made no package');
-    renameSync(join(work, made), deb);
+    const repack = '[ -e "$1" ] || { dpkg-repack nodejs >/dev/null && mv -f ./*.deb "$1"; }';
+    execFileSync('flock', [join(DEBIAN_SYSTEM_DIR, '.repack.lock'), 'sh', '-c', repack, 'sh', deb], { cwd: work, stdio: 'ignore' });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  if (!existsSync(deb)) throw new Error('dpkg-repack nodejs made no package');
   return deb;
 }
 
@@ -82,7 +82,7 @@ export function debianContainerUnavailable(): Promise<string | null> {
 async function probe(): Promise<string | null> {
   if (process.getuid?.() !== 0) return 'booting a container needs root';
   if (!existsSync(SYSTEM_TAR)) return `${SYSTEM_TAR} is missing (install/test-tools.sh makes it)`;
-  for (const tool of ['systemd-nspawn', 'nsenter', 'setpriv', 'tar', 'dpkg-query']) {
+  for (const tool of ['systemd-nspawn', 'nsenter', 'setpriv', 'tar', 'flock', 'dpkg-query']) {
     if (!hasCommand(tool)) return `${tool} is not installed (install/test-tools.sh installs it)`;
   }
   const query = spawnSync('dpkg-query', ['-W', '-f', '${Status}', 'nodejs'], { encoding: 'utf8' });
