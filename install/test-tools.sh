@@ -38,8 +38,9 @@
 #     disabled: the test runs cron in a private mount namespace.
 # Makes (never installs), in /var/cache/mailsubmit/debian-system:
 #   - bookworm.tar: a minimal Debian 12 made by debootstrap from Debian's
-#     archive, with systemd, Postfix and what Node.js needs, for the tests
-#     that install the package into a system booted by systemd-nspawn;
+#     archive, with systemd, Postfix, what Node.js needs and a C compiler,
+#     for the tests that install the package (or run install.sh) in a
+#     system booted by systemd-nspawn;
 #     made again when the list of its packages changes.
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
@@ -228,8 +229,10 @@ DEBIAN_SYSTEM_DIR=/var/cache/mailsubmit/debian-system
 DEBIAN_SYSTEM=$DEBIAN_SYSTEM_DIR/bookworm.tar
 # systemd as PID 1 and D-Bus for systemctl; Postfix, as the package
 # recommends (debconf's default: an Internet site delivering to /var/mail);
-# what the Node.js package depends on; adduser for the postinst.
-DEBIAN_SYSTEM_PACKAGES=systemd,systemd-sysv,dbus,adduser,postfix,python3,ca-certificates,procps
+# what the Node.js package depends on; adduser for the postinst; what
+# install.sh --no-build needs there (it compiles the helper, checks the man
+# pages' tools).
+DEBIAN_SYSTEM_PACKAGES=systemd,systemd-sysv,dbus,adduser,postfix,python3,ca-certificates,procps,gcc,make,libc6-dev,man-db,groff-base
 
 debian_system_present() {
   [ -f "$DEBIAN_SYSTEM" ] && [ "$(cat "$DEBIAN_SYSTEM_DIR/packages" 2>/dev/null)" = "$DEBIAN_SYSTEM_PACKAGES" ]
