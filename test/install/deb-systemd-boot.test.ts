@@ -4,7 +4,8 @@
  * again. After that boot the daemon must be up (active, enabled, its sockets
  * with the packaged modes, the submission socket held by systemd), rated by `systemd-analyze security` as
  * docs/security.md says, take a listed user's mail into the container's
- * Postfix and refuse anyone else, and on `systemctl stop` drain what is in
+ * Postfix and refuse anyone else (77 from the helper, EACCES at each socket
+ * the package made, its own and Postfix's), and on `systemctl stop` drain what is in
  * flight as mailsubmitd(8) promises. Skipped, with the reason printed, where
  * the machine cannot boot such a system; the offline checks of the unit are
  * in systemd-unit.test.ts.
@@ -110,6 +111,23 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
     expect(refused.stderr).toMatch(/not authorized/);
     expect(refused.code).toBe(77);
     expect(await mailbox('mstbootbob')).toBe('');
+  });
+
+  it("keeps a user who is not on the list out of every socket the package made, the daemon's and Postfix's", async () => {
+    // connect(2) as that user, with the socket type each one has: the errno's name, or 'connected'.
+    const probe = `import socket, sys
+for path, kind in ((p.split('=')[0], p.split('=')[1]) for p in sys.argv[1:]):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET if kind == 'seqpacket' else socket.SOCK_STREAM)
+    try:
+        s.connect(path); print(path, 'connected')
+    except OSError as e:
+        print(path, __import__('errno').errorcode[e.errno])`;
+    const sockets = ['/run/mailsubmit/mailsubmit.sock=seqpacket', '/run/mailsubmit/control.sock=stream', '/var/spool/postfix/mailsubmit/smtpd=stream', '/var/spool/postfix/public/mailsubmit-cleanup=stream'];
+    const asOutsider = await exec(['python3', '-c', probe, ...sockets], { user: 'mstbootbob' });
+    expect(asOutsider.stdout.trim().split('\n')).toEqual(sockets.map((entry) => `${entry.split('=')[0]} EACCES`));
+    // The same probe as root reaches each of them: the refusals above are the modes', not the probe's.
+    const asRoot = await exec(['python3', '-c', probe, ...sockets]);
+    expect(asRoot.stdout.trim().split('\n')).toEqual(sockets.map((entry) => `${entry.split('=')[0]} connected`));
   });
 
   it('drains on systemctl stop: a submission in flight that ends within timeouts.shutdown gets 0 and arrives, one that does not gets 75 and nothing arrives; one that comes meanwhile waits in the socket backlog and is served', async () => {
