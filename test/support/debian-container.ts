@@ -12,9 +12,10 @@
  *   await box.poweroff(); ... box.destroy();
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type ChildOutput, openChild, type OpenChild } from './child-output.ts';
+import { cgroupProcesses, nspawnInOwnCgroup, removeCgroups } from './nspawn-cgroups.ts';
 import { heldWithin, until } from './until.ts';
 
 export const DEBIAN_SYSTEM_DIR = '/var/cache/mailsubmit/debian-system';
@@ -44,7 +45,6 @@ export interface BootState {
   readonly failedUnits: readonly string[];
 }
 
-const hostHasSystemd = () => existsSync('/run/systemd/system');
 const hasCommand = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 
 /** The host's Node.js as a Debian package, made once per version with dpkg-repack (it takes a minute) and kept. */
@@ -154,11 +154,7 @@ export class DebianContainer {
   async boot(): Promise<BootState> {
     if (this.nspawn) throw new Error(`${this.name} is already booted`);
     const args = ['-D', this.root, '--boot', `--machine=${this.name}`, '--private-network', '--register=no'];
-    // Without a systemd on the host, nspawn keeps the cgroup it was started in
-    // (--keep-unit) and puts the container below it: one of its own, so that
-    // two containers never share one.
-    const spawnArgs = hostHasSystemd() ? ['systemd-nspawn', ...args] : ['sh', '-c', joinCgroupScript, 'sh', cgroupName(this.name), 'systemd-nspawn', ...args, '--keep-unit'];
-    for (const dir of cgroupDirs(this.name)) mkdirSync(dir, { recursive: true });
+    const spawnArgs = nspawnInOwnCgroup(this.name, args);
     writeFileSync(this.consoleLog, '');
     const child = spawn(spawnArgs[0]!, spawnArgs.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH } });
     const append = (chunk: Buffer) => writeFileSync(this.consoleLog, chunk, { flag: 'a' });
@@ -279,41 +275,6 @@ function removeContainer(base: string, name: string, nspawnPid: number | undefin
   rmSync(base, { recursive: true, force: true });
 }
 
-const cgroupName = (machine: string) => `mailsubmit-${machine}`;
-
-/** The container's cgroup of its own, in each hierarchy the host has (cgroup v1 and v2 side by side, or v2 alone). */
-function cgroupDirs(machine: string): string[] {
-  if (hostHasSystemd()) return [];
-  const hybrid = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'].filter((dir) => existsSync(join(dir, 'cgroup.procs')));
-  const roots = hybrid.length > 0 ? hybrid : ['/sys/fs/cgroup'];
-  return roots.map((root) => join(root, cgroupName(machine)));
-}
-
-function cgroupProcesses(machine: string): number[] {
-  const pids: number[] = [];
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (Number(line) > 0) pids.push(Number(line));
-    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
-  };
-  for (const dir of cgroupDirs(machine)) walk(dir);
-  return pids;
-}
-
-/** Children first: a cgroup directory goes only once it is empty. */
-function removeCgroups(machine: string): void {
-  const remove = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) remove(join(dir, entry.name));
-    try {
-      rmdirSync(dir);
-    } catch {
-      // Still has a process: destroy() kills it and tries again.
-    }
-  };
-  for (const dir of cgroupDirs(machine)) remove(dir);
-}
-
 function readOr(path: string, fallback: string): string {
   try {
     return readFileSync(path, 'utf8').trim();
@@ -321,13 +282,6 @@ function readOr(path: string, fallback: string): string {
     return fallback;
   }
 }
-
-/** Moves the shell into the container's cgroup in every hierarchy, then becomes systemd-nspawn. */
-const joinCgroupScript = `name=$1; shift
-for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
-  [ -d "$h/$name" ] && echo $$ > "$h/$name/cgroup.procs"
-done
-exec "$@" </dev/null`;
 
 /** The child of systemd-nspawn: the container's PID 1. */
 function leaderOf(nspawnPid: number): number | undefined {
