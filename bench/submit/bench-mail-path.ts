@@ -3,7 +3,7 @@
  * recording sink, a mailsubmit under test with its own group and the daemon
  * at the installed log level (info), one authorized unprivileged caller,
  * run-timed compiled into a temporary directory; optionally the daemon under
- * `node --cpu-prof`, or the test bed's three Postfix relays in place of the
+ * `node --cpu-prof` or from another bundle, or the test bed's three Postfix relays in place of the
  * one Postfix, for benches of several downstreams. Whatever started is
  * stopped again if a later step fails.
  */
@@ -25,6 +25,11 @@ export interface BenchMailPathOptions {
   readonly user: string;
   /** Start the daemon under `node --cpu-prof`, writing its profile here when it stops. */
   readonly profileDir?: string;
+  /**
+   * Start this daemon bundle (with the addon beside it) instead of the tree's
+   * `dist/mailsubmitd.mjs`: another build measured on the same mail path.
+   */
+  readonly daemonBundle?: string;
   /**
    * Start the test bed's PostfixRelays (local, starttls, auth) on the sink
    * instead of one private Postfix; `postfix` is then the local instance,
@@ -78,12 +83,13 @@ export class BenchMailPath {
       // The harness logs at debug level; measure the daemon as installed (info).
       await ms.stopDaemon();
       writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
-      if (options.profileDir === undefined) {
+      if (options.profileDir === undefined && options.daemonBundle === undefined) {
         await ms.startDaemon();
         return new BenchMailPath(dir, runner, sink, postfix, ms, user, null, relays);
       }
-      // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon is started here, as the harness would.
-      const profiled = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
+      // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon (or another bundle) is started here, as the harness would.
+      const profiling = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
+      const profiled = spawn(process.execPath, [...profiling, options.daemonBundle ?? DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
       undo.push(() => void profiled.kill('SIGTERM'));
       await ms.waitForSockets(profiled, () => 'profiled mailsubmitd did not start');
       return new BenchMailPath(dir, runner, sink, postfix, ms, user, profiled, relays);

@@ -7,12 +7,15 @@
  *
  *   npx tsx bench/submit/submit.bench.ts [--n1k 400] [--n50k 200] [--single 50] [--daemon-runs 300]
  *       [--cpu-prof-dir DIR]   (profile the daemon: node --cpu-prof, written when it stops)
+ *       [--strace-file FILE]   (strace -c -f of the daemon over the 4 KB batch, written to FILE)
+ *       [--daemon-bundle FILE] (this mailsubmitd.mjs, the addon beside it, instead of the tree's dist/)
  *
  * Every command runs in fresh processes started by run-timed.c (compiled at
  * start), so the timings are of the commands, not of Node's spawn. A message
  * counts for throughput only when the sink has received it.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { sampleMessage } from '../validate/sample-message.ts';
 import { PrivatePostfix } from '../../test/support/private-postfix.ts';
@@ -28,8 +31,8 @@ const RECIPIENT = 'rcpt@example.org';
 class Bench {
   private constructor(private readonly path: BenchMailPath) {}
 
-  static async start(profileDir: string | undefined): Promise<Bench> {
-    return new Bench(await BenchMailPath.start({ group: 'mstbenchsubmit', user: 'mstbench', profileDir }));
+  static async start(profileDir: string | undefined, daemonBundle: string | undefined): Promise<Bench> {
+    return new Bench(await BenchMailPath.start({ group: 'mstbenchsubmit', user: 'mstbench', profileDir, daemonBundle }));
   }
 
   stop(): Promise<void> {
@@ -68,6 +71,22 @@ class Bench {
     return run('/usr/sbin/smtp-source', ['-s', String(PARALLEL), '-m', String(n), '-l', String(octets), '-f', SENDER, '-t', RECIPIENT, `127.0.0.1:${this.path.postfix.port}`]);
   }
 
+  /** Counts the daemon's system calls (strace -c -f) into `file` until the returned function is called. */
+  async traceDaemon(file: string): Promise<() => Promise<void>> {
+    const strace: ChildProcess = spawn('strace', ['-c', '-f', '-o', file, '-p', String(this.path.daemonPid!)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // strace says "Process N attached" once it traces every thread.
+    await new Promise<void>((resolve, reject) => {
+      strace.once('error', reject);
+      strace.stderr!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('attached')) resolve();
+      });
+    });
+    return async () => {
+      strace.kill('SIGINT');
+      await once(strace, 'exit');
+    };
+  }
+
   /** The daemon's user+system CPU so far, in microseconds. */
   daemonCpuUs(): number {
     return processCpuUs(this.path.daemonPid!);
@@ -87,7 +106,9 @@ async function main(): Promise<void> {
   const singleRuns = option('single', 50);
   const daemonRuns = option('daemon-runs', 300);
   const profileAt = process.argv.indexOf('--cpu-prof-dir');
-  const bench = await Bench.start(profileAt === -1 ? undefined : process.argv[profileAt + 1]);
+  const straceAt = process.argv.indexOf('--strace-file');
+  const bundleAt = process.argv.indexOf('--daemon-bundle');
+  const bench = await Bench.start(profileAt === -1 ? undefined : process.argv[profileAt + 1], bundleAt === -1 ? undefined : process.argv[bundleAt + 1]);
   try {
     const rows: string[][] = [];
     const singles: string[][] = [];
@@ -129,9 +150,11 @@ async function main(): Promise<void> {
 
     const message4k = bench.file('ms-4096', submission(sampleMessage(4 * 1024, '\n')));
     await new Promise((resolve) => setTimeout(resolve, 500));
+    const untrace = straceAt === -1 ? null : await bench.traceDaemon(process.argv[straceAt + 1]!);
     const before = bench.daemonCpuUs();
     await bench.delivered(daemonRuns, () => bench.runs('mailsubmit', message4k, daemonRuns, 1));
     const daemonMs = (bench.daemonCpuUs() - before) / daemonRuns / 1000;
+    await untrace?.();
 
     console.log(`\nThroughput, ${PARALLEL} parallel callers, counted at the sink (messages/s):`);
     table(['message', 'N', 'mailsubmit', 'sendmail', 'smtp-source', 'ms/sendmail', 'ms/smtp-source'], rows);
@@ -139,6 +162,7 @@ async function main(): Promise<void> {
     table(['message', 'mailsubmit wall', 'helper CPU', 'sendmail wall', 'sendmail CPU', 'wall ms/sendmail'], singles);
     console.log(`Process floor (/bin/true as the test user, same runner): wall ${fmt(floorWall, 2)} ms, CPU ${fmt(floorCpu, 2)} ms`);
     console.log(`\nDaemon CPU per 4 KB submission (${daemonRuns} sequential, /proc utime+stime): ${fmt(daemonMs, 3)} ms`);
+    if (straceAt !== -1) console.log(`System calls of the daemon over those ${daemonRuns} (strace -c -f, which slows it): ${process.argv[straceAt + 1]}`);
   } finally {
     await bench.stop();
   }
