@@ -5,12 +5,13 @@
  * Pipes and sockets are read through net.Socket, which is event-driven;
  * fs streams on a pipe would park a thread-pool thread per silent writer
  * (measured: four silent writers made an unrelated fs.readFile take 2.5 s).
- * Regular files are read with fs streams, a bounded number at a time, since
- * net.Socket refuses them and a FUSE or NFS file can block a thread.
+ * Regular files are read in libuv's thread pool (regular-file-reader.ts), a
+ * bounded number at a time, since net.Socket refuses them and a FUSE or NFS
+ * file can block a thread.
  * Terminals, devices, directories, datagram, seqpacket and listening
  * sockets, and fds not open for reading are refused (66, qmail 54).
  *
- * The stream reads from a duplicate of the fd. O_NONBLOCK, which net.Socket
+ * A pipe or socket is read from a duplicate of the fd. O_NONBLOCK, which net.Socket
  * sets, lives on the open file description shared with the caller's shell,
  * so the original fd stays open until the caller's flags have been put back.
  * Only that one bit is put back, against the flags as they are then: the
@@ -19,13 +20,13 @@
  * file's owner may set). Cleanup never throws: the fds are closed and the
  * slot returned whatever fails, and the failure is handed to `onCleanupError`.
  */
-import { createReadStream } from 'node:fs';
 import { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { SubmissionError } from '@mailsubmit/shared';
 import { closeFd, dupFd, fdKind, getFileStatusFlags, setFileStatusFlags, type FdInfo } from '@mailsubmit/socket-addon';
 import { isResourceShortage } from '../util/resource-shortage.ts';
 import type { Semaphore } from '../util/semaphore.ts';
+import { RegularFileReader } from './regular-file-reader.ts';
 
 export interface InputLimits {
   /** Octets read before the input is refused (a backstop behind the parser's own limits). */
@@ -57,12 +58,16 @@ function quietly(what: string, action: () => void): void {
   try {
     action();
   } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    try {
-      onCleanupError(new Error(`${what}: ${error.message}`));
-    } catch {
-      // A failing reporter must not undo the cleanup either.
-    }
+    reportCleanupError(what, err);
+  }
+}
+
+function reportCleanupError(what: string, err: unknown): void {
+  const error = err instanceof Error ? err : new Error(String(err));
+  try {
+    onCleanupError(new Error(`${what}: ${error.message}`));
+  } catch {
+    // A failing reporter must not undo the cleanup either.
   }
 }
 
@@ -111,24 +116,66 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
     quietly(`closing ${name}`, () => closeFd(fd));
     throw new SubmissionError('no-input', `${name} ${refused}`);
   }
-  const kind = info.kind;
-  let releaseSlot: (() => void) | null = null;
+  if (info.kind === 'file') return openRegularFile(fd, limits, fileReads, name);
+  return openStream(fd, limits, name);
+}
+
+/**
+ * A regular file is read in place (RegularFileReader), a bounded number at
+ * a time: reading with fs.read changes no flag on the caller's open file
+ * description, so neither a copy of the fd nor a restore is needed.
+ */
+async function openRegularFile(fd: number, limits: InputLimits, fileReads: Semaphore, name: string): Promise<PassedInput> {
+  let releaseSlot: () => void;
+  try {
+    releaseSlot = await fileReads.acquire();
+  } catch (err) {
+    quietly(`closing ${name}`, () => closeFd(fd));
+    if (err instanceof SubmissionError) throw err;
+    throw resourceError(err, name);
+  }
+  const timers = inputTimers(limits, (error) => reader.destroy(error));
+  let octets = 0;
+  const reader = new RegularFileReader(fd, {
+    check: (chunk) => {
+      octets += chunk;
+      if (octets > limits.maxOctets) return new SubmissionError('over-limit', `the input is longer than ${limits.maxOctets} octets`);
+      timers.active();
+      return null;
+    },
+    readFailed: (err) => new SubmissionError('input-error', `reading ${name} failed: ${err.code ?? err.message}`),
+    closeFailed: (err) => reportCleanupError(`closing ${name}`, err),
+  });
+  reader.once('end', () => timers.stop());
+  reader.once('error', () => timers.stop());
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    timers.stop();
+    // Closes the fd once no read is in flight.
+    quietly(`closing ${name}`, () => reader.destroy());
+    releaseSlot();
+  };
+  return { stream: reader, kind: 'file', release };
+}
+
+/**
+ * Pipes and sockets, through net.Socket on a copy of the fd; the caller's
+ * O_NONBLOCK is put back at release.
+ */
+function openStream(fd: number, limits: InputLimits, name: string): PassedInput {
   let readFd = -1;
   let savedNonBlock = 0;
   let source: Readable;
   try {
-    if (kind === 'file') releaseSlot = await fileReads.acquire();
     savedNonBlock = getFileStatusFlags(fd) & O_NONBLOCK;
     readFd = dupFd(fd);
-    source =
-      kind === 'file'
-        ? createReadStream('', { fd: readFd, autoClose: true, highWaterMark: 64 * 1024 })
-        : new Socket({ fd: readFd, readable: true, writable: false, allowHalfOpen: true });
+    source = new Socket({ fd: readFd, readable: true, writable: false, allowHalfOpen: true });
   } catch (err) {
-    // Whatever got as far as being opened or taken is given back here: nothing else knows of it.
+    // Whatever got as far as being opened is given back here: nothing else knows of it.
     if (readFd >= 0) quietly(`closing the copy of ${name}`, () => closeFd(readFd));
     quietly(`closing ${name}`, () => closeFd(fd));
-    releaseSlot?.();
     if (err instanceof SubmissionError) throw err;
     throw resourceError(err, name);
   }
@@ -137,15 +184,13 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
   const release = () => {
     if (released) return;
     released = true;
-    clearTimeout(deadline);
-    clearTimeout(idle);
+    timers.stop();
     quietly(`closing the copy of ${name}`, () => source.destroy());
     quietly(`restoring the flags of ${name}`, () => {
       const now = getFileStatusFlags(fd);
       if ((now & O_NONBLOCK) !== savedNonBlock) setFileStatusFlags(fd, (now & ~O_NONBLOCK) | savedNonBlock);
     });
     quietly(`closing ${name}`, () => closeFd(fd));
-    releaseSlot?.();
   };
 
   const output = new PassThrough({ highWaterMark: 64 * 1024 });
@@ -153,13 +198,7 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
     source.unpipe(output);
     output.destroy(error);
   };
-  const deadline = setTimeout(() => fail(new SubmissionError('input-timeout', `the input was not complete after ${limits.deadlineMs / 1000} s`)), limits.deadlineMs);
-  let idle = setTimeout(() => undefined, 0);
-  const armIdle = () => {
-    clearTimeout(idle);
-    idle = setTimeout(() => fail(new SubmissionError('input-timeout', `nothing was written for ${limits.idleMs / 1000} s`)), limits.idleMs);
-  };
-  armIdle();
+  const timers = inputTimers(limits, fail);
 
   let octets = 0;
   source.on('data', (chunk: Buffer) => {
@@ -168,15 +207,33 @@ export async function openPassedInput(fd: number, limits: InputLimits, fileReads
       fail(new SubmissionError('over-limit', `the input is longer than ${limits.maxOctets} octets`));
       return;
     }
-    armIdle();
+    timers.active();
   });
-  source.once('end', () => {
-    clearTimeout(deadline);
-    clearTimeout(idle);
-  });
+  source.once('end', () => timers.stop());
   source.once('error', (err: NodeJS.ErrnoException) => fail(new SubmissionError('input-error', `reading ${name} failed: ${err.code ?? err.message}`)));
   source.pipe(output);
-  return { stream: output, kind: kind === 'file' ? 'file' : 'pipe', release };
+  return { stream: output, kind: 'pipe', release };
+}
+
+interface InputTimers {
+  /** Something was read: the idle deadline starts again. */
+  active(): void;
+  stop(): void;
+}
+
+/** The whole-input deadline and the idle deadline; either one ends the input through `fail`. */
+function inputTimers(limits: InputLimits, fail: (error: SubmissionError) => void): InputTimers {
+  const deadline = setTimeout(() => fail(new SubmissionError('input-timeout', `the input was not complete after ${limits.deadlineMs / 1000} s`)), limits.deadlineMs);
+  const onIdle = () => fail(new SubmissionError('input-timeout', `nothing was written for ${limits.idleMs / 1000} s`));
+  const idle = setTimeout(onIdle, limits.idleMs);
+  return {
+    // refresh() re-arms the same timer: no new timer per chunk.
+    active: () => void idle.refresh(),
+    stop: () => {
+      clearTimeout(deadline);
+      clearTimeout(idle);
+    },
+  };
 }
 
 /** The daemon's own shortage is temporary (75); anything else here is too, as `input-error`. */

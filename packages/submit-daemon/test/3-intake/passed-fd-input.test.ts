@@ -51,6 +51,17 @@ describe('passed fd intake', () => {
     input.release();
   });
 
+  it('stops a regular file at the byte cap too, and release closes it', async () => {
+    const path = join(dir, 'long-file');
+    writeFileSync(path, 'x'.repeat(100));
+    const fd = openSync(path, 'r');
+    const input = await openPassedInput(fd, { ...LIMITS, maxOctets: 10 }, new Semaphore(1));
+    await expect(text(input.stream)).rejects.toMatchObject({ outcome: 'over-limit' });
+    input.release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(() => fstatSync(fd)).toThrow(/EBADF/);
+  });
+
   it.each([
     ['a character device', () => openSync('/dev/null', 'r'), /device/],
     ['a directory', () => openSync(dir, 'r'), /directory/],
