@@ -20,7 +20,6 @@
  * as it is read, before anything goes to the MTA.
  */
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
 import {
   describeStatus,
   firstUnpermittedAttribute,
@@ -47,6 +46,7 @@ import type { QueueEntry } from './5-transport/local-queue/queue-file-format.ts'
 import { watchOneShotBody } from './5-transport/one-shot-body.ts';
 import { withoutDelivered } from './5-transport/local-queue/partial-delivery.ts';
 import { failedAt } from './5-transport/downstream-set.ts';
+import { feedStream } from './util/feed-stream.ts';
 import type { Semaphore } from './util/semaphore.ts';
 
 export interface JobContext {
@@ -134,7 +134,7 @@ export class SubmissionJob {
       const parserLimits = read.parserLimits ?? limits;
       const parser = new SubmissionParser(envelope !== undefined ? { limits: parserLimits, envelope } : { limits });
       this.parser = parser;
-      pipeline(read.message, parser, () => undefined);
+      feedStream(read.message, parser);
 
       const head = await readAhead(parser);
       if (envelope === undefined) {
