@@ -17,12 +17,12 @@
  * not stop everyone's mail. Config, logging and the tally are services the
  * flow uses (FlowServices); the daemon (daemon.ts) owns them.
  */
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { describeStatus, isSubmissionError, requestModeOf, statusOf, SubmissionError } from '@mailsubmit/shared';
 import type { SeqpacketConnection } from '@mailsubmit/socket-addon';
 import type { Admission, Admitted } from './1-accept/admission.ts';
+import { newSubmissionId } from './1-accept/submission-id.ts';
 import { closeAll, receiveRequest, type ReceivedRequest, type RequestBudget } from './1-accept/request-frame.ts';
 import type { AuthorizationStore } from './2-authorize/authorization-store.ts';
 import type { DoorRequest, FrontDoor, Intake } from './3-intake/front-door.ts';
@@ -72,7 +72,7 @@ interface Ending {
 
 export async function serveConnection(connection: SeqpacketConnection, services: FlowServices): Promise<void> {
   const started = process.hrtime.bigint();
-  const sid = randomBytes(6).toString('hex');
+  const sid = newSubmissionId();
   const { log } = services;
   // An 'error' event nobody listens to would be thrown from the addon's callback.
   connection.on('error', (err) => log.debug({ sid, err: err.message }, 'connection error'));
