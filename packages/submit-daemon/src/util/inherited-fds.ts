@@ -13,15 +13,19 @@
  *    the inherited ones.
  * What does work is what the descriptors are. Before our code runs, Node
  * and libuv open only kernel objects of their own making: epoll instances,
- * eventfds, io_uring, signalfd/timerfd (all anon_inode:[...]) and pipes
- * whose both ends they hold (the signal and wake-up pipes). Anything else
- * above fd 2 (a regular file, a directory, a device, a socket, one end of a
- * pipe) was inherited and is closed. An inherited anon_inode, or an
- * inherited pipe with both ends, would survive; such a thing gives no
- * access to anything, and a starter that passes it is already the
- * daemon's own (root, systemd). This must run before the daemon opens any
- * file or socket of its own (first thing in main), since those would look
- * inherited.
+ * eventfds, io_uring, signalfd/timerfd (all anon_inode:[...]), pipes whose
+ * both ends they hold (the signal and wake-up pipes), and, with V8's
+ * profiling options (--perf-basic-prof, --prof), files named after this
+ * process's pid (perf-PID.map, jit-PID.dump, isolate-...-PID-v8.log), which
+ * V8 goes on writing to: closed, their numbers would be taken by sockets
+ * and V8's lines written into them. Anything else above fd 2 (another
+ * file, a directory, a device, a socket, one end of a pipe) was inherited
+ * and is closed. An inherited anon_inode or pipe with both ends would
+ * survive; such a thing gives no access to anything, and a starter that
+ * passes it, or a file named after a pid it could only know by starting
+ * the daemon itself, is already the daemon's own (root, systemd). This must run
+ * before the daemon opens any file or socket of its own (first thing in
+ * main), since those would look inherited.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { closeFd } from '@mailsubmit/socket-addon';
@@ -46,13 +50,19 @@ function openFds(procFd: string): Map<number, string> {
   return found;
 }
 
+/** What V8's profiling options open, named after the process (see the header). */
+function profilerFile(pid: number): RegExp {
+  return new RegExp(`/(perf-${pid}\\.map|jit-${pid}\\.dump|isolate-0x[0-9a-f]+-${pid}-v8\\.log)$`);
+}
+
 /** The inherited ones among `fds` (see the header for the rule), but for those in `keep`. */
-export function inheritedFds(fds: ReadonlyMap<number, string>, keep: ReadonlySet<number> = new Set()): InheritedFd[] {
+export function inheritedFds(fds: ReadonlyMap<number, string>, keep: ReadonlySet<number> = new Set(), pid = process.pid): InheritedFd[] {
   const pipeEnds = new Map<string, number>();
   for (const target of fds.values()) if (target.startsWith('pipe:')) pipeEnds.set(target, (pipeEnds.get(target) ?? 0) + 1);
+  const nodesOwnFile = profilerFile(pid);
   const inherited: InheritedFd[] = [];
   for (const [fd, target] of fds) {
-    if (keep.has(fd) || target.startsWith('anon_inode:')) continue;
+    if (keep.has(fd) || target.startsWith('anon_inode:') || nodesOwnFile.test(target)) continue;
     if (target.startsWith('pipe:') && (pipeEnds.get(target) ?? 0) >= 2) continue;
     inherited.push({ fd, target });
   }
