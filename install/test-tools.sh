@@ -41,7 +41,9 @@
 #     archive, with systemd, Postfix, what Node.js needs and a C compiler,
 #     for the tests that install the package (or run install.sh) in a
 #     system booted by systemd-nspawn;
-#     made again when the list of its packages changes.
+#     made again when the list of its packages changes;
+#   - nodejs_VERSION_ARCH.deb: this machine's Node.js package repacked
+#     (dpkg-repack) for that system, whose archive has only Node.js 18.
 # Downloads (never installs: it conflicts with Postfix as a package):
 #   - the second MTA's .deb files into /var/cache/mailsubmit/test-debs; the
 #     tests unpack them into a temporary directory and run that MTA in a
@@ -256,6 +258,29 @@ make_debian_system() {
   printf '%s\n' "$DEBIAN_SYSTEM_PACKAGES" >"$DEBIAN_SYSTEM_DIR/packages"
   rm -rf "$tree" "$tree.log"
 }
+
+# This machine's Node.js for that system, whose own archive has no Node.js 20:
+# the installed nodejs package repacked with dpkg-repack, named as
+# test/support/debian-container.ts looks for it (which makes it itself,
+# under the same lock, where this did not).
+nodejs_repack() {
+  local version arch
+  version=$(dpkg-query -W -f='${Version}' nodejs 2>/dev/null) || return 1
+  arch=$(dpkg-query -W -f='${Architecture}' nodejs)
+  printf '%s/nodejs_%s_%s.deb\n' "$DEBIAN_SYSTEM_DIR" "${version#*:}" "$arch"
+}
+
+repack_nodejs() {
+  local deb work
+  deb=$(nodejs_repack) || { say "Node.js is not a Debian package here: the package's tests in a booted Debian will be skipped"; return 0; }
+  [ -f "$deb" ] && return 0
+  command -v dpkg-repack >/dev/null || apt_install_services_held dpkg-repack
+  say "repacking this machine's Node.js for the Debian system (a minute or two)"
+  work=$(mktemp -d "$DEBIAN_SYSTEM_DIR/repack-XXXXXX")
+  (cd "$work" && flock "$DEBIAN_SYSTEM_DIR/.repack.lock" sh -c '[ -e "$1" ] || { dpkg-repack nodejs >/dev/null 2>&1 && mv -f ./*.deb "$1"; }' sh "$deb") \
+    || { rm -rf "$work"; die "dpkg-repack nodejs failed"; }
+  rm -rf "$work"
+}
 # --- end of the Debian system ---
 
 # --- The differential corpus (test/compat/corpus.test.ts) ---
@@ -329,6 +354,12 @@ else
   [ "$(id -u)" -eq 0 ] || die "the Debian system for the package's tests is missing; run as root: it runs debootstrap"
   command -v debootstrap >/dev/null || apt_install_services_held debootstrap
   make_debian_system
+fi
+if [ -f "$(nodejs_repack 2>/dev/null || echo /nonexistent)" ]; then
+  say "this machine's Node.js is repacked for it"
+else
+  [ "$(id -u)" -eq 0 ] || die "this machine's Node.js is not repacked for the Debian system yet; run as root"
+  repack_nodejs
 fi
 
 if nothing_missing; then
