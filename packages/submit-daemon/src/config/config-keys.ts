@@ -127,7 +127,7 @@ export const CONFIG_KEYS = [
   downstreamSetting('sendmail_config_directory', 'sendmailConfigDirectory', ABSOLUTE_PATH, null,
     'Run sendmail with -C and this directory, for a Postfix instance other than the system\'s (Postfix then needs it in alternate_config_directories).'),
   downstreamSetting('pool_size', 'poolSize', integer(0, 64), 4,
-    'SMTP or LMTP connections kept open between submissions for reuse; 0 opens a new one each time.'),
+    'SMTP or LMTP connections kept open between submissions for reuse; 0 opens a new one each time. A reused connection\'s transaction starts with RSET (in the same write as the envelope where the MTA offers PIPELINING) and goes no further unless RSET is answered 2xx.'),
   downstreamSetting('xforward', 'xforward', BOOLEAN, true,
     'Pass the caller\'s client attributes to the MTA with XFORWARD, where the server offers it.'),
   downstreamSetting('priority', 'priority', integer(0, 65_535), 10,

@@ -4,10 +4,14 @@
  * caches connections for the same reason).
  *
  * Rules:
- * - A connection goes back to the pool only after a clean transaction and a
- *   positive reply to RSET, which both proves the server is still there and
- *   clears any transaction state (XFORWARD attributes are reset by Postfix at
- *   the end of each transaction in any case).
+ * - A connection goes back to the pool only after a clean transaction, and
+ *   owes an RSET: its next transaction sends RSET first, pipelined with its
+ *   envelope where the server allows, and goes no further unless RSET gets a
+ *   2xx. RSET both proves the server is still there and clears any
+ *   transaction state (XFORWARD attributes are reset by Postfix at the end
+ *   of each transaction in any case). Sent before reuse rather than after
+ *   each transaction (as Postfix's smtp client sends its RSET probe), it
+ *   costs no round trip of its own.
  * - A connection that saw any error, any negative reply, or that the server
  *   closed, is never reused: it gets QUIT (if it still can) and is closed.
  * - At most `maxIdle` idle connections; each is closed after `idleTimeoutMs`
@@ -63,26 +67,15 @@ export class SmtpConnectionPool {
   }
 
   /**
-   * Gives a connection back after use. Reused only when it is clean and
-   * answers RSET with 2xx; otherwise it is closed. Never throws.
+   * Gives a connection back after use. Kept only when it is clean, owing
+   * the RSET its next use sends first; otherwise it is closed. Never throws.
    */
   async release(conn: SmtpConnection): Promise<void> {
     if (this.closing || conn.sawError || !conn.usable || this.idle.length >= this.maxIdle) {
       await conn.quit();
       return;
     }
-    let clean = false;
-    try {
-      const reply = await conn.command('RSET', 'rset');
-      clean = reply.code >= 200 && reply.code <= 299;
-    } catch {
-      clean = false;
-    }
-    if (!clean || this.closing || !conn.usable || this.idle.length >= this.maxIdle) {
-      if (!clean) conn.markError();
-      await conn.quit();
-      return;
-    }
+    conn.resetOwed = true;
     const timer = setTimeout(() => {
       this.remove(conn);
       void conn.quit();

@@ -72,6 +72,13 @@ export class SmtpConnection {
   private caps: ServerCapabilities = NO_CAPABILITIES;
   /** Set by the transaction while it owns the connection. */
   busy = false;
+  /**
+   * Set by the pool when it takes the connection back: the next transaction
+   * starts with RSET (pipelined with its envelope where the server allows),
+   * which proves the server still there and the session clean before any
+   * message octet is sent.
+   */
+  resetOwed = false;
 
   /** Connects, reads the greeting and says EHLO (LHLO); rejects with SmtpError. */
   static async open(options: SmtpConnectionOptions): Promise<SmtpConnection> {

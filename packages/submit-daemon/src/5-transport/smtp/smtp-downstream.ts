@@ -1,6 +1,6 @@
 /**
  * SMTP or LMTP to the configured target, through a small pool of idle
- * connections (reset with RSET between uses).
+ * connections (reset with RSET before each reuse).
  *
  * A pooled connection can be closed by the server just as a transaction
  * starts (Postfix drops idle clients after smtpd_timeout). Before DATA no
@@ -17,7 +17,7 @@ import type { Delivery, DeliveryRequest, Downstream, Verification } from '../dow
 import { watchOneShotBody } from '../one-shot-body.ts';
 
 const RETRYABLE_CODES = new Set(['ERR_SMTP_CLOSED', 'ERR_SMTP_SOCKET', 'ERR_SMTP_NOT_USABLE']);
-const RETRYABLE_STAGES = new Set([undefined, 'xforward', 'mail', 'rcpt']);
+const RETRYABLE_STAGES = new Set([undefined, 'rset', 'xforward', 'mail', 'rcpt']);
 
 export class SmtpDownstream implements Downstream {
   readonly description: string;

@@ -194,7 +194,9 @@ export const PIPELINE_WINDOW = 500;
 
 /**
  * Sends the envelope commands (pipelined when announced) and reads their
- * replies, in order. Pipelined, the next window is written before this
+ * replies, in order, after the RSET a pooled connection owes (sent first,
+ * in the same write where pipelining allows; anything but a 2xx to it
+ * destroys the connection and throws a retryable ERR_SMTP_NOT_USABLE). Pipelined, the next window is written before this
  * one's replies are read, so the server always has commands to work on.
  * Once a reply in a window is negative the transaction is lost (all or
  * nothing): beyond the window already written ahead, nothing more is
@@ -202,6 +204,27 @@ export const PIPELINE_WINDOW = 500;
  * than steps come back.
  */
 export async function envelopeReplies(conn: SmtpConnection, steps: readonly Step[], every: 'until-refused' | 'every-recipient' = 'until-refused'): Promise<SmtpReply[]> {
+  if (!conn.resetOwed) return envelopeRepliesInOrder(conn, steps, every);
+  conn.resetOwed = false;
+  const [reset, ...replies] = await envelopeRepliesInOrder(conn, [RESET_STEP, ...steps], every);
+  if (reset === undefined || !isPositive(reset)) {
+    // Not the clean session the pool promised: whatever MAIL and RCPT got
+    // is void. Nothing was sent past them, so a fresh connection may try again.
+    conn.markError();
+    conn.destroy();
+    throw new SmtpError('ERR_SMTP_NOT_USABLE', 'mta-protocol', `a reused connection to the MTA answered RSET with ${reset === undefined ? 'nothing' : describeReply(reset)}`, {
+      stage: 'rset',
+      command: 'RSET',
+      ...(reset !== undefined ? { reply: reset } : {}),
+    });
+  }
+  return replies;
+}
+
+/** The RSET a pooled connection owes before its next transaction. */
+const RESET_STEP: Step = { line: 'RSET', stage: 'rset' };
+
+async function envelopeRepliesInOrder(conn: SmtpConnection, steps: readonly Step[], every: 'until-refused' | 'every-recipient'): Promise<SmtpReply[]> {
   const replies: SmtpReply[] = [];
   if (conn.capabilities.pipelining) {
     let pending = conn.pipeline(steps.slice(0, PIPELINE_WINDOW));

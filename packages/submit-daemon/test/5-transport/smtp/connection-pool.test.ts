@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpConnectionPool } from '../../../src/5-transport/smtp/connection-pool.ts';
 import { SmtpConnection } from '../../../src/5-transport/smtp/smtp-connection.ts';
+import { SmtpError } from '../../../src/5-transport/smtp/smtp-error.ts';
 import { sendMessage } from '../../../src/5-transport/smtp/smtp-transaction.ts';
 import { FakeSmtpServer, type FakeServerOptions } from './fake-smtp-server.ts';
 import { chunks, envelope, MESSAGE, recipients } from './test-envelopes.ts';
@@ -36,16 +37,36 @@ async function send(pool: SmtpConnectionPool, env = envelope()): Promise<unknown
 }
 
 describe('SmtpConnectionPool', () => {
-  it('reuses a connection after RSET', async () => {
+  it('reuses a connection, its next transaction starting with RSET', async () => {
     const { server, pool, opened } = await setup();
     await send(pool);
     await send(pool);
     expect(opened()).toBe(1);
     expect(server.sessions).toHaveLength(1);
     const verbs = (await server.session()).commands.map((c) => c.split(/[ :]/)[0]);
-    expect(verbs).toEqual(['EHLO', 'XFORWARD', 'MAIL', 'RCPT', 'DATA', 'RSET', 'XFORWARD', 'MAIL', 'RCPT', 'DATA', 'RSET']);
+    expect(verbs).toEqual(['EHLO', 'XFORWARD', 'MAIL', 'RCPT', 'DATA', 'RSET', 'XFORWARD', 'MAIL', 'RCPT', 'DATA']);
     expect((await server.session()).messages).toHaveLength(2);
     expect(pool.idleCount).toBe(1);
+  });
+
+  it('sends the owed RSET with the envelope, not waiting for its reply', async () => {
+    // A server that never answers RSET still gets the envelope behind it.
+    const { server, pool } = await setup({ onCommand: (line) => (line === 'RSET' ? null : undefined) });
+    await send(pool);
+    const session = await server.session();
+    const conn = await pool.acquire();
+    const sending = sendMessage(conn, envelope(), chunks(MESSAGE), { eightBit: false }).catch((err: unknown) => err);
+    while (!session.commands.slice(session.commands.indexOf('RSET')).some((line) => line.startsWith('RCPT'))) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    session.hangUp();
+    const err = (await sending) as SmtpError;
+    expect(err).toBeInstanceOf(SmtpError);
+    expect(err.code).toBe('ERR_SMTP_CLOSED');
+    expect(err.stage).toBe('rset');
+    expect(session.messages).toHaveLength(1);
+    await pool.release(conn);
+    expect(pool.idleCount).toBe(0);
   });
 
   it('never reuses a connection that saw a refusal', async () => {
@@ -62,11 +83,19 @@ describe('SmtpConnectionPool', () => {
     expect((await server.session(1)).messages).toHaveLength(1);
   });
 
-  it('does not keep a connection whose RSET is refused', async () => {
+  it('goes no further on a reused connection whose RSET is refused, and does not keep it', async () => {
     const { server, pool } = await setup({ onCommand: (line) => (line === 'RSET' ? '421 4.3.2 shutting down' : undefined) });
     await send(pool);
+    const err = (await send(pool)) as SmtpError;
+    expect(err).toBeInstanceOf(SmtpError);
+    expect(err.code).toBe('ERR_SMTP_NOT_USABLE');
+    expect(err.stage).toBe('rset');
+    expect(err.message).toContain('421 4.3.2 shutting down');
+    const session = await server.session();
+    await session.closed;
+    expect(session.commands.slice(session.commands.indexOf('RSET'))).not.toContain('DATA');
+    expect(session.messages).toHaveLength(1);
     expect(pool.idleCount).toBe(0);
-    await (await server.session()).closed;
   });
 
   it('replaces an idle connection the server closed', async () => {
@@ -97,7 +126,8 @@ describe('SmtpConnectionPool', () => {
     await send(pool);
     const session = await server.session();
     await session.closed;
-    expect(session.commands.slice(-2)).toEqual(['RSET', 'QUIT']);
+    // After a 250 to the dot the session is clean: QUIT needs no RSET before it.
+    expect(session.commands.slice(-2)).toEqual(['DATA', 'QUIT']);
     expect(pool.idleCount).toBe(0);
   });
 

@@ -173,6 +173,31 @@ describe('a dropped connection is never a delivery', () => {
   });
 });
 
+describe('a pooled connection found unfit when it is reused', () => {
+  it('RSET refused: the message goes through a fresh connection, delivered once', async () => {
+    const { server, downstream } = await setup({ onCommand: (line) => (line === 'RSET' ? '421 4.3.2 shutting down' : undefined) });
+    expect((await downstream.deliver(request())).queueId).toBe('FAKE1');
+    expect((await downstream.deliver(request())).queueId).toBe('FAKE1');
+    expect(server.sessions).toHaveLength(2);
+    expect((await server.session(0)).messages).toHaveLength(1);
+    expect((await server.session(1)).messages).toHaveLength(1);
+  });
+
+  it('closed by the server while its RSET is owed: the message goes through a fresh connection', async () => {
+    const { server, downstream } = await setup({
+      onCommand: (line, session) => {
+        if (line !== 'RSET') return undefined;
+        session.hangUp();
+        return null;
+      },
+    });
+    await downstream.deliver(request());
+    await downstream.deliver(request());
+    expect(server.sessions).toHaveLength(2);
+    expect(server.sessions.flatMap((s) => s.messages)).toHaveLength(2);
+  });
+});
+
 describe('a caller gone while the connection is being opened', () => {
   it('ends the attempt at once with the caller\'s reason, not after the greeting timeout; nothing is sent', async () => {
     const server = await FakeSmtpServer.start({ greeting: null });
