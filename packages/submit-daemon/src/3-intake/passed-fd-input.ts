@@ -134,25 +134,19 @@ async function openRegularFile(fd: number, limits: InputLimits, fileReads: Semap
     if (err instanceof SubmissionError) throw err;
     throw resourceError(err, name);
   }
-  const timers = inputTimers(limits, (error) => reader.destroy(error));
-  let octets = 0;
+  const watch = inputWatch(limits, (error) => reader.destroy(error));
   const reader = new RegularFileReader(fd, {
-    check: (chunk) => {
-      octets += chunk;
-      if (octets > limits.maxOctets) return new SubmissionError('over-limit', `the input is longer than ${limits.maxOctets} octets`);
-      timers.active();
-      return null;
-    },
+    check: (chunk) => watch.took(chunk),
     readFailed: (err) => new SubmissionError('input-error', `reading ${name} failed: ${err.code ?? err.message}`),
     closeFailed: (err) => reportCleanupError(`closing ${name}`, err),
   });
-  reader.once('end', () => timers.stop());
-  reader.once('error', () => timers.stop());
+  reader.once('end', () => watch.stop());
+  reader.once('error', () => watch.stop());
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
-    timers.stop();
+    watch.stop();
     // Closes the fd once no read is in flight.
     quietly(`closing ${name}`, () => reader.destroy());
     releaseSlot();
@@ -184,7 +178,7 @@ function openStream(fd: number, limits: InputLimits, name: string): PassedInput 
   const release = () => {
     if (released) return;
     released = true;
-    timers.stop();
+    watch.stop();
     quietly(`closing the copy of ${name}`, () => source.destroy());
     quietly(`restoring the flags of ${name}`, () => {
       const now = getFileStatusFlags(fd);
@@ -198,37 +192,41 @@ function openStream(fd: number, limits: InputLimits, name: string): PassedInput 
     source.unpipe(output);
     output.destroy(error);
   };
-  const timers = inputTimers(limits, fail);
-
-  let octets = 0;
+  const watch = inputWatch(limits, fail);
   source.on('data', (chunk: Buffer) => {
-    octets += chunk.length;
-    if (octets > limits.maxOctets) {
-      fail(new SubmissionError('over-limit', `the input is longer than ${limits.maxOctets} octets`));
-      return;
-    }
-    timers.active();
+    const error = watch.took(chunk.length);
+    if (error !== null) fail(error);
   });
-  source.once('end', () => timers.stop());
+  source.once('end', () => watch.stop());
   source.once('error', (err: NodeJS.ErrnoException) => fail(new SubmissionError('input-error', `reading ${name} failed: ${err.code ?? err.message}`)));
   source.pipe(output);
   return { stream: output, kind: 'pipe', release };
 }
 
-interface InputTimers {
-  /** Something was read: the idle deadline starts again. */
-  active(): void;
+interface InputWatch {
+  /** `octets` more were read: the over-limit error once past the cap, else null (and the idle deadline starts again). */
+  took(octets: number): SubmissionError | null;
   stop(): void;
 }
 
-/** The whole-input deadline and the idle deadline; either one ends the input through `fail`. */
-function inputTimers(limits: InputLimits, fail: (error: SubmissionError) => void): InputTimers {
+/**
+ * The input's limits, the same for a file and a pipe: its octets against the
+ * cap, and the whole-input and idle deadlines, either of which ends the
+ * input through `fail`.
+ */
+function inputWatch(limits: InputLimits, fail: (error: SubmissionError) => void): InputWatch {
+  let total = 0;
   const deadline = setTimeout(() => fail(new SubmissionError('input-timeout', `the input was not complete after ${limits.deadlineMs / 1000} s`)), limits.deadlineMs);
   const onIdle = () => fail(new SubmissionError('input-timeout', `nothing was written for ${limits.idleMs / 1000} s`));
   const idle = setTimeout(onIdle, limits.idleMs);
   return {
-    // refresh() re-arms the same timer: no new timer per chunk.
-    active: () => void idle.refresh(),
+    took: (octets) => {
+      total += octets;
+      if (total > limits.maxOctets) return new SubmissionError('over-limit', `the input is longer than ${limits.maxOctets} octets`);
+      // refresh() re-arms the same timer: no new timer per chunk.
+      idle.refresh();
+      return null;
+    },
     stop: () => {
       clearTimeout(deadline);
       clearTimeout(idle);
