@@ -67,23 +67,21 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
   let nextDeb: string;
   let nextVersion: string;
   let masterBefore: string;
-  const exec = (argv: readonly string[], options?: Parameters<DebianContainer['exec']>[1]) => box.exec(argv, options);
-  const output = async (argv: readonly string[]) => (await exec(argv)).stdout.trim();
-  const sh = (script: string) => exec(['sh', '-c', script]);
+  const sh = (script: string) => box.exec(['sh', '-c', script]);
   const apt = (argv: readonly string[]) =>
-    exec(['env', 'DEBIAN_FRONTEND=noninteractive', ...argv, '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'], { timeoutMs: 180_000 });
-  const mailbox = (user: string) => output(['sh', '-c', 'cat "/var/mail/$1" 2>/dev/null || true', 'sh', user]);
-  const submit = (user: string, subject: string) => exec(['mailsubmit-sendmail', '-v', user], { user, input: `Subject: ${subject}\nFrom: ${user}\n\n${subject}: its body\n` });
-  const active = (unit: string) => output(['systemctl', 'is-active', unit]);
+    box.exec(['env', 'DEBIAN_FRONTEND=noninteractive', ...argv, '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'], { timeoutMs: 180_000 });
+  const mailbox = (user: string) => box.output(['sh', '-c', 'cat "/var/mail/$1" 2>/dev/null || true', 'sh', user]);
+  const submit = (user: string, subject: string) => box.exec(['mailsubmit-sendmail', '-v', user], { user, input: `Subject: ${subject}\nFrom: ${user}\n\n${subject}: its body\n` });
+  const active = (unit: string) => box.output(['systemctl', 'is-active', unit]);
   /**
    * Postfix down for good: `postfix stop` lets a running smtpd finish its
    * session at its convenience, and the daemon's pooled connection would
    * keep one taking mail; those are ended too.
    */
   const stopPostfix = async () => {
-    expect((await exec(['systemctl', 'stop', 'postfix'])).code).toBe(0);
+    expect((await box.exec(['systemctl', 'stop', 'postfix'])).code).toBe(0);
     await sh('pkill -x smtpd; pkill -x cleanup; true');
-    await until(async () => (await exec(['pgrep', '-x', 'smtpd'])).code === 1, 'no smtpd left');
+    await until(async () => (await box.exec(['pgrep', '-x', 'smtpd'])).code === 1, 'no smtpd left');
   };
 
   beforeAll(async () => {
@@ -103,8 +101,8 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
     await box.exec(['mkdir', '-p', '/tmp/mailsubmit-debs']);
     await box.copyIn(join(first, firstDeb), `/tmp/mailsubmit-debs/${firstDeb}`);
     await box.copyIn(join(scratch, 'next', nextDeb), `/root/${nextDeb}`);
-    masterBefore = await output(['cat', '/etc/postfix/master.cf']);
-    for (const user of ['mstlife', 'mstlifeout']) expect((await exec(['useradd', '--no-create-home', user])).code).toBe(0);
+    masterBefore = await box.output(['cat', '/etc/postfix/master.cf']);
+    for (const user of ['mstlife', 'mstlifeout']) expect((await box.exec(['useradd', '--no-create-home', user])).code).toBe(0);
   }, 600_000);
 
   afterAll(() => {
@@ -115,14 +113,14 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
   it("installs with README.md's apt command: the listener added, both units running, a listed user's mail delivered", async () => {
     const [install] = readmeCommand('apt install /tmp/mailsubmit-debs/');
     expect(install).toBe(`apt install /tmp/mailsubmit-debs/${firstDeb}`);
-    const installed = await exec(['env', 'DEBIAN_FRONTEND=noninteractive', ...install!.split(' ')], { timeoutMs: 180_000 });
+    const installed = await box.exec(['env', 'DEBIAN_FRONTEND=noninteractive', ...install!.split(' ')], { timeoutMs: 180_000 });
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
     expect(installed.stdout).toContain('mailsubmit-postfix-listener: added the re-injection listener ../mailsubmit/smtpd to /etc/postfix/master.cf');
-    expect((await exec(['mailsubmit-postfix-listener', 'status'])).code).toBe(0);
+    expect((await box.exec(['mailsubmit-postfix-listener', 'status'])).code).toBe(0);
     expect(await active('mailsubmitd.socket')).toBe('active');
     expect(await active('mailsubmitd.service')).toBe('active');
 
-    expect((await exec(['mailsubmitctl', 'allow', 'mstlife'])).code).toBe(0);
+    expect((await box.exec(['mailsubmitctl', 'allow', 'mstlife'])).code).toBe(0);
     const sent = await submit('mstlife', 'first install');
     expect(sent.stderr).toMatch(/^mailsubmit-sendmail: queued as [0-9A-F]+\n$/);
     expect(sent.code).toBe(0);
@@ -132,20 +130,20 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
   });
 
   it('upgrades while a user submits without pause: no submission refused or lost, the edited conffiles kept', async () => {
-    expect((await exec(['sed', '-i', `s/^${OLD_LINE}$/${ADMIN_LINE}/`, '/etc/mailsubmit/mailsubmit.conf'])).code).toBe(0);
-    const pidBefore = await output(['systemctl', 'show', '-P', 'MainPID', 'mailsubmitd']);
+    expect((await box.exec(['sed', '-i', `s/^${OLD_LINE}$/${ADMIN_LINE}/`, '/etc/mailsubmit/mailsubmit.conf'])).code).toBe(0);
+    const pidBefore = await box.output(['systemctl', 'show', '-P', 'MainPID', 'mailsubmitd']);
     // One submission after another, each with its own subject, until told to stop; "N CODE" a line in /tmp/flow.
     const loop = box.start(['sh', '-c', 'i=0; while [ ! -e /tmp/flow.stop ]; do i=$((i+1)); printf "Subject: flow-%s\\n\\nflow %s\\n" $i $i | mailsubmit-sendmail -i mstlife 2>/dev/null; echo "$i $?" >>/tmp/flow; done'], {
       user: 'mstlife',
       timeoutMs: 300_000,
     });
-    const lines = async () => (await output(['cat', '/tmp/flow'])).split('\n').filter(Boolean);
+    const lines = async () => (await box.output(['cat', '/tmp/flow'])).split('\n').filter(Boolean);
     await until(async () => (await lines()).length >= 20, 'twenty submissions before the upgrade', 60_000);
     const upgraded = await apt(['apt-get', 'install', '-y', `/root/${nextDeb}`]);
     expect(upgraded.code, upgraded.stdout + upgraded.stderr).toBe(0);
     const afterUpgrade = (await lines()).length;
     await until(async () => (await lines()).length >= afterUpgrade + 20, 'twenty submissions after the upgrade', 60_000);
-    await exec(['touch', '/tmp/flow.stop']);
+    await box.exec(['touch', '/tmp/flow.stop']);
     expect((await loop.end('')).code).toBe(0);
 
     const results = (await lines()).map((line) => line.split(' '));
@@ -154,14 +152,14 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
     await until(async () => (await delivered()).length >= results.length, `${results.length} flow messages in /var/mail/mstlife`);
     expect((await delivered()).sort()).toEqual(results.map(([n]) => `Subject: flow-${n}`).sort());
 
-    expect(await output(['dpkg-query', '-W', '-f', '${Version}', 'mailsubmit'])).toBe(nextVersion);
-    expect(await output(['systemctl', 'show', '-P', 'MainPID', 'mailsubmitd'])).not.toBe(pidBefore);
-    const conf = await output(['cat', '/etc/mailsubmit/mailsubmit.conf']);
+    expect(await box.output(['dpkg-query', '-W', '-f', '${Version}', 'mailsubmit'])).toBe(nextVersion);
+    expect(await box.output(['systemctl', 'show', '-P', 'MainPID', 'mailsubmitd'])).not.toBe(pidBefore);
+    const conf = await box.output(['cat', '/etc/mailsubmit/mailsubmit.conf']);
     expect(conf).toContain(`\n${ADMIN_LINE}\n`);
     expect(conf).not.toContain(NEW_DEFAULT);
-    expect(await output(['cat', '/etc/mailsubmit/mailsubmit.conf.dpkg-dist'])).toContain(`\n${NEW_DEFAULT}\n`);
-    expect(await output(['mailsubmitctl', 'check', 'mstlife'])).toMatch(/^mstlife \(uid \d+\): allowed/);
-    const master = await output(['cat', '/etc/postfix/master.cf']);
+    expect(await box.output(['cat', '/etc/mailsubmit/mailsubmit.conf.dpkg-dist'])).toContain(`\n${NEW_DEFAULT}\n`);
+    expect(await box.output(['mailsubmitctl', 'check', 'mstlife'])).toMatch(/^mstlife \(uid \d+\): allowed/);
+    const master = await box.output(['cat', '/etc/postfix/master.cf']);
     expect(master.split("# mailsubmit: Postfix's re-injection listener").length).toBe(2);
   }, 300_000);
 
@@ -178,19 +176,19 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
     expect(removed.code, removed.stdout + removed.stderr).toBe(0);
     expect(await active('mailsubmitd.socket')).toBe('inactive');
     expect(await active('mailsubmitd.service')).toBe('inactive');
-    expect(await output(['cat', '/etc/postfix/master.cf'])).toBe(masterBefore);
+    expect(await box.output(['cat', '/etc/postfix/master.cf'])).toBe(masterBefore);
     expect((await sh('test -e /usr/bin/mailsubmit || test -e /run/mailsubmit/mailsubmit.sock || test -e /var/spool/postfix/mailsubmit')).code).toBe(1);
-    expect(await output(['cat', '/etc/mailsubmit/mailsubmit.conf'])).toContain(`\n${ADMIN_LINE}\n`);
-    expect(await output(['cat', '/etc/mailsubmit/authorized'])).toMatch(/^mstlife$/m);
-    expect((await exec(['getent', 'passwd', 'mailsubmit'])).code).toBe(0);
-    expect(await output(['sh', '-c', 'ls /var/lib/mailsubmit/queue/ready | wc -l'])).toBe('1');
+    expect(await box.output(['cat', '/etc/mailsubmit/mailsubmit.conf'])).toContain(`\n${ADMIN_LINE}\n`);
+    expect(await box.output(['cat', '/etc/mailsubmit/authorized'])).toMatch(/^mstlife$/m);
+    expect((await box.exec(['getent', 'passwd', 'mailsubmit'])).code).toBe(0);
+    expect(await box.output(['sh', '-c', 'ls /var/lib/mailsubmit/queue/ready | wc -l'])).toBe('1');
   }, 180_000);
 
   it('installed again, carries on: the listener back, the kept message delivered, the listed user still listed', async () => {
-    expect((await exec(['systemctl', 'start', 'postfix'])).code).toBe(0);
+    expect((await box.exec(['systemctl', 'start', 'postfix'])).code).toBe(0);
     const installed = await apt(['apt-get', 'install', '-y', `/root/${nextDeb}`]);
     expect(installed.code, installed.stdout + installed.stderr).toBe(0);
-    expect((await exec(['mailsubmit-postfix-listener', 'status'])).code).toBe(0);
+    expect((await box.exec(['mailsubmit-postfix-listener', 'status'])).code).toBe(0);
     await until(async () => (await mailbox('mstlife')).includes('kept across removal: its body'), 'the kept message in /var/mail/mstlife', 60_000);
     const sent = await submit('mstlife', 'after reinstall');
     expect(sent.code).toBe(0);
@@ -204,13 +202,13 @@ describe.skipIf(unavailable !== null)('the package installed, upgraded, removed 
       expect(result.code, `${command}: ${result.stdout}${result.stderr}`).toBe(0);
       if (command.startsWith('apt purge')) expect(result.stdout + result.stderr).toContain('mailsubmit: purged 1 message(s) that were waiting in the local queue');
     }
-    expect((await exec(['systemctl', 'start', 'postfix'])).code).toBe(0);
-    expect(await output(['cat', '/etc/postfix/master.cf'])).toBe(masterBefore);
-    for (const name of ['mailsubmit', 'mailsubmit-mta']) expect((await exec(['getent', 'group', name])).code).toBe(2);
-    expect((await exec(['getent', 'passwd', 'mailsubmit'])).code).toBe(2);
-    expect(await output(['dpkg-statoverride', '--list'])).not.toContain('mailsubmit');
-    expect(await output(['dpkg-query', '-W', '-f', '${Status}', 'mailsubmit'])).toBe('');
-    const left = await output(['sh', '-c', 'find / -xdev \\( -path /proc -o -path /root -o -path /tmp/mailsubmit-debs -o -path /var/mail \\) -prune -o -name "*mailsubmit*" -print']);
+    expect((await box.exec(['systemctl', 'start', 'postfix'])).code).toBe(0);
+    expect(await box.output(['cat', '/etc/postfix/master.cf'])).toBe(masterBefore);
+    for (const name of ['mailsubmit', 'mailsubmit-mta']) expect((await box.exec(['getent', 'group', name])).code).toBe(2);
+    expect((await box.exec(['getent', 'passwd', 'mailsubmit'])).code).toBe(2);
+    expect(await box.output(['dpkg-statoverride', '--list'])).not.toContain('mailsubmit');
+    expect(await box.output(['dpkg-query', '-W', '-f', '${Status}', 'mailsubmit'])).toBe('');
+    const left = await box.output(['sh', '-c', 'find / -xdev \\( -path /proc -o -path /root -o -path /tmp/mailsubmit-debs -o -path /var/mail \\) -prune -o -name "*mailsubmit*" -print']);
     expect(left).toBe('');
   }, 180_000);
 });

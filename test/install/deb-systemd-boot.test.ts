@@ -37,14 +37,12 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
   let out: string;
   let box: DebianContainer;
   let booted: BootState;
-  const exec = (argv: readonly string[], options?: Parameters<DebianContainer['exec']>[1]) => box.exec(argv, options);
-  const output = async (argv: readonly string[]) => (await exec(argv)).stdout.trim();
-  const mailbox = (user: string) => output(['sh', '-c', 'cat "/var/mail/$1" 2>/dev/null || true', 'sh', user]);
+  const mailbox = (user: string) => box.output(['sh', '-c', 'cat "/var/mail/$1" 2>/dev/null || true', 'sh', user]);
   /** A key's value in the installed mailsubmit.conf (the key is unique there, in whichever table). */
-  const confValue = async (key: string) => /=\s*"?([^"\n]*)"?/.exec(await output(['grep', '-E', `^\\s*${key}\\s*=`, '/etc/mailsubmit/mailsubmit.conf']))?.[1];
-  const unitValue = (key: string) => output(['systemctl', 'show', '-P', key, 'mailsubmitd']);
-  const socketsReady = async () => (await exec(['test', '-S', '/run/mailsubmit/mailsubmit.sock'])).code === 0 && (await exec(['test', '-S', '/run/mailsubmit/control.sock'])).code === 0;
-  const addUser = async (name: string) => expect((await exec(['useradd', '--no-create-home', name])).code).toBe(0);
+  const confValue = async (key: string) => /=\s*"?([^"\n]*)"?/.exec(await box.output(['grep', '-E', `^\\s*${key}\\s*=`, '/etc/mailsubmit/mailsubmit.conf']))?.[1];
+  const unitValue = (key: string) => box.output(['systemctl', 'show', '-P', key, 'mailsubmitd']);
+  const socketsReady = async () => (await box.exec(['test', '-S', '/run/mailsubmit/mailsubmit.sock'])).code === 0 && (await box.exec(['test', '-S', '/run/mailsubmit/control.sock'])).code === 0;
+  const addUser = async (name: string) => expect((await box.exec(['useradd', '--no-create-home', name])).code).toBe(0);
 
   beforeAll(async () => {
     out = mkdtempSync('/tmp/mailsubmit-boot-deb-');
@@ -55,7 +53,7 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
     box = await DebianContainer.create({ name: 'msboot' });
     await box.boot();
     await box.copyIn(join(out, deb), `/root/${deb}`);
-    const installed = await exec(['dpkg', '-i', `/root/${deb}`]);
+    const installed = await box.exec(['dpkg', '-i', `/root/${deb}`]);
     if (installed.code !== 0) throw new Error(`dpkg -i ${deb} failed (${installed.code}):\n${installed.stdout}${installed.stderr}`);
     await box.poweroff();
     booted = await box.boot();
@@ -69,16 +67,16 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
   it('boots with no failed unit and the daemon started by systemd: active, enabled, its sockets with the packaged modes', async () => {
     expect(booted.failedUnits).toEqual([]);
     expect(booted.state).toBe('running');
-    expect(await output(['systemctl', 'is-active', 'mailsubmitd'])).toBe('active');
-    expect(await output(['systemctl', 'is-enabled', 'mailsubmitd'])).toBe('enabled');
+    expect(await box.output(['systemctl', 'is-active', 'mailsubmitd'])).toBe('active');
+    expect(await box.output(['systemctl', 'is-enabled', 'mailsubmitd'])).toBe('enabled');
     // systemd holds the submission socket (mailsubmitd.socket) and passes it to the daemon.
-    expect(await output(['systemctl', 'is-active', 'mailsubmitd.socket'])).toBe('active');
-    expect(await output(['systemctl', 'is-enabled', 'mailsubmitd.socket'])).toBe('enabled');
+    expect(await box.output(['systemctl', 'is-active', 'mailsubmitd.socket'])).toBe('active');
+    expect(await box.output(['systemctl', 'is-enabled', 'mailsubmitd.socket'])).toBe('enabled');
     await until(socketsReady, "the daemon's sockets");
 
     const user = await unitValue('User');
     const group = await unitValue('Group');
-    const stat = async (path: string) => output(['stat', '-c', '%a %U %G', path]);
+    const stat = async (path: string) => box.output(['stat', '-c', '%a %U %G', path]);
     const octal = (mode: string | undefined) => Number.parseInt(mode ?? 'missing', 8).toString(8);
     expect(await stat('/run/mailsubmit')).toBe(`${octal(await unitValue('RuntimeDirectoryMode'))} ${user} ${group}`);
     expect(await stat('/run/mailsubmit/mailsubmit.sock')).toBe(`${octal(await confValue('socket_mode'))} ${user} ${await confValue('socket_group')}`);
@@ -87,7 +85,7 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
   });
 
   it('is rated by systemd-analyze security, running, as docs/security.md says', async () => {
-    const security = await exec(['systemd-analyze', 'security', 'mailsubmitd', '--no-pager']);
+    const security = await box.exec(['systemd-analyze', 'security', 'mailsubmitd', '--no-pager']);
     expect(security.code).toBe(0);
     const exposure = /Overall exposure level for mailsubmitd\.service: ([0-9.]+)/.exec(security.stdout)?.[1];
     expect(exposure, security.stdout).toBeDefined();
@@ -96,8 +94,8 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
 
   it("takes a listed user's message into the system's Postfix, which delivers it to /var/mail", async () => {
     await addUser('mstbootalice');
-    expect((await exec(['mailsubmitctl', 'allow', 'mstbootalice'])).code).toBe(0);
-    const sent = await exec(['mailsubmit-sendmail', '-v', 'mstbootalice'], { user: 'mstbootalice', input: message('boot submission') });
+    expect((await box.exec(['mailsubmitctl', 'allow', 'mstbootalice'])).code).toBe(0);
+    const sent = await box.exec(['mailsubmit-sendmail', '-v', 'mstbootalice'], { user: 'mstbootalice', input: message('boot submission') });
     expect(sent.stderr).toMatch(/^mailsubmit-sendmail: queued as [0-9A-F]+\n$/);
     expect(sent.code).toBe(0);
     await until(async () => (await mailbox('mstbootalice')).includes('boot submission: its body'), 'the message in /var/mail/mstbootalice');
@@ -107,7 +105,7 @@ describe.skipIf(unavailable !== null)('the package in a Debian booted by systemd
 
   it('refuses a user who is not on the list with 77', async () => {
     await addUser('mstbootbob');
-    const refused = await exec(['mailsubmit-sendmail', 'mstbootbob'], { user: 'mstbootbob', input: message('not listed') });
+    const refused = await box.exec(['mailsubmit-sendmail', 'mstbootbob'], { user: 'mstbootbob', input: message('not listed') });
     expect(refused.stderr).toMatch(/not authorized/);
     expect(refused.code).toBe(77);
     expect(await mailbox('mstbootbob')).toBe('');
@@ -123,21 +121,21 @@ for path, kind in ((p.split('=')[0], p.split('=')[1]) for p in sys.argv[1:]):
     except OSError as e:
         print(path, __import__('errno').errorcode[e.errno])`;
     const sockets = ['/run/mailsubmit/mailsubmit.sock=seqpacket', '/run/mailsubmit/control.sock=stream', '/var/spool/postfix/mailsubmit/smtpd=stream', '/var/spool/postfix/public/mailsubmit-cleanup=stream'];
-    const asOutsider = await exec(['python3', '-c', probe, ...sockets], { user: 'mstbootbob' });
+    const asOutsider = await box.exec(['python3', '-c', probe, ...sockets], { user: 'mstbootbob' });
     expect(asOutsider.stdout.trim().split('\n')).toEqual(sockets.map((entry) => `${entry.split('=')[0]} EACCES`));
     // The same probe as root reaches each of them: the refusals above are the modes', not the probe's.
-    const asRoot = await exec(['python3', '-c', probe, ...sockets]);
+    const asRoot = await box.exec(['python3', '-c', probe, ...sockets]);
     expect(asRoot.stdout.trim().split('\n')).toEqual(sockets.map((entry) => `${entry.split('=')[0]} connected`));
   });
 
   it('drains on systemctl stop: a submission in flight that ends within timeouts.shutdown gets 0 and arrives, one that does not gets 75 and nothing arrives; one that comes meanwhile waits in the socket backlog and is served', async () => {
     // A short drain window, so that a caller who never finishes meets it soon.
     const shutdownSeconds = 5;
-    expect((await exec(['sed', '-i', `s/^\\[timeouts\\]$/[timeouts]\\nshutdown = ${shutdownSeconds}/`, '/etc/mailsubmit/mailsubmit.conf'])).code).toBe(0);
+    expect((await box.exec(['sed', '-i', `s/^\\[timeouts\\]$/[timeouts]\\nshutdown = ${shutdownSeconds}/`, '/etc/mailsubmit/mailsubmit.conf'])).code).toBe(0);
     expect(await confValue('shutdown')).toBe(String(shutdownSeconds));
-    expect((await exec(['systemctl', 'restart', 'mailsubmitd'])).code).toBe(0);
+    expect((await box.exec(['systemctl', 'restart', 'mailsubmitd'])).code).toBe(0);
     await until(socketsReady, "the restarted daemon's sockets");
-    const inFlight = async () => JSON.parse(await output(['mailsubmitctl', 'status', '--json'])).in_flight as number;
+    const inFlight = async () => JSON.parse(await box.output(['mailsubmitctl', 'status', '--json'])).in_flight as number;
 
     // Slow writers: the headers now, the body only once the stop has begun.
     const finishing = ['drain 1', 'drain 2', 'drain 3'].map((subject) => {
@@ -151,11 +149,11 @@ for path, kind in ((p.split('=')[0], p.split('=')[1]) for p in sys.argv[1:]):
 
     // systemd holds the socket across the stop: a caller who comes meanwhile
     // waits in its backlog, and the socket starts the service again for it.
-    const orderlyStops = async () => (await output(['journalctl', '-u', 'mailsubmitd', '-o', 'cat', '--no-pager'])).split('\n').filter((line) => line === 'mailsubmitd.service: Deactivated successfully.').length;
+    const orderlyStops = async () => (await box.output(['journalctl', '-u', 'mailsubmitd', '-o', 'cat', '--no-pager'])).split('\n').filter((line) => line === 'mailsubmitd.service: Deactivated successfully.').length;
     const stopsBefore = await orderlyStops();
     const stop = box.exec(['systemctl', 'stop', 'mailsubmitd'], { timeoutMs: 90_000 });
-    await until(async () => (await output(['systemctl', 'is-active', 'mailsubmitd'])) === 'deactivating', 'the stop to begin');
-    const late = exec(['mailsubmit-sendmail', '-v', 'mstbootalice'], { user: 'mstbootalice', input: message('drain late') });
+    await until(async () => (await box.output(['systemctl', 'is-active', 'mailsubmitd'])) === 'deactivating', 'the stop to begin');
+    const late = box.exec(['mailsubmit-sendmail', '-v', 'mstbootalice'], { user: 'mstbootalice', input: message('drain late') });
 
     const finished = await Promise.all(finishing.map(({ subject, submission }) => submission.end(`${subject}: its body\n`)));
     for (const result of finished) {
@@ -177,7 +175,7 @@ for path, kind in ((p.split('=')[0], p.split('=')[1]) for p in sys.argv[1:]):
       await until(async () => (await mailbox('mstbootalice')).includes(`${subject}: its body`), `"${subject}" in /var/mail/mstbootalice`);
     }
     // Everything Postfix took has been delivered by now (or is still queued): the held message is in neither.
-    expect(await output(['sh', '-c', 'postqueue -p | tail -n 1'])).toMatch(/Mail queue is empty/);
+    expect(await box.output(['sh', '-c', 'postqueue -p | tail -n 1'])).toMatch(/Mail queue is empty/);
     const delivered = await mailbox('mstbootalice');
     expect(delivered).not.toContain('drain held');
   }, 90_000);

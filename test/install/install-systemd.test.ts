@@ -28,9 +28,7 @@ describe.skipIf(unavailable !== null)('install.sh where systemd runs', () => {
   let scratch: string;
   let box: DebianContainer;
   let masterBefore: string;
-  const exec = (argv: readonly string[], options?: Parameters<DebianContainer['exec']>[1]) => box.exec(argv, options);
-  const output = async (argv: readonly string[]) => (await exec(argv)).stdout.trim();
-  const inTree = (script: string) => exec(['sh', '-c', `cd /root/mailsubmit && ${script}`], { timeoutMs: 300_000 });
+  const inTree = (script: string) => box.exec(['sh', '-c', `cd /root/mailsubmit && ${script}`], { timeoutMs: 300_000 });
 
   beforeAll(async () => {
     scratch = mkdtempSync('/tmp/mailsubmit-install-systemd-');
@@ -39,8 +37,8 @@ describe.skipIf(unavailable !== null)('install.sh where systemd runs', () => {
     box = await DebianContainer.create({ name: 'msinst' });
     await box.boot();
     await box.copyIn(tar, '/root/tree.tar');
-    expect((await exec(['sh', '-c', 'mkdir /root/mailsubmit && tar -xf /root/tree.tar -C /root/mailsubmit'])).code).toBe(0);
-    masterBefore = await output(['cat', '/etc/postfix/master.cf']);
+    expect((await box.exec(['sh', '-c', 'mkdir /root/mailsubmit && tar -xf /root/tree.tar -C /root/mailsubmit'])).code).toBe(0);
+    masterBefore = await box.output(['cat', '/etc/postfix/master.cf']);
   }, 600_000);
 
   afterAll(() => {
@@ -54,23 +52,23 @@ describe.skipIf(unavailable !== null)('install.sh where systemd runs', () => {
     expect(installed.stdout).toContain('install: mailsubmitd runs under systemd, which holds its socket');
     expect(installed.stdout).toMatch(/install: {3}mailsubmit: queued as [0-9A-F]+\n/);
     for (const unit of ['mailsubmitd.socket', 'mailsubmitd.service']) {
-      expect(await output(['systemctl', 'is-active', unit])).toBe('active');
-      expect(await output(['systemctl', 'is-enabled', unit])).toBe('enabled');
+      expect(await box.output(['systemctl', 'is-active', unit])).toBe('active');
+      expect(await box.output(['systemctl', 'is-enabled', unit])).toBe('enabled');
     }
-    expect(await output(['stat', '-c', '%a %U %G', '/run/mailsubmit', '/run/mailsubmit/mailsubmit.sock'])).toBe('750 mailsubmit mailsubmit\n660 mailsubmit mailsubmit');
-    const started = await output(['journalctl', '-u', 'mailsubmitd', '-o', 'cat', '--no-pager']);
+    expect(await box.output(['stat', '-c', '%a %U %G', '/run/mailsubmit', '/run/mailsubmit/mailsubmit.sock'])).toBe('750 mailsubmit mailsubmit\n660 mailsubmit mailsubmit');
+    const started = await box.output(['journalctl', '-u', 'mailsubmitd', '-o', 'cat', '--no-pager']);
     expect(started).toContain('"socket_from":"systemd"');
   });
 
   it('restarts the daemon with no caller refused meanwhile', async () => {
     // Callers one after another, their exit codes a line each in /tmp/codes, until /tmp/codes.stop.
     const loop = box.start(['sh', '-c', 'while [ ! -e /tmp/codes.stop ]; do printf "sender: <root@localhost>\\nrecipient: <root@localhost>\\n\\nSubject: restart\\n\\nr\\n" | /usr/local/bin/mailsubmit 2>/dev/null; echo $? >>/tmp/codes; done']);
-    const codes = async () => (await output(['cat', '/tmp/codes'])).split('\n').filter(Boolean);
+    const codes = async () => (await box.output(['cat', '/tmp/codes'])).split('\n').filter(Boolean);
     await until(async () => (await codes()).length >= 10, 'ten submissions before the restarts');
-    for (let restart = 0; restart < 3; restart++) expect((await exec(['systemctl', 'restart', 'mailsubmitd'])).code).toBe(0);
+    for (let restart = 0; restart < 3; restart++) expect((await box.exec(['systemctl', 'restart', 'mailsubmitd'])).code).toBe(0);
     const afterRestarts = (await codes()).length;
     await until(async () => (await codes()).length >= afterRestarts + 10, 'ten submissions after the restarts');
-    await exec(['touch', '/tmp/codes.stop']);
+    await box.exec(['touch', '/tmp/codes.stop']);
     expect((await loop.end('')).code).toBe(0);
     expect((await codes()).filter((code) => code !== '0')).toEqual([]);
   }, 120_000);
@@ -86,11 +84,11 @@ describe.skipIf(unavailable !== null)('install.sh where systemd runs', () => {
     const removed = await inTree('./install/uninstall.sh');
     expect(removed.code, removed.stdout + removed.stderr).toBe(0);
     for (const unit of ['mailsubmitd.socket', 'mailsubmitd.service']) {
-      expect(await output(['systemctl', 'is-active', unit])).toBe('inactive');
-      expect((await exec(['test', '-e', `/etc/systemd/system/${unit}`])).code).toBe(1);
+      expect(await box.output(['systemctl', 'is-active', unit])).toBe('inactive');
+      expect((await box.exec(['test', '-e', `/etc/systemd/system/${unit}`])).code).toBe(1);
     }
-    expect((await exec(['test', '-e', '/run/mailsubmit/mailsubmit.sock'])).code).toBe(1);
-    expect(await output(['cat', '/etc/postfix/master.cf'])).toBe(masterBefore);
-    expect((await exec(['getent', 'passwd', 'mailsubmit'])).code).toBe(2);
+    expect((await box.exec(['test', '-e', '/run/mailsubmit/mailsubmit.sock'])).code).toBe(1);
+    expect(await box.output(['cat', '/etc/postfix/master.cf'])).toBe(masterBefore);
+    expect((await box.exec(['getent', 'passwd', 'mailsubmit'])).code).toBe(2);
   }, 300_000);
 });

@@ -190,6 +190,11 @@ export class DebianContainer {
     return this.start(argv, options).end(options.input ?? '');
   }
 
+  /** Runs a command inside, as exec does, and gives its standard output without the surrounding white space. */
+  async output(argv: readonly string[], options: ExecOptions = {}): Promise<string> {
+    return (await this.exec(argv, options)).stdout.trim();
+  }
+
   /** Starts a command inside and leaves its stdin open. */
   start(argv: readonly string[], options: Omit<ExecOptions, 'input'> = {}): OpenChild {
     if (this.leader === undefined) throw new Error(`${this.name} is not booted`);
