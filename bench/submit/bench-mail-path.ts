@@ -30,12 +30,18 @@ export interface BenchMailPathOptions {
    * `dist/mailsubmitd.mjs`: another build measured on the same mail path.
    */
   readonly daemonBundle?: string;
+  /** Options for the daemon's node (V8 flags such as --max-semi-space-size), to measure their effect. */
+  readonly daemonNodeFlags?: readonly string[];
   /**
    * Start the test bed's PostfixRelays (local, starttls, auth) on the sink
    * instead of one private Postfix; `postfix` is then the local instance,
    * the daemon's first downstream until `restartDaemon` gives it others.
    */
   readonly relays?: boolean;
+  /** Extra main.cf lines for the private Postfix. */
+  readonly postfixMainCf?: readonly string[];
+  /** The daemon's `[limits]` lines. */
+  readonly limits?: string;
 }
 
 export class BenchMailPath {
@@ -71,9 +77,9 @@ export class BenchMailPath {
         const started = await PostfixRelays.start(sink);
         relays = started;
         undo.push(() => started.stop());
-        path = { postfix: started.local, ms: await MailsubmitUnderTest.start({ group: options.group, downstreamPort: started.local.port }) };
+        path = { postfix: started.local, ms: await MailsubmitUnderTest.start({ group: options.group, limits: options.limits, downstreamPort: started.local.port }) };
       } else {
-        path = await startMailPath(sink, { mailsubmit: { group: options.group } });
+        path = await startMailPath(sink, { postfix: { mainCf: options.postfixMainCf }, mailsubmit: { group: options.group, limits: options.limits } });
         undo.push(() => path.postfix.stop());
       }
       const { postfix, ms } = path;
@@ -83,13 +89,14 @@ export class BenchMailPath {
       // The harness logs at debug level; measure the daemon as installed (info).
       await ms.stopDaemon();
       writeFileSync(ms.configPath, readFileSync(ms.configPath, 'utf8').replace('log_level = "debug"', 'log_level = "info"'));
-      if (options.profileDir === undefined && options.daemonBundle === undefined) {
+      const nodeFlags = options.daemonNodeFlags ?? [];
+      if (options.profileDir === undefined && options.daemonBundle === undefined && nodeFlags.length === 0) {
         await ms.startDaemon();
         return new BenchMailPath(dir, runner, sink, postfix, ms, user, null, relays);
       }
-      // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon (or another bundle) is started here, as the harness would.
+      // --cpu-prof is refused in NODE_OPTIONS, so the profiled daemon (or another bundle, or other flags) is started here, as the harness would.
       const profiling = options.profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`];
-      const profiled = spawn(process.execPath, [...profiling, options.daemonBundle ?? DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
+      const profiled = spawn(process.execPath, [...profiling, ...nodeFlags, options.daemonBundle ?? DAEMON_BUNDLE, '-c', ms.configPath], { stdio: 'ignore' });
       undo.push(() => void profiled.kill('SIGTERM'));
       await ms.waitForSockets(profiled, () => 'profiled mailsubmitd did not start');
       return new BenchMailPath(dir, runner, sink, postfix, ms, user, profiled, relays);

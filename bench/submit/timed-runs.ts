@@ -4,7 +4,7 @@
  * tables made of them.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -15,6 +15,13 @@ export function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   const value = at === -1 ? undefined : Number(process.argv[at + 1]);
   return value !== undefined && Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
+/** A comma-separated list of positive integers `--name 1,8,32`, or the fallback. */
+export function optionList(name: string, fallback: readonly number[]): number[] {
+  const at = process.argv.indexOf(`--${name}`);
+  const values = at === -1 ? [] : (process.argv[at + 1] ?? '').split(',').map(Number);
+  return values.length > 0 && values.every((value) => Number.isInteger(value) && value > 0) ? values : [...fallback];
 }
 
 /** One run of a command: wall time and the CPU of it and its waited children, in microseconds. */
@@ -49,6 +56,18 @@ export function processCpuUs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks();
+}
+
+/** A process's resident set now and at its peak (VmRSS, VmHWM in /proc/PID/status), in kB. */
+export function processMemoryKb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}
+
+/** Starts a process's peak resident set (VmHWM) again from its present size (clear_refs, Linux 4.0). */
+export function resetPeakMemory(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
 let ticks: number | undefined;
