@@ -196,8 +196,9 @@ export const PIPELINE_WINDOW = 500;
  * Sends the envelope commands (pipelined when announced) and reads their
  * replies, in order, after the RSET a pooled connection owes (sent first,
  * in the same write where pipelining allows; anything but a 2xx to it
- * destroys the connection and throws a retryable ERR_SMTP_NOT_USABLE). Pipelined, the next window is written before this
- * one's replies are read, so the server always has commands to work on.
+ * destroys the connection and throws a retryable ERR_SMTP_NOT_USABLE).
+ * Pipelined, the next window is written before this one's replies are
+ * read, so the server always has commands to work on.
  * Once a reply in a window is negative the transaction is lost (all or
  * nothing): beyond the window already written ahead, nothing more is
  * written, the replies to what was written are read, and fewer replies
