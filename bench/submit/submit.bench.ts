@@ -4,9 +4,10 @@
  * Postfix's own `sendmail -C DIR` and `smtp-source`, all into the same
  * private Postfix instance relaying to the same recording sink, with the same
  * 1 KB, 50 KB and 1 MB messages, at 1, 8 and 32 callers at once; then one
- * submission at a time, the daemon's CPU per 4 KB submission, its memory
- * with a 100 MB message, and the project's goals held against this run's
- * figures. Needs root and the postfix package.
+ * submission at a time, the daemon's CPU per 4 KB submission (and that of
+ * the I/O floor, io-floor.mjs, in its place), its memory with a 100 MB
+ * message, and the project's goals held against this run's figures. Needs
+ * root and the postfix package.
  *
  *   npx tsx bench/submit/submit.bench.ts [--n1k 400] [--n50k 200] [--n1m 40] [--callers 1,8,32]
  *       [--single 50] [--daemon-runs 300] [--big-mb 100]
@@ -21,9 +22,12 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { encodeReply } from '@mailsubmit/shared';
 import { sampleMessage } from '../validate/sample-message.ts';
 import { PrivatePostfix } from '../../test/support/private-postfix.ts';
+import { DAEMON_BUNDLE } from '../../test/support/mailsubmit-under-test.ts';
 import { submissionInput } from '../../test/support/submission-input.ts';
 import { BenchMailPath } from './bench-mail-path.ts';
 import { fmt, median, option, optionList, processCpuUs, processMemoryKb, resetPeakMemory, runTimed, table, type Sample } from './timed-runs.ts';
@@ -35,15 +39,18 @@ const RECIPIENT = 'rcpt@example.org';
 const GOAL_CALLERS = 8;
 /** Rounds of the helper against /bin/true. */
 const FLOOR_ROUNDS = 5;
+/** The I/O floor that stands in for the daemon (see ioFloorCpuMs), and its warm-up submissions. */
+const IO_FLOOR = join(import.meta.dirname, 'io-floor.mjs');
+const IO_FLOOR_WARM_UP = 300;
 
 class Bench {
   private constructor(private readonly path: BenchMailPath) {}
 
-  static async start(profileDir: string | undefined, daemonBundle: string | undefined, daemonNodeFlags: string[], bigMessageOctets: number): Promise<Bench> {
+  static async start(profileDir: string | undefined, daemonBundle: string | undefined, daemonNodeFlags: string[], bigMessageOctets: number, user = 'mstbench'): Promise<Bench> {
     // Room for the big message on both paths: Postfix's message_size_limit 0 is no limit.
     const path = await BenchMailPath.start({
-      group: 'mstbenchsubmit',
-      user: 'mstbench',
+      group: `${user}submit`,
+      user,
       profileDir,
       daemonBundle,
       daemonNodeFlags,
@@ -105,9 +112,17 @@ class Bench {
     };
   }
 
-  /** The daemon's user+system CPU so far, in microseconds. */
-  daemonCpuUs(): number {
-    return processCpuUs(this.daemonPid);
+  /** The daemon's user+system CPU so far, in microseconds: all its threads, and its main (JavaScript) thread. */
+  daemonCpuUs(): { all: number; main: number } {
+    return { all: processCpuUs(this.daemonPid), main: processCpuUs(this.daemonPid, this.daemonPid) };
+  }
+
+  /** CPU per submission (ms) of the daemon, all threads and the main thread, over `n` sequential submissions of `input`. */
+  async sequentialDaemonCpuMs(input: string, n: number): Promise<{ all: number; main: number }> {
+    const before = this.daemonCpuUs();
+    await this.delivered(n, () => this.runs('mailsubmit', input, n, 1));
+    const after = this.daemonCpuUs();
+    return { all: ms(after.all - before.all) / n, main: ms(after.main - before.main) / n };
   }
 
   /** How much more memory the daemon held at its peak while `send` ran than before it (kB of resident set). */
@@ -130,6 +145,25 @@ class Bench {
     const pid = this.path.daemonPid;
     if (pid === undefined) throw new Error('the daemon is not running');
     return pid;
+  }
+}
+
+/**
+ * The daemon's CPU figure's reference: io-floor.mjs (only mailsubmitd's
+ * system calls for a submission, nothing else) in the daemon's place, on a
+ * mail path of its own, warmed up, then `n` sequential 4 KB submissions.
+ */
+async function ioFloorCpuMs(n: number): Promise<{ all: number; main: number }> {
+  process.env.MAILSUBMIT_IO_FLOOR_ADDON = join(dirname(DAEMON_BUNDLE), 'socket_addon.node');
+  process.env.MAILSUBMIT_IO_FLOOR_REPLY = Buffer.from(encodeReply({ status: 0, outcome: 'ok', text: '' })).toString('hex');
+  // A test user of its own: starting a mail path makes its user afresh.
+  const floor = await Bench.start(undefined, IO_FLOOR, [], 0, 'mstbenchfloor');
+  try {
+    const input = floor.file('ms-4096', submission(sampleMessage(4 * 1024, '\n')));
+    await floor.delivered(IO_FLOOR_WARM_UP, () => floor.runs('mailsubmit', input, IO_FLOOR_WARM_UP, 1));
+    return await floor.sequentialDaemonCpuMs(input, n);
+  } finally {
+    await floor.stop();
   }
 }
 
@@ -213,9 +247,8 @@ async function main(): Promise<void> {
     const message4k = bench.file('ms-4096', submission(sampleMessage(4 * 1024, '\n')));
     await new Promise((resolve) => setTimeout(resolve, 500));
     const untrace = straceAt === -1 ? null : await bench.traceDaemon(process.argv[straceAt + 1]!);
-    const before = bench.daemonCpuUs();
-    await bench.delivered(daemonRuns, () => bench.runs('mailsubmit', message4k, daemonRuns, 1));
-    const daemonMs = ms(bench.daemonCpuUs() - before) / daemonRuns;
+    const daemonCpu = await bench.sequentialDaemonCpuMs(message4k, daemonRuns);
+    const daemonMs = daemonCpu.all;
     await untrace?.();
 
     const big = sampleMessage(bigOctets, '\n');
@@ -225,6 +258,8 @@ async function main(): Promise<void> {
     const growthMb = (memory.peak - memory.before) / 1024;
     const arrived = await bench.deliveredOctets();
     if (arrived < big.length) throw new Error(`the ${big.length}-octet message reached the sink with ${arrived} octets`);
+    // Last: its mail path's stop removes the bench's test users too.
+    const ioFloorCpu = await ioFloorCpuMs(daemonRuns);
 
     console.log('\nThroughput, counted at the sink (messages/s):');
     table(['message', 'callers', 'N', 'mailsubmit', 'sendmail', 'smtp-source', 'ms/sendmail', 'ms/smtp-source'], rows);
@@ -235,6 +270,10 @@ async function main(): Promise<void> {
         `helper CPU ${fmt(helperCpu, 2)} ms, /bin/true wall ${fmt(floorWall, 2)} ms and CPU ${fmt(floorCpu, 2)} ms`,
     );
     console.log(`\nDaemon CPU per 4 KB submission (${daemonRuns} sequential, /proc utime+stime): ${fmt(daemonMs, 3)} ms`);
+    console.log(
+      `  its main thread ${fmt(daemonCpu.main, 3)} ms; the I/O floor (io-floor.mjs in the daemon's place, the same batch): ` +
+        `${fmt(ioFloorCpu.all, 3)} ms, main thread ${fmt(ioFloorCpu.main, 3)} ms; mailsubmitd/floor ${fmt(daemonMs / ioFloorCpu.all, 2)}`,
+    );
     if (straceAt !== -1) console.log(`System calls of the daemon over those ${daemonRuns} (strace -c -f, which slows it): ${process.argv[straceAt + 1]}`);
     console.log(
       `Daemon memory with one ${option('big-mb', 100)} MB message: resident ${fmt(memory.before / 1024)} MB before, peak ${fmt(memory.peak / 1024)} MB (VmHWM), growth ${fmt(growthMb)} MB (${arrived} octets at the sink)`,

@@ -51,9 +51,9 @@ export function table(header: readonly string[], rows: readonly string[][]): voi
   for (const row of rows) console.log(line(row));
 }
 
-/** A process's user+system CPU so far (/proc/PID/stat), in microseconds. */
-export function processCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** A process's user+system CPU so far (/proc/PID/stat), in microseconds; with `thread`, that thread's alone (its main thread: the pid). */
+export function processCpuUs(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / clockTicks();
 }
