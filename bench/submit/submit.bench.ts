@@ -22,6 +22,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { chmodSync, chownSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { encodeReply } from '@mailsubmit/shared';
@@ -30,7 +31,7 @@ import { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { DAEMON_BUNDLE } from '../../test/support/mailsubmit-under-test.ts';
 import { submissionInput } from '../../test/support/submission-input.ts';
 import { BenchMailPath } from './bench-mail-path.ts';
-import { fmt, median, option, optionList, processCpuUs, processMemoryKb, resetPeakMemory, runTimed, table, type Sample } from './timed-runs.ts';
+import { compileBenchProgram, fmt, median, option, optionList, processCpuUs, processMemoryKb, resetPeakMemory, runTimed, table, type Sample } from './timed-runs.ts';
 
 const run = promisify(execFile);
 const SENDER = 'mstbench@example.org';
@@ -69,15 +70,28 @@ class Bench {
   }
 
   /** `n` runs of the tool, `parallel` at a time; resolves with each run's times. Throws if any run failed. */
-  runs(tool: 'mailsubmit' | 'sendmail' | 'true', input: string, n: number, parallel: number): Promise<Sample[]> {
+  runs(tool: 'mailsubmit' | 'sendmail' | 'true' | 'least-helper', input: string, n: number, parallel: number): Promise<Sample[]> {
     const user = tool === 'sendmail' ? undefined : this.path.user;
-    const command =
-      tool === 'mailsubmit'
-        ? [this.path.ms.helperPath]
-        : tool === 'true'
-          ? ['/bin/true']
-          : ['/usr/sbin/sendmail', '-C', this.path.postfix.dir, '-i', '-f', SENDER, RECIPIENT];
-    return runTimed(this.path.runner, { n, parallel, input, user, command });
+    const commands = {
+      mailsubmit: () => [this.path.ms.helperPath],
+      true: () => ['/bin/true'],
+      'least-helper': () => [this.leastHelper(), this.path.ms.socketPath],
+      sendmail: () => ['/usr/sbin/sendmail', '-C', this.path.postfix.dir, '-i', '-f', SENDER, RECIPIENT],
+    };
+    return runTimed(this.path.runner, { n, parallel, input, user, command: commands[tool]() });
+  }
+
+  private leastHelperPath: string | null = null;
+
+  /** least-helper.c, compiled beside the helper and installed as it is: set-gid to the group that may reach the socket. */
+  private leastHelper(): string {
+    if (this.leastHelperPath !== null) return this.leastHelperPath;
+    const helper = this.path.ms.helperPath;
+    const program = compileBenchProgram(dirname(helper), 'least-helper');
+    chownSync(program, 0, statSync(helper).gid);
+    chmodSync(program, 0o2755);
+    this.leastHelperPath = program;
+    return program;
   }
 
   /** Runs `send` and resolves with messages per second, counted when the sink has all `n`. */
@@ -148,12 +162,20 @@ class Bench {
   }
 }
 
+/** What the I/O floor measured: its CPU per 4 KB submission, and the median CPU (ms) of each caller against it. */
+interface IoFloorFigures {
+  readonly cpu: { all: number; main: number };
+  readonly callers: { readonly true: number; readonly leastHelper: number; readonly helper: number };
+}
+
 /**
- * The daemon's CPU figure's reference: io-floor.mjs (only mailsubmitd's
- * system calls for a submission, nothing else) in the daemon's place, on a
- * mail path of its own, warmed up, then `n` sequential 4 KB submissions.
+ * The references of the daemon's and the helper's CPU figures: io-floor.mjs
+ * (only mailsubmitd's system calls for a submission, nothing else) in the
+ * daemon's place, on a mail path of its own, warmed up; then `n` sequential
+ * 4 KB submissions; then /bin/true, least-helper.c and the helper against
+ * it (it answers at once), 1 KB, in alternating rounds of `perRound`.
  */
-async function ioFloorCpuMs(n: number): Promise<{ all: number; main: number }> {
+async function ioFloor(n: number, perRound: number): Promise<IoFloorFigures> {
   process.env.MAILSUBMIT_IO_FLOOR_ADDON = join(dirname(DAEMON_BUNDLE), 'socket_addon.node');
   process.env.MAILSUBMIT_IO_FLOOR_REPLY = Buffer.from(encodeReply({ status: 0, outcome: 'ok', text: '' })).toString('hex');
   // A test user of its own: starting a mail path makes its user afresh.
@@ -161,7 +183,17 @@ async function ioFloorCpuMs(n: number): Promise<{ all: number; main: number }> {
   try {
     const input = floor.file('ms-4096', submission(sampleMessage(4 * 1024, '\n')));
     await floor.delivered(IO_FLOOR_WARM_UP, () => floor.runs('mailsubmit', input, IO_FLOOR_WARM_UP, 1));
-    return await floor.sequentialDaemonCpuMs(input, n);
+    const cpu = await floor.sequentialDaemonCpuMs(input, n);
+    const empty = floor.file('empty', Buffer.alloc(0));
+    const oneKb = floor.file('ms-1024', submission(sampleMessage(1024, '\n')));
+    const samples: Record<'true' | 'least-helper' | 'mailsubmit', Sample[]> = { true: [], 'least-helper': [], mailsubmit: [] };
+    for (let round = 0; round < FLOOR_ROUNDS; round++) {
+      samples.true.push(...(await floor.runs('true', empty, perRound, 1)));
+      await floor.delivered(perRound, async () => samples['least-helper'].push(...(await floor.runs('least-helper', oneKb, perRound, 1))));
+      await floor.delivered(perRound, async () => samples.mailsubmit.push(...(await floor.runs('mailsubmit', oneKb, perRound, 1))));
+    }
+    const cpuMs = (runs: Sample[]) => ms(median(runs.map((r) => r.cpuUs)));
+    return { cpu, callers: { true: cpuMs(samples.true), leastHelper: cpuMs(samples['least-helper']), helper: cpuMs(samples.mailsubmit) } };
   } finally {
     await floor.stop();
   }
@@ -259,7 +291,7 @@ async function main(): Promise<void> {
     const arrived = await bench.deliveredOctets();
     if (arrived < big.length) throw new Error(`the ${big.length}-octet message reached the sink with ${arrived} octets`);
     // Last: its mail path's stop removes the bench's test users too.
-    const ioFloorCpu = await ioFloorCpuMs(daemonRuns);
+    const { cpu: ioFloorCpu, callers: againstFloor } = await ioFloor(daemonRuns, perRound);
 
     console.log('\nThroughput, counted at the sink (messages/s):');
     table(['message', 'callers', 'N', 'mailsubmit', 'sendmail', 'smtp-source', 'ms/sendmail', 'ms/smtp-source'], rows);
@@ -268,6 +300,11 @@ async function main(): Promise<void> {
     console.log(
       `The helper against the process floor (/bin/true as the test user, same runner), ${FLOOR_ROUNDS} alternating rounds of ${perRound}, medians: ` +
         `helper CPU ${fmt(helperCpu, 2)} ms, /bin/true wall ${fmt(floorWall, 2)} ms and CPU ${fmt(floorCpu, 2)} ms`,
+    );
+    console.log(
+      `Against the I/O floor, which answers at once (${FLOOR_ROUNDS} alternating rounds of ${perRound}, median CPU): /bin/true ${fmt(againstFloor.true, 2)} ms, ` +
+        `least-helper.c ${fmt(againstFloor.leastHelper, 2)} ms, the helper ${fmt(againstFloor.helper, 2)} ms: ` +
+        `talking to a daemon ${fmt(againstFloor.leastHelper - againstFloor.true, 2)} ms, the helper's own work ${fmt(againstFloor.helper - againstFloor.leastHelper, 2)} ms`,
     );
     console.log(`\nDaemon CPU per 4 KB submission (${daemonRuns} sequential, /proc utime+stime): ${fmt(daemonMs, 3)} ms`);
     console.log(

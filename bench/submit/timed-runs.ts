@@ -80,9 +80,14 @@ export function clockTicks(): number {
 
 /** Compiles run-timed.c into `dir` and returns the program's path. */
 export function compileRunTimed(dir: string): string {
-  const runner = join(dir, 'run-timed');
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', runner, join(import.meta.dirname, 'run-timed.c')]);
-  return runner;
+  return compileBenchProgram(dir, 'run-timed');
+}
+
+/** Compiles this folder's NAME.c into `dir`/NAME and returns the program's path. */
+export function compileBenchProgram(dir: string, name: string): string {
+  const program = join(dir, name);
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', program, join(import.meta.dirname, `${name}.c`)]);
+  return program;
 }
 
 export interface TimedRuns {
