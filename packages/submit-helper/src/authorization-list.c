@@ -257,8 +257,12 @@ enum list_verdict list_check(int fd, const struct list_caller *caller)
     int doubtful = 0;
     ssize_t n;
 
-    memset(seen.slots, 0, sizeof(seen.slots));
-    seen.count = 0;
+    /* Only what an earlier call filled: in the helper's one call the table is
+     * still as loaded, and clearing it would fault in 16 KiB of zero pages. */
+    if (seen.count > 0) {
+        memset(seen.slots, 0, sizeof(seen.slots));
+        seen.count = 0;
+    }
     memset(&line, 0, sizeof(line));
     for (;;) {
         n = read(fd, chunk, sizeof(chunk));
