@@ -16,7 +16,7 @@ import { PostfixRelays } from '../../test/support/postfix-relays.ts';
 import type { PrivatePostfix } from '../../test/support/private-postfix.ts';
 import { RecordingSink } from '../../test/support/recording-sink.ts';
 import { ensureUser, removeAll, type TestUser } from '../../test/support/test-accounts.ts';
-import { compileRunTimed } from './timed-runs.ts';
+import { compileBenchProgram } from './timed-runs.ts';
 
 export interface BenchMailPathOptions {
   /** The helper's group, the bench's own, so a concurrent test run's group is left alone. */
@@ -67,7 +67,7 @@ export class BenchMailPath {
     // Undone in reverse if starting fails half-way, so no Postfix or daemon is left running.
     const undo: Array<() => Promise<unknown> | void> = [() => rmSync(dir, { recursive: true, force: true })];
     try {
-      const runner = compileRunTimed(dir);
+      const runner = compileBenchProgram(dir, 'run-timed');
       const sink = new RecordingSink();
       undo.push(() => sink.close());
       undo.push(() => removeAll());

@@ -4,10 +4,10 @@
  * Postfix's own `sendmail -C DIR` and `smtp-source`, all into the same
  * private Postfix instance relaying to the same recording sink, with the same
  * 1 KB, 50 KB and 1 MB messages, at 1, 8 and 32 callers at once; then one
- * submission at a time, the daemon's CPU per 4 KB submission (and that of
- * the I/O floor, io-floor.mjs, in its place), its memory with a 100 MB
- * message, and the project's goals held against this run's figures. Needs
- * root and the postfix package.
+ * submission at a time, the daemon's CPU per 4 KB submission, its memory
+ * with a 100 MB message; the same against the I/O floor (io-floor.mjs in
+ * the daemon's place, least-helper.c beside the helper); and the project's
+ * goals held against this run's figures. Needs root and the postfix package.
  *
  *   npx tsx bench/submit/submit.bench.ts [--n1k 400] [--n50k 200] [--n1m 40] [--callers 1,8,32]
  *       [--single 50] [--daemon-runs 300] [--big-mb 100]
@@ -40,7 +40,7 @@ const RECIPIENT = 'rcpt@example.org';
 const GOAL_CALLERS = 8;
 /** Rounds of the helper against /bin/true. */
 const FLOOR_ROUNDS = 5;
-/** The I/O floor that stands in for the daemon (see ioFloorCpuMs), and its warm-up submissions. */
+/** The I/O floor that stands in for the daemon (see ioFloor), and its warm-up submissions. */
 const IO_FLOOR = join(import.meta.dirname, 'io-floor.mjs');
 const IO_FLOOR_WARM_UP = 300;
 

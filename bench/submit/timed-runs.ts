@@ -78,11 +78,6 @@ export function clockTicks(): number {
   return ticks;
 }
 
-/** Compiles run-timed.c into `dir` and returns the program's path. */
-export function compileRunTimed(dir: string): string {
-  return compileBenchProgram(dir, 'run-timed');
-}
-
 /** Compiles this folder's NAME.c into `dir`/NAME and returns the program's path. */
 export function compileBenchProgram(dir: string, name: string): string {
   const program = join(dir, name);
