@@ -123,6 +123,9 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     };
     await Promise.all(Array.from({ length: CALLERS }, caller));
     await stopped;
+    // A caller waiting for the stop resumes in the millisecond it ended: the
+    // clock alone cannot tell it from one that started just before the end.
+    const startedAfterStop = (a: Answer): boolean => a.index >= AFTER_STOP_FROM || a.startedAt > stopEndedAt;
 
     expect(answers).toHaveLength(BURST);
     const other = answers.filter((a) => a.result.code !== 0 && a.result.code !== 75);
@@ -130,13 +133,13 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
     const ok = answers.filter((a) => a.result.code === 0);
     const tempfailed = answers.filter((a) => a.result.code === 75);
     // A 75 is allowed only where the submission was in flight while local went down (its final dot sent, no reply).
-    expect(tempfailed.filter((a) => a.startedAt > stopEndedAt || a.endedAt < stopStartedAt).map((a) => a.index)).toEqual([]);
+    expect(tempfailed.filter((a) => startedAfterStop(a) || a.endedAt < stopStartedAt).map((a) => a.index)).toEqual([]);
     expect(tempfailed.length).toBeLessThanOrEqual(CALLERS);
 
     // Every submission after the stop went to starttls, with a verified certificate, and says so in its log line.
     await until(() => ms.submissions().length >= BURST, 'a log line per submission');
     const logged = loggedByTag();
-    const afterStop = answers.filter((a) => a.startedAt > stopEndedAt);
+    const afterStop = answers.filter(startedAfterStop);
     expect(afterStop.length).toBeGreaterThanOrEqual(BURST - AFTER_STOP_FROM);
     for (const a of afterStop) {
       expect(a.result.code, `burst-${a.index}`).toBe(0);
@@ -162,7 +165,7 @@ describe.skipIf(!PrivatePostfix.isAvailable())('two downstreams: failover and re
       expect(message && relays.via(message), `burst-${a.index}`).toBe('starttls');
     }
     // A 75 whose message arrived anyway: the MTA committed it and the reply was lost with the stop (the contract's window).
-    const inFlightAtStop = answers.filter((a) => a.startedAt <= stopEndedAt && a.endedAt >= stopStartedAt).length;
+    const inFlightAtStop = answers.filter((a) => !startedAfterStop(a) && a.endedAt >= stopStartedAt).length;
     const tempfailedButArrived = tempfailed.filter((a) => arrivals.has(`burst-${a.index}`)).map((a) => a.index);
     console.log(
       `failover burst: ${inFlightAtStop} submissions overlapped the stop of local; ${ok.length} answered 0, ${tempfailed.length} answered 75 (in flight at the stop: ${tempfailed.map((a) => a.index).join(', ') || 'none'}; arrived anyway: ${tempfailedButArrived.join(', ') || 'none'}), ` +
