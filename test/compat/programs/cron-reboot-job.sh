@@ -20,5 +20,7 @@ tries=600
 while [ ! -e "$done" ] && [ "$tries" -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 while pgrep -P "$cron" >/dev/null && [ "$tries" -gt 0 ]; do sleep 0.1; tries=$((tries - 1)); done
 kill "$cron"
-wait "$cron" || true
+# Quietly: when cron dies by the signal itself rather than exiting from its
+# handler, sh would print "Terminated", which is no part of what cron mailed.
+wait "$cron" 2>/dev/null || true
 [ "$tries" -gt 0 ] || { echo "cron-reboot-job: the job or its mail did not finish" >&2; exit 1; }
